@@ -1,0 +1,1 @@
+//! Ascolto: listens to community comments, flags complaints and unanswered questions, and drafts replies.
