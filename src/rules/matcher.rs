@@ -1,0 +1,250 @@
+//! The single-pass matcher every rule's words and patterns compile into.
+//!
+//! All word lists of the library go into one Aho-Corasick automaton and all regex patterns
+//! into one `RegexSet`, both run once over the normalised comment. The cost of triage then
+//! grows with the length of the comment and the number of hits, not with the number of rules.
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+
+use crate::text::is_word_byte;
+
+/// Index of a word or pattern in the library's matcher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TermId(pub u32);
+
+/// A term found in a comment, as a byte range of the normalised text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TermHit {
+    pub term: TermId,
+    pub start: usize,
+    pub end: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum TermKey {
+    Word(String),
+    Pattern(String),
+}
+
+/// A word-list entry after normalisation; `*` at either end turns off that boundary check.
+#[derive(Debug, Clone, Copy)]
+struct WordBounds {
+    left: bool,
+    right: bool,
+}
+
+/// Collects terms while the library loads; deduplicates so shared words are matched once.
+#[derive(Debug, Default)]
+pub struct MatcherBuilder {
+    keys: Vec<TermKey>,
+    index: std::collections::HashMap<TermKey, TermId>,
+}
+
+impl MatcherBuilder {
+    /// Adds a word or phrase (already normalised, possibly with `*` wildcards at its ends).
+    pub fn word(&mut self, normalized: &str) -> TermId {
+        self.add(TermKey::Word(normalized.to_owned()))
+    }
+
+    /// Adds a regex pattern (already validated).
+    pub fn pattern(&mut self, source: &str) -> TermId {
+        self.add(TermKey::Pattern(source.to_owned()))
+    }
+
+    fn add(&mut self, key: TermKey) -> TermId {
+        if let Some(id) = self.index.get(&key) {
+            return *id;
+        }
+        let id = TermId(self.keys.len() as u32);
+        self.keys.push(key.clone());
+        self.index.insert(key, id);
+        id
+    }
+
+    /// Compiles every term into the two automata.
+    pub fn build(self) -> Result<Matcher, String> {
+        let mut words = Vec::new();
+        let mut word_terms = Vec::new();
+        let mut patterns = Vec::new();
+        let mut pattern_terms = Vec::new();
+        for (i, key) in self.keys.iter().enumerate() {
+            let id = TermId(i as u32);
+            match key {
+                TermKey::Word(word) => {
+                    let left_wild = word.starts_with('*');
+                    let right_wild = word.ends_with('*') && word.len() > 1;
+                    let core = word.trim_matches('*');
+                    let bytes = core.as_bytes();
+                    words.push(core.to_owned());
+                    word_terms.push((
+                        id,
+                        WordBounds {
+                            left: !left_wild && bytes.first().is_some_and(|b| is_word_byte(*b)),
+                            right: !right_wild && bytes.last().is_some_and(|b| is_word_byte(*b)),
+                        },
+                    ));
+                }
+                TermKey::Pattern(source) => {
+                    patterns.push(source.clone());
+                    pattern_terms.push(id);
+                }
+            }
+        }
+        let words_ac = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::Standard)
+            .build(&words)
+            .map_err(|e| e.to_string())?;
+        let set = configure_set(RegexSetBuilder::new(&patterns))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let regexes = patterns
+            .iter()
+            .map(|p| compile_pattern(p).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Matcher {
+            words: words_ac,
+            word_terms,
+            set,
+            pattern_terms,
+            regexes,
+            term_count: self.keys.len(),
+            keys: self.keys,
+        })
+    }
+}
+
+fn configure_set(builder: RegexSetBuilder) -> RegexSetBuilder {
+    let mut builder = builder;
+    // Patterns run on normalised (lowercase, accent-folded) text: byte semantics keep the
+    // automaton a DFA, and ASCII word boundaries are right for folded text.
+    builder
+        .unicode(false)
+        .size_limit(256 << 20)
+        .dfa_size_limit(64 << 20);
+    builder
+}
+
+/// Compiles one pattern with the same semantics the set uses.
+pub fn compile_pattern(source: &str) -> Result<Regex, regex::Error> {
+    RegexBuilder::new(source)
+        .unicode(false)
+        .size_limit(16 << 20)
+        .build()
+}
+
+/// The compiled words and patterns of a library.
+#[derive(Debug)]
+pub struct Matcher {
+    words: AhoCorasick,
+    word_terms: Vec<(TermId, WordBounds)>,
+    set: RegexSet,
+    pattern_terms: Vec<TermId>,
+    regexes: Vec<Regex>,
+    term_count: usize,
+    keys: Vec<TermKey>,
+}
+
+impl Matcher {
+    pub fn term_count(&self) -> usize {
+        self.term_count
+    }
+
+    /// The term as written in the library (normalised word, or pattern source).
+    pub fn describe(&self, term: TermId) -> &str {
+        match &self.keys[term.0 as usize] {
+            TermKey::Word(w) => w,
+            TermKey::Pattern(p) => p,
+        }
+    }
+
+    /// Finds the first occurrence of every term in `text` (normalised), appending to `out`.
+    pub fn find(&self, text: &str, out: &mut Vec<TermHit>) {
+        let bytes = text.as_bytes();
+        let first = out.len();
+        for m in self.words.find_overlapping_iter(text) {
+            let (term, bounds) = self.word_terms[m.pattern().as_usize()];
+            if bounds.left && m.start() > 0 && is_word_byte(bytes[m.start() - 1]) {
+                continue;
+            }
+            if bounds.right && m.end() < bytes.len() && is_word_byte(bytes[m.end()]) {
+                continue;
+            }
+            if out[first..].iter().any(|h| h.term == term) {
+                continue;
+            }
+            out.push(TermHit {
+                term,
+                start: m.start(),
+                end: m.end(),
+            });
+        }
+        if self.pattern_terms.is_empty() {
+            return;
+        }
+        for index in self.set.matches(bytes).iter() {
+            // The set says which patterns matched; only those are run again for their span.
+            if let Some(m) = self.regexes[index].find(bytes) {
+                out.push(TermHit {
+                    term: self.pattern_terms[index],
+                    start: m.start(),
+                    end: m.end(),
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hits(m: &Matcher, text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        m.find(text, &mut out);
+        out.iter()
+            .map(|h| text[h.start..h.end].to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn words_match_whole_words_only() {
+        let mut b = MatcherBuilder::default();
+        b.word("late");
+        let m = b.build().unwrap();
+        assert_eq!(hits(&m, "my order is late!"), ["late"]);
+        assert!(hits(&m, "chocolate please").is_empty());
+        assert!(hits(&m, "lately fine").is_empty());
+    }
+
+    #[test]
+    fn wildcards_relax_one_boundary() {
+        let mut b = MatcherBuilder::default();
+        b.word("refund*");
+        b.word("*rotto");
+        let m = b.build().unwrap();
+        assert_eq!(hits(&m, "refunded yet?"), ["refund"]);
+        assert_eq!(hits(&m, "e arrivato interrotto"), ["rotto"]);
+    }
+
+    #[test]
+    fn phrases_and_patterns_report_spans() {
+        let mut b = MatcherBuilder::default();
+        b.word("still waiting");
+        b.pattern(r"where\s+is\s+my\s+\w+");
+        let m = b.build().unwrap();
+        assert_eq!(
+            hits(&m, "still waiting. where is my parcel"),
+            ["still waiting", "where is my parcel"]
+        );
+    }
+
+    #[test]
+    fn shared_terms_are_compiled_once() {
+        let mut b = MatcherBuilder::default();
+        let a = b.word("late");
+        let c = b.word("late");
+        assert_eq!(a, c);
+        assert_eq!(b.build().unwrap().term_count(), 1);
+    }
+}

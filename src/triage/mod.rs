@@ -1,0 +1,383 @@
+//! Triage: the pure function from (comment, rule library) to a [`Verdict`].
+//!
+//! It never does I/O, so the live bot, the demo, `rules test` and the evaluation all get the
+//! same answer for the same text, and the benchmarks time exactly what the bot runs.
+
+pub mod language;
+
+use serde::{Deserialize, Serialize};
+
+use crate::comment::Comment;
+use crate::rules::{
+    AuthorFilter, Condition, Label, Lang, Lexicon, Library, Rule, RuleId, Severity, TemplateId,
+    TermHit, TermId,
+};
+use crate::text::{normalize, tokens, Normalized};
+
+pub use language::Detected;
+
+/// Settings triage depends on (from `[triage]` in the config).
+#[derive(Debug, Clone)]
+pub struct TriageOptions {
+    /// Reply language when a comment gives no clue.
+    pub fallback_language: Lang,
+    /// Members who joined fewer days ago than this count as new members for rule filters.
+    pub new_member_days: i64,
+}
+
+impl Default for TriageOptions {
+    fn default() -> Self {
+        Self {
+            fallback_language: Lang::En,
+            new_member_days: 7,
+        }
+    }
+}
+
+/// A byte range of the comment's original text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+}
+
+/// One piece of text that made a rule fire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub span: Span,
+    /// The comment's own words at `span`.
+    pub text: String,
+    /// What the rule was looking for (the word or pattern as in the library).
+    pub term: String,
+    /// The contribution to a lexicon score (after negation and intensifiers); `None` for terms.
+    pub weight: Option<f32>,
+}
+
+/// A rule that fired on the comment, with why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleMatch {
+    pub rule: RuleId,
+    pub labels: Vec<Label>,
+    pub topic: Option<String>,
+    pub severity: Severity,
+    pub priority: i32,
+    /// 1.0 for a term rule; a lexicon's total divided by its threshold.
+    pub score: f32,
+    pub evidence: Vec<Evidence>,
+}
+
+/// How strongly a label applies, and which rule said so most strongly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelScore {
+    pub label: Label,
+    pub score: f32,
+    pub rule: RuleId,
+}
+
+/// The reply to draft: which template answers the comment, and in which language.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyChoice {
+    pub rule: RuleId,
+    pub template: TemplateId,
+    pub lang: Lang,
+}
+
+/// Everything triage decided about one comment, with enough detail to explain every flag.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub language: Lang,
+    pub language_confident: bool,
+    pub labels: Vec<LabelScore>,
+    pub matches: Vec<RuleMatch>,
+    /// Labels a rule cancelled (e.g. closing thanks cancel `question`), and which rule did.
+    pub suppressed: Vec<(Label, RuleId)>,
+    pub reply: Option<ReplyChoice>,
+}
+
+impl Verdict {
+    pub fn has(&self, label: Label) -> bool {
+        self.labels.iter().any(|l| l.label == label)
+    }
+
+    /// Whether a moderator should see this comment: someone is waiting for an answer.
+    pub fn needs_reply(&self) -> bool {
+        self.labels.iter().any(|l| l.label.needs_reply())
+    }
+
+    /// The highest severity among rules that gave a label still standing.
+    pub fn severity(&self) -> Option<Severity> {
+        self.matches
+            .iter()
+            .filter(|m| m.labels.iter().any(|l| self.has(*l)))
+            .map(|m| m.severity)
+            .max()
+    }
+
+    /// The rule whose template drafts the reply, else the strongest rule.
+    pub fn main_match(&self) -> Option<&RuleMatch> {
+        match &self.reply {
+            Some(choice) => self.matches.iter().find(|m| m.rule == choice.rule),
+            None => self.matches.first(),
+        }
+    }
+}
+
+/// Triage one comment against the library.
+pub fn triage(comment: &Comment, library: &Library, options: &TriageOptions) -> Verdict {
+    let normalized = normalize(&comment.text);
+    let detected = language::detect(&normalized.text, options.fallback_language);
+    let mut hits = Vec::new();
+    library.matcher.find(&normalized.text, &mut hits);
+
+    let mut candidates: Vec<u32> = hits
+        .iter()
+        .flat_map(|h| library.rules_by_term[h.term.0 as usize].iter().copied())
+        .chain(library.always_check.iter().copied())
+        .collect();
+    candidates.sort_unstable();
+    candidates.dedup();
+
+    let cues = Cues::of(&comment.text);
+    let text = Text {
+        original: &comment.text,
+        normalized: &normalized,
+        library,
+    };
+    let mut matches = Vec::new();
+    for index in candidates {
+        let rule = &library.rules[index as usize];
+        if !applies(rule, comment, detected, options) {
+            continue;
+        }
+        let fired = match &rule.condition {
+            Condition::Terms { any, all, none } => {
+                let found = |t: &TermId| hits.iter().find(|h| h.term == *t);
+                let any_hit = any.iter().find_map(found);
+                let fires = (any.is_empty() || any_hit.is_some())
+                    && all.iter().all(|t| found(t).is_some())
+                    && !none.iter().any(|t| found(t).is_some());
+                fires.then(|| {
+                    let evidence = any_hit
+                        .into_iter()
+                        .chain(all.iter().filter_map(found))
+                        .map(|h| evidence(&text, h, None))
+                        .collect();
+                    (1.0, evidence)
+                })
+            }
+            Condition::Lexicon(lex) => lexicon_score(&text, lex, &hits, cues),
+        };
+        if let Some((score, evidence)) = fired {
+            matches.push(RuleMatch {
+                rule: rule.id.clone(),
+                labels: rule.labels.clone(),
+                topic: rule.topic.clone(),
+                severity: rule.severity,
+                priority: rule.priority,
+                score,
+                evidence,
+            });
+        }
+    }
+    // Strongest first: this order is what moderators read and what picks the reply.
+    matches.sort_by(|a, b| {
+        (b.priority, b.severity)
+            .cmp(&(a.priority, a.severity))
+            .then(b.score.total_cmp(&a.score))
+            .then(a.rule.cmp(&b.rule))
+    });
+    verdict(library, comment, detected, matches)
+}
+
+fn verdict(
+    library: &Library,
+    comment: &Comment,
+    detected: Detected,
+    matches: Vec<RuleMatch>,
+) -> Verdict {
+    let mut suppressed = Vec::new();
+    for m in &matches {
+        let rule = library
+            .rule(&m.rule)
+            .expect("matched rules are in the library");
+        for label in &rule.suppresses {
+            if !suppressed.iter().any(|(l, _)| l == label) {
+                suppressed.push((*label, m.rule.clone()));
+            }
+        }
+    }
+    let mut labels: Vec<LabelScore> = Vec::new();
+    for m in &matches {
+        for label in &m.labels {
+            if suppressed.iter().any(|(l, _)| l == label) {
+                continue;
+            }
+            match labels.iter_mut().find(|l| l.label == *label) {
+                Some(existing) if existing.score >= m.score => {}
+                Some(existing) => {
+                    existing.score = m.score;
+                    existing.rule = m.rule.clone();
+                }
+                None => labels.push(LabelScore {
+                    label: *label,
+                    score: m.score,
+                    rule: m.rule.clone(),
+                }),
+            }
+        }
+    }
+    labels.sort_by_key(|l| l.label);
+    let reply = matches
+        .iter()
+        .find(|m| {
+            m.labels
+                .iter()
+                .any(|l| l.needs_reply() && labels.iter().any(|s| s.label == *l))
+        })
+        .and_then(|m| {
+            let rule = library.rule(&m.rule)?;
+            let pick = stable_hash(comment.id.as_str()) as usize % rule.templates.len().max(1);
+            Some(ReplyChoice {
+                rule: m.rule.clone(),
+                template: rule.templates.get(pick)?.clone(),
+                lang: detected.lang,
+            })
+        });
+    Verdict {
+        language: detected.lang,
+        language_confident: detected.confident,
+        labels,
+        matches,
+        suppressed,
+        reply,
+    }
+}
+
+/// FNV-1a: a stable choice among a rule's templates and wordings, same on every run.
+pub fn stable_hash(text: &str) -> u64 {
+    text.bytes().fold(0xcbf29ce484222325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    })
+}
+
+fn applies(rule: &Rule, comment: &Comment, detected: Detected, options: &TriageOptions) -> bool {
+    if let Some(lang) = rule.language {
+        if detected.confident && lang != detected.lang {
+            return false;
+        }
+    }
+    let scope = &rule.scope;
+    let channel = comment.place.channel_name.as_str();
+    if !scope.channels.is_empty() && !scope.channels.iter().any(|c| c == channel) {
+        return false;
+    }
+    if scope.exclude_channels.iter().any(|c| c == channel) {
+        return false;
+    }
+    if scope.dm.is_some_and(|dm| dm != comment.place.is_dm) {
+        return false;
+    }
+    match scope.author {
+        AuthorFilter::Any => true,
+        AuthorFilter::Member => !comment.author.is_staff,
+        AuthorFilter::NewMember => comment.is_from_new_member(options.new_member_days),
+    }
+}
+
+fn evidence(text: &Text<'_>, hit: &TermHit, weight: Option<f32>) -> Evidence {
+    let (start, end) = text.normalized.original_range(hit.start, hit.end);
+    Evidence {
+        span: Span { start, end },
+        text: text.original[start..end].to_owned(),
+        term: text.library.matcher.describe(hit.term).to_owned(),
+        weight,
+    }
+}
+
+/// The comment's text in both forms, and the library its terms come from.
+struct Text<'a> {
+    original: &'a str,
+    normalized: &'a Normalized,
+    library: &'a Library,
+}
+
+/// Shouting cues read from the original text (case is gone after normalisation).
+#[derive(Debug, Clone, Copy, Default)]
+struct Cues {
+    all_caps: bool,
+    exclamations: bool,
+}
+
+impl Cues {
+    fn of(original: &str) -> Cues {
+        let mut run = 0;
+        let mut all_caps = false;
+        for ch in original.chars() {
+            if ch.is_uppercase() {
+                run += 1;
+                if run >= 3 {
+                    all_caps = true;
+                    break;
+                }
+            } else if !ch.is_alphabetic() || ch.is_lowercase() {
+                run = 0;
+            }
+        }
+        Cues {
+            all_caps,
+            exclamations: original.contains("!!"),
+        }
+    }
+}
+
+fn lexicon_score(
+    text: &Text<'_>,
+    lex: &Lexicon,
+    hits: &[TermHit],
+    cues: Cues,
+) -> Option<(f32, Vec<Evidence>)> {
+    if lex.none.iter().any(|t| hits.iter().any(|h| h.term == *t)) {
+        return None;
+    }
+    let mut total = 0.0;
+    let mut evidence_list = Vec::new();
+    for hit in hits {
+        let Some((_, weight)) = lex.weights.iter().find(|(t, _)| *t == hit.term) else {
+            continue;
+        };
+        let mut weight = *weight;
+        let before = preceding_tokens(&text.normalized.text[..hit.start], lex.negation_window);
+        if before
+            .iter()
+            .any(|t| lex.negators.iter().any(|neg| neg == t))
+        {
+            weight = -weight;
+        }
+        if before
+            .first()
+            .is_some_and(|t| lex.intensifiers.iter().any(|i| i == t))
+        {
+            weight *= lex.intensifier_factor;
+        }
+        total += weight;
+        evidence_list.push(evidence(text, hit, Some(weight)));
+    }
+    if cues.all_caps {
+        total += lex.all_caps;
+    }
+    if cues.exclamations {
+        total += lex.exclamations;
+    }
+    if total < lex.threshold {
+        return None;
+    }
+    // The words that pushed hardest towards the verdict come first.
+    evidence_list.sort_by(|a, b| b.weight.unwrap_or(0.0).total_cmp(&a.weight.unwrap_or(0.0)));
+    Some((total / lex.threshold, evidence_list))
+}
+
+/// Up to `n` word tokens right before the end of `text`, nearest first.
+fn preceding_tokens(text: &str, n: usize) -> Vec<&str> {
+    let all: Vec<&str> = tokens(text).map(|(_, t)| t).collect();
+    all.iter().rev().take(n).copied().collect()
+}
