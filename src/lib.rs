@@ -1,6 +1,16 @@
 //! Ascolto: listens to community comments, flags complaints and unanswered questions, and drafts replies.
 
+pub mod alert;
+pub mod app;
+pub mod clock;
 pub mod comment;
+pub mod config;
+pub mod draft;
+pub mod eval;
+pub mod replay;
 pub mod rules;
+pub mod store;
+pub mod telemetry;
 pub mod text;
+pub mod tracker;
 pub mod triage;

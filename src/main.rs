@@ -1,1 +1,341 @@
-fn main() {}
+//! The `ascolto` command line: parses arguments and wires the stages; no business rules here.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use chrono::Utc;
+use clap::{Parser, Subcommand};
+
+use ascolto::app::App;
+use ascolto::clock::{Clock, ManualClock};
+use ascolto::comment::{Author, AuthorId, ChannelId, Comment, CommentId, Place, Source};
+use ascolto::config::Settings;
+use ascolto::eval::{self, Task};
+use ascolto::rules::Library;
+use ascolto::{replay, telemetry};
+
+#[derive(Parser)]
+#[command(
+    name = "ascolto",
+    version,
+    about = "Listens to your community: flags complaints and unanswered questions and drafts empathetic replies for moderators."
+)]
+struct Cli {
+    /// Folder with default.toml (and optional local.toml).
+    #[arg(long, global = true, default_value = "config")]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Replay the bundled day in a community (examples/comments.jsonl) through the bot's
+    /// pipeline and print the alerts moderators would see. No token or network needed.
+    Demo {
+        /// Database for the demo; it is emptied first.
+        #[arg(long, default_value = "sqlite://data/demo.db")]
+        db: String,
+    },
+    /// Replay any JSONL comment file (format in the README) through the pipeline.
+    Replay {
+        file: PathBuf,
+        /// Database to use (default: a private in-memory one).
+        #[arg(long, default_value = "sqlite::memory:")]
+        db: String,
+    },
+    /// Check or try the rule library.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+    /// Measure detection on a labelled CSV (`id,text,label`).
+    Eval {
+        #[arg(long, value_enum)]
+        task: Task,
+        #[arg(long)]
+        data: PathBuf,
+        /// List false positives and false negatives with the rules that fired.
+        #[arg(long)]
+        explain: bool,
+        /// Rule library to measure (default: the configured one).
+        #[arg(long)]
+        rules: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Validate a rule library; prints one line per problem and exits 1 if there are any.
+    Check {
+        /// Library folder (default: the configured `rules.dir`).
+        dir: Option<PathBuf>,
+    },
+    /// Show how a text is triaged: language, labels, rules and matched text, and the draft.
+    Test {
+        text: String,
+        /// Channel name the text is posted in (for channel-limited rules).
+        #[arg(long, default_value = "general")]
+        channel: String,
+        /// Treat the text as a direct message to the bot.
+        #[arg(long)]
+        dm: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<ExitCode> {
+    let settings = Settings::load(&cli.config)
+        .with_context(|| format!("loading settings from {}", cli.config.display()))?;
+    telemetry::init("warn");
+    match cli.command {
+        Command::Demo { db } => {
+            reset_sqlite_file(&db)?;
+            run_replay(settings, Path::new("examples/comments.jsonl"), &db).await
+        }
+        Command::Replay { file, db } => run_replay(settings, &file, &db).await,
+        Command::Rules { command } => match command {
+            RulesCommand::Check { dir } => rules_check(&settings, dir),
+            RulesCommand::Test { text, channel, dm } => {
+                rules_test(settings, text, channel, dm).await
+            }
+        },
+        Command::Eval {
+            task,
+            data,
+            explain,
+            rules,
+        } => run_eval(&settings, task, &data, explain, rules),
+    }
+}
+
+/// The demo starts from an empty database each time, so it always shows the whole day.
+fn reset_sqlite_file(url: &str) -> Result<()> {
+    let Some(path) = url.strip_prefix("sqlite://") else {
+        return Ok(());
+    };
+    for suffix in ["", "-wal", "-shm"] {
+        let file = format!("{path}{suffix}");
+        match std::fs::remove_file(&file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("emptying the demo database {file}")),
+        }
+    }
+    Ok(())
+}
+
+async fn run_replay(settings: Settings, file: &Path, db: &str) -> Result<ExitCode> {
+    let (comments, skipped) = replay::read(file)?;
+    for problem in &skipped {
+        eprintln!("skipped: {problem}");
+    }
+    let start = comments.first().map(|c| c.time).unwrap_or_else(Utc::now);
+    let clock = ManualClock::new(start);
+    let app = App::build_with_store(settings, db, Arc::new(clock.clone())).await?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "Replaying {} comments from {} ({} rules loaded)\n",
+        comments.len(),
+        file.display(),
+        app.tracker.library().rules.len()
+    )?;
+    let summary = replay::run(&app.tracker, &clock, &comments, &mut out).await?;
+    // The summary is read at the end of the replayed day.
+    if let Some(last) = comments.last() {
+        clock.set(last.time);
+    }
+    writeln!(
+        out,
+        "── {} comments, {} flagged, {} answered in the channel, {} duplicates ignored",
+        summary.comments, summary.flagged, summary.answered_in_channel, summary.duplicates
+    )?;
+    replay::write_unanswered(&app.tracker, clock.now(), &mut out).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn rules_check(settings: &Settings, dir: Option<PathBuf>) -> Result<ExitCode> {
+    let dir = dir.unwrap_or_else(|| settings.rules.dir.clone());
+    match Library::load(&dir, &settings.templates.values) {
+        Ok(library) => {
+            println!(
+                "{}: {} rules, {} templates, {} terms: OK",
+                dir.display(),
+                library.rules.len(),
+                library.templates.len(),
+                library.matcher.term_count()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(err) => {
+            for problem in err.problems() {
+                println!("{problem}");
+            }
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+async fn rules_test(
+    settings: Settings,
+    text: String,
+    channel: String,
+    dm: bool,
+) -> Result<ExitCode> {
+    let clock = ManualClock::new(Utc::now());
+    let app = App::build_with_store(settings, "sqlite::memory:", Arc::new(clock)).await?;
+    let comment = Comment {
+        id: CommentId("test".into()),
+        source: Source::Replay,
+        place: Place {
+            channel: ChannelId(channel.clone()),
+            channel_name: channel,
+            guild: None,
+            parent: None,
+            is_dm: dm,
+        },
+        author: Author {
+            id: AuthorId("member".into()),
+            name: "member".into(),
+            is_staff: false,
+            is_bot: false,
+            joined_at: None,
+        },
+        text,
+        time: Utc::now(),
+        reply_to: None,
+        mentions: Vec::new(),
+    };
+    let (verdict, draft) = app.tracker.dry_run(&comment);
+    println!(
+        "language: {}{}",
+        verdict.language,
+        if verdict.language_confident {
+            ""
+        } else {
+            " (unsure)"
+        }
+    );
+    let labels: Vec<String> = verdict
+        .labels
+        .iter()
+        .map(|l| format!("{} ({:.2})", l.label, l.score))
+        .collect();
+    println!(
+        "labels: {}",
+        if labels.is_empty() {
+            "none".to_owned()
+        } else {
+            labels.join(", ")
+        }
+    );
+    println!(
+        "needs reply: {}",
+        if verdict.needs_reply() { "yes" } else { "no" }
+    );
+    for m in &verdict.matches {
+        println!(
+            "rule {} [{}] priority {} severity {}",
+            m.rule,
+            m.labels
+                .iter()
+                .map(|l| l.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+            m.priority,
+            m.severity
+        );
+        for e in &m.evidence {
+            let weight = e
+                .weight
+                .map(|w| format!(" weight {w:+.2}"))
+                .unwrap_or_default();
+            println!(
+                "    \"{}\" at {}..{} (term `{}`){weight}",
+                e.text, e.span.start, e.span.end, e.term
+            );
+        }
+    }
+    for (label, rule) in &verdict.suppressed {
+        println!("suppressed: {label} (by {rule})");
+    }
+    match draft {
+        Some(d) => println!(
+            "draft ({}, template {}, wording {}):\n{}",
+            d.lang,
+            d.template,
+            d.wording + 1,
+            d.text
+        ),
+        None => println!("draft: none"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_eval(
+    settings: &Settings,
+    task: Task,
+    data: &Path,
+    explain: bool,
+    rules: Option<PathBuf>,
+) -> Result<ExitCode> {
+    let dir = rules.unwrap_or_else(|| settings.rules.dir.clone());
+    let library = Library::load(&dir, &settings.templates.values)?;
+    let rows = eval::read_csv(data)?;
+    let report = eval::evaluate(task, &rows, &library, &settings.triage_options());
+    let c = report.confusion;
+    if explain {
+        for kind in [false, true] {
+            println!(
+                "── {} ──",
+                if kind {
+                    "false negatives (missed)"
+                } else {
+                    "false positives (flagged wrongly)"
+                }
+            );
+            for m in report.mistakes.iter().filter(|m| m.gold == kind) {
+                println!("{}: {}", m.id, m.text.replace('\n', " "));
+                for f in &m.fired {
+                    println!("    fired {f}");
+                }
+            }
+        }
+    }
+    println!(
+        "task: {task:?}  data: {}  rules: {}",
+        data.display(),
+        dir.display()
+    );
+    println!("tp={} fp={} fn={} tn={}", c.tp, c.fp, c.fn_, c.tn);
+    println!("precision: {:.3}", c.precision());
+    println!("recall:    {:.3}", c.recall());
+    println!("F1:        {:.3}", c.f1());
+    println!("macro-F1:  {:.3}", c.macro_f1());
+    println!("{}", c.summary_line());
+    Ok(ExitCode::SUCCESS)
+}

@@ -16,7 +16,10 @@ use serde::{Deserialize, Serialize};
 
 pub use load::{LibraryError, Problem};
 pub use matcher::{Matcher, TermHit, TermId};
-pub use template::{Placeholders, Template, TemplateError, Wording, DISCORD_MESSAGE_LIMIT};
+pub use template::{
+    cut_chars, defuse_mentions, Placeholders, Template, TemplateError, Wording,
+    BUILTIN_PLACEHOLDERS, DISCORD_MESSAGE_LIMIT, MATCH_MAX_CHARS,
+};
 
 /// A language Ascolto understands and can answer in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

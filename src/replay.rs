@@ -1,0 +1,264 @@
+//! Replay: reads comments from a JSONL file (one JSON object a line) and turns them into
+//! [`Comment`]s, so the demo and any exported history run through the live pipeline.
+//!
+//! The format is documented in the README. A broken line is reported with its line number
+//! and skipped; the rest of the file is still replayed.
+
+use std::io::BufRead;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use crate::alert::{format_wait, AlertView};
+use crate::clock::{Clock, ManualClock};
+use crate::comment::{Author, AuthorId, ChannelId, Comment, CommentId, Place, Source};
+use crate::rules::cut_chars;
+use crate::store::AlertRef;
+use crate::tracker::{Ingested, Tracker, TrackerError};
+
+/// Why a replay line could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {message}")]
+    Line {
+        path: String,
+        line: usize,
+        message: String,
+    },
+}
+
+/// One line of a replay file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Record {
+    id: String,
+    time: DateTime<Utc>,
+    channel: String,
+    author: String,
+    #[serde(default)]
+    author_id: Option<String>,
+    text: String,
+    #[serde(default)]
+    staff: bool,
+    #[serde(default)]
+    bot: bool,
+    #[serde(default)]
+    dm: bool,
+    #[serde(default)]
+    reply_to: Option<String>,
+    /// When the author joined (for new-member rules).
+    #[serde(default)]
+    joined: Option<DateTime<Utc>>,
+    #[serde(default)]
+    mentions: Vec<String>,
+}
+
+impl Record {
+    fn into_comment(self) -> Comment {
+        let author_id = self.author_id.unwrap_or_else(|| self.author.clone());
+        let channel_name = self.channel.trim_start_matches('#').to_owned();
+        let channel = if self.dm {
+            format!("dm-{author_id}")
+        } else {
+            channel_name.clone()
+        };
+        Comment {
+            id: CommentId(self.id),
+            source: Source::Replay,
+            place: Place {
+                channel: ChannelId(channel),
+                channel_name,
+                guild: None,
+                parent: None,
+                is_dm: self.dm,
+            },
+            author: Author {
+                id: AuthorId(author_id),
+                name: self.author,
+                is_staff: self.staff,
+                is_bot: self.bot,
+                joined_at: self.joined,
+            },
+            text: self.text,
+            time: self.time,
+            reply_to: self.reply_to.map(CommentId),
+            mentions: self.mentions.into_iter().map(AuthorId).collect(),
+        }
+    }
+}
+
+/// Parses one JSONL line (1-based `line` for messages).
+pub fn parse_line(path: &str, line: usize, text: &str) -> Result<Comment, ReplayError> {
+    let record: Record = serde_json::from_str(text).map_err(|e| ReplayError::Line {
+        path: path.to_owned(),
+        line,
+        message: e.to_string(),
+    })?;
+    if record.text.trim().is_empty() {
+        return Err(ReplayError::Line {
+            path: path.to_owned(),
+            line,
+            message: "field `text` is empty".into(),
+        });
+    }
+    Ok(record.into_comment())
+}
+
+/// Reads a whole replay file: the comments in time order, and the lines that were skipped.
+pub fn read(path: &Path) -> Result<(Vec<Comment>, Vec<ReplayError>), ReplayError> {
+    let name = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|source| ReplayError::Io {
+        path: name.clone(),
+        source,
+    })?;
+    let mut comments = Vec::new();
+    let mut skipped = Vec::new();
+    for (index, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|source| ReplayError::Io {
+            path: name.clone(),
+            source,
+        })?;
+        if line.trim().is_empty() || line.trim_start().starts_with("//") {
+            continue;
+        }
+        match parse_line(&name, index + 1, &line) {
+            Ok(c) => comments.push(c),
+            Err(e) => skipped.push(e),
+        }
+    }
+    // Stable: comments with the same time keep file order.
+    comments.sort_by_key(|c| c.time);
+    Ok((comments, skipped))
+}
+
+/// Counts of what a replay did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReplaySummary {
+    pub comments: usize,
+    pub flagged: usize,
+    pub answered_in_channel: usize,
+    pub duplicates: usize,
+}
+
+/// Feeds comments through the tracker in time order, with the clock following the comments,
+/// and writes each alert as a moderator would see it.
+pub async fn run(
+    tracker: &Tracker,
+    clock: &ManualClock,
+    comments: &[Comment],
+    out: &mut dyn std::io::Write,
+) -> Result<ReplaySummary, TrackerError> {
+    let mut summary = ReplaySummary::default();
+    for comment in comments {
+        if comment.author.is_bot {
+            continue;
+        }
+        clock.set(comment.time);
+        summary.comments += 1;
+        let outcome = tracker.ingest(comment).await?;
+        for answered in &outcome.answered {
+            summary.answered_in_channel += 1;
+            let _ = writeln!(
+                out,
+                "✓ {} answered {}'s comment in #{} ({})\n",
+                comment.author.name,
+                answered.comment.author.name,
+                answered.comment.place.channel_name,
+                answered.comment.id
+            );
+        }
+        match outcome.ingested {
+            Ingested::Duplicate => summary.duplicates += 1,
+            Ingested::Clear(_) => {}
+            Ingested::Flagged(stored) => {
+                summary.flagged += 1;
+                let view = AlertView::new(&stored, clock.now());
+                let _ = writeln!(out, "[{}] {}", comment.time.format("%H:%M"), view.to_text());
+                // The terminal is this adapter's alert channel.
+                tracker
+                    .mark_alerted(
+                        &comment.id,
+                        AlertRef {
+                            channel: "terminal".into(),
+                            message: comment.id.0.clone(),
+                            posted_at: clock.now(),
+                        },
+                    )
+                    .await?;
+            }
+        }
+    }
+    Ok(summary)
+}
+
+/// Writes the comments still waiting for an answer, oldest first.
+pub async fn write_unanswered(
+    tracker: &Tracker,
+    now: DateTime<Utc>,
+    out: &mut dyn std::io::Write,
+) -> Result<usize, TrackerError> {
+    let open = tracker.open().await?;
+    let _ = writeln!(out, "Still unanswered: {}", open.len());
+    for stored in &open {
+        let view = AlertView::new(stored, now);
+        let _ = writeln!(
+            out,
+            "  - waiting {:>10}  {:<10} {} in {}: {}",
+            format_wait(view.waited),
+            view.labels_text(),
+            view.author,
+            view.place(),
+            cut_chars(&stored.comment.text, 70).replace('\n', " ")
+        );
+    }
+    Ok(open.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_minimal_line() {
+        let c = parse_line(
+            "x.jsonl",
+            1,
+            r##"{"id":"c1","time":"2026-11-20T09:00:00Z","channel":"#support","author":"nora","text":"hi?"}"##,
+        )
+        .unwrap();
+        assert_eq!(c.place.channel_name, "support");
+        assert_eq!(c.author.id.as_str(), "nora");
+        assert!(!c.place.is_dm);
+    }
+
+    #[test]
+    fn a_bad_line_names_file_line_and_field() {
+        let err = parse_line(
+            "x.jsonl",
+            7,
+            r#"{"id":"c1","channel":"a","author":"b","text":"t"}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("x.jsonl:7: missing field `time`"), "{err}");
+    }
+
+    #[test]
+    fn unknown_fields_are_reported() {
+        let err = parse_line(
+            "x.jsonl",
+            2,
+            r#"{"id":"c1","time":"2026-11-20T09:00:00Z","channel":"a","author":"b","txt":"t","text":"t"}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("unknown field `txt`"), "{err}");
+    }
+}

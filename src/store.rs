@@ -1,0 +1,647 @@
+//! The store: SQLite through sqlx, holding comments, verdicts, drafts, alerts, the audit
+//! trail of moderator actions and per-channel checkpoints.
+//!
+//! Only the tracker calls these functions; they are small, each one statement or one
+//! transaction, and state changes are compare-and-set so that two moderators clicking at the
+//! same moment cannot both win.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
+use sqlx::{Row, SqlitePool};
+
+use crate::comment::{Author, AuthorId, ChannelId, Comment, CommentId, Place, Source};
+use crate::draft::Draft;
+use crate::rules::{Lang, TemplateId};
+use crate::triage::Verdict;
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("cannot prepare the database: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot create the database folder {path}: {source}")]
+    Folder {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("stored data for comment {id} is unreadable: {message}")]
+    Corrupt { id: String, message: String },
+}
+
+/// Where a comment stands. Stored as text; the order of a comment's life is
+/// new → (clear | flagged → alerted → sending → replied) or dismissed / answered / withdrawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CommentState {
+    /// Received, not yet triaged (only ever seen inside a transaction).
+    New,
+    /// Triaged; nothing for moderators to do.
+    Clear,
+    /// Needs a reply; no alert posted yet.
+    Flagged,
+    /// A moderators' alert is up.
+    Alerted,
+    /// A moderator approved; the reply is being posted (the claim that prevents doubles).
+    Sending,
+    /// The bot posted an approved reply.
+    Replied,
+    /// A moderator decided no reply is needed.
+    Dismissed,
+    /// Someone answered (staff, or a moderator marked it answered).
+    Answered,
+    /// The author deleted the comment.
+    Withdrawn,
+}
+
+impl CommentState {
+    pub const OPEN: [CommentState; 3] = [
+        CommentState::Flagged,
+        CommentState::Alerted,
+        CommentState::Sending,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommentState::New => "new",
+            CommentState::Clear => "clear",
+            CommentState::Flagged => "flagged",
+            CommentState::Alerted => "alerted",
+            CommentState::Sending => "sending",
+            CommentState::Replied => "replied",
+            CommentState::Dismissed => "dismissed",
+            CommentState::Answered => "answered",
+            CommentState::Withdrawn => "withdrawn",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<CommentState> {
+        [
+            CommentState::New,
+            CommentState::Clear,
+            CommentState::Flagged,
+            CommentState::Alerted,
+            CommentState::Sending,
+            CommentState::Replied,
+            CommentState::Dismissed,
+            CommentState::Answered,
+            CommentState::Withdrawn,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == value)
+    }
+
+    /// Still waiting for someone to answer.
+    pub fn is_open(self) -> bool {
+        Self::OPEN.contains(&self)
+    }
+}
+
+/// Where the alert for a comment lives, so buttons and updates work after a restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertRef {
+    pub channel: String,
+    pub message: String,
+    pub posted_at: DateTime<Utc>,
+}
+
+/// A comment as stored, with everything the tracker knows about it.
+#[derive(Debug, Clone)]
+pub struct StoredComment {
+    pub comment: Comment,
+    pub state: CommentState,
+    pub state_changed_at: DateTime<Utc>,
+    pub verdict: Option<Verdict>,
+    pub draft: Option<Draft>,
+    pub alert: Option<AlertRef>,
+    pub answered_by: Option<String>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+/// What a moderator did (or what happened on their behalf).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    Approved,
+    Edited,
+    Dismissed,
+    MarkedAnswered,
+    AnotherWording,
+    /// Someone in the community answered; recorded so the audit trail is complete.
+    AnsweredInChannel,
+}
+
+impl ActionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::Approved => "approved",
+            ActionKind::Edited => "edited",
+            ActionKind::Dismissed => "dismissed",
+            ActionKind::MarkedAnswered => "marked_answered",
+            ActionKind::AnotherWording => "another_wording",
+            ActionKind::AnsweredInChannel => "answered_in_channel",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<ActionKind> {
+        [
+            ActionKind::Approved,
+            ActionKind::Edited,
+            ActionKind::Dismissed,
+            ActionKind::MarkedAnswered,
+            ActionKind::AnotherWording,
+            ActionKind::AnsweredInChannel,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == value)
+    }
+}
+
+/// One row of the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Action {
+    pub comment: CommentId,
+    pub kind: ActionKind,
+    pub moderator_id: Option<String>,
+    pub moderator_name: Option<String>,
+    pub at: DateTime<Utc>,
+    /// The draft as proposed.
+    pub draft_text: Option<String>,
+    /// What was actually posted (differs from the draft after an edit).
+    pub sent_text: Option<String>,
+    pub reply_message_id: Option<String>,
+}
+
+/// The database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` and brings its schema up to date.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        let memory = url.contains(":memory:") || url.contains("mode=memory");
+        if !memory {
+            if let Some(path) = url
+                .strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"))
+            {
+                let path = path.split('?').next().unwrap_or(path);
+                if let Some(parent) = Path::new(path).parent() {
+                    if !parent.as_os_str().is_empty() {
+                        std::fs::create_dir_all(parent).map_err(|source| StoreError::Folder {
+                            path: parent.display().to_string(),
+                            source,
+                        })?;
+                    }
+                }
+            }
+        }
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true)
+            .busy_timeout(std::time::Duration::from_secs(5));
+        // An in-memory database exists once per connection: keep exactly one.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(if memory { 1 } else { 4 })
+            .min_connections(if memory { 1 } else { 0 })
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    /// A private in-memory database (tests, `rules test`).
+    pub async fn in_memory() -> Result<Store, StoreError> {
+        Store::connect("sqlite::memory:").await
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Stores a newly triaged comment with its verdict and draft, in one transaction.
+    /// Returns false, changing nothing, when the comment id is already stored.
+    pub async fn insert_triaged(
+        &self,
+        comment: &Comment,
+        verdict: &Verdict,
+        state: CommentState,
+        draft: Option<&Draft>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO comments (id, source, channel_id, channel_name, guild_id, parent_id, is_dm,
+                author_id, author_name, author_is_staff, text, created_at, reply_to, state, state_changed_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(comment.id.as_str())
+        .bind(comment.source.as_str())
+        .bind(comment.place.channel.as_str())
+        .bind(&comment.place.channel_name)
+        .bind(comment.place.guild.as_deref())
+        .bind(comment.place.parent.as_ref().map(|p| p.as_str()))
+        .bind(comment.place.is_dm)
+        .bind(comment.author.id.as_str())
+        .bind(&comment.author.name)
+        .bind(comment.author.is_staff)
+        .bind(&comment.text)
+        .bind(comment.time)
+        .bind(comment.reply_to.as_ref().map(|r| r.as_str()))
+        .bind(state.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !inserted {
+            return Ok(false);
+        }
+        write_verdict(&mut tx, &comment.id, verdict, draft, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Replaces an edited comment's text, verdict and draft, and sets its state.
+    pub async fn update_triaged(
+        &self,
+        comment: &Comment,
+        verdict: &Verdict,
+        state: CommentState,
+        draft: Option<&Draft>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE comments SET text = ?, state = ?, state_changed_at = ? WHERE id = ?")
+            .bind(&comment.text)
+            .bind(state.as_str())
+            .bind(now)
+            .bind(comment.id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM drafts WHERE comment_id = ?")
+            .bind(comment.id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        write_verdict(&mut tx, &comment.id, verdict, draft, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Moves a comment to `to` only if it is in one of `from`; true if this call moved it.
+    pub async fn transition(
+        &self,
+        id: &CommentId,
+        from: &[CommentState],
+        to: CommentState,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let closes = matches!(
+            to,
+            CommentState::Replied | CommentState::Dismissed | CommentState::Answered
+        );
+        let placeholders = vec!["?"; from.len()].join(", ");
+        let sql = format!(
+            "UPDATE comments SET state = ?, state_changed_at = ?,
+                closed_at = CASE WHEN ? AND closed_at IS NULL THEN ? ELSE closed_at END
+             WHERE id = ? AND state IN ({placeholders})"
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(to.as_str())
+            .bind(now)
+            .bind(closes)
+            .bind(now)
+            .bind(id.as_str());
+        for state in from {
+            query = query.bind(state.as_str());
+        }
+        Ok(query.execute(&self.pool).await?.rows_affected() == 1)
+    }
+
+    /// Records who answered a comment (kept even if the state was already closed).
+    pub async fn set_answered_by(&self, id: &CommentId, by: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE comments SET answered_by = COALESCE(answered_by, ?) WHERE id = ?")
+            .bind(by)
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_draft(
+        &self,
+        id: &CommentId,
+        draft: &Draft,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO drafts (comment_id, template_id, language, wording, text, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (comment_id) DO UPDATE SET template_id = excluded.template_id,
+                language = excluded.language, wording = excluded.wording, text = excluded.text,
+                updated_at = excluded.updated_at",
+        )
+        .bind(id.as_str())
+        .bind(&draft.template.0)
+        .bind(draft.lang.code())
+        .bind(draft.wording as i64)
+        .bind(&draft.text)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn set_alert(&self, id: &CommentId, alert: &AlertRef) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO alerts (comment_id, channel_id, message_id, posted_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (comment_id) DO UPDATE SET channel_id = excluded.channel_id,
+                message_id = excluded.message_id, posted_at = excluded.posted_at",
+        )
+        .bind(id.as_str())
+        .bind(&alert.channel)
+        .bind(&alert.message)
+        .bind(alert.posted_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn record_action(&self, action: &Action) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO actions (comment_id, action, moderator_id, moderator_name, at, draft_text,
+                sent_text, reply_message_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(action.comment.as_str())
+        .bind(action.kind.as_str())
+        .bind(action.moderator_id.as_deref())
+        .bind(action.moderator_name.as_deref())
+        .bind(action.at)
+        .bind(action.draft_text.as_deref())
+        .bind(action.sent_text.as_deref())
+        .bind(action.reply_message_id.as_deref())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn actions_for(&self, id: &CommentId) -> Result<Vec<Action>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM actions WHERE comment_id = ? ORDER BY id")
+            .bind(id.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(action_from_row).collect()
+    }
+
+    /// Every action taken at or after `since`, oldest first.
+    pub async fn actions_since(&self, since: DateTime<Utc>) -> Result<Vec<Action>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM actions WHERE at >= ? ORDER BY at, id")
+            .bind(since)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(action_from_row).collect()
+    }
+
+    pub async fn comment(&self, id: &CommentId) -> Result<Option<StoredComment>, StoreError> {
+        let row = sqlx::query(&format!("{SELECT_STORED} WHERE c.id = ?"))
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(stored_from_row).transpose()
+    }
+
+    /// Comments still waiting for an answer, oldest first.
+    pub async fn open_comments(&self) -> Result<Vec<StoredComment>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "{SELECT_STORED} WHERE c.state IN ('flagged', 'alerted', 'sending') ORDER BY c.created_at, c.id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(stored_from_row).collect()
+    }
+
+    /// Every comment written at or after `since`, oldest first.
+    pub async fn comments_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<StoredComment>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "{SELECT_STORED} WHERE c.created_at >= ? ORDER BY c.created_at, c.id"
+        ))
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(stored_from_row).collect()
+    }
+
+    /// Open comments in a channel written before `before` (candidates a new message may answer).
+    pub async fn open_in_channel(
+        &self,
+        channel: &ChannelId,
+    ) -> Result<Vec<StoredComment>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "{SELECT_STORED} WHERE c.channel_id = ? AND c.state IN ('flagged', 'alerted', 'sending')
+             ORDER BY c.created_at, c.id"
+        ))
+        .bind(channel.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(stored_from_row).collect()
+    }
+
+    pub async fn checkpoint(&self, channel: &ChannelId) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT last_message_id FROM checkpoints WHERE channel_id = ?")
+                .bind(channel.as_str())
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Moves a channel's checkpoint forward (never back: Discord ids grow with time).
+    pub async fn advance_checkpoint(
+        &self,
+        channel: &ChannelId,
+        message: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO checkpoints (channel_id, last_message_id, updated_at) VALUES (?, ?, ?)
+             ON CONFLICT (channel_id) DO UPDATE SET
+                last_message_id = CASE
+                    WHEN length(excluded.last_message_id) > length(last_message_id)
+                      OR (length(excluded.last_message_id) = length(last_message_id)
+                          AND excluded.last_message_id > last_message_id)
+                    THEN excluded.last_message_id ELSE last_message_id END,
+                updated_at = excluded.updated_at",
+        )
+        .bind(channel.as_str())
+        .bind(message)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+async fn write_verdict(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    id: &CommentId,
+    verdict: &Verdict,
+    draft: Option<&Draft>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let labels = verdict
+        .labels
+        .iter()
+        .map(|l| l.label.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
+    let main = verdict.main_match();
+    let json = serde_json::to_string(verdict).map_err(|e| StoreError::Corrupt {
+        id: id.to_string(),
+        message: e.to_string(),
+    })?;
+    sqlx::query(
+        "INSERT INTO verdicts (comment_id, labels, main_rule, topic, severity, language, verdict, triaged_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (comment_id) DO UPDATE SET labels = excluded.labels, main_rule = excluded.main_rule,
+            topic = excluded.topic, severity = excluded.severity, language = excluded.language,
+            verdict = excluded.verdict, triaged_at = excluded.triaged_at",
+    )
+    .bind(id.as_str())
+    .bind(labels)
+    .bind(main.map(|m| m.rule.0.as_str()))
+    .bind(main.and_then(|m| m.topic.as_deref()))
+    .bind(verdict.severity().map(|s| s.as_str()))
+    .bind(verdict.language.code())
+    .bind(json)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    if let Some(draft) = draft {
+        sqlx::query(
+            "INSERT INTO drafts (comment_id, template_id, language, wording, text, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id.as_str())
+        .bind(&draft.template.0)
+        .bind(draft.lang.code())
+        .bind(draft.wording as i64)
+        .bind(&draft.text)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+const SELECT_STORED: &str = "SELECT c.*, v.verdict AS v_verdict,
+        d.template_id AS d_template, d.language AS d_language, d.wording AS d_wording, d.text AS d_text,
+        a.channel_id AS a_channel, a.message_id AS a_message, a.posted_at AS a_posted_at
+    FROM comments c
+    LEFT JOIN verdicts v ON v.comment_id = c.id
+    LEFT JOIN drafts d ON d.comment_id = c.id
+    LEFT JOIN alerts a ON a.comment_id = c.id";
+
+fn corrupt(id: &str, message: impl Into<String>) -> StoreError {
+    StoreError::Corrupt {
+        id: id.to_owned(),
+        message: message.into(),
+    }
+}
+
+fn stored_from_row(row: &SqliteRow) -> Result<StoredComment, StoreError> {
+    let id: String = row.try_get("id")?;
+    let source: String = row.try_get("source")?;
+    let state: String = row.try_get("state")?;
+    let comment = Comment {
+        id: CommentId(id.clone()),
+        source: Source::parse(&source)
+            .ok_or_else(|| corrupt(&id, format!("unknown source `{source}`")))?,
+        place: Place {
+            channel: ChannelId(row.try_get("channel_id")?),
+            channel_name: row.try_get("channel_name")?,
+            guild: row.try_get("guild_id")?,
+            parent: row
+                .try_get::<Option<String>, _>("parent_id")?
+                .map(ChannelId),
+            is_dm: row.try_get("is_dm")?,
+        },
+        author: Author {
+            id: AuthorId(row.try_get("author_id")?),
+            name: row.try_get("author_name")?,
+            is_staff: row.try_get("author_is_staff")?,
+            is_bot: false,
+            joined_at: None,
+        },
+        text: row.try_get("text")?,
+        time: row.try_get("created_at")?,
+        reply_to: row.try_get::<Option<String>, _>("reply_to")?.map(CommentId),
+        mentions: Vec::new(),
+    };
+    let verdict = row
+        .try_get::<Option<String>, _>("v_verdict")?
+        .map(|json| serde_json::from_str(&json).map_err(|e| corrupt(&id, e.to_string())))
+        .transpose()?;
+    let draft = match row.try_get::<Option<String>, _>("d_template")? {
+        Some(template) => {
+            let lang: String = row.try_get("d_language")?;
+            Some(Draft {
+                template: TemplateId(template),
+                lang: Lang::from_code(&lang)
+                    .ok_or_else(|| corrupt(&id, format!("unknown language `{lang}`")))?,
+                wording: row.try_get::<i64, _>("d_wording")? as usize,
+                text: row.try_get("d_text")?,
+            })
+        }
+        None => None,
+    };
+    let alert = match row.try_get::<Option<String>, _>("a_channel")? {
+        Some(channel) => Some(AlertRef {
+            channel,
+            message: row.try_get("a_message")?,
+            posted_at: row.try_get("a_posted_at")?,
+        }),
+        None => None,
+    };
+    Ok(StoredComment {
+        comment,
+        state: CommentState::parse(&state)
+            .ok_or_else(|| corrupt(&id, format!("unknown state `{state}`")))?,
+        state_changed_at: row.try_get("state_changed_at")?,
+        verdict,
+        draft,
+        alert,
+        answered_by: row.try_get("answered_by")?,
+        closed_at: row.try_get("closed_at")?,
+    })
+}
+
+fn action_from_row(row: &SqliteRow) -> Result<Action, StoreError> {
+    let comment: String = row.try_get("comment_id")?;
+    let kind: String = row.try_get("action")?;
+    Ok(Action {
+        kind: ActionKind::parse(&kind)
+            .ok_or_else(|| corrupt(&comment, format!("unknown action `{kind}`")))?,
+        comment: CommentId(comment),
+        moderator_id: row.try_get("moderator_id")?,
+        moderator_name: row.try_get("moderator_name")?,
+        at: row.try_get("at")?,
+        draft_text: row.try_get("draft_text")?,
+        sent_text: row.try_get("sent_text")?,
+        reply_message_id: row.try_get("reply_message_id")?,
+    })
+}

@@ -1,0 +1,15 @@
+//! Logging: one `tracing` subscriber for the binary, set up in one place.
+
+use tracing_subscriber::EnvFilter;
+
+/// Logs to standard error with `RUST_LOG` if set, else `default_filter`.
+pub fn init(default_filter: &str) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(default_filter))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    // A second init (tests) is harmless: keep the first subscriber.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,408 @@
+//! Whole flows through the public interfaces: triage → tracker → store, with a real SQLite
+//! database and a small rule library written for these tests.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+
+use ascolto::clock::ManualClock;
+use ascolto::comment::{Author, AuthorId, ChannelId, Comment, CommentId, Place, Source};
+use ascolto::rules::{Label, Lang, Library};
+use ascolto::store::{ActionKind, CommentState, Store};
+use ascolto::tracker::{AnswerPolicy, Ingested, Moderator, Tracker, TrackerConfig, TrackerError};
+use ascolto::triage::TriageOptions;
+
+const RULES: &str = r#"
+[[rule]]
+id = "en.complaint.late"
+labels = ["complaint"]
+topic = "delivery"
+priority = 50
+templates = ["late"]
+[rule.any]
+words = ["still not here", "late", "never arrived"]
+
+[[rule]]
+id = "en.question.how"
+labels = ["question"]
+priority = 10
+templates = ["question"]
+[rule.any]
+patterns = ['^how (do|can) i\b', '\?\s*$']
+
+[[rule]]
+id = "en.praise.thanks"
+labels = ["praise"]
+suppresses = ["question"]
+[rule.any]
+words = ["thanks", "thank you"]
+"#;
+
+const RULES_IT: &str = r#"
+[[rule]]
+id = "it.complaint.late"
+labels = ["complaint"]
+topic = "delivery"
+priority = 50
+templates = ["late"]
+[rule.any]
+words = ["non è arrivato", "in ritardo"]
+"#;
+
+const TEMPLATES: &str = r#"
+[[template]]
+id = "late"
+[template.en]
+wordings = ["Sorry {author}, that's frustrating. We'll chase it now: {support_url}", "{author}, you're right to be annoyed. We're on it."]
+[template.it]
+wordings = ["Ci dispiace {author}, hai ragione. Controlliamo subito: {support_url}", "{author}, capiamo il fastidio. Ce ne occupiamo ora."]
+
+[[template]]
+id = "question"
+[template.en]
+wordings = ["Good question {author}, a moderator will answer here shortly."]
+[template.it]
+wordings = ["Bella domanda {author}, un moderatore ti risponde qui a breve."]
+"#;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap()
+}
+
+fn values() -> BTreeMap<String, String> {
+    BTreeMap::from([("support_url".to_owned(), "https://help.test".to_owned())])
+}
+
+fn write_library(dir: &Path) {
+    std::fs::create_dir_all(dir.join("en")).unwrap();
+    std::fs::create_dir_all(dir.join("it")).unwrap();
+    std::fs::write(dir.join("en/rules.toml"), RULES).unwrap();
+    std::fs::write(dir.join("it/rules.toml"), RULES_IT).unwrap();
+    std::fs::write(dir.join("templates.toml"), TEMPLATES).unwrap();
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    rules: std::path::PathBuf,
+    db: String,
+    clock: ManualClock,
+    tracker: Tracker,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    write_library(&rules);
+    let db = format!("sqlite://{}", dir.path().join("data/test.db").display());
+    let clock = ManualClock::new(t0());
+    let tracker = tracker(&rules, &db, &clock).await;
+    Fixture {
+        _dir: dir,
+        rules,
+        db,
+        clock,
+        tracker,
+    }
+}
+
+async fn tracker(rules: &Path, db: &str, clock: &ManualClock) -> Tracker {
+    let library = Library::load(rules, &values()).unwrap();
+    let store = Store::connect(db).await.unwrap();
+    Tracker::new(
+        store,
+        library,
+        TrackerConfig {
+            options: TriageOptions::default(),
+            values: values(),
+            moderator_fallback: "the team".into(),
+            policy: AnswerPolicy::default(),
+        },
+        Arc::new(clock.clone()),
+    )
+}
+
+fn comment(id: &str, author: &str, text: &str) -> Comment {
+    Comment {
+        id: CommentId(id.into()),
+        source: Source::Replay,
+        place: Place {
+            channel: ChannelId("c-support".into()),
+            channel_name: "support".into(),
+            guild: None,
+            parent: None,
+            is_dm: false,
+        },
+        author: Author {
+            id: AuthorId(format!("u-{author}")),
+            name: author.into(),
+            is_staff: false,
+            is_bot: false,
+            joined_at: None,
+        },
+        text: text.into(),
+        time: t0(),
+        reply_to: None,
+        mentions: Vec::new(),
+    }
+}
+
+fn mia() -> Moderator {
+    Moderator {
+        id: "u-mia".into(),
+        name: "Mia".into(),
+    }
+}
+
+#[tokio::test]
+async fn a_complaint_is_flagged_with_an_explained_verdict_and_a_draft() {
+    let f = fixture().await;
+    let out = f
+        .tracker
+        .ingest(&comment("1", "nora", "My parcel is still not here!"))
+        .await
+        .unwrap();
+    let Ingested::Flagged(stored) = out.ingested else {
+        panic!("expected a flag, got {:?}", out.ingested)
+    };
+    assert_eq!(stored.state, CommentState::Flagged);
+    let verdict = stored.verdict.as_ref().unwrap();
+    assert!(verdict.has(Label::Complaint));
+    let main = verdict.main_match().unwrap();
+    assert_eq!(main.rule.0, "en.complaint.late");
+    assert_eq!(main.evidence[0].text, "still not here");
+    let draft = stored.draft.as_ref().unwrap();
+    assert_eq!(draft.lang, Lang::En);
+    assert!(draft.text.contains("nora"), "{}", draft.text);
+}
+
+#[tokio::test]
+async fn processing_the_same_comment_twice_changes_nothing() {
+    let f = fixture().await;
+    let c = comment("1", "nora", "My parcel is still not here!");
+    f.tracker.ingest(&c).await.unwrap();
+    let before = f.tracker.store().comment(&c.id).await.unwrap().unwrap();
+    f.clock.advance(Duration::minutes(5));
+    let again = f.tracker.ingest(&c).await.unwrap();
+    assert!(matches!(again.ingested, Ingested::Duplicate));
+    let after = f.tracker.store().comment(&c.id).await.unwrap().unwrap();
+    assert_eq!(before.state_changed_at, after.state_changed_at);
+    assert_eq!(f.tracker.open().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn state_survives_a_restart() {
+    let f = fixture().await;
+    let c = comment("1", "nora", "My parcel is still not here!");
+    f.tracker.ingest(&c).await.unwrap();
+    drop(f.tracker);
+    let reopened = tracker(&f.rules, &f.db, &f.clock).await;
+    let open = reopened.open().await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].comment.text, c.text);
+    assert!(matches!(
+        reopened.ingest(&c).await.unwrap().ingested,
+        Ingested::Duplicate
+    ));
+}
+
+#[tokio::test]
+async fn closing_thanks_do_not_need_a_reply() {
+    let f = fixture().await;
+    let out = f
+        .tracker
+        .ingest(&comment(
+            "1",
+            "nora",
+            "Thanks, how do I say how happy I am?",
+        ))
+        .await
+        .unwrap();
+    let Ingested::Clear(verdict) = out.ingested else {
+        panic!("thanks should not be flagged")
+    };
+    assert!(verdict.has(Label::Praise));
+    assert_eq!(verdict.suppressed[0].0, Label::Question);
+}
+
+#[tokio::test]
+async fn italian_comments_get_italian_drafts() {
+    let f = fixture().await;
+    let out = f
+        .tracker
+        .ingest(&comment(
+            "1",
+            "giulia",
+            "Il mio pacco non è ancora arrivato, è in ritardo di una settimana",
+        ))
+        .await
+        .unwrap();
+    let Ingested::Flagged(stored) = out.ingested else {
+        panic!("expected a flag")
+    };
+    let draft = stored.draft.unwrap();
+    assert_eq!(draft.lang, Lang::It);
+    assert!(draft.text.contains("giulia"));
+}
+
+#[tokio::test]
+async fn only_one_of_two_simultaneous_approvals_wins() {
+    let f = fixture().await;
+    let c = comment("1", "nora", "My parcel is still not here!");
+    f.tracker.ingest(&c).await.unwrap();
+    let sam = Moderator {
+        id: "u-sam".into(),
+        name: "Sam".into(),
+    };
+    let first = mia();
+    let (a, b) = tokio::join!(
+        f.tracker.claim_reply(&c.id, &first, None),
+        f.tracker.claim_reply(&c.id, &sam, None)
+    );
+    assert_eq!(a.is_ok() as u8 + b.is_ok() as u8, 1, "{a:?} {b:?}");
+    let claim = a.or(b).unwrap();
+    f.tracker
+        .complete_reply(&claim, Some("m-9".into()))
+        .await
+        .unwrap();
+    let err = f
+        .tracker
+        .claim_reply(&c.id, &mia(), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        TrackerError::AlreadyClosed {
+            state: CommentState::Replied,
+            ..
+        }
+    ));
+}
+
+#[tokio::test]
+async fn an_edited_reply_keeps_both_texts_in_the_audit_trail() {
+    let f = fixture().await;
+    let c = comment("1", "nora", "My parcel is still not here!");
+    f.tracker.ingest(&c).await.unwrap();
+    let claim = f
+        .tracker
+        .claim_reply(
+            &c.id,
+            &mia(),
+            Some("Hi Nora, DM me your order number.".into()),
+        )
+        .await
+        .unwrap();
+    let closed = f
+        .tracker
+        .complete_reply(&claim, Some("m-1".into()))
+        .await
+        .unwrap();
+    assert_eq!(closed.state, CommentState::Replied);
+    let actions = f.tracker.store().actions_for(&c.id).await.unwrap();
+    assert_eq!(actions.len(), 1);
+    assert_eq!(actions[0].kind, ActionKind::Edited);
+    assert_eq!(
+        actions[0].sent_text.as_deref(),
+        Some("Hi Nora, DM me your order number.")
+    );
+    assert_eq!(actions[0].draft_text, closed.draft.map(|d| d.text));
+    assert_eq!(actions[0].moderator_name.as_deref(), Some("Mia"));
+}
+
+#[tokio::test]
+async fn a_staff_reply_marks_the_comment_answered() {
+    let f = fixture().await;
+    let c = comment("1", "nora", "How do I reset my password");
+    f.tracker.ingest(&c).await.unwrap();
+    let mut answer = comment("2", "sam", "Use the link on the login page.");
+    answer.author.is_staff = true;
+    answer.reply_to = Some(c.id.clone());
+    f.clock.advance(Duration::minutes(12));
+    let out = f.tracker.ingest(&answer).await.unwrap();
+    assert_eq!(out.answered.len(), 1);
+    let stored = f.tracker.store().comment(&c.id).await.unwrap().unwrap();
+    assert_eq!(stored.state, CommentState::Answered);
+    assert_eq!(stored.answered_by.as_deref(), Some("sam"));
+    assert_eq!(stored.closed_at, Some(t0() + Duration::minutes(12)));
+}
+
+#[tokio::test]
+async fn a_reply_by_another_member_does_not_count_unless_configured() {
+    let f = fixture().await;
+    let c = comment("1", "nora", "How do I reset my password");
+    f.tracker.ingest(&c).await.unwrap();
+    let mut answer = comment("2", "otto", "no idea sorry");
+    answer.reply_to = Some(c.id.clone());
+    assert!(f.tracker.ingest(&answer).await.unwrap().answered.is_empty());
+}
+
+#[tokio::test]
+async fn another_wording_cycles_through_the_template() {
+    let f = fixture().await;
+    let c = comment("1", "nora", "My parcel is still not here!");
+    let Ingested::Flagged(first) = f.tracker.ingest(&c).await.unwrap().ingested else {
+        panic!()
+    };
+    let first = first.draft.unwrap();
+    let second = f
+        .tracker
+        .another_wording(&c.id, &mia())
+        .await
+        .unwrap()
+        .draft
+        .unwrap();
+    let third = f
+        .tracker
+        .another_wording(&c.id, &mia())
+        .await
+        .unwrap()
+        .draft
+        .unwrap();
+    assert_ne!(first.text, second.text);
+    assert_eq!(first.text, third.text);
+}
+
+#[tokio::test]
+async fn dismiss_closes_once_and_records_who() {
+    let f = fixture().await;
+    let c = comment("1", "nora", "My parcel is still not here!");
+    f.tracker.ingest(&c).await.unwrap();
+    let closed = f.tracker.dismiss(&c.id, &mia()).await.unwrap();
+    assert_eq!(closed.state, CommentState::Dismissed);
+    assert!(f.tracker.dismiss(&c.id, &mia()).await.is_err());
+    assert!(f.tracker.open().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_edit_retriages_and_a_delete_withdraws() {
+    let f = fixture().await;
+    let mut c = comment("1", "nora", "hello all");
+    assert!(matches!(
+        f.tracker.ingest(&c).await.unwrap().ingested,
+        Ingested::Clear(_)
+    ));
+    c.text = "hello all, my order never arrived".into();
+    f.tracker.edit(&c).await.unwrap();
+    let stored = f.tracker.store().comment(&c.id).await.unwrap().unwrap();
+    assert_eq!(stored.state, CommentState::Flagged);
+    assert!(stored.draft.is_some());
+    f.tracker.delete(&c.id).await.unwrap();
+    let stored = f.tracker.store().comment(&c.id).await.unwrap().unwrap();
+    assert_eq!(stored.state, CommentState::Withdrawn);
+}
+
+#[tokio::test]
+async fn a_broken_library_is_refused_on_reload_and_the_old_one_stays() {
+    let f = fixture().await;
+    std::fs::write(
+        f.rules.join("en/broken.toml"),
+        "[[rule]]\nid = \"en.bad\"\nlabels = [\"praise\"]\n[rule.any]\npatterns = [\"(unclosed\"]\n",
+    )
+    .unwrap();
+    let err = f.tracker.reload(&f.rules).unwrap_err().to_string();
+    assert!(err.contains("en/broken.toml:5"), "{err}");
+    assert!(err.contains("rule `en.bad`"), "{err}");
+    assert_eq!(f.tracker.library().rules.len(), 4);
+}
