@@ -470,6 +470,18 @@ impl Store {
         )
     }
 
+    /// Direct-message conversations with the bot seen so far: Discord cannot list a bot's DMs,
+    /// so this is how catching up after downtime finds them.
+    pub async fn dm_channels(&self) -> Result<Vec<ChannelId>, StoreError> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT channel_id FROM comments WHERE is_dm = 1 AND source = 'discord'
+             ORDER BY channel_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids.into_iter().map(ChannelId).collect())
+    }
+
     /// Moves a channel's checkpoint forward (never back: Discord ids grow with time).
     pub async fn advance_checkpoint(
         &self,
@@ -644,4 +656,83 @@ fn action_from_row(row: &SqliteRow) -> Result<Action, StoreError> {
         sent_text: row.try_get("sent_text")?,
         reply_message_id: row.try_get("reply_message_id")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::triage::Verdict;
+
+    fn comment(id: &str, channel: &str, source: Source, is_dm: bool) -> Comment {
+        Comment {
+            id: CommentId::new(id),
+            source,
+            place: Place {
+                channel: ChannelId::new(channel),
+                channel_name: channel.into(),
+                guild: None,
+                parent: None,
+                is_dm,
+            },
+            author: Author {
+                id: AuthorId::new("u"),
+                name: "u".into(),
+                is_staff: false,
+                is_bot: false,
+                joined_at: None,
+            },
+            text: "hello".into(),
+            time: Utc::now(),
+            reply_to: None,
+            mentions: Vec::new(),
+        }
+    }
+
+    fn verdict() -> Verdict {
+        Verdict {
+            language: Lang::En,
+            language_confident: true,
+            labels: Vec::new(),
+            matches: Vec::new(),
+            suppressed: Vec::new(),
+            reply: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn dm_channels_lists_each_discord_conversation_once() {
+        let store = Store::in_memory().await.unwrap();
+        let now = Utc::now();
+        for c in [
+            comment("1", "dm-a", Source::Discord, true),
+            comment("2", "dm-a", Source::Discord, true),
+            comment("3", "dm-b", Source::Discord, true),
+            comment("4", "general", Source::Discord, false),
+            comment("5", "dm-r", Source::Replay, true),
+        ] {
+            store
+                .insert_triaged(&c, &verdict(), CommentState::Clear, None, now)
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            store.dm_channels().await.unwrap(),
+            vec![ChannelId::new("dm-a"), ChannelId::new("dm-b")]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_checkpoint_never_moves_back() {
+        let store = Store::in_memory().await.unwrap();
+        let ch = ChannelId::new("7");
+        let now = Utc::now();
+        assert_eq!(store.checkpoint(&ch).await.unwrap(), None);
+        store.advance_checkpoint(&ch, "900", now).await.unwrap();
+        store.advance_checkpoint(&ch, "1000", now).await.unwrap();
+        store.advance_checkpoint(&ch, "999", now).await.unwrap();
+        assert_eq!(
+            store.checkpoint(&ch).await.unwrap().as_deref(),
+            Some("1000")
+        );
+    }
 }
