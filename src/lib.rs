@@ -5,6 +5,7 @@ pub mod app;
 pub mod clock;
 pub mod comment;
 pub mod config;
+pub mod discord;
 pub mod draft;
 pub mod eval;
 pub mod replay;

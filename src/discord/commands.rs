@@ -1,0 +1,246 @@
+//! Slash commands (poise): `/ascolto queue`, `/ascolto test`, `/ascolto reload`.
+//!
+//! Answers are ephemeral: they are for the person who asked, not for the channel. Commands that
+//! change something, or show members' private messages, carry the moderator check from
+//! `checks.rs`; `/ascolto test` stores nothing and is open to everyone.
+
+use std::fmt::Write;
+
+use chrono::Utc;
+use poise::serenity_prelude as serenity;
+use poise::CreateReply;
+use tracing::{info, warn};
+
+use crate::alert::{format_wait, jump_link, AlertView};
+use crate::comment::{Author, AuthorId, ChannelId, Comment, CommentId, Place, Source};
+use crate::rules::{cut_chars, DISCORD_MESSAGE_LIMIT};
+
+use super::checks;
+use super::ingest;
+use super::types::{Context, Data, DiscordError};
+
+/// Open alerts listed at most, so the answer fits in one message.
+const QUEUE_LINES: usize = 15;
+
+/// Ascolto: the moderators' queue, trying rules, reloading them.
+#[poise::command(
+    slash_command,
+    subcommands("queue", "test", "reload"),
+    subcommand_required
+)]
+pub async fn ascolto(_ctx: Context<'_>) -> Result<(), DiscordError> {
+    Ok(())
+}
+
+/// Comments still waiting for an answer, oldest first, with links and waiting times.
+#[poise::command(slash_command, ephemeral, check = "checks::moderator")]
+async fn queue(ctx: Context<'_>) -> Result<(), DiscordError> {
+    let data = ctx.data();
+    let open = data.tracker.open().await?;
+    let now = data.tracker.clock().now();
+    let mut text = if open.is_empty() {
+        "Nothing is waiting for an answer. 🎉".to_owned()
+    } else {
+        format!("**{} waiting for an answer** (oldest first)\n", open.len())
+    };
+    for stored in open.iter().take(QUEUE_LINES) {
+        let view = AlertView::new(stored, now);
+        let labels = match view.labels_text() {
+            l if l.is_empty() => "flagged".to_owned(),
+            l => l,
+        };
+        let link = jump_link(&stored.comment)
+            .map(|l| format!(" — [open]({l})"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            text,
+            "• **{labels}** — {} in {}, waiting {}{link}\n  > {}",
+            view.author,
+            view.place(),
+            format_wait(view.waited),
+            cut_chars(&view.excerpt.replace('\n', " "), 80),
+        );
+    }
+    if open.len() > QUEUE_LINES {
+        let _ = writeln!(text, "…and {} more.", open.len() - QUEUE_LINES);
+    }
+    ctx.send(
+        CreateReply::default()
+            .content(cut_chars(&text, DISCORD_MESSAGE_LIMIT))
+            .allowed_mentions(serenity::CreateAllowedMentions::new()),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Try a text against the rules: language, labels, why, and the draft. Nothing is stored.
+#[poise::command(slash_command, ephemeral)]
+async fn test(
+    ctx: Context<'_>,
+    #[description = "The text to triage"] text: String,
+) -> Result<(), DiscordError> {
+    let channel = ctx.channel_id();
+    let guild = ctx.guild_id();
+    let channel_name = match guild {
+        Some(guild) => {
+            ingest::locate(ctx.serenity_context(), guild, channel)
+                .await
+                .name
+        }
+        None => "direct message".to_owned(),
+    };
+    let author = ctx.author();
+    let comment = Comment {
+        id: CommentId(ctx.id().to_string()),
+        source: Source::Discord,
+        place: Place {
+            channel: ChannelId(channel.to_string()),
+            channel_name,
+            guild: guild.map(|g| g.to_string()),
+            parent: None,
+            is_dm: guild.is_none(),
+        },
+        author: Author {
+            id: AuthorId(author.id.to_string()),
+            name: author.display_name().to_owned(),
+            // As a member would be treated: staff are never flagged, which is not what a
+            // moderator trying a text wants to see.
+            is_staff: false,
+            is_bot: false,
+            joined_at: None,
+        },
+        text,
+        time: Utc::now(),
+        reply_to: None,
+        mentions: Vec::new(),
+    };
+    let (verdict, draft) = ctx.data().tracker.dry_run(&comment);
+    let mut out = format!(
+        "**Language:** {}{}\n",
+        verdict.language,
+        if verdict.language_confident {
+            ""
+        } else {
+            " (unsure)"
+        }
+    );
+    let labels: Vec<String> = verdict
+        .labels
+        .iter()
+        .map(|l| format!("{} ({:.2})", l.label, l.score))
+        .collect();
+    let _ = writeln!(
+        out,
+        "**Labels:** {}\n**Needs a reply:** {}",
+        if labels.is_empty() {
+            "none".to_owned()
+        } else {
+            labels.join(", ")
+        },
+        if verdict.needs_reply() { "yes" } else { "no" }
+    );
+    for m in &verdict.matches {
+        let matched: Vec<String> = m
+            .evidence
+            .iter()
+            .take(5)
+            .map(|e| format!("\"{}\"", e.text))
+            .collect();
+        let _ = writeln!(out, "• rule `{}`: {}", m.rule, matched.join(", "));
+    }
+    match draft {
+        Some(d) => {
+            let _ = write!(
+                out,
+                "**Draft** ({}, template `{}`):\n{}",
+                d.lang, d.template, d.text
+            );
+        }
+        None => out.push_str("**Draft:** none"),
+    }
+    ctx.send(
+        CreateReply::default()
+            .content(cut_chars(&out, DISCORD_MESSAGE_LIMIT))
+            .allowed_mentions(serenity::CreateAllowedMentions::new()),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Load the rule library again; a broken library is refused and the current one stays.
+#[poise::command(slash_command, ephemeral, check = "checks::moderator")]
+async fn reload(ctx: Context<'_>) -> Result<(), DiscordError> {
+    let data = ctx.data();
+    let dir = data.settings.rules.dir.clone();
+    let text = match data.tracker.reload(&dir) {
+        Ok(count) => {
+            info!(rules = count, by = %ctx.author().id, "rule library reloaded from Discord");
+            format!("Rule library reloaded: {count} rules.")
+        }
+        Err(e) => {
+            warn!(error = %e, "reload refused");
+            let problems: Vec<String> = e.problems().iter().map(|p| p.to_string()).collect();
+            format!(
+                "The rule library has problems, so it was **not** loaded; the current rules stay in use.\n```\n{}\n```",
+                cut_chars(&problems.join("\n"), DISCORD_MESSAGE_LIMIT - 200)
+            )
+        }
+    };
+    ctx.send(
+        CreateReply::default()
+            .content(text)
+            .allowed_mentions(serenity::CreateAllowedMentions::new()),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Errors in commands are logged and, where possible, told to the person who asked.
+async fn on_error(error: poise::FrameworkError<'_, Data, DiscordError>) {
+    match error {
+        poise::FrameworkError::Command { error, ctx, .. } => {
+            warn!(command = %ctx.command().qualified_name, error = %error, "command failed");
+            let _ = ctx
+                .send(
+                    CreateReply::default()
+                        .content("That did not work; the details are in the bot's log.")
+                        .ephemeral(true),
+                )
+                .await;
+        }
+        // The check already told the member why.
+        poise::FrameworkError::CommandCheckFailed { ctx, .. } => {
+            info!(command = %ctx.command().qualified_name, user = %ctx.author().id, "refused: not a moderator");
+        }
+        other => {
+            if let Err(e) = poise::builtins::on_error(other).await {
+                warn!(error = %e, "could not report a command error");
+            }
+        }
+    }
+}
+
+/// The poise framework with Ascolto's commands; registers them once the bot is logged in.
+pub fn framework(data: Data) -> poise::Framework<Data, DiscordError> {
+    poise::Framework::builder()
+        .options(poise::FrameworkOptions {
+            commands: vec![ascolto()],
+            on_error: |error| Box::pin(on_error(error)),
+            allowed_mentions: Some(serenity::CreateAllowedMentions::new()),
+            ..Default::default()
+        })
+        // Owners are not used; skipping the lookup saves a request at start.
+        .initialize_owners(false)
+        .setup(move |ctx, _ready, framework| {
+            Box::pin(async move {
+                // A failed registration must not disable the commands: they may be registered
+                // from an earlier start already.
+                match poise::builtins::register_globally(ctx, &framework.options().commands).await {
+                    Ok(()) => info!("slash commands registered"),
+                    Err(e) => warn!(error = %e, "could not register the slash commands"),
+                }
+                Ok(data)
+            })
+        })
+        .build()
+}

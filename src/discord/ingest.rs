@@ -1,0 +1,443 @@
+//! Messages in: translates Discord messages, edits and deletions into the core's terms and
+//! hands them to the tracker. No business rule lives here: what is flagged, what counts as an
+//! answer and what an edit changes are the tracker's decisions.
+//!
+//! Live gateway messages and backfilled REST messages take the same path
+//! ([`handle_message`]), so catching up after downtime behaves exactly like being online.
+
+use std::sync::atomic::Ordering;
+
+use chrono::{DateTime, Utc};
+use poise::serenity_prelude as serenity;
+use serenity::{
+    ChannelType, GuildId, Message, MessageReferenceKind, MessageType, MessageUpdateEvent,
+    PartialMember, RoleId,
+};
+use tracing::{debug, info_span, warn, Instrument};
+
+use crate::comment::{Author, AuthorId, ChannelId, Comment, CommentId, Place, Source};
+use crate::config::DiscordSettings;
+use crate::store::CommentState;
+use crate::tracker::{Edited, IngestOutcome, Ingested};
+
+use super::alerts;
+use super::checks;
+use super::types::{Data, DiscordError};
+
+/// What the core needs to know about the author's membership in the guild.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MemberFacts {
+    pub roles: Vec<RoleId>,
+    pub joined_at: Option<DateTime<Utc>>,
+    pub nick: Option<String>,
+}
+
+impl From<&PartialMember> for MemberFacts {
+    fn from(m: &PartialMember) -> Self {
+        MemberFacts {
+            roles: m.roles.clone(),
+            joined_at: m.joined_at.map(|t| *t),
+            nick: m.nick.clone(),
+        }
+    }
+}
+
+impl From<&serenity::Member> for MemberFacts {
+    fn from(m: &serenity::Member) -> Self {
+        MemberFacts {
+            roles: m.roles.clone(),
+            joined_at: m.joined_at.map(|t| *t),
+            nick: m.nick.clone(),
+        }
+    }
+}
+
+/// Whether messages in `channel` (a thread of `parent`, if given) are watched: the configured
+/// channels, or every channel when none is configured, never the excluded ones and never the
+/// alert channel (the bot must not triage its own alerts or moderators' chat about them).
+pub fn is_watched(discord: &DiscordSettings, channel: u64, parent: Option<u64>) -> bool {
+    let ids = || std::iter::once(channel).chain(parent);
+    if ids().any(|id| id == discord.alert_channel || discord.excluded_channels.contains(&id)) {
+        return false;
+    }
+    discord.watched_channels.is_empty() || ids().any(|id| discord.watched_channels.contains(&id))
+}
+
+pub(crate) fn is_thread(kind: ChannelType) -> bool {
+    matches!(
+        kind,
+        ChannelType::PublicThread | ChannelType::PrivateThread | ChannelType::NewsThread
+    )
+}
+
+/// A guild channel's name and, for a thread, the channel it belongs to.
+#[derive(Debug, Clone)]
+pub struct Located {
+    pub name: String,
+    pub parent: Option<serenity::ChannelId>,
+}
+
+/// Finds a guild channel or thread in the cache, asking Discord when it is not there.
+pub async fn locate(
+    ctx: &serenity::Context,
+    guild: GuildId,
+    channel: serenity::ChannelId,
+) -> Located {
+    // The cache guard must not live across an await.
+    let cached = ctx.cache.guild(guild).and_then(|g| {
+        if let Some(c) = g.channels.get(&channel) {
+            return Some(Located {
+                name: c.name.clone(),
+                parent: None,
+            });
+        }
+        g.threads.iter().find(|t| t.id == channel).map(|t| Located {
+            name: t.name.clone(),
+            parent: t.parent_id,
+        })
+    });
+    if let Some(found) = cached {
+        return found;
+    }
+    match channel.to_channel(ctx).await {
+        Ok(serenity::Channel::Guild(c)) => Located {
+            parent: if is_thread(c.kind) { c.parent_id } else { None },
+            name: c.name,
+        },
+        Ok(_) | Err(_) => {
+            debug!(%channel, "channel unknown to the cache and to Discord; using its id as name");
+            Located {
+                name: channel.to_string(),
+                parent: None,
+            }
+        }
+    }
+}
+
+/// Messages worth triaging: written by a person, with text. Join notices, pins, thread
+/// starters and the bot's own replies are not comments.
+fn is_comment(msg: &Message, bot: Option<serenity::UserId>) -> bool {
+    !msg.author.bot
+        && Some(msg.author.id) != bot
+        && msg.webhook_id.is_none()
+        && matches!(msg.kind, MessageType::Regular | MessageType::InlineReply)
+        && !msg.content.trim().is_empty()
+}
+
+/// Translates a message into the core's [`Comment`].
+pub fn to_comment(
+    msg: &Message,
+    guild: Option<GuildId>,
+    place: Option<&Located>,
+    member: Option<&MemberFacts>,
+    discord: &DiscordSettings,
+) -> Comment {
+    let name = member
+        .and_then(|m| m.nick.clone())
+        .unwrap_or_else(|| msg.author.display_name().to_owned());
+    let reply_to = msg
+        .message_reference
+        .as_ref()
+        .filter(|r| r.kind == MessageReferenceKind::Default)
+        .and_then(|r| r.message_id)
+        .map(|id| CommentId(id.to_string()));
+    Comment {
+        id: CommentId(msg.id.to_string()),
+        source: Source::Discord,
+        place: Place {
+            channel: ChannelId(msg.channel_id.to_string()),
+            channel_name: place
+                .map(|p| p.name.clone())
+                .unwrap_or_else(|| "direct message".to_owned()),
+            guild: guild.map(|g| g.to_string()),
+            parent: place
+                .and_then(|p| p.parent)
+                .map(|p| ChannelId(p.to_string())),
+            is_dm: guild.is_none(),
+        },
+        author: Author {
+            id: AuthorId(msg.author.id.to_string()),
+            name,
+            is_staff: member.is_some_and(|m| checks::is_staff(&m.roles, discord)),
+            is_bot: msg.author.bot,
+            joined_at: member.and_then(|m| m.joined_at),
+        },
+        text: msg.content.clone(),
+        time: *msg.timestamp,
+        reply_to,
+        mentions: msg
+            .mentions
+            .iter()
+            .map(|u| AuthorId(u.id.to_string()))
+            .collect(),
+    }
+}
+
+/// Handles one message, live or backfilled: triage through the tracker, alert, update the
+/// alerts of comments it answered, then move the channel's checkpoint past it.
+///
+/// `guild` is the message's guild (REST messages do not carry it) and `member` the author's
+/// membership, when known.
+pub async fn handle_message(
+    ctx: &serenity::Context,
+    data: &Data,
+    msg: &Message,
+    guild: Option<GuildId>,
+    member: Option<MemberFacts>,
+) -> Result<(), DiscordError> {
+    let place = match guild {
+        Some(guild) => {
+            let place = locate(ctx, guild, msg.channel_id).await;
+            let parent = place.parent.map(|p| p.get());
+            if !is_watched(data.discord(), msg.channel_id.get(), parent) {
+                return Ok(());
+            }
+            Some(place)
+        }
+        None => None,
+    };
+    // READY's handler may not have run yet (events run concurrently); the cache knows already.
+    let bot = data.bot_id().unwrap_or_else(|| ctx.cache.current_user().id);
+    if is_comment(msg, Some(bot)) {
+        let comment = to_comment(msg, guild, place.as_ref(), member.as_ref(), data.discord());
+        let outcome = data.tracker.ingest(&comment).await?;
+        act_on(ctx, data, &outcome).await;
+    } else if msg.content.trim().is_empty()
+        && !msg.author.bot
+        && msg.attachments.is_empty()
+        && msg.embeds.is_empty()
+        && msg.sticker_items.is_empty()
+        && !data.warned_empty_content.swap(true, Ordering::Relaxed)
+    {
+        warn!("a message arrived without text: enable the Message Content intent for the bot in the Discord Developer Portal (Bot → Privileged Gateway Intents)");
+    }
+    // After the tracker has stored it: a crash before this line means backfill reads the
+    // message again at the next start, and the tracker ignores what it already has.
+    data.tracker
+        .store()
+        .advance_checkpoint(
+            &ChannelId(msg.channel_id.to_string()),
+            &msg.id.to_string(),
+            data.tracker.clock().now(),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Shows moderators what an ingested comment changed. Failures are logged: the comment is
+/// stored, and an alert that could not be posted is posted at the next start.
+async fn act_on(ctx: &serenity::Context, data: &Data, outcome: &IngestOutcome) {
+    if let Ingested::Flagged(stored) = &outcome.ingested {
+        if let Err(e) = alerts::post(ctx, data, stored).await {
+            warn!(comment = %stored.comment.id, error = %e, "alert not posted; it will be posted at the next start");
+        }
+    }
+    for answered in &outcome.answered {
+        alerts::refresh_logged(ctx, data, &answered.comment.id).await;
+    }
+}
+
+/// A message from the gateway.
+pub async fn on_message(ctx: &serenity::Context, data: &Data, msg: &Message) {
+    let Some(_working) = data.begin_work().await else {
+        return;
+    };
+    let span = info_span!("discord.message", message = %msg.id, channel = %msg.channel_id);
+    let member = msg.member.as_deref().map(MemberFacts::from);
+    if let Err(e) = handle_message(ctx, data, msg, msg.guild_id, member)
+        .instrument(span.clone())
+        .await
+    {
+        span.in_scope(
+            || warn!(error = %e, "message not handled; backfill will retry it at the next start"),
+        );
+    }
+}
+
+/// An edited message: triaged again, and its alert kept in step.
+pub async fn on_edit(ctx: &serenity::Context, data: &Data, event: &MessageUpdateEvent) {
+    let Some(_working) = data.begin_work().await else {
+        return;
+    };
+    let span = info_span!("discord.edit", message = %event.id, channel = %event.channel_id);
+    if let Err(e) = handle_edit(ctx, data, event).instrument(span.clone()).await {
+        span.in_scope(|| warn!(error = %e, "edit not handled"));
+    }
+}
+
+async fn handle_edit(
+    ctx: &serenity::Context,
+    data: &Data,
+    event: &MessageUpdateEvent,
+) -> Result<(), DiscordError> {
+    // Updates without text are Discord adding link previews or similar: nothing to triage.
+    let Some(content) = &event.content else {
+        return Ok(());
+    };
+    if event.author.as_ref().is_some_and(|a| a.bot) {
+        return Ok(());
+    }
+    let id = CommentId(event.id.to_string());
+    let Some(stored) = data.tracker.store().comment(&id).await? else {
+        // Never seen (written before the bot watched, or missed): if Discord sent the whole
+        // message, take it in as a new one.
+        if event.author.is_some() && event.timestamp.is_some() {
+            let mut msg = Message::default();
+            event.apply_to_message(&mut msg);
+            let member = msg.member.as_deref().map(MemberFacts::from);
+            return handle_message(ctx, data, &msg, event.guild_id, member).await;
+        }
+        return Ok(());
+    };
+    let mut comment = stored.comment.clone();
+    comment.text = content.clone();
+    if let Some(mentions) = &event.mentions {
+        comment.mentions = mentions
+            .iter()
+            .map(|u| AuthorId(u.id.to_string()))
+            .collect();
+    }
+    match data.tracker.edit(&comment).await? {
+        Edited::Retriaged(now) => match &now.alert {
+            Some(alert) => {
+                if now.state == CommentState::Flagged {
+                    // Flagged again after an edit had cleared it: the alert is back in play.
+                    data.tracker.mark_alerted(&id, alert.clone()).await?;
+                }
+                alerts::refresh(ctx, data, &id).await?;
+            }
+            None if now.state == CommentState::Flagged => alerts::post(ctx, data, &now).await?,
+            None => {}
+        },
+        Edited::Closed(_) | Edited::Unknown => {}
+    }
+    Ok(())
+}
+
+/// A deleted message: its alert is withdrawn ("deleted by the author", buttons off).
+pub async fn on_delete(ctx: &serenity::Context, data: &Data, message: serenity::MessageId) {
+    let Some(_working) = data.begin_work().await else {
+        return;
+    };
+    let id = CommentId(message.to_string());
+    let span = info_span!("discord.delete", message = %id);
+    let result = async {
+        if let Some(withdrawn) = data.tracker.delete(&id).await? {
+            alerts::refresh(ctx, data, &withdrawn.comment.id).await?;
+        }
+        Ok::<_, DiscordError>(())
+    }
+    .instrument(span.clone())
+    .await;
+    if let Err(e) = result {
+        span.in_scope(|| warn!(error = %e, "deletion not handled"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(watched: Vec<u64>, excluded: Vec<u64>) -> DiscordSettings {
+        DiscordSettings {
+            api_base: String::new(),
+            watched_channels: watched,
+            excluded_channels: excluded,
+            alert_channel: 900,
+            moderator_roles: vec![10],
+            staff_roles: vec![20],
+            anyone_answers: false,
+            backfill_limit: 10,
+        }
+    }
+
+    #[test]
+    fn everything_is_watched_by_default_except_alerts_and_exclusions() {
+        let s = settings(vec![], vec![5]);
+        assert!(is_watched(&s, 1, None));
+        assert!(!is_watched(&s, 5, None));
+        assert!(
+            !is_watched(&s, 6, Some(5)),
+            "threads of excluded channels too"
+        );
+        assert!(!is_watched(&s, 900, None));
+        assert!(
+            !is_watched(&s, 901, Some(900)),
+            "threads under the alert channel"
+        );
+    }
+
+    #[test]
+    fn configured_channels_and_their_threads_are_watched() {
+        let s = settings(vec![1], vec![]);
+        assert!(is_watched(&s, 1, None));
+        assert!(is_watched(&s, 2, Some(1)));
+        assert!(!is_watched(&s, 3, None));
+        let s = settings(vec![1], vec![2]);
+        assert!(
+            !is_watched(&s, 2, Some(1)),
+            "an excluded thread stays excluded"
+        );
+    }
+
+    fn message(json: serde_json::Value) -> Message {
+        serde_json::from_value(json).expect("a valid message")
+    }
+
+    fn base() -> serde_json::Value {
+        serde_json::json!({
+            "id": "300", "channel_id": "20", "guild_id": "1",
+            "author": {"id": "99", "username": "nora", "global_name": "Nora", "discriminator": "0"},
+            "content": "Il pacco non è arrivato", "timestamp": "2026-11-20T09:00:00+00:00",
+            "tts": false, "mention_everyone": false,
+            "mentions": [{"id": "98", "username": "mia", "discriminator": "0"}],
+            "mention_roles": [], "attachments": [], "embeds": [], "pinned": false, "type": 19,
+            "message_reference": {"type": 0, "message_id": "250", "channel_id": "20"}
+        })
+    }
+
+    #[test]
+    fn a_guild_reply_in_a_thread_becomes_a_comment_with_its_context() {
+        let msg = message(base());
+        let place = Located {
+            name: "supporto".into(),
+            parent: Some(serenity::ChannelId::new(10)),
+        };
+        let member = MemberFacts {
+            roles: vec![RoleId::new(20)],
+            joined_at: Some("2026-11-19T00:00:00Z".parse().unwrap()),
+            nick: None,
+        };
+        let s = settings(vec![], vec![]);
+        let c = to_comment(&msg, Some(GuildId::new(1)), Some(&place), Some(&member), &s);
+        assert_eq!(c.id.as_str(), "300");
+        assert_eq!(c.source, Source::Discord);
+        assert_eq!(c.place.channel.as_str(), "20");
+        assert_eq!(c.place.parent.as_ref().unwrap().as_str(), "10");
+        assert_eq!(c.place.guild.as_deref(), Some("1"));
+        assert!(!c.place.is_dm);
+        assert_eq!(c.author.name, "Nora");
+        assert!(c.author.is_staff);
+        assert!(c.author.joined_at.is_some());
+        assert_eq!(c.reply_to.as_ref().unwrap().as_str(), "250");
+        assert_eq!(c.mentions, vec![AuthorId::new("98")]);
+        assert!(is_comment(&msg, Some(serenity::UserId::new(1))));
+    }
+
+    #[test]
+    fn a_direct_message_has_no_guild_and_bots_are_not_comments() {
+        let mut json = base();
+        json.as_object_mut().unwrap().remove("guild_id");
+        json["type"] = 0.into();
+        json.as_object_mut().unwrap().remove("message_reference");
+        let msg = message(json.clone());
+        let c = to_comment(&msg, None, None, None, &settings(vec![], vec![]));
+        assert!(c.place.is_dm);
+        assert!(!c.author.is_staff);
+        assert_eq!(c.reply_to, None);
+        json["author"]["bot"] = true.into();
+        assert!(!is_comment(&message(json.clone()), None));
+        json["author"]["bot"] = false.into();
+        assert!(!is_comment(&message(json), Some(serenity::UserId::new(99))));
+    }
+}

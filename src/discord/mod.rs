@@ -1,0 +1,254 @@
+//! The live Discord bot (`ascolto run`): serenity for the gateway and REST, poise for the
+//! slash commands. An adapter only: it translates Discord events into tracker calls and the
+//! tracker's answers into messages, and holds no business rule.
+//!
+//! One file per feature: `ingest` (messages, edits, deletions), `alerts` (the moderators'
+//! alert messages), `buttons` (clicks and the Edit modal), `commands` (slash commands),
+//! `backfill` (catching up after downtime), `checks` (who is a moderator), and `types` (the
+//! shared `Data`, the error type, the poise context). [`start`] builds and connects the bot;
+//! `main` and the integration tests share it, so tests run exactly what production runs.
+
+pub mod alerts;
+pub mod backfill;
+pub mod buttons;
+pub mod checks;
+pub mod commands;
+pub mod ingest;
+pub mod types;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use poise::serenity_prelude as serenity;
+use secrecy::{ExposeSecret, SecretString};
+use serenity::{
+    ClientBuilder, EventHandler, GatewayIntents, GuildId, Http, HttpBuilder, Interaction, Message,
+    MessageId, MessageUpdateEvent, Ready, ResumedEvent, ShardManager,
+};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use crate::app::App;
+
+pub use types::{Context, Data, DiscordError};
+
+/// How long shutdown waits for work in flight (a reply being posted) before giving up.
+const DRAIN_LIMIT: Duration = Duration::from_secs(10);
+
+/// What the bot receives: guild and DM messages with their text, and guild structure (to
+/// know channel names, threads and the bot's permissions). Message Content is a privileged
+/// intent that must be enabled in the Developer Portal.
+pub fn intents() -> GatewayIntents {
+    GatewayIntents::GUILDS
+        | GatewayIntents::GUILD_MESSAGES
+        | GatewayIntents::DIRECT_MESSAGES
+        | GatewayIntents::MESSAGE_CONTENT
+}
+
+/// The REST client: discord.com, or the configured proxy base URL. With a proxy serenity's own
+/// rate limiter must be off: it would send requests without the proxy (and proxies that limit
+/// on their own expect it off anyway).
+fn http_client(token: &SecretString, api_base: &str) -> Http {
+    let builder = HttpBuilder::new(token.expose_secret());
+    let base = api_base.trim_end_matches('/');
+    if base.is_empty() {
+        builder.build()
+    } else {
+        builder.proxy(base).ratelimiter_disabled(true).build()
+    }
+}
+
+/// Checks, before connecting, that the API answers and accepts the token, so a wrong base URL
+/// or token is a clear error instead of a silent fallback or a reconnect loop.
+async fn preflight(http: &Http, api_base: &str) -> Result<(), DiscordError> {
+    let base = if api_base.is_empty() {
+        "https://discord.com".to_owned()
+    } else {
+        api_base.to_owned()
+    };
+    let unreachable = |e: serenity::Error| DiscordError::Unreachable {
+        base: base.clone(),
+        message: e.to_string(),
+    };
+    match http.get_current_application_info().await {
+        Ok(app) => info!(application = %app.id, name = %app.name, "Discord accepted the token"),
+        Err(serenity::Error::Http(serenity::HttpError::UnsuccessfulRequest(r)))
+            if r.status_code.as_u16() == 401 =>
+        {
+            return Err(DiscordError::Token(r.error.message));
+        }
+        Err(e) => return Err(unreachable(e)),
+    }
+    // Serenity asks for the gateway URL too, but silently falls back to discord.com when that
+    // fails: behind a proxy that would bypass it, so a failure stops the start here.
+    if !api_base.is_empty() {
+        let gateway = http.get_gateway().await.map_err(unreachable)?;
+        info!(url = %gateway.url, "gateway URL from the proxy");
+    }
+    Ok(())
+}
+
+/// A running bot.
+pub struct BotHandle {
+    shard_manager: Arc<ShardManager>,
+    client: JoinHandle<Result<(), serenity::Error>>,
+    data: Data,
+    /// The REST client the bot uses (tests read ids through it).
+    pub http: Arc<Http>,
+}
+
+impl BotHandle {
+    /// The shared state (tracker, settings) the bot runs with.
+    pub fn data(&self) -> &Data {
+        &self.data
+    }
+
+    /// Resolves when the client stops on its own: a fatal gateway error such as a revoked
+    /// token or a privileged intent that is not enabled.
+    pub async fn stopped(&mut self) -> Result<(), DiscordError> {
+        match (&mut self.client).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(explain_gateway(e)),
+            Err(e) => Err(DiscordError::Gateway(format!("the client task ended: {e}"))),
+        }
+    }
+
+    /// Graceful stop: disconnects the gateway, then waits for work in flight to finish.
+    pub async fn shutdown(self) -> Result<(), DiscordError> {
+        info!("shutting down");
+        self.shard_manager.shutdown_all().await;
+        if !self.data.drain(DRAIN_LIMIT).await {
+            warn!("work still in flight after {DRAIN_LIMIT:?}; stopping anyway");
+        }
+        let mut client = self.client;
+        match tokio::time::timeout(Duration::from_secs(5), &mut client).await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(e))) => Err(explain_gateway(e)),
+            Ok(Err(e)) => Err(DiscordError::Gateway(format!("the client task ended: {e}"))),
+            Err(_) => {
+                // The shard never got going (stopped right after start): nothing to wait for.
+                client.abort();
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Turns the gateway's fatal errors into what the operator has to do.
+fn explain_gateway(error: serenity::Error) -> DiscordError {
+    use serenity::GatewayError as G;
+    match error {
+        serenity::Error::Gateway(G::InvalidAuthentication) => {
+            DiscordError::Token("the gateway refused it".to_owned())
+        }
+        serenity::Error::Gateway(G::DisallowedGatewayIntents) => DiscordError::Gateway(
+            "the Message Content intent is not enabled: Developer Portal → your application → Bot → Privileged Gateway Intents → Message Content Intent".to_owned(),
+        ),
+        serenity::Error::Gateway(G::InvalidGatewayIntents) => {
+            DiscordError::Gateway("Discord refused the requested intents".to_owned())
+        }
+        other => other.into(),
+    }
+}
+
+/// Builds the client, catches up on what the last run left, and connects.
+///
+/// `app.settings.discord.api_base` sends REST (and the gateway URL lookup) to a proxy or, in
+/// tests, to a fake Discord. The token is only handed to serenity; it is never logged.
+pub async fn start(app: App, token: SecretString) -> Result<BotHandle, DiscordError> {
+    app.settings.validate_for_discord()?;
+    let api_base = app
+        .settings
+        .discord
+        .api_base
+        .trim_end_matches('/')
+        .to_owned();
+    let http = http_client(&token, &api_base);
+    preflight(&http, &api_base).await?;
+
+    let data = Data::new(app);
+    backfill::before_connecting(&http, &data).await?;
+
+    // `new_with_http` keeps the proxy; `ClientBuilder::token` would replace the Http and drop it.
+    let mut client = ClientBuilder::new_with_http(http, intents())
+        .framework(commands::framework(data.clone()))
+        .event_handler(Handler { data: data.clone() })
+        .await?;
+    let shard_manager = client.shard_manager.clone();
+    let http = client.http.clone();
+    let task = tokio::spawn(async move { client.start().await });
+    Ok(BotHandle {
+        shard_manager,
+        client: task,
+        data,
+        http,
+    })
+}
+
+/// Routes gateway events to the feature that handles them. Serenity runs each event in its
+/// own task, so handlers must not assume an order between events.
+struct Handler {
+    data: Data,
+}
+
+#[serenity::async_trait]
+impl EventHandler for Handler {
+    async fn ready(&self, ctx: serenity::Context, ready: Ready) {
+        self.data.set_bot_id(ready.user.id);
+        info!(user = %ready.user.name, guilds = ready.guilds.len(), "connected to Discord");
+        backfill::direct_messages(&ctx, &self.data).await;
+    }
+
+    async fn resume(&self, _ctx: serenity::Context, _event: ResumedEvent) {
+        info!("gateway session resumed");
+    }
+
+    async fn guild_create(
+        &self,
+        ctx: serenity::Context,
+        guild: serenity::Guild,
+        _is_new: Option<bool>,
+    ) {
+        backfill::guild(&ctx, &self.data, &guild).await;
+    }
+
+    async fn message(&self, ctx: serenity::Context, msg: Message) {
+        ingest::on_message(&ctx, &self.data, &msg).await;
+    }
+
+    async fn message_update(
+        &self,
+        ctx: serenity::Context,
+        _old: Option<Message>,
+        _new: Option<Message>,
+        event: MessageUpdateEvent,
+    ) {
+        ingest::on_edit(&ctx, &self.data, &event).await;
+    }
+
+    async fn message_delete(
+        &self,
+        ctx: serenity::Context,
+        _channel: serenity::ChannelId,
+        message: MessageId,
+        _guild: Option<GuildId>,
+    ) {
+        ingest::on_delete(&ctx, &self.data, message).await;
+    }
+
+    async fn message_delete_bulk(
+        &self,
+        ctx: serenity::Context,
+        _channel: serenity::ChannelId,
+        messages: Vec<MessageId>,
+        _guild: Option<GuildId>,
+    ) {
+        for message in messages {
+            ingest::on_delete(&ctx, &self.data, message).await;
+        }
+    }
+
+    async fn interaction_create(&self, ctx: serenity::Context, interaction: Interaction) {
+        buttons::on_interaction(&ctx, &self.data, &interaction).await;
+    }
+}
