@@ -10,12 +10,12 @@ use chrono::Utc;
 use clap::{Parser, Subcommand};
 
 use ascolto::app::App;
-use ascolto::clock::{Clock, ManualClock};
+use ascolto::clock::{Clock, ManualClock, SystemClock};
 use ascolto::comment::{Author, AuthorId, ChannelId, Comment, CommentId, Place, Source};
-use ascolto::config::Settings;
+use ascolto::config::{discord_token, Settings};
 use ascolto::eval::{self, Task};
 use ascolto::rules::Library;
-use ascolto::{replay, telemetry};
+use ascolto::{discord, replay, telemetry};
 
 #[derive(Parser)]
 #[command(
@@ -33,6 +33,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the bot on Discord (token from the DISCORD_TOKEN environment variable).
+    Run,
     /// Replay the bundled day in a community (examples/comments.jsonl) through the bot's
     /// pipeline and print the alerts moderators would see. No token or network needed.
     Demo {
@@ -110,8 +112,14 @@ fn main() -> ExitCode {
 async fn dispatch(cli: Cli) -> Result<ExitCode> {
     let settings = Settings::load(&cli.config)
         .with_context(|| format!("loading settings from {}", cli.config.display()))?;
-    telemetry::init("warn");
+    // The bot logs at the configured level; one-shot commands only warn.
+    let level = match cli.command {
+        Command::Run => settings.log.level.clone(),
+        _ => "warn".to_owned(),
+    };
+    telemetry::init(&level);
     match cli.command {
+        Command::Run => run_bot(settings).await,
         Command::Demo { db } => {
             reset_sqlite_file(&db)?;
             run_replay(settings, Path::new("examples/comments.jsonl"), &db).await
@@ -129,6 +137,50 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             explain,
             rules,
         } => run_eval(&settings, task, &data, explain, rules),
+    }
+}
+
+/// `ascolto run`: checks settings and token before connecting, runs until Ctrl-C or SIGTERM,
+/// then stops gracefully (work in flight finishes; anything missed is caught up at the next start).
+async fn run_bot(settings: Settings) -> Result<ExitCode> {
+    settings.validate_for_discord()?;
+    let token = discord_token()?;
+    let app = App::build(settings, Arc::new(SystemClock)).await?;
+    let mut bot = discord::start(app, token)
+        .await
+        .context("starting the Discord bot")?;
+    tokio::select! {
+        () = shutdown_signal() => {
+            bot.shutdown().await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        stopped = bot.stopped() => {
+            stopped.context("the Discord connection stopped")?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Ctrl-C, or SIGTERM from a service manager.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 
