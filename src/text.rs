@@ -34,21 +34,48 @@ pub fn normalize(original: &str) -> Normalized {
     let mut text = String::with_capacity(original.len());
     let mut offsets = Vec::with_capacity(original.len() + 1);
     let mut last_space = true;
-    for (pos, ch) in original.char_indices() {
+    let bytes = original.as_bytes();
+    let mut pos = 0;
+    while pos < bytes.len() {
+        let byte = bytes[pos];
+        // ASCII is most of what members type: handle it without decoding characters.
+        if byte.is_ascii() {
+            if byte.is_ascii_whitespace() {
+                if !last_space {
+                    text.push(' ');
+                    offsets.push(pos as u32);
+                    last_space = true;
+                }
+            } else {
+                last_space = false;
+                text.push(match byte {
+                    b'`' => '\'',
+                    _ => byte.to_ascii_lowercase() as char,
+                });
+                offsets.push(pos as u32);
+            }
+            pos += 1;
+            continue;
+        }
+        let ch = original[pos..]
+            .chars()
+            .next()
+            .expect("pos is on a char boundary");
         if ch.is_whitespace() {
             if !last_space {
                 text.push(' ');
                 offsets.push(pos as u32);
                 last_space = true;
             }
-            continue;
+        } else {
+            last_space = false;
+            for folded in fold(ch) {
+                let before = text.len();
+                text.push(folded);
+                offsets.extend(std::iter::repeat_n(pos as u32, text.len() - before));
+            }
         }
-        last_space = false;
-        for folded in fold(ch) {
-            let before = text.len();
-            text.push(folded);
-            offsets.extend(std::iter::repeat_n(pos as u32, text.len() - before));
-        }
+        pos += ch.len_utf8();
     }
     // Trailing space is noise for phrase matching.
     if text.ends_with(' ') {

@@ -750,6 +750,9 @@ impl Builder<'_> {
                 weights.push((term, *weight));
             }
         }
+        // Sorted by term so triage finds a hit's weight by binary search.
+        weights.sort_by_key(|(term, _)| *term);
+        weights.dedup_by_key(|(term, _)| *term);
         Condition::Lexicon(Lexicon {
             weights,
             threshold: raw.threshold,

@@ -12,7 +12,7 @@ use crate::rules::{
     AuthorFilter, Condition, Label, Lang, Lexicon, Library, Rule, RuleId, Severity, TemplateId,
     TermHit, TermId,
 };
-use crate::text::{normalize, tokens, Normalized};
+use crate::text::{is_word_byte, normalize, Normalized};
 
 pub use language::Detected;
 
@@ -143,7 +143,7 @@ pub fn triage(comment: &Comment, library: &Library, options: &TriageOptions) -> 
         normalized: &normalized,
         library,
     };
-    let mut matches = Vec::new();
+    let mut matches: Vec<(u32, RuleMatch)> = Vec::new();
     for index in candidates {
         let rule = &library.rules[index as usize];
         if !applies(rule, comment, detected, options) {
@@ -168,19 +168,22 @@ pub fn triage(comment: &Comment, library: &Library, options: &TriageOptions) -> 
             Condition::Lexicon(lex) => lexicon_score(&text, lex, &hits, cues),
         };
         if let Some((score, evidence)) = fired {
-            matches.push(RuleMatch {
-                rule: rule.id.clone(),
-                labels: rule.labels.clone(),
-                topic: rule.topic.clone(),
-                severity: rule.severity,
-                priority: rule.priority,
-                score,
-                evidence,
-            });
+            matches.push((
+                index,
+                RuleMatch {
+                    rule: rule.id.clone(),
+                    labels: rule.labels.clone(),
+                    topic: rule.topic.clone(),
+                    severity: rule.severity,
+                    priority: rule.priority,
+                    score,
+                    evidence,
+                },
+            ));
         }
     }
     // Strongest first: this order is what moderators read and what picks the reply.
-    matches.sort_by(|a, b| {
+    matches.sort_by(|(_, a), (_, b)| {
         (b.priority, b.severity)
             .cmp(&(a.priority, a.severity))
             .then(b.score.total_cmp(&a.score))
@@ -193,21 +196,18 @@ fn verdict(
     library: &Library,
     comment: &Comment,
     detected: Detected,
-    matches: Vec<RuleMatch>,
+    indexed: Vec<(u32, RuleMatch)>,
 ) -> Verdict {
     let mut suppressed = Vec::new();
-    for m in &matches {
-        let rule = library
-            .rule(&m.rule)
-            .expect("matched rules are in the library");
-        for label in &rule.suppresses {
+    for (index, m) in &indexed {
+        for label in &library.rules[*index as usize].suppresses {
             if !suppressed.iter().any(|(l, _)| l == label) {
                 suppressed.push((*label, m.rule.clone()));
             }
         }
     }
     let mut labels: Vec<LabelScore> = Vec::new();
-    for m in &matches {
+    for (_, m) in &indexed {
         for label in &m.labels {
             if suppressed.iter().any(|(l, _)| l == label) {
                 continue;
@@ -227,15 +227,15 @@ fn verdict(
         }
     }
     labels.sort_by_key(|l| l.label);
-    let reply = matches
+    let reply = indexed
         .iter()
-        .find(|m| {
+        .find(|(_, m)| {
             m.labels
                 .iter()
                 .any(|l| l.needs_reply() && labels.iter().any(|s| s.label == *l))
         })
-        .and_then(|m| {
-            let rule = library.rule(&m.rule)?;
+        .and_then(|(index, m)| {
+            let rule = &library.rules[*index as usize];
             let pick = stable_hash(comment.id.as_str()) as usize % rule.templates.len().max(1);
             Some(ReplyChoice {
                 rule: m.rule.clone(),
@@ -247,7 +247,7 @@ fn verdict(
         language: detected.lang,
         language_confident: detected.confident,
         labels,
-        matches,
+        matches: indexed.into_iter().map(|(_, m)| m).collect(),
         suppressed,
         reply,
     }
@@ -342,21 +342,17 @@ fn lexicon_score(
     let mut total = 0.0;
     let mut evidence_list = Vec::new();
     for hit in hits {
-        let Some((_, weight)) = lex.weights.iter().find(|(t, _)| *t == hit.term) else {
+        let Ok(found) = lex.weights.binary_search_by_key(&hit.term, |(t, _)| *t) else {
             continue;
         };
-        let mut weight = *weight;
-        let before = preceding_tokens(&text.normalized.text[..hit.start], lex.negation_window);
-        if before
-            .iter()
+        let mut weight = lex.weights[found].1;
+        let before = &text.normalized.text[..hit.start];
+        if preceding_tokens(before, lex.negation_window)
             .any(|t| lex.negators.iter().any(|neg| neg == t))
         {
             weight = -weight;
         }
-        if before
-            .first()
-            .is_some_and(|t| lex.intensifiers.iter().any(|i| i == t))
-        {
+        if preceding_tokens(before, 1).any(|t| lex.intensifiers.iter().any(|i| i == t)) {
             weight *= lex.intensifier_factor;
         }
         total += weight;
@@ -377,7 +373,206 @@ fn lexicon_score(
 }
 
 /// Up to `n` word tokens right before the end of `text`, nearest first.
-fn preceding_tokens(text: &str, n: usize) -> Vec<&str> {
-    let all: Vec<&str> = tokens(text).map(|(_, t)| t).collect();
-    all.iter().rev().take(n).copied().collect()
+fn preceding_tokens(text: &str, n: usize) -> impl Iterator<Item = &str> {
+    let bytes = text.as_bytes();
+    let mut end = bytes.len();
+    std::iter::from_fn(move || {
+        while end > 0 && !is_word_byte(bytes[end - 1]) {
+            end -= 1;
+        }
+        if end == 0 {
+            return None;
+        }
+        let stop = end;
+        while end > 0 && is_word_byte(bytes[end - 1]) {
+            end -= 1;
+        }
+        Some(&text[end..stop])
+    })
+    .take(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::comment::{Author, AuthorId, ChannelId, CommentId, Place, Source};
+    use std::collections::BTreeMap;
+    use std::path::{Path, PathBuf};
+
+    const TEMPLATE: &str = "[[template]]\nid = \"t\"\n[template.en]\nwordings = [\"Hi {author}\"]\n[template.it]\nwordings = [\"Ciao {author}\"]\n";
+
+    fn library(en: &str) -> Library {
+        library_in("en", en)
+    }
+
+    fn library_in(lang: &str, rules: &str) -> Library {
+        let sources = vec![
+            (
+                PathBuf::from(format!("r/{lang}/rules.toml")),
+                rules.to_owned(),
+            ),
+            (PathBuf::from("r/templates.toml"), TEMPLATE.to_owned()),
+        ];
+        Library::from_sources(Path::new("r"), &sources, &BTreeMap::new()).unwrap()
+    }
+
+    fn comment(text: &str) -> Comment {
+        Comment {
+            id: CommentId("1".into()),
+            source: Source::Replay,
+            place: Place {
+                channel: ChannelId("c".into()),
+                channel_name: "general".into(),
+                guild: None,
+                parent: None,
+                is_dm: false,
+            },
+            author: Author {
+                id: AuthorId("a".into()),
+                name: "ann".into(),
+                is_staff: false,
+                is_bot: false,
+                joined_at: None,
+            },
+            text: text.into(),
+            time: chrono::Utc::now(),
+            reply_to: None,
+            mentions: Vec::new(),
+        }
+    }
+
+    const LEXICON: &str = r#"
+[[rule]]
+id = "en.negative.tone"
+labels = ["negative"]
+[rule.lexicon]
+threshold = 2.0
+weights = { "terrible" = 1.5, "broken" = 1.0, "good" = -1.0, "happy" = -1.0 }
+negators = ["not", "never"]
+intensifiers = ["very", "so"]
+all_caps = 0.5
+exclamations = 0.5
+"#;
+
+    #[test]
+    fn a_lexicon_fires_when_weights_add_up_and_explains_its_top_words() {
+        let v = triage(
+            &comment("terrible, it arrived broken"),
+            &library(LEXICON),
+            &TriageOptions::default(),
+        );
+        assert!(v.has(Label::Negative));
+        let evidence = &v.matches[0].evidence;
+        assert_eq!(evidence[0].text, "terrible");
+        assert_eq!(evidence[0].weight, Some(1.5));
+        assert!((v.matches[0].score - 1.25).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_lexicon_stays_quiet_below_its_threshold() {
+        let v = triage(
+            &comment("it arrived broken"),
+            &library(LEXICON),
+            &TriageOptions::default(),
+        );
+        assert!(!v.has(Label::Negative));
+    }
+
+    #[test]
+    fn negation_flips_a_word_and_intensifiers_strengthen_it() {
+        let lib = library(LEXICON);
+        let v = triage(
+            &comment("not good at all, arrived broken"),
+            &lib,
+            &TriageOptions::default(),
+        );
+        assert!(
+            v.has(Label::Negative),
+            "not good (+1) + broken (+1) reaches 2"
+        );
+        let v = triage(&comment("very terrible"), &lib, &TriageOptions::default());
+        assert!(v.has(Label::Negative), "very terrible is 2.25");
+        assert_eq!(v.matches[0].evidence[0].weight, Some(2.25));
+    }
+
+    #[test]
+    fn shouting_and_exclamations_count_as_cues() {
+        let lib = library(LEXICON);
+        let v = triage(
+            &comment("This is BROKEN!!"),
+            &lib,
+            &TriageOptions::default(),
+        );
+        assert!(v.has(Label::Negative), "1.0 + 0.5 caps + 0.5 exclamations");
+        let v = triage(&comment("This is broken."), &lib, &TriageOptions::default());
+        assert!(!v.has(Label::Negative));
+    }
+
+    #[test]
+    fn evidence_spans_point_at_the_original_text() {
+        let lib = library_in(
+            "it",
+            "[[rule]]\nid = \"it.q\"\nlabels = [\"question\"]\ntemplates = [\"t\"]\n[rule.any]\nwords = [\"perche\"]\n",
+        );
+        let text = "Ma PERCHÉ no?";
+        let v = triage(&comment(text), &lib, &TriageOptions::default());
+        assert_eq!(v.language, Lang::It);
+        assert_eq!(v.reply.as_ref().unwrap().lang, Lang::It);
+        let e = &v.matches[0].evidence[0];
+        assert_eq!(&text[e.span.start..e.span.end], "PERCHÉ");
+        assert_eq!(e.text, "PERCHÉ");
+    }
+
+    #[test]
+    fn rules_of_another_language_do_not_read_a_clearly_detected_comment() {
+        let lib = library(
+            "[[rule]]\nid = \"en.q\"\nlabels = [\"praise\"]\n[rule.any]\nwords = [\"come\"]\n",
+        );
+        let opts = TriageOptions::default();
+        assert!(
+            !triage(&comment("come si fa a cambiare la password?"), &lib, &opts).has(Label::Praise)
+        );
+        assert!(triage(&comment("come on, you can do it"), &lib, &opts).has(Label::Praise));
+    }
+
+    #[test]
+    fn all_and_none_conditions_combine() {
+        let lib = library(
+            "[[rule]]\nid = \"en.c\"\nlabels = [\"complaint\"]\ntemplates = [\"t\"]\n[rule.all]\nwords = [\"order\", \"late\"]\n[rule.none]\nwords = [\"not late\"]\n",
+        );
+        let opts = TriageOptions::default();
+        assert!(triage(&comment("my order is late"), &lib, &opts).has(Label::Complaint));
+        assert!(!triage(&comment("my order"), &lib, &opts).has(Label::Complaint));
+        assert!(!triage(&comment("my order is not late"), &lib, &opts).has(Label::Complaint));
+    }
+
+    #[test]
+    fn channel_and_author_filters_limit_a_rule() {
+        let lib = library(
+            "[[rule]]\nid = \"en.c\"\nlabels = [\"question\"]\ntemplates = [\"t\"]\nchannels = [\"support\"]\nauthor = \"new_member\"\n[rule.any]\nwords = [\"help\"]\n",
+        );
+        let opts = TriageOptions::default();
+        let mut c = comment("help please");
+        assert!(
+            !triage(&c, &lib, &opts).has(Label::Question),
+            "wrong channel"
+        );
+        c.place.channel_name = "support".into();
+        assert!(
+            !triage(&c, &lib, &opts).has(Label::Question),
+            "not a new member"
+        );
+        c.author.joined_at = Some(c.time - chrono::Duration::days(2));
+        assert!(triage(&c, &lib, &opts).has(Label::Question));
+    }
+
+    #[test]
+    fn priority_picks_the_reply_template() {
+        let lib = library(
+            "[[rule]]\nid = \"en.low\"\nlabels = [\"question\"]\ntemplates = [\"t\"]\npriority = 1\n[rule.any]\nwords = [\"refund\"]\n\n[[rule]]\nid = \"en.high\"\nlabels = [\"complaint\"]\ntemplates = [\"t\"]\npriority = 9\n[rule.any]\nwords = [\"refund\"]\n",
+        );
+        let v = triage(&comment("refund"), &lib, &TriageOptions::default());
+        assert_eq!(v.reply.unwrap().rule.0, "en.high");
+        assert_eq!(v.matches[0].rule.0, "en.high");
+    }
 }
