@@ -70,7 +70,13 @@ fn describe(v: &Verdict) -> String {
     let rules: Vec<String> = v
         .matches
         .iter()
-        .map(|m| format!("{} {:?}", m.rule, m.evidence.iter().map(|e| &e.text).collect::<Vec<_>>()))
+        .map(|m| {
+            format!(
+                "{} {:?}",
+                m.rule,
+                m.evidence.iter().map(|e| &e.text).collect::<Vec<_>>()
+            )
+        })
         .collect();
     format!(
         "language {:?}, labels {:?}, rules {rules:?}, reply {:?}",
@@ -90,7 +96,11 @@ fn shipped_library_loads_with_at_least_forty_rules_in_both_languages() {
     let lib = library();
     assert!(lib.rules.len() >= 40, "only {} rules", lib.rules.len());
     for lang in Lang::ALL {
-        let count = lib.rules.iter().filter(|r| r.language == Some(lang)).count();
+        let count = lib
+            .rules
+            .iter()
+            .filter(|r| r.language == Some(lang))
+            .count();
         assert!(count >= 20, "only {count} {lang} rules");
     }
     // Every rule lives in a language folder, or in rules/common/ for every language.
@@ -145,8 +155,16 @@ fn every_wording_renders_without_leftover_braces_and_fits_a_chat_message() {
         for lang in Lang::ALL {
             for wording in template.wordings(lang) {
                 let text = wording.render(&p);
-                assert!(!text.contains('{') && !text.contains('}'), "{}: {text}", template.id.0);
-                assert!(text.chars().count() <= 450, "{} is long for chat: {text}", template.id.0);
+                assert!(
+                    !text.contains('{') && !text.contains('}'),
+                    "{}: {text}",
+                    template.id.0
+                );
+                assert!(
+                    text.chars().count() <= 450,
+                    "{} is long for chat: {text}",
+                    template.id.0
+                );
                 assert!(!text.contains("@everyone") && !text.contains("@here"));
             }
         }
@@ -157,10 +175,20 @@ fn every_wording_renders_without_leftover_braces_and_fits_a_chat_message() {
 fn urgent_outranks_specific_complaints_which_outrank_generic_ones_and_questions() {
     let lib = library();
     let max_priority = |pred: &dyn Fn(&ascolto::rules::Rule) -> bool| {
-        lib.rules.iter().filter(|r| pred(r)).map(|r| r.priority).max().unwrap()
+        lib.rules
+            .iter()
+            .filter(|r| pred(r))
+            .map(|r| r.priority)
+            .max()
+            .unwrap()
     };
     let min_priority = |pred: &dyn Fn(&ascolto::rules::Rule) -> bool| {
-        lib.rules.iter().filter(|r| pred(r)).map(|r| r.priority).min().unwrap()
+        lib.rules
+            .iter()
+            .filter(|r| pred(r))
+            .map(|r| r.priority)
+            .min()
+            .unwrap()
     };
     let urgent = |r: &ascolto::rules::Rule| r.labels.contains(&Label::Urgent);
     let specific = |r: &ascolto::rules::Rule| {
@@ -179,16 +207,56 @@ fn urgent_outranks_specific_complaints_which_outrank_generic_ones_and_questions(
 
 /// (text, expected reply language, expected complaint topic)
 const COMPLAINTS: &[(&str, Lang, &str)] = &[
-    ("My package still hasn't arrived and it's been two weeks", Lang::En, "delivery"),
-    ("I was charged twice for the same order, please sort this out", Lang::En, "billing"),
-    ("The app keeps crashing since the update, I can't do anything", Lang::En, "bug"),
-    ("I can't log in to my account since yesterday", Lang::En, "account"),
-    ("The headphones arrived broken, the left side makes no sound", Lang::En, "product"),
-    ("Il pacco risulta consegnato ma a me non è arrivato niente", Lang::It, "delivery"),
-    ("Mi avete addebitato due volte l'abbonamento di questo mese", Lang::It, "billing"),
-    ("L'app si blocca ogni volta che apro il profilo", Lang::It, "bug"),
-    ("Aspetto il rimborso da un mese e nessuno mi dice niente", Lang::It, "refund"),
-    ("Ho scritto tre volte all'assistenza e nessuno mi risponde", Lang::It, "service"),
+    (
+        "My package still hasn't arrived and it's been two weeks",
+        Lang::En,
+        "delivery",
+    ),
+    (
+        "I was charged twice for the same order, please sort this out",
+        Lang::En,
+        "billing",
+    ),
+    (
+        "The app keeps crashing since the update, I can't do anything",
+        Lang::En,
+        "bug",
+    ),
+    (
+        "I can't log in to my account since yesterday",
+        Lang::En,
+        "account",
+    ),
+    (
+        "The headphones arrived broken, the left side makes no sound",
+        Lang::En,
+        "product",
+    ),
+    (
+        "Il pacco risulta consegnato ma a me non è arrivato niente",
+        Lang::It,
+        "delivery",
+    ),
+    (
+        "Mi avete addebitato due volte l'abbonamento di questo mese",
+        Lang::It,
+        "billing",
+    ),
+    (
+        "L'app si blocca ogni volta che apro il profilo",
+        Lang::It,
+        "bug",
+    ),
+    (
+        "Aspetto il rimborso da un mese e nessuno mi dice niente",
+        Lang::It,
+        "refund",
+    ),
+    (
+        "Ho scritto tre volte all'assistenza e nessuno mi risponde",
+        Lang::It,
+        "service",
+    ),
 ];
 
 #[test]
@@ -196,12 +264,32 @@ fn complaints_get_the_right_topic_and_a_reply_in_their_language() {
     let lib = library();
     for (text, lang, topic) in COMPLAINTS {
         let v = run(&lib, text);
-        assert!(v.has(Label::Complaint), "not a complaint: {text}\n{}", describe(&v));
-        assert!(!v.has(Label::Urgent), "not urgent: {text}\n{}", describe(&v));
-        assert_eq!(reply_topic(&v).as_deref(), Some(*topic), "{text}\n{}", describe(&v));
-        let reply = v.reply.as_ref().unwrap_or_else(|| panic!("no reply for {text}"));
+        assert!(
+            v.has(Label::Complaint),
+            "not a complaint: {text}\n{}",
+            describe(&v)
+        );
+        assert!(
+            !v.has(Label::Urgent),
+            "not urgent: {text}\n{}",
+            describe(&v)
+        );
+        assert_eq!(
+            reply_topic(&v).as_deref(),
+            Some(*topic),
+            "{text}\n{}",
+            describe(&v)
+        );
+        let reply = v
+            .reply
+            .as_ref()
+            .unwrap_or_else(|| panic!("no reply for {text}"));
         assert_eq!(reply.lang, *lang, "{text}");
-        assert!(reply.template.0.starts_with("complaint_"), "{text}: {}", reply.template.0);
+        assert!(
+            reply.template.0.starts_with("complaint_"),
+            "{text}: {}",
+            reply.template.0
+        );
     }
 }
 
@@ -214,7 +302,10 @@ fn questions_without_a_question_mark_are_flagged() {
         ("how do I change my display name", Lang::En),
         ("can i use the same key on two computers", Lang::En),
         ("r u guys still doing the giveaway", Lang::En),
-        ("qualcuno sa se c'è un modo per cambiare il nome utente", Lang::It),
+        (
+            "qualcuno sa se c'è un modo per cambiare il nome utente",
+            Lang::It,
+        ),
         ("dove posso trovare le regole del gruppo", Lang::It),
         ("sapete se la diretta di stasera è confermata", Lang::It),
         ("si può pagare con bonifico", Lang::It),
@@ -225,8 +316,16 @@ fn questions_without_a_question_mark_are_flagged() {
     ];
     for (text, lang) in questions {
         let v = run(&lib, text);
-        assert!(v.has(Label::Question), "not a question: {text}\n{}", describe(&v));
-        assert!(!v.has(Label::Complaint), "not a complaint: {text}\n{}", describe(&v));
+        assert!(
+            v.has(Label::Question),
+            "not a question: {text}\n{}",
+            describe(&v)
+        );
+        assert!(
+            !v.has(Label::Complaint),
+            "not a complaint: {text}\n{}",
+            describe(&v)
+        );
         assert!(v.needs_reply());
         let reply = v.reply.as_ref().expect("a question gets a draft");
         assert_eq!(reply.lang, *lang, "{text}");
@@ -238,13 +337,41 @@ fn questions_without_a_question_mark_are_flagged() {
 fn urgent_comments_win_the_reply() {
     let lib = library();
     let urgent: &[(&str, Lang, &str)] = &[
-        ("If this isn't fixed by Friday I'm talking to my lawyer", Lang::En, "urgent_legal"),
-        ("The charger overheated and caught fire on my desk", Lang::En, "urgent_safety"),
-        ("I want to cancel my subscription, I'm done", Lang::En, "urgent_cancel"),
-        ("Everyone should know how this shop treats its customers", Lang::En, "urgent_public"),
-        ("Se non mi rimborsate entro domani mi rivolgo a un avvocato", Lang::It, "urgent_legal"),
-        ("Voglio disdire l'abbonamento, non ne posso più", Lang::It, "urgent_cancel"),
-        ("Lo dirò a tutti, state alla larga da questo negozio", Lang::It, "urgent_public"),
+        (
+            "If this isn't fixed by Friday I'm talking to my lawyer",
+            Lang::En,
+            "urgent_legal",
+        ),
+        (
+            "The charger overheated and caught fire on my desk",
+            Lang::En,
+            "urgent_safety",
+        ),
+        (
+            "I want to cancel my subscription, I'm done",
+            Lang::En,
+            "urgent_cancel",
+        ),
+        (
+            "Everyone should know how this shop treats its customers",
+            Lang::En,
+            "urgent_public",
+        ),
+        (
+            "Se non mi rimborsate entro domani mi rivolgo a un avvocato",
+            Lang::It,
+            "urgent_legal",
+        ),
+        (
+            "Voglio disdire l'abbonamento, non ne posso più",
+            Lang::It,
+            "urgent_cancel",
+        ),
+        (
+            "Lo dirò a tutti, state alla larga da questo negozio",
+            Lang::It,
+            "urgent_public",
+        ),
     ];
     for (text, lang, template) in urgent {
         let v = run(&lib, text);
@@ -267,7 +394,11 @@ fn closing_thanks_do_not_need_a_reply_but_follow_up_questions_do() {
     ] {
         let v = run(&lib, text);
         assert!(v.has(Label::Praise), "not praise: {text}\n{}", describe(&v));
-        assert!(!v.needs_reply(), "should not need a reply: {text}\n{}", describe(&v));
+        assert!(
+            !v.needs_reply(),
+            "should not need a reply: {text}\n{}",
+            describe(&v)
+        );
     }
     for text in [
         "thanks! how do I turn on notifications too?",
@@ -275,7 +406,11 @@ fn closing_thanks_do_not_need_a_reply_but_follow_up_questions_do() {
         "grazie, ma come faccio a cambiare la lingua?",
     ] {
         let v = run(&lib, text);
-        assert!(v.needs_reply(), "a real follow-up: {text}\n{}", describe(&v));
+        assert!(
+            v.needs_reply(),
+            "a real follow-up: {text}\n{}",
+            describe(&v)
+        );
     }
 }
 
@@ -296,8 +431,16 @@ fn chit_chat_and_praise_are_not_flagged() {
         "ti piace la nuova grafica?",
     ] {
         let v = run(&lib, text);
-        assert!(!v.needs_reply(), "flagged chit-chat: {text}\n{}", describe(&v));
-        assert!(!v.has(Label::Complaint) && !v.has(Label::Negative), "{text}\n{}", describe(&v));
+        assert!(
+            !v.needs_reply(),
+            "flagged chit-chat: {text}\n{}",
+            describe(&v)
+        );
+        assert!(
+            !v.has(Label::Complaint) && !v.has(Label::Negative),
+            "{text}\n{}",
+            describe(&v)
+        );
     }
 }
 
@@ -321,6 +464,9 @@ fn the_draft_is_written_in_the_language_of_the_comment() {
     let template = lib.template(&it_reply.template).unwrap();
     let italian = template.wordings(Lang::It)[0].render(&p);
     let english = template.wordings(Lang::En)[0].render(&p);
-    assert!(italian.contains("ci dispiace") || italian.contains("Ci dispiace"), "{italian}");
+    assert!(
+        italian.contains("ci dispiace") || italian.contains("Ci dispiace"),
+        "{italian}"
+    );
     assert!(english.contains("sorry"), "{english}");
 }

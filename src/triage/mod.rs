@@ -126,24 +126,27 @@ impl Verdict {
 pub fn triage(comment: &Comment, library: &Library, options: &TriageOptions) -> Verdict {
     let normalized = normalize(&comment.text);
     let detected = language::detect(&normalized.text, options.fallback_language);
-    let mut hits = Vec::new();
+    // Sized for a typical comment so the hot path does not grow vectors one push at a time.
+    let mut hits = Vec::with_capacity(32);
     library.matcher.find(&normalized.text, &mut hits);
 
-    let mut candidates: Vec<u32> = hits
-        .iter()
-        .flat_map(|h| library.rules_by_term[h.term.0 as usize].iter().copied())
-        .chain(library.always_check.iter().copied())
-        .collect();
+    let mut candidates: Vec<u32> = Vec::with_capacity(64);
+    candidates.extend(
+        hits.iter()
+            .flat_map(|h| library.rules_by_term[h.term.0 as usize].iter().copied())
+            .chain(library.always_check.iter().copied()),
+    );
     candidates.sort_unstable();
     candidates.dedup();
 
-    let cues = Cues::of(&comment.text);
+    // Shouting cues matter only to lexicon rules: read them once, and only if one runs.
+    let cues = std::cell::OnceCell::new();
     let text = Text {
         original: &comment.text,
         normalized: &normalized,
         library,
     };
-    let mut matches: Vec<(u32, RuleMatch)> = Vec::new();
+    let mut matches: Vec<(u32, RuleMatch)> = Vec::with_capacity(8);
     for index in candidates {
         let rule = &library.rules[index as usize];
         if !applies(rule, comment, detected, options) {
@@ -151,11 +154,12 @@ pub fn triage(comment: &Comment, library: &Library, options: &TriageOptions) -> 
         }
         let fired = match &rule.condition {
             Condition::Terms { any, all, none } => {
+                // `any` and `none` are sorted at load; hits are few, so look each hit up.
+                let any_hit = hits.iter().find(|h| any.binary_search(&h.term).is_ok());
                 let found = |t: &TermId| hits.iter().find(|h| h.term == *t);
-                let any_hit = any.iter().find_map(found);
                 let fires = (any.is_empty() || any_hit.is_some())
                     && all.iter().all(|t| found(t).is_some())
-                    && !none.iter().any(|t| found(t).is_some());
+                    && !hits.iter().any(|h| none.binary_search(&h.term).is_ok());
                 fires.then(|| {
                     let evidence = any_hit
                         .into_iter()
@@ -165,7 +169,12 @@ pub fn triage(comment: &Comment, library: &Library, options: &TriageOptions) -> 
                     (1.0, evidence)
                 })
             }
-            Condition::Lexicon(lex) => lexicon_score(&text, lex, &hits, cues),
+            Condition::Lexicon(lex) => lexicon_score(
+                &text,
+                lex,
+                &hits,
+                *cues.get_or_init(|| Cues::of(&comment.text)),
+            ),
         };
         if let Some((score, evidence)) = fired {
             matches.push((
@@ -285,7 +294,8 @@ fn applies(rule: &Rule, comment: &Comment, detected: Detected, options: &TriageO
 }
 
 fn evidence(text: &Text<'_>, hit: &TermHit, weight: Option<f32>) -> Evidence {
-    let (start, end) = text.normalized.original_range(hit.start, hit.end);
+    let (start, end) = text.library.matcher.locate(hit, &text.normalized.text);
+    let (start, end) = text.normalized.original_range(start, end);
     Evidence {
         span: Span { start, end },
         text: text.original[start..end].to_owned(),
@@ -336,17 +346,17 @@ fn lexicon_score(
     hits: &[TermHit],
     cues: Cues,
 ) -> Option<(f32, Vec<Evidence>)> {
-    if lex.none.iter().any(|t| hits.iter().any(|h| h.term == *t)) {
+    if hits.iter().any(|h| lex.none.binary_search(&h.term).is_ok()) {
         return None;
     }
     let mut total = 0.0;
-    let mut evidence_list = Vec::new();
+    let mut evidence_list = Vec::with_capacity(8);
     for hit in hits {
         let Ok(found) = lex.weights.binary_search_by_key(&hit.term, |(t, _)| *t) else {
             continue;
         };
         let mut weight = lex.weights[found].1;
-        let before = &text.normalized.text[..hit.start];
+        let before = &text.normalized.text[..hit.word_start()];
         if preceding_tokens(before, lex.negation_window)
             .any(|t| lex.negators.iter().any(|neg| neg == t))
         {
