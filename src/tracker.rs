@@ -309,13 +309,40 @@ impl Tracker {
             });
         }
         let edited = edited_text.as_ref().is_some_and(|t| t != &draft_text);
+        // An approved draft speaks with the approving moderator's name where it says
+        // `{moderator}`; an edited one is sent exactly as the moderator wrote it.
+        let text = match edited_text {
+            Some(text) => text,
+            None => self
+                .signed_draft(&stored, moderator)
+                .unwrap_or_else(|| draft_text.clone()),
+        };
         Ok(ReplyClaim {
-            text: edited_text.unwrap_or_else(|| draft_text.clone()),
+            text,
             draft_text,
             comment: stored,
             moderator: moderator.clone(),
             edited,
         })
+    }
+
+    fn signed_draft(&self, stored: &StoredComment, moderator: &Moderator) -> Option<String> {
+        let (draft, verdict) = (stored.draft.as_ref()?, stored.verdict.as_ref()?);
+        let ctx = DraftContext {
+            moderator: &moderator.name,
+            values: &self.values,
+        };
+        let library = self.library();
+        draft_wording(
+            &stored.comment,
+            verdict,
+            &library,
+            ctx,
+            &draft.template,
+            draft.lang,
+            draft.wording,
+        )
+        .map(|d| d.text)
     }
 
     /// The reply was posted: close the comment and write the audit trail.

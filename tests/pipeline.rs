@@ -55,7 +55,7 @@ const TEMPLATES: &str = r#"
 [[template]]
 id = "late"
 [template.en]
-wordings = ["Sorry {author}, that's frustrating. We'll chase it now: {support_url}", "{author}, you're right to be annoyed. We're on it."]
+wordings = ["Sorry {author}, that's frustrating. {moderator} will chase it now: {support_url}", "{author}, you're right to be annoyed. {moderator} is on it."]
 [template.it]
 wordings = ["Ci dispiace {author}, hai ragione. Controlliamo subito: {support_url}", "{author}, capiamo il fastidio. Ce ne occupiamo ora."]
 
@@ -405,4 +405,25 @@ async fn a_broken_library_is_refused_on_reload_and_the_old_one_stays() {
     assert!(err.contains("en/broken.toml:5"), "{err}");
     assert!(err.contains("rule `en.bad`"), "{err}");
     assert_eq!(f.tracker.library().rules.len(), 4);
+}
+
+#[tokio::test]
+async fn an_approved_draft_is_signed_by_the_approving_moderator() {
+    let f = fixture().await;
+    let c = comment("1", "nora", "My parcel is still not here!");
+    let Ingested::Flagged(stored) = f.tracker.ingest(&c).await.unwrap().ingested else {
+        panic!()
+    };
+    let shown = stored.draft.unwrap().text;
+    assert!(
+        shown.contains("The team") || shown.contains("the team"),
+        "{shown}"
+    );
+    let claim = f.tracker.claim_reply(&c.id, &mia(), None).await.unwrap();
+    assert!(claim.text.contains("Mia"), "{}", claim.text);
+    f.tracker.complete_reply(&claim, None).await.unwrap();
+    let actions = f.tracker.store().actions_for(&c.id).await.unwrap();
+    assert_eq!(actions[0].kind, ActionKind::Approved);
+    assert_eq!(actions[0].draft_text.as_deref(), Some(shown.as_str()));
+    assert_eq!(actions[0].sent_text.as_deref(), Some(claim.text.as_str()));
 }
