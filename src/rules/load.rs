@@ -714,7 +714,8 @@ impl Builder<'_> {
         raw: Spanned<RawLexicon>,
         none: Vec<TermId>,
     ) -> Condition {
-        let offset = Some(raw.span().start);
+        let start = raw.span().start;
+        let offset = Some(start);
         let raw = raw.into_inner();
         if raw.threshold.is_nan() || raw.threshold <= 0.0 {
             self.problems.push(ctx.problem(
@@ -744,7 +745,7 @@ impl Builder<'_> {
                 ));
                 continue;
             }
-            let spanned = Spanned::new(offset.unwrap_or(0)..offset.unwrap_or(0), word.clone());
+            let spanned = Spanned::new(start..start, word.clone());
             if let Some(term) = self.word(ctx, item, &field, &spanned) {
                 weights.push((term, *weight));
             }
