@@ -1,5 +1,6 @@
 //! Ascolto: listens to community comments, flags complaints and unanswered questions, and drafts replies.
 
+pub mod answer;
 pub mod comment;
 pub mod rules;
 pub mod text;
