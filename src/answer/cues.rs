@@ -99,7 +99,7 @@ fn contains_bounded(hay: &str, needle: &str) -> bool {
 /// Who a message is addressed to, among the names the channel has recently seen.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Addressing<K> {
-    /// Keys of the known names the message addresses, in the order they were given.
+    /// Keys of the known names the message addresses, in the order `known` listed them.
     pub names: Vec<K>,
     /// The message opens with "someone:" but that someone is not a name we know: it is meant
     /// for a person we cannot see, so it must not be credited to anyone's question.
@@ -138,9 +138,9 @@ fn content(text: &str) -> &str {
     }
 }
 
-/// Number of words, to tell a real question from a nudge such as "?" or "anyone??".
-pub(crate) fn word_count(text: &str) -> usize {
-    tokens(&normalize(text).text).count()
+/// Number of words in normalised text, to tell a real question from a nudge ("?", "anyone??").
+pub(crate) fn word_count(normalized: &str) -> usize {
+    tokens(normalized).count()
 }
 
 /// Interrogative openers (English and Italian) that make a question even without "?".
@@ -163,11 +163,15 @@ const AUX_WORDS: &[&str] = &[
 
 /// A small interrogative detector: a question mark outside links, or an interrogative opener.
 ///
-/// Chat questions often carry no "?" ("how do i change my nickname"), so the opener matters as much as
-/// the mark. The tracker normally learns question-ness from triage; this exists for sources
-/// without triage (the evaluation) and to tell answers from counter-questions.
+/// Chat questions often carry no "?" ("how do i change my nickname"), so the opener matters
+/// as much as the mark. The tracker normally learns question-ness from triage; this exists for
+/// sources without triage (the evaluation) and to tell answers from counter-questions.
 pub fn looks_like_question(text: &str) -> bool {
-    let normalized = normalize(text).text;
+    is_question(&normalize(text).text)
+}
+
+/// [`looks_like_question`] on already [`normalize`]d text.
+pub(crate) fn is_question(normalized: &str) -> bool {
     let without_links: String = normalized
         .split(' ')
         .filter(|w| !is_link(w))
@@ -197,64 +201,20 @@ fn is_link(word: &str) -> bool {
 }
 
 /// Words that open a direct instruction or a short factual reply.
+#[rustfmt::skip]
 const ANSWER_OPENERS: &[&str] = &[
-    "try",
-    "use",
-    "install",
-    "run",
-    "open",
-    "type",
-    "click",
-    "check",
-    "go",
-    "look",
-    "see",
-    "read",
-    "restart",
-    "reboot",
-    "enable",
-    "disable",
-    "set",
-    "edit",
-    "add",
-    "remove",
-    "press",
-    "select",
-    "download",
-    "update",
-    "upgrade",
-    "sudo",
-    "apt",
-    "yes",
-    "yeah",
-    "yep",
-    "no",
-    "nope",
+    // en
+    "try", "use", "install", "run", "open", "type", "click", "check", "go", "look", "see",
+    "read", "restart", "reboot", "enable", "disable", "set", "edit", "add", "remove", "press",
+    "select", "download", "update", "upgrade", "sudo", "apt", "yes", "yeah", "yep", "no", "nope",
     // it
-    "prova",
-    "provate",
-    "usa",
-    "usate",
-    "installa",
-    "apri",
-    "clicca",
-    "controlla",
-    "vai",
-    "devi",
-    "dovresti",
-    "basta",
-    "riavvia",
-    "imposta",
-    "scarica",
-    "aggiorna",
-    "attiva",
-    "disattiva",
-    "premi",
-    "cerca",
-    "si",
+    "prova", "provate", "usa", "usate", "installa", "apri", "clicca", "controlla", "vai",
+    "basta", "riavvia", "imposta", "scarica", "aggiorna", "attiva", "disattiva", "premi",
+    "cerca", "si",
 ];
 
-/// Phrases that carry an answer wherever they appear ("you need", "it's in", "devi").
+/// Phrases that carry an answer wherever they appear ("you need", "it's in", "devi"), as
+/// word sequences ("it's" is the two words "it" and "s").
 const ANSWER_PHRASES: &[&[&str]] = &[
     &["you", "need"],
     &["you", "should"],
@@ -272,11 +232,10 @@ const ANSWER_PHRASES: &[&[&str]] = &[
     &["si", "trova"],
 ];
 
-/// Whether the message reads like an answer: an instruction, a pointer, a link, a command or
-/// a path. Used only for answers nobody addressed, where the words are the only evidence.
-pub(crate) fn looks_like_answer(text: &str) -> bool {
-    let normalized = normalize(text).text;
-    let body = content(&normalized);
+/// Whether normalised text reads like an answer: an instruction, a pointer, a link, a command
+/// or a path. Used only for answers nobody addressed, where the words are the only evidence.
+pub(crate) fn is_answer_like(normalized: &str) -> bool {
+    let body = content(normalized);
     if body.contains('`') || body.starts_with("$ ") {
         return true;
     }
@@ -354,6 +313,10 @@ mod tests {
         assert!(!looks_like_question("see https://example.org/?q=1"));
         assert!(!looks_like_question("can't get it to work"));
         assert!(!looks_like_question("thanks, that fixed it"));
+    }
+
+    fn looks_like_answer(text: &str) -> bool {
+        is_answer_like(&normalize(text).text)
     }
 
     #[test]

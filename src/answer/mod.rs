@@ -22,7 +22,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::comment::{AuthorId, ChannelId, Comment, CommentId};
 
 pub use cues::looks_like_question;
-use cues::{addressing, looks_like_answer, word_count, NameForms};
+use cues::{addressing, is_answer_like, is_question, word_count, NameForms};
 
 /// Tuning of the detector; [`Default`] suits chat channels with several conversations at once.
 #[derive(Debug, Clone, PartialEq)]
@@ -331,15 +331,14 @@ impl ChannelState {
     }
 
     /// Reduces a new comment to what the cues need, in the context of this channel.
-    fn describe(&mut self, comment: &Comment, config: &AnswerConfig) -> Seen {
+    fn describe(&mut self, comment: &Comment, text: &str, config: &AnswerConfig) -> Seen {
         let author = &comment.author.id;
         let seq = self.next_seq;
         self.next_seq += 1;
         self.expire(seq, comment.time, config);
 
-        let text = crate::text::normalize(&comment.text).text;
         let others = self.speakers.iter().rev().filter(|(id, _)| id != author);
-        let found = addressing(&text, others.map(|(id, name)| (id, name)));
+        let found = addressing(text, others.map(|(id, name)| (id, name)));
         let mut addressees: Vec<AuthorId> = Vec::new();
         for id in comment.mentions.iter().chain(&found.names) {
             if id != author && !addressees.contains(id) {
@@ -354,7 +353,7 @@ impl ChannelState {
             partner: self.partner_of(author, seq, config.partner_turns),
             addressed_unknown: found.unknown && addressees.is_empty(),
             addressees,
-            nudge: word_count(&comment.text) < config.nudge_words,
+            nudge: word_count(text) < config.nudge_words,
             counts: !comment.author.is_bot && (!config.staff_only || comment.author.is_staff),
         }
     }
@@ -363,6 +362,7 @@ impl ChannelState {
     fn answer_by_cues(
         &mut self,
         comment: &Comment,
+        text: &str,
         seen: &Seen,
         config: &AnswerConfig,
         hits: &mut Vec<(Open, AnswerCue)>,
@@ -398,9 +398,7 @@ impl ChannelState {
             self.awaiting_reply_from(&seen.author, seen.seq, config.reply_turns)
         };
         let target = target.or_else(|| {
-            let answer_like = config.conversational
-                && looks_like_answer(&comment.text)
-                && !looks_like_question(&comment.text);
+            let answer_like = config.conversational && is_answer_like(text) && !is_question(text);
             answer_like
                 .then(|| self.conversational_target(comment, seen.seq, config))
                 .flatten()
@@ -465,9 +463,10 @@ impl AnswerDetector {
         };
         let config = &self.config;
         let state = self.channels.entry(channel.clone()).or_default();
-        let seen = state.describe(comment, config);
+        let text = crate::text::normalize(&comment.text).text;
+        let seen = state.describe(comment, &text, config);
         if !comment.author.is_bot {
-            state.answer_by_cues(comment, &seen, config, &mut hits);
+            state.answer_by_cues(comment, &text, &seen, config, &mut hits);
         }
         state.record(comment, seen, is_open, config);
         hits.into_iter()
