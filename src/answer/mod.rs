@@ -28,7 +28,7 @@ use cues::{addressing, is_answer_like, is_question, word_count, NameForms};
 #[derive(Debug, Clone, PartialEq)]
 pub struct AnswerConfig {
     /// How many later messages in the channel can still answer by the heuristic cues (name,
-    /// turn-taking, content). Explicit replies and mentions are not limited by the window.
+    /// turn-taking, content). Explicit replies, threads and mentions are not limited by it.
     pub window_messages: usize,
     /// How long after a comment the heuristic cues may still answer it.
     pub window: Duration,
