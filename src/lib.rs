@@ -1,6 +1,7 @@
 //! Ascolto: listens to community comments, flags complaints and unanswered questions, and drafts replies.
 
 pub mod alert;
+pub mod answer;
 pub mod app;
 pub mod clock;
 pub mod comment;
