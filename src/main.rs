@@ -52,13 +52,15 @@ enum Command {
         #[command(subcommand)]
         command: RulesCommand,
     },
-    /// Measure detection on a labelled CSV (`id,text,label`).
+    /// Measure detection on labelled data: a CSV (`id,text,label`) for complaint, question and
+    /// negative; an annotated chat stream (JSONL) for unanswered.
     Eval {
         #[arg(long, value_enum)]
         task: Task,
         #[arg(long)]
         data: PathBuf,
-        /// List false positives and false negatives with the rules that fired.
+        /// List false positives and false negatives with the rules that fired
+        /// (unanswered: also score the naive baseline).
         #[arg(long)]
         explain: bool,
         /// Rule library to measure (default: the configured one).
@@ -303,6 +305,9 @@ fn run_eval(
     explain: bool,
     rules: Option<PathBuf>,
 ) -> Result<ExitCode> {
+    if task == Task::Unanswered {
+        return eval_unanswered(data, explain);
+    }
     let dir = rules.unwrap_or_else(|| settings.rules.dir.clone());
     let library = Library::load(&dir, &settings.templates.values)?;
     let rows = eval::read_csv(data)?;
@@ -337,5 +342,33 @@ fn run_eval(
     println!("F1:        {:.3}", c.f1());
     println!("macro-F1:  {:.3}", c.macro_f1());
     println!("{}", c.summary_line());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Replays an annotated chat stream through the answer detector (no rule library involved).
+fn eval_unanswered(data: &Path, explain: bool) -> Result<ExitCode> {
+    use ascolto::answer::eval::{evaluate_baseline_stream, evaluate_stream};
+    let open = || -> Result<std::io::BufReader<std::fs::File>> {
+        let file =
+            std::fs::File::open(data).with_context(|| format!("opening {}", data.display()))?;
+        Ok(std::io::BufReader::new(file))
+    };
+    let scores = evaluate_stream(open()?).with_context(|| format!("reading {}", data.display()))?;
+    println!(
+        "task: unanswered  data: {}  (unit: questions; class: nobody else answered)",
+        data.display()
+    );
+    if explain {
+        let baseline = evaluate_baseline_stream(open()?)?;
+        println!(
+            "baseline (author's name in the next 10 messages): {}",
+            baseline.summary_line()
+        );
+    }
+    println!(
+        "tp={} fp={} fn={} tn={}",
+        scores.tp, scores.fp, scores.fn_, scores.tn
+    );
+    println!("{}", scores.summary_line());
     Ok(ExitCode::SUCCESS)
 }

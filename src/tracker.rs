@@ -7,10 +7,11 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use tracing::{info, info_span, Instrument};
 
+use crate::answer::{AnswerConfig, AnswerDetector, Answered};
 use crate::clock::Clock;
 use crate::comment::{Comment, CommentId};
 use crate::draft::{draft, draft_wording, wording_count, Draft, DraftContext};
@@ -96,6 +97,9 @@ pub struct Tracker {
     values: BTreeMap<String, String>,
     moderator_fallback: String,
     policy: AnswerPolicy,
+    /// Heuristic answers in channels where people answer without replying. In memory: it
+    /// only looks a few dozen messages back, so a restart loses nothing that matters.
+    detector: Mutex<AnswerDetector>,
     clock: Arc<dyn Clock>,
 }
 
@@ -122,6 +126,8 @@ impl Tracker {
             values: config.values,
             moderator_fallback: config.moderator_fallback,
             policy: config.policy,
+            // Who may answer is decided here (staff, or anyone), so the detector hears everyone.
+            detector: Mutex::new(AnswerDetector::new(AnswerConfig::default())),
             clock,
         }
     }
@@ -201,7 +207,9 @@ impl Tracker {
                 answered: Vec::new(),
             });
         }
-        let answered = self.answers(comment).await?;
+        let answered = self
+            .answers(comment, state == CommentState::Flagged)
+            .await?;
         let ingested = if state == CommentState::Flagged {
             let labels: Vec<_> = verdict.labels.iter().map(|l| l.label.as_str()).collect();
             info!(labels = ?labels, "flagged");
@@ -217,9 +225,23 @@ impl Tracker {
         Ok(IngestOutcome { ingested, answered })
     }
 
-    /// Open comments that `comment` answers: an explicit reply, or a message in the thread
-    /// started from the comment, by staff (or by anyone but the author if so configured).
-    async fn answers(&self, comment: &Comment) -> Result<Vec<StoredComment>, TrackerError> {
+    /// Open comments that `comment` answers.
+    ///
+    /// Answers count when written by staff (or by anyone but the author, if so configured):
+    /// an explicit reply, a message in the thread started from the comment, or, in channels
+    /// where people answer without replying, what the answer detector recognises by name,
+    /// turn-taking and content.
+    async fn answers(
+        &self,
+        comment: &Comment,
+        opened: bool,
+    ) -> Result<Vec<StoredComment>, TrackerError> {
+        // Every message goes through the detector, answer or not: turn-taking needs them all.
+        let detected: Vec<Answered> = self
+            .detector
+            .lock()
+            .expect("detector lock")
+            .observe_open(comment, opened);
         if !(comment.author.is_staff || self.policy.anyone_answers) {
             return Ok(Vec::new());
         }
@@ -230,6 +252,10 @@ impl Tracker {
         // On Discord a thread started from a message has that message's id.
         if comment.place.parent.is_some() {
             targets.push(CommentId(comment.place.channel.0.clone()));
+        }
+        for found in detected {
+            tracing::debug!(answered = %found.comment, cue = ?found.cue, "answer detected");
+            targets.push(found.comment);
         }
         let mut answered = Vec::new();
         for target in targets {

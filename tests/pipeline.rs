@@ -108,6 +108,15 @@ async fn fixture() -> Fixture {
 }
 
 async fn tracker(rules: &Path, db: &str, clock: &ManualClock) -> Tracker {
+    tracker_with(rules, db, clock, AnswerPolicy::default()).await
+}
+
+async fn tracker_with(
+    rules: &Path,
+    db: &str,
+    clock: &ManualClock,
+    policy: AnswerPolicy,
+) -> Tracker {
     let library = Library::load(rules, &values()).unwrap();
     let store = Store::connect(db).await.unwrap();
     Tracker::new(
@@ -117,7 +126,7 @@ async fn tracker(rules: &Path, db: &str, clock: &ManualClock) -> Tracker {
             options: TriageOptions::default(),
             values: values(),
             moderator_fallback: "the team".into(),
-            policy: AnswerPolicy::default(),
+            policy,
         },
         Arc::new(clock.clone()),
     )
@@ -426,4 +435,48 @@ async fn an_approved_draft_is_signed_by_the_approving_moderator() {
     assert_eq!(actions[0].kind, ActionKind::Approved);
     assert_eq!(actions[0].draft_text.as_deref(), Some(shown.as_str()));
     assert_eq!(actions[0].sent_text.as_deref(), Some(claim.text.as_str()));
+}
+
+#[tokio::test]
+async fn staff_answering_by_name_without_replying_marks_the_question_answered() {
+    let f = fixture().await;
+    let question = comment("1", "nora", "How do I reset my password");
+    f.tracker.ingest(&question).await.unwrap();
+    let mut answer = comment("2", "sam", "nora: use the reset link on the login page");
+    answer.author.is_staff = true;
+    answer.time = t0() + Duration::minutes(3);
+    f.clock.advance(Duration::minutes(3));
+    let out = f.tracker.ingest(&answer).await.unwrap();
+    assert_eq!(out.answered.len(), 1);
+    assert_eq!(out.answered[0].state, CommentState::Answered);
+}
+
+#[tokio::test]
+async fn a_members_answer_counts_only_when_anyone_may_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    write_library(&rules);
+    let clock = ManualClock::new(t0());
+    for (anyone, expected) in [(false, 0), (true, 1)] {
+        let db = format!(
+            "sqlite://{}",
+            dir.path().join(format!("{anyone}.db")).display()
+        );
+        let t = tracker_with(
+            &rules,
+            &db,
+            &clock,
+            AnswerPolicy {
+                anyone_answers: anyone,
+            },
+        )
+        .await;
+        t.ingest(&comment("1", "nora", "How do I reset my password"))
+            .await
+            .unwrap();
+        let mut answer = comment("2", "otto", "nora: click forgot password on the login page");
+        answer.time = t0() + Duration::minutes(2);
+        let out = t.ingest(&answer).await.unwrap();
+        assert_eq!(out.answered.len(), expected, "anyone_answers = {anyone}");
+    }
 }
