@@ -9,6 +9,7 @@ pub mod draft;
 pub mod eval;
 pub mod replay;
 pub mod rules;
+pub mod sla;
 pub mod store;
 pub mod telemetry;
 pub mod text;
