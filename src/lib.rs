@@ -6,6 +6,7 @@ pub mod clock;
 pub mod comment;
 pub mod config;
 pub mod draft;
+pub mod escalation;
 pub mod eval;
 pub mod replay;
 pub mod rules;
