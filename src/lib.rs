@@ -5,6 +5,7 @@ pub mod app;
 pub mod clock;
 pub mod comment;
 pub mod config;
+pub mod digest;
 pub mod draft;
 pub mod escalation;
 pub mod eval;
