@@ -10,6 +10,10 @@
 //! Over budget, an escalation is still recorded and posted, only without the ping: moderators
 //! keep a complete list in the channel, while a burst of breaches (an outage, a raid) cannot
 //! ping their phones more than `max_pings_per_hour` times in any rolling hour.
+//!
+//! Breaches more than [`STALE_AFTER`] old (after downtime, or when targets are first turned on
+//! over an old backlog) are recorded without being posted: a day-old "target missed" is noise
+//! in the channel, and the digest already lists what is still waiting.
 
 use chrono::{DateTime, Utc};
 
@@ -23,6 +27,9 @@ use crate::store::{Store, StoreError, StoredComment};
 
 /// Comment text in an escalation is cut to this many characters.
 const EXCERPT_CHARS: usize = 120;
+
+/// Breaches whose deadline passed longer ago than this are recorded but not posted.
+pub const STALE_AFTER: chrono::Duration = chrono::Duration::hours(24);
 
 /// Whom to tell and how often.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,23 +203,35 @@ pub async fn due_escalations(
     let open = store.open_unescalated().await?;
     let role = policy.role_id.map(|r| r.to_string());
     let mut out = Vec::new();
+    let mut stale = 0;
     for (stored, sla_clock) in breached(&open, sla, now) {
+        let is_stale = now - sla_clock.deadline > STALE_AFTER;
         let recorded = store
             .record_escalation(
                 &stored.comment.id,
                 sla_clock.label,
                 sla_clock.deadline,
                 now,
-                role.as_deref(),
+                if is_stale { None } else { role.as_deref() },
                 policy.max_pings_per_hour,
             )
             .await?;
         // None: another process escalated it between our read and this write.
         let Some(pinged) = recorded else { continue };
+        if is_stale {
+            stale += 1;
+            continue;
+        }
         let ping = policy.role_id.filter(|_| pinged);
         let over_budget = policy.role_id.is_some() && !pinged;
         tracing::info!(id = %stored.comment.id, pinged, "response target missed; escalated");
         out.push(escalation(stored, &sla_clock, now, ping, over_budget));
+    }
+    if stale > 0 {
+        tracing::info!(
+            stale,
+            "targets missed more than a day ago recorded without posting (the digest lists them)"
+        );
     }
     Ok(out)
 }

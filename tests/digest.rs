@@ -239,6 +239,39 @@ async fn a_missed_target_is_escalated_once_even_after_a_restart() {
 }
 
 #[tokio::test]
+async fn breaches_older_than_a_day_are_recorded_without_posting() {
+    let f = fixture().await;
+    let s = settings(&[("ASCOLTO__ESCALATION__ROLE_ID", "777")]);
+    let sla = Sla::from_settings(&s.sla);
+    let policy = EscalationPolicy::from_settings(&s.escalation);
+    ingest(
+        &f,
+        &comment("old", "nora", "My parcel is still not here", t0()),
+    )
+    .await;
+    // Targets switched on (or the bot back) three days later, with a fresh breach too.
+    let later = t0() + Duration::days(3);
+    ingest(
+        &f,
+        &comment("new", "ugo", "It is broken", later - minutes(40)),
+    )
+    .await;
+    f.clock.set(later);
+    let due = due_escalations(f.tracker.store(), &sla, &policy, &f.clock)
+        .await
+        .unwrap();
+    assert_eq!(ids(&due), ["new"]);
+    assert_eq!(due[0].ping, Some(777));
+    let recorded = f.tracker.store().escalations_since(t0()).await.unwrap();
+    let old = recorded.iter().find(|e| e.comment.0 == "old").unwrap();
+    assert!(!old.pinged, "a stale breach never spends the ping budget");
+    assert!(due_escalations(f.tracker.store(), &sla, &policy, &f.clock)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
 async fn pings_stay_within_the_hourly_budget_and_the_rest_is_posted_quietly() {
     let f = fixture().await;
     let s = settings(&[

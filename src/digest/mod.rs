@@ -102,8 +102,10 @@ impl DigestWindow {
 /// The digest for a local day is due from its configured time on. If the bot was down then,
 /// the first call after it comes back returns that day's digest (once: after it is marked
 /// posted, this returns `None` until the next day's time). Only the most recent missed day is
-/// posted, not one digest per day of downtime. The window runs from the previous scheduled
-/// time (or the end of the last digest, if later) to `now`, so nothing is counted twice.
+/// posted, not one digest per day of downtime; with no digest ever posted (a new install),
+/// only today's is considered, so a first start in the morning posts nothing until evening.
+/// The window runs from the previous scheduled time (or the end of the last digest, if
+/// later) to `now`, so nothing is counted twice.
 pub fn digest_due(
     now: DateTime<Utc>,
     last_posted: Option<&PostedDigest>,
@@ -119,6 +121,7 @@ pub fn digest_due(
     let (day, scheduled) = if now >= at_today {
         (today, at_today)
     } else {
+        last_posted?;
         let yesterday = today.pred_opt()?;
         (yesterday, local_to_utc(tz, yesterday, minutes))
     };
@@ -707,9 +710,9 @@ mod tests {
     fn the_digest_is_due_at_its_local_time_and_only_once() {
         let s = rome_settings(); // 18:00 Europe/Rome = 17:00 UTC in November
         assert_eq!(
-            digest_due(utc(2026, 11, 20, 16, 59), None, &s).map(|w| w.day),
-            Some(NaiveDate::from_ymd_opt(2026, 11, 19).unwrap()),
-            "before today's time, yesterday's digest is the one due"
+            digest_due(utc(2026, 11, 20, 16, 59), None, &s),
+            None,
+            "a new install waits for today's time"
         );
         let window = digest_due(utc(2026, 11, 20, 17, 0), None, &s).unwrap();
         assert_eq!(window.day, NaiveDate::from_ymd_opt(2026, 11, 20).unwrap());
@@ -752,6 +755,14 @@ mod tests {
             digest_due(back + Duration::minutes(1), Some(&posted), &s),
             None
         );
+        // Back on Friday before 18:00, with Wednesday's the last posted: Thursday's is due.
+        let wednesday = PostedDigest {
+            day: NaiveDate::from_ymd_opt(2026, 11, 18).unwrap(),
+            ..thursday.clone()
+        };
+        let window = digest_due(utc(2026, 11, 20, 15, 0), Some(&wednesday), &s).unwrap();
+        assert_eq!(window.day, NaiveDate::from_ymd_opt(2026, 11, 19).unwrap());
+        assert!(window.is_catch_up());
         // Down for three days: one digest, for the latest day, covering the day before it.
         let later = utc(2026, 11, 23, 18, 0);
         let window = digest_due(later, Some(&thursday), &s).unwrap();
