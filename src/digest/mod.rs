@@ -614,7 +614,9 @@ impl Digest {
         for ((label, _), n) in AGE_BUCKETS.iter().zip(self.by_age) {
             // Bars scaled to at most 30 characters.
             let bar = "█".repeat((n * 30).div_ceil(widest));
-            out.push_str(&format!("  {label:<7} {n:>3}  {bar}\n"));
+            let line = format!("  {label:<7} {n:>3}  {bar}");
+            out.push_str(line.trim_end());
+            out.push('\n');
         }
         let shown = self.oldest_shown.min(self.unanswered.len());
         if shown > 0 {
