@@ -177,5 +177,7 @@ fn the_demo_shows_flags_and_drafts_in_both_languages() {
         !stdout.contains("kofi in"),
         "closing thanks were flagged: {stdout}"
     );
-    assert!(stdout.contains("Still unanswered:"), "{stdout}");
+    // The day ends with its digest.
+    assert!(stdout.contains("Ascolto digest"), "{stdout}");
+    assert!(stdout.contains("Unanswered now:"), "{stdout}");
 }
