@@ -7,6 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::comment::{Comment, Source};
 use crate::rules::{cut_chars, Label, Severity};
+use crate::sla::{Sla, SlaView};
 use crate::store::{CommentState, StoredComment};
 
 /// Comment text in an alert is cut to this many characters.
@@ -37,6 +38,9 @@ pub struct AlertView {
     pub state: CommentState,
     /// Who closed it, for closed alerts ("Approved by Mia").
     pub closed_by: Option<String>,
+    /// The response-time target and how much of it is left, when one applies
+    /// (set by [`AlertView::with_sla`]).
+    pub sla: Option<SlaView>,
 }
 
 impl AlertView {
@@ -72,7 +76,15 @@ impl AlertView {
             draft: stored.draft.as_ref().map(|d| d.text.clone()),
             state: stored.state,
             closed_by: stored.answered_by.clone(),
+            sla: None,
         }
+    }
+
+    /// Adds the comment's response-time target reading ("target 30 min: 5 min left").
+    /// Adapters call this when they refresh an alert, so it warns as the target nears.
+    pub fn with_sla(mut self, stored: &StoredComment, sla: &Sla, now: DateTime<Utc>) -> Self {
+        self.sla = sla.clock_for(stored).map(|clock| clock.view(now));
+        self
     }
 
     /// "complaint, urgent".
@@ -122,6 +134,9 @@ impl AlertView {
             self.place(),
             format_wait(self.waited)
         );
+        if let Some(sla) = &self.sla {
+            out.push_str(&format!("  {} {}\n", sla.symbol(), sla.text()));
+        }
         for line in self.excerpt.lines() {
             out.push_str(&format!("  │ {line}\n"));
         }
@@ -153,6 +168,27 @@ pub fn jump_link(comment: &Comment) -> Option<String> {
     ))
 }
 
+/// User-written text made safe to embed in a Discord message written by the bot: Markdown
+/// markers are escaped and mentions defused, so a member's name or words can neither change
+/// the layout nor ping anyone. Line breaks become spaces: it is meant for inline use, never
+/// at the start of a line (where `#` or `-` would still start a heading or a list).
+pub fn chat_safe(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' | '*' | '_' | '~' | '`' | '|' | '>' | '[' | ']' | '<' => {
+                out.push('\\');
+                out.push(c);
+            }
+            // A zero-width space after @ keeps @everyone and @here from pinging.
+            '@' => out.push_str("@\u{200B}"),
+            '\n' | '\r' => out.push(' '),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 /// A waiting time as people say it: "45 min", "2 h 05 min", "3 d 4 h".
 pub fn format_wait(d: Duration) -> String {
     let minutes = d.num_minutes().max(0);
@@ -175,5 +211,13 @@ mod tests {
         assert_eq!(format_wait(Duration::minutes(125)), "2 h 05 min");
         assert_eq!(format_wait(Duration::hours(76)), "3 d 4 h");
         assert_eq!(format_wait(Duration::minutes(-3)), "0 min");
+    }
+
+    #[test]
+    fn member_text_cannot_format_or_ping_in_chat() {
+        assert_eq!(
+            chat_safe("**hi** @everyone <@&1>\nbye"),
+            "\\*\\*hi\\*\\* @\u{200B}everyone \\<@\u{200B}&1\\> bye"
+        );
     }
 }

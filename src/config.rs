@@ -5,9 +5,13 @@
 //! Discord token is read only from the `DISCORD_TOKEN` environment variable, never from files.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
 
+use chrono::{Duration, Weekday};
+use chrono_tz::Tz;
 use secrecy::SecretString;
+use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
 use crate::rules::Lang;
@@ -16,12 +20,19 @@ use crate::triage::TriageOptions;
 /// Why the settings could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    // Not a `#[source]`: the message already includes it, and error chains would print it twice.
     #[error("cannot read settings: {0}")]
-    Load(#[from] config::ConfigError),
+    Load(config::ConfigError),
     #[error("setting `{field}` is invalid: {message}")]
     Invalid { field: String, message: String },
     #[error("the DISCORD_TOKEN environment variable is not set (the token is never read from config files)")]
     MissingToken,
+}
+
+impl From<config::ConfigError> for ConfigError {
+    fn from(error: config::ConfigError) -> Self {
+        ConfigError::Load(error)
+    }
 }
 
 fn invalid(field: &str, message: impl Into<String>) -> ConfigError {
@@ -40,6 +51,9 @@ pub struct Settings {
     pub triage: TriageSettings,
     pub templates: TemplateSettings,
     pub discord: DiscordSettings,
+    pub sla: SlaSettings,
+    pub escalation: EscalationSettings,
+    pub digest: DigestSettings,
     pub log: LogSettings,
 }
 
@@ -101,6 +115,67 @@ pub struct DiscordSettings {
     pub backfill_limit: u32,
 }
 
+/// Response-time targets (`[sla]`): how fast each kind of comment should get a first answer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlaSettings {
+    /// Where business hours and the digest's local times are read.
+    pub time_zone: TimeZone,
+    /// Share of a target after which alerts warn that it is near (strictly between 0 and 1).
+    pub warn_fraction: f64,
+    pub targets: TargetSettings,
+    pub business_hours: BusinessHoursSettings,
+}
+
+/// A target per label; a label without one (key absent, or `"off"`) has no target.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSettings {
+    #[serde(default, deserialize_with = "optional_target")]
+    pub complaint: Option<HumanDuration>,
+    #[serde(default, deserialize_with = "optional_target")]
+    pub question: Option<HumanDuration>,
+    #[serde(default, deserialize_with = "optional_target")]
+    pub urgent: Option<HumanDuration>,
+}
+
+/// When the response clock runs. Disabled means around the clock, every day.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusinessHoursSettings {
+    pub enabled: bool,
+    pub days: Vec<DayName>,
+    pub start: LocalTime,
+    /// May be `24:00` (until midnight).
+    pub end: LocalTime,
+}
+
+/// Telling moderators when a target is missed (`[escalation]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EscalationSettings {
+    pub enabled: bool,
+    /// Role pinged in the moderators' channel at a breach; 0 posts without pinging anyone.
+    #[serde(default)]
+    pub role_id: u64,
+    /// Most role pings in any rolling hour; escalations beyond it are posted without a ping.
+    pub max_pings_per_hour: u32,
+}
+
+/// The daily digest (`[digest]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DigestSettings {
+    pub enabled: bool,
+    /// Local time of day the digest is posted.
+    pub time: LocalTime,
+    /// Time zone of `time`; empty means `[sla] time_zone`.
+    #[serde(default, deserialize_with = "optional_time_zone")]
+    pub time_zone: Option<TimeZone>,
+    /// How many of the oldest unanswered comments are listed with links.
+    pub oldest: usize,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogSettings {
@@ -136,7 +211,8 @@ impl Settings {
             .with_list_parse_key("discord.watched_channels")
             .with_list_parse_key("discord.excluded_channels")
             .with_list_parse_key("discord.moderator_roles")
-            .with_list_parse_key("discord.staff_roles");
+            .with_list_parse_key("discord.staff_roles")
+            .with_list_parse_key("sla.business_hours.days");
         if let Some(env) = env {
             environment = environment.source(Some(env));
         }
@@ -178,6 +254,16 @@ impl Settings {
                 "must start with http:// or https:// (or be empty for discord.com)",
             ));
         }
+        self.validate_sla()?;
+        if self.digest.time.minutes() >= 24 * 60 {
+            return Err(invalid(
+                "digest.time",
+                "24:00 is not a time of day; use 00:00 or 23:59",
+            ));
+        }
+        if !(1..=20).contains(&self.digest.oldest) {
+            return Err(invalid("digest.oldest", "must be between 1 and 20"));
+        }
         for name in self.templates.values.keys() {
             if crate::rules::BUILTIN_PLACEHOLDERS.contains(&name.as_str()) {
                 return Err(invalid(
@@ -187,6 +273,58 @@ impl Settings {
             }
         }
         Ok(())
+    }
+
+    fn validate_sla(&self) -> Result<(), ConfigError> {
+        let sla = &self.sla;
+        if !(sla.warn_fraction > 0.0 && sla.warn_fraction < 1.0) {
+            return Err(invalid(
+                "sla.warn_fraction",
+                format!(
+                    "{} is out of range: use a share of the target such as 0.8 (warn when 80% is used)",
+                    sla.warn_fraction
+                ),
+            ));
+        }
+        let targets = [
+            ("complaint", sla.targets.complaint),
+            ("question", sla.targets.question),
+            ("urgent", sla.targets.urgent),
+        ];
+        for (label, target) in targets {
+            if let Some(target) = target {
+                if target.0 < Duration::minutes(1) {
+                    return Err(invalid(
+                        &format!("sla.targets.{label}"),
+                        "must be at least 1 minute (or \"off\" for no target)",
+                    ));
+                }
+            }
+        }
+        let hours = &sla.business_hours;
+        if hours.enabled {
+            if hours.days.is_empty() {
+                return Err(invalid(
+                    "sla.business_hours.days",
+                    "is empty: list the open days, e.g. [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\"]",
+                ));
+            }
+            if hours.start.minutes() >= hours.end.minutes() {
+                return Err(invalid(
+                    "sla.business_hours.end",
+                    format!(
+                        "{} is not after start {} (hours past midnight are not supported; end may be 24:00)",
+                        hours.end, hours.start
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The time zone the digest's `time` is read in.
+    pub fn digest_time_zone(&self) -> Tz {
+        self.digest.time_zone.unwrap_or(self.sla.time_zone).0
     }
 
     /// Checks the settings the live Discord bot needs, before connecting.
@@ -223,6 +361,229 @@ impl Settings {
             fallback_language: self.fallback_language().unwrap_or(Lang::En),
             new_member_days: self.triage.new_member_days,
         }
+    }
+}
+
+/// A length of time written as people write it in settings and on the command line: `30m`,
+/// `2h`, `7d`, `1h30m` (units `s`, `m`, `h`, `d`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+/// Why a duration could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("empty duration (write it like 30m, 2h or 7d)")]
+    Empty,
+    #[error("`{0}` has no unit (write it like 30m, 2h or 7d)")]
+    NoUnit(String),
+    #[error("`{text}` has an unknown unit `{unit}` (use s, m, h or d, as in 30m, 2h, 7d)")]
+    Unit { text: String, unit: String },
+    #[error("`{0}` is not a duration like 30m, 2h, 7d or 1h30m")]
+    Malformed(String),
+    #[error("`{0}` is too long (at most 10 years)")]
+    TooLong(String),
+}
+
+/// Parses `30m`, `2h`, `7d`, `1h30m`, `90s`.
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(DurationError::Empty);
+    }
+    if trimmed.chars().all(|c| c.is_ascii_digit()) {
+        return Err(DurationError::NoUnit(trimmed.to_owned()));
+    }
+    let mut total: i64 = 0;
+    let mut rest = trimmed;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return Err(DurationError::Malformed(trimmed.to_owned()));
+        }
+        let number: i64 = rest[..digits]
+            .parse()
+            .map_err(|_| DurationError::TooLong(trimmed.to_owned()))?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = rest[..unit_len].trim();
+        rest = &rest[unit_len..];
+        let seconds = match unit {
+            "s" => 1,
+            "m" | "min" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            "" => return Err(DurationError::Malformed(trimmed.to_owned())),
+            other => {
+                return Err(DurationError::Unit {
+                    text: trimmed.to_owned(),
+                    unit: other.to_owned(),
+                })
+            }
+        };
+        total = number
+            .checked_mul(seconds)
+            .and_then(|s| total.checked_add(s))
+            .filter(|s| *s <= 10 * 366 * 86_400)
+            .ok_or_else(|| DurationError::TooLong(trimmed.to_owned()))?;
+    }
+    Ok(Duration::seconds(total))
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer
+            .deserialize_any(TextVisitor("a duration like 30m, 2h or 7d"))
+            .and_then(|text| parse_duration(&text).map_err(de::Error::custom))
+            .map(HumanDuration)
+    }
+}
+
+fn optional_target<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<HumanDuration>, D::Error> {
+    let text = deserializer.deserialize_any(TextVisitor("a duration like 30m or \"off\""))?;
+    if text.trim().eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    parse_duration(&text)
+        .map(|d| Some(HumanDuration(d)))
+        .map_err(de::Error::custom)
+}
+
+/// An IANA time zone name such as `Europe/Rome`, checked when the settings are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeZone(pub Tz);
+
+fn parse_time_zone(text: &str) -> Result<Tz, String> {
+    text.trim().parse::<Tz>().map_err(|_| {
+        format!(
+            "`{text}` is not an IANA time zone name (such as Europe/Rome, America/New_York or UTC)"
+        )
+    })
+}
+
+impl<'de> Deserialize<'de> for TimeZone {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text =
+            deserializer.deserialize_any(TextVisitor("a time zone name like Europe/Rome"))?;
+        parse_time_zone(&text)
+            .map(TimeZone)
+            .map_err(de::Error::custom)
+    }
+}
+
+fn optional_time_zone<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<TimeZone>, D::Error> {
+    let text = deserializer.deserialize_any(TextVisitor("a time zone name like Europe/Rome"))?;
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    parse_time_zone(&text)
+        .map(|tz| Some(TimeZone(tz)))
+        .map_err(de::Error::custom)
+}
+
+/// A local time of day written `HH:MM`; `24:00` is accepted as the end of a day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LocalTime(u32);
+
+impl LocalTime {
+    /// `hour:minute`; `None` unless it is between 00:00 and 24:00.
+    pub fn new(hour: u32, minute: u32) -> Option<LocalTime> {
+        let minutes = hour * 60 + minute;
+        (minute < 60 && minutes <= 24 * 60).then_some(LocalTime(minutes))
+    }
+
+    /// Minutes after midnight (1440 for `24:00`).
+    pub fn minutes(self) -> u32 {
+        self.0
+    }
+}
+
+impl fmt::Display for LocalTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:02}:{:02}", self.0 / 60, self.0 % 60)
+    }
+}
+
+impl std::str::FromStr for LocalTime {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("`{text}` is not a time of day (HH:MM, such as 09:00 or 17:30)");
+        let (h, m) = text.trim().split_once(':').ok_or_else(bad)?;
+        if h.is_empty() || h.len() > 2 || m.len() != 2 {
+            return Err(bad());
+        }
+        let hour = h.parse().map_err(|_| bad())?;
+        let minute = m.parse().map_err(|_| bad())?;
+        LocalTime::new(hour, minute).ok_or_else(bad)
+    }
+}
+
+impl<'de> Deserialize<'de> for LocalTime {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = deserializer.deserialize_any(TextVisitor("a time of day like 09:00"))?;
+        text.parse().map_err(de::Error::custom)
+    }
+}
+
+/// A day of the week written `mon`, `tue`... (or in full, any case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayName(pub Weekday);
+
+impl<'de> Deserialize<'de> for DayName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = deserializer.deserialize_any(TextVisitor("a day such as \"mon\""))?;
+        let lower = text.trim().to_ascii_lowercase();
+        let day = match lower.get(..3) {
+            Some("mon") => Weekday::Mon,
+            Some("tue") => Weekday::Tue,
+            Some("wed") => Weekday::Wed,
+            Some("thu") => Weekday::Thu,
+            Some("fri") => Weekday::Fri,
+            Some("sat") => Weekday::Sat,
+            Some("sun") => Weekday::Sun,
+            _ => {
+                return Err(de::Error::custom(format!(
+                    "`{text}` is not a day of the week (mon, tue, wed, thu, fri, sat or sun)"
+                )))
+            }
+        };
+        Ok(DayName(day))
+    }
+}
+
+/// Reads a setting as text whatever type the source guessed (environment values like `30`
+/// arrive as numbers), so the typed parsers above give the one helpful message.
+struct TextVisitor(&'static str);
+
+impl Visitor<'_> for TextVisitor {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+        Ok(v.to_owned())
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
+        Ok(v.to_string())
     }
 }
 
@@ -295,5 +656,104 @@ mod tests {
         let s = Settings::load_with_env(&config_dir(), Some(HashMap::new())).unwrap();
         let err = s.validate_for_discord().unwrap_err();
         assert!(err.to_string().contains("discord.alert_channel"), "{err}");
+    }
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let env = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::load_with_env(&config_dir(), Some(env))
+    }
+
+    #[test]
+    fn response_targets_are_typed_from_the_defaults() {
+        let s = load(&[]).unwrap();
+        assert_eq!(
+            s.sla.targets.complaint,
+            Some(HumanDuration(Duration::minutes(30)))
+        );
+        assert_eq!(
+            s.sla.targets.question,
+            Some(HumanDuration(Duration::hours(2)))
+        );
+        assert_eq!(s.sla.time_zone.0, Tz::UTC);
+        assert_eq!(s.digest.time.to_string(), "18:00");
+        assert_eq!(s.digest_time_zone(), Tz::UTC);
+    }
+
+    #[test]
+    fn an_unknown_time_zone_is_an_error_naming_the_key() {
+        let err = load(&[("ASCOLTO__SLA__TIME_ZONE", "Europe/Rom")]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("sla.time_zone"), "{text}");
+        assert!(
+            text.contains("`Europe/Rom` is not an IANA time zone name"),
+            "{text}"
+        );
+        let err = load(&[("ASCOLTO__DIGEST__TIME_ZONE", "Mars/Olympus")]).unwrap_err();
+        assert!(err.to_string().contains("digest.time_zone"), "{err}");
+        let s = load(&[("ASCOLTO__DIGEST__TIME_ZONE", "America/New_York")]).unwrap();
+        assert_eq!(s.digest_time_zone(), chrono_tz::America::New_York);
+    }
+
+    #[test]
+    fn business_hours_must_make_sense() {
+        let err = load(&[
+            ("ASCOLTO__SLA__BUSINESS_HOURS__ENABLED", "true"),
+            ("ASCOLTO__SLA__BUSINESS_HOURS__START", "18:00"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("sla.business_hours.end"), "{err}");
+        let err = load(&[("ASCOLTO__SLA__BUSINESS_HOURS__DAYS", "mon,fry")]).unwrap_err();
+        assert!(err.to_string().contains("`fry` is not a day"), "{err}");
+        assert!(err.to_string().contains("sla.business_hours.days"), "{err}");
+        let s = load(&[
+            ("ASCOLTO__SLA__BUSINESS_HOURS__ENABLED", "true"),
+            ("ASCOLTO__SLA__BUSINESS_HOURS__DAYS", "sat,sun"),
+            ("ASCOLTO__SLA__BUSINESS_HOURS__END", "24:00"),
+        ])
+        .unwrap();
+        let days: Vec<_> = s.sla.business_hours.days.iter().map(|d| d.0).collect();
+        assert_eq!(days, [Weekday::Sat, Weekday::Sun]);
+        assert_eq!(s.sla.business_hours.end.minutes(), 1440);
+    }
+
+    #[test]
+    fn targets_need_a_unit_and_can_be_turned_off() {
+        let err = load(&[("ASCOLTO__SLA__TARGETS__COMPLAINT", "30")]).unwrap_err();
+        assert!(err.to_string().contains("`30` has no unit"), "{err}");
+        assert!(err.to_string().contains("sla.targets.complaint"), "{err}");
+        let s = load(&[("ASCOLTO__SLA__TARGETS__QUESTION", "off")]).unwrap();
+        assert_eq!(s.sla.targets.question, None);
+        let err = load(&[("ASCOLTO__SLA__WARN_FRACTION", "1.5")]).unwrap_err();
+        assert!(err.to_string().contains("sla.warn_fraction"), "{err}");
+    }
+
+    #[test]
+    fn durations_read_like_people_write_them() {
+        assert_eq!(parse_duration("30m"), Ok(Duration::minutes(30)));
+        assert_eq!(parse_duration("24h"), Ok(Duration::hours(24)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::days(7)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::minutes(90)));
+        assert_eq!(parse_duration(" 1h 30min "), Ok(Duration::minutes(90)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::seconds(90)));
+        assert_eq!(
+            parse_duration("24"),
+            Err(DurationError::NoUnit("24".into()))
+        );
+        assert!(matches!(
+            parse_duration("3w"),
+            Err(DurationError::Unit { .. })
+        ));
+        assert!(matches!(
+            parse_duration("h"),
+            Err(DurationError::Malformed(_))
+        ));
+        assert!(matches!(parse_duration(""), Err(DurationError::Empty)));
+        assert!(matches!(
+            parse_duration("99999999999999d"),
+            Err(DurationError::TooLong(_))
+        ));
     }
 }

@@ -21,6 +21,8 @@ pub enum Task {
     Question,
     /// The comment is negative (a complaint or negative tone).
     Negative,
+    /// Replays a chat stream (JSONL) and scores the questions nobody else answered.
+    Unanswered,
 }
 
 impl Task {
@@ -30,6 +32,8 @@ impl Task {
             Task::Complaint => verdict.has(Label::Complaint),
             Task::Question => verdict.has(Label::Question),
             Task::Negative => verdict.has(Label::Complaint) || verdict.has(Label::Negative),
+            // Not a per-comment label: scored by `answer::eval` over a whole stream.
+            Task::Unanswered => false,
         }
     }
 }

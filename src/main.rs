@@ -6,16 +6,23 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use chrono::Utc;
+use chrono::{DateTime, Duration, Utc};
 use clap::{Parser, Subcommand};
 
 use ascolto::app::App;
 use ascolto::clock::{Clock, ManualClock, SystemClock};
 use ascolto::comment::{Author, AuthorId, ChannelId, Comment, CommentId, Place, Source};
-use ascolto::config::{discord_token, Settings};
+use ascolto::config::{discord_token, parse_duration, Settings};
+use ascolto::digest::{self, DigestWindow};
+use ascolto::escalation::EscalationPolicy;
 use ascolto::eval::{self, Task};
 use ascolto::rules::Library;
+use ascolto::sla::Sla;
+use ascolto::store::Store;
 use ascolto::{discord, replay, telemetry};
+
+/// Where `ascolto demo` writes the chart of its digest.
+const DEMO_CHART: &str = "data/demo-digest.png";
 
 #[derive(Parser)]
 #[command(
@@ -36,7 +43,8 @@ enum Command {
     /// Run the bot on Discord (token from the DISCORD_TOKEN environment variable).
     Run,
     /// Replay the bundled day in a community (examples/comments.jsonl) through the bot's
-    /// pipeline and print the alerts moderators would see. No token or network needed.
+    /// pipeline, print the alerts and escalations moderators would see, and end with the
+    /// day's digest (chart in data/demo-digest.png). No token or network needed.
     Demo {
         /// Database for the demo; it is emptied first.
         #[arg(long, default_value = "sqlite://data/demo.db")]
@@ -49,18 +57,36 @@ enum Command {
         #[arg(long, default_value = "sqlite::memory:")]
         db: String,
     },
+    /// Print the digest of stored data (unanswered by age, complaints, response times,
+    /// targets missed, moderators' actions), as posted daily in the moderators' channel.
+    Digest {
+        /// How far back to report: 30m, 24h, 7d...
+        #[arg(long, default_value = "24h", value_parser = parse_since)]
+        since: Duration,
+        /// Also write the chart to this PNG file.
+        #[arg(long, value_name = "FILE.png")]
+        chart: Option<PathBuf>,
+        /// Database to read (default: the configured `store.url`).
+        #[arg(long)]
+        db: Option<String>,
+        /// End of the reported period, RFC 3339 (default: now), e.g. to look at a past day.
+        #[arg(long, value_name = "TIME")]
+        at: Option<DateTime<Utc>>,
+    },
     /// Check or try the rule library.
     Rules {
         #[command(subcommand)]
         command: RulesCommand,
     },
-    /// Measure detection on a labelled CSV (`id,text,label`).
+    /// Measure detection on labelled data: a CSV (`id,text,label`) for complaint, question and
+    /// negative; an annotated chat stream (JSONL) for unanswered.
     Eval {
         #[arg(long, value_enum)]
         task: Task,
         #[arg(long)]
         data: PathBuf,
-        /// List false positives and false negatives with the rules that fired.
+        /// List false positives and false negatives with the rules that fired
+        /// (unanswered: also score the naive baseline).
         #[arg(long)]
         explain: bool,
         /// Rule library to measure (default: the configured one).
@@ -122,9 +148,22 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Run => run_bot(settings).await,
         Command::Demo { db } => {
             reset_sqlite_file(&db)?;
-            run_replay(settings, Path::new("examples/comments.jsonl"), &db).await
+            let chart = Path::new(DEMO_CHART);
+            run_replay(
+                settings,
+                Path::new("examples/comments.jsonl"),
+                &db,
+                Some(chart),
+            )
+            .await
         }
-        Command::Replay { file, db } => run_replay(settings, &file, &db).await,
+        Command::Replay { file, db } => run_replay(settings, &file, &db, None).await,
+        Command::Digest {
+            since,
+            chart,
+            db,
+            at,
+        } => run_digest(settings, since, chart, db, at).await,
         Command::Rules { command } => match command {
             RulesCommand::Check { dir } => rules_check(&settings, dir),
             RulesCommand::Test { text, channel, dm } => {
@@ -200,7 +239,38 @@ fn reset_sqlite_file(url: &str) -> Result<()> {
     Ok(())
 }
 
-async fn run_replay(settings: Settings, file: &Path, db: &str) -> Result<ExitCode> {
+fn parse_since(text: &str) -> Result<Duration, String> {
+    parse_duration(text).map_err(|e| e.to_string())
+}
+
+async fn run_digest(
+    settings: Settings,
+    since: Duration,
+    chart: Option<PathBuf>,
+    db: Option<String>,
+    at: Option<DateTime<Utc>>,
+) -> Result<ExitCode> {
+    let url = db.unwrap_or_else(|| settings.store.url.clone());
+    let store = Store::connect(&url)
+        .await
+        .with_context(|| format!("opening the database {url}"))?;
+    let end = at.unwrap_or_else(|| SystemClock.now());
+    let window = DigestWindow::ending(end, since, settings.digest_time_zone());
+    let digest = digest::build_window(&store, &window, &settings).await?;
+    print!("{}", digest.to_text());
+    if let Some(path) = chart {
+        digest::chart::write_png(&digest, &path)?;
+        println!("\nChart written to {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_replay(
+    settings: Settings,
+    file: &Path,
+    db: &str,
+    chart: Option<&Path>,
+) -> Result<ExitCode> {
     let (comments, skipped) = replay::read(file)?;
     for problem in &skipped {
         eprintln!("skipped: {problem}");
@@ -216,17 +286,35 @@ async fn run_replay(settings: Settings, file: &Path, db: &str) -> Result<ExitCod
         file.display(),
         app.tracker.library().rules.len()
     )?;
-    let summary = replay::run(&app.tracker, &clock, &comments, &mut out).await?;
-    // The summary is read at the end of the replayed day.
+    let sla = Sla::from_settings(&app.settings.sla);
+    let escalation = EscalationPolicy::from_settings(&app.settings.escalation);
+    let watch = replay::Watch {
+        sla: &sla,
+        escalation: &escalation,
+        every: Duration::minutes(5),
+    };
+    let summary =
+        replay::run_watched(&app.tracker, &clock, &comments, Some(&watch), &mut out).await?;
+    // The summary and the digest are read at the end of the replayed day.
     if let Some(last) = comments.last() {
         clock.set(last.time);
     }
     writeln!(
         out,
-        "── {} comments, {} flagged, {} answered in the channel, {} duplicates ignored",
-        summary.comments, summary.flagged, summary.answered_in_channel, summary.duplicates
+        "── {} comments, {} flagged, {} answered in the channel, {} duplicates ignored, {} targets missed and escalated\n",
+        summary.comments, summary.flagged, summary.answered_in_channel, summary.duplicates, summary.escalated
     )?;
-    replay::write_unanswered(&app.tracker, clock.now(), &mut out).await?;
+    let window = DigestWindow::ending(
+        clock.now(),
+        Duration::hours(24),
+        app.settings.digest_time_zone(),
+    );
+    let digest = digest::build_window(app.tracker.store(), &window, &app.settings).await?;
+    write!(out, "{}", digest.to_text())?;
+    if let Some(path) = chart {
+        digest::chart::write_png(&digest, path)?;
+        writeln!(out, "\nChart of this digest: {}", path.display())?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -355,6 +443,9 @@ fn run_eval(
     explain: bool,
     rules: Option<PathBuf>,
 ) -> Result<ExitCode> {
+    if task == Task::Unanswered {
+        return eval_unanswered(data, explain);
+    }
     let dir = rules.unwrap_or_else(|| settings.rules.dir.clone());
     let library = Library::load(&dir, &settings.templates.values)?;
     let rows = eval::read_csv(data)?;
@@ -389,5 +480,33 @@ fn run_eval(
     println!("F1:        {:.3}", c.f1());
     println!("macro-F1:  {:.3}", c.macro_f1());
     println!("{}", c.summary_line());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Replays an annotated chat stream through the answer detector (no rule library involved).
+fn eval_unanswered(data: &Path, explain: bool) -> Result<ExitCode> {
+    use ascolto::answer::eval::{evaluate_baseline_stream, evaluate_stream};
+    let open = || -> Result<std::io::BufReader<std::fs::File>> {
+        let file =
+            std::fs::File::open(data).with_context(|| format!("opening {}", data.display()))?;
+        Ok(std::io::BufReader::new(file))
+    };
+    let scores = evaluate_stream(open()?).with_context(|| format!("reading {}", data.display()))?;
+    println!(
+        "task: unanswered  data: {}  (unit: questions; class: nobody else answered)",
+        data.display()
+    );
+    if explain {
+        let baseline = evaluate_baseline_stream(open()?)?;
+        println!(
+            "baseline (author's name in the next 10 messages): {}",
+            baseline.summary_line()
+        );
+    }
+    println!(
+        "tp={} fp={} fn={} tn={}",
+        scores.tp, scores.fp, scores.fn_, scores.tn
+    );
+    println!("{}", scores.summary_line());
     Ok(ExitCode::SUCCESS)
 }

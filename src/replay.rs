@@ -7,13 +7,15 @@
 use std::io::BufRead;
 use std::path::Path;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 
 use crate::alert::{format_wait, AlertView};
 use crate::clock::{Clock, ManualClock};
 use crate::comment::{Author, AuthorId, ChannelId, Comment, CommentId, Place, Source};
+use crate::escalation::{due_escalations, EscalationPolicy};
 use crate::rules::cut_chars;
+use crate::sla::Sla;
 use crate::store::AlertRef;
 use crate::tracker::{Ingested, Tracker, TrackerError};
 
@@ -145,6 +147,19 @@ pub struct ReplaySummary {
     pub flagged: usize,
     pub answered_in_channel: usize,
     pub duplicates: usize,
+    /// Missed response targets escalated (only with a [`Watch`]), and how many pinged.
+    pub escalated: usize,
+    pub pinged: usize,
+}
+
+/// What the replay checks as its clock moves, the way the live bot's scheduler would:
+/// response-time targets, with escalations printed when one is missed.
+#[derive(Debug, Clone, Copy)]
+pub struct Watch<'a> {
+    pub sla: &'a Sla,
+    pub escalation: &'a EscalationPolicy,
+    /// How often targets are checked between comments.
+    pub every: Duration,
 }
 
 /// Feeds comments through the tracker in time order, with the clock following the comments,
@@ -155,10 +170,25 @@ pub async fn run(
     comments: &[Comment],
     out: &mut dyn std::io::Write,
 ) -> Result<ReplaySummary, TrackerError> {
+    run_watched(tracker, clock, comments, None, out).await
+}
+
+/// As [`run`], also checking response-time targets every `watch.every` of replayed time:
+/// alerts show their target, and each missed target is escalated once.
+pub async fn run_watched(
+    tracker: &Tracker,
+    clock: &ManualClock,
+    comments: &[Comment],
+    watch: Option<&Watch<'_>>,
+    out: &mut dyn std::io::Write,
+) -> Result<ReplaySummary, TrackerError> {
     let mut summary = ReplaySummary::default();
     for comment in comments {
         if comment.author.is_bot {
             continue;
+        }
+        if let Some(watch) = watch {
+            watch_until(tracker, clock, watch, comment.time, &mut summary, out).await?;
         }
         clock.set(comment.time);
         summary.comments += 1;
@@ -179,7 +209,10 @@ pub async fn run(
             Ingested::Clear(_) => {}
             Ingested::Flagged(stored) => {
                 summary.flagged += 1;
-                let view = AlertView::new(&stored, clock.now());
+                let mut view = AlertView::new(&stored, clock.now());
+                if let Some(watch) = watch {
+                    view = view.with_sla(&stored, watch.sla, clock.now());
+                }
                 let _ = writeln!(out, "[{}] {}", comment.time.format("%H:%M"), view.to_text());
                 // The terminal is this adapter's alert channel.
                 tracker
@@ -195,7 +228,38 @@ pub async fn run(
             }
         }
     }
+    if let Some(watch) = watch {
+        let now = clock.now();
+        watch_until(tracker, clock, watch, now, &mut summary, out).await?;
+    }
     Ok(summary)
+}
+
+/// Moves the clock to `until` in `watch.every` steps, escalating what is due at each step.
+async fn watch_until(
+    tracker: &Tracker,
+    clock: &ManualClock,
+    watch: &Watch<'_>,
+    until: DateTime<Utc>,
+    summary: &mut ReplaySummary,
+    out: &mut dyn std::io::Write,
+) -> Result<(), TrackerError> {
+    let step = watch.every.max(Duration::seconds(1));
+    let mut at = clock.now();
+    loop {
+        at = (at + step).min(until);
+        clock.set(at);
+        for escalation in
+            due_escalations(tracker.store(), watch.sla, watch.escalation, clock).await?
+        {
+            summary.escalated += 1;
+            summary.pinged += usize::from(escalation.ping.is_some());
+            let _ = writeln!(out, "[{}] {}", at.format("%H:%M"), escalation.to_text());
+        }
+        if at >= until {
+            return Ok(());
+        }
+    }
 }
 
 /// Writes the comments still waiting for an answer, oldest first.

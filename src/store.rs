@@ -8,14 +8,14 @@
 use std::path::Path;
 use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
 use sqlx::{Row, SqlitePool};
 
 use crate::comment::{Author, AuthorId, ChannelId, Comment, CommentId, Place, Source};
 use crate::draft::Draft;
-use crate::rules::{Lang, TemplateId};
+use crate::rules::{Label, Lang, TemplateId};
 use crate::triage::Verdict;
 
 /// Why the store failed.
@@ -505,6 +505,161 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+}
+
+/// An escalation as recorded: a comment whose response-time target was missed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EscalationRecord {
+    pub comment: CommentId,
+    /// The label whose target was missed.
+    pub label: Label,
+    pub deadline: DateTime<Utc>,
+    pub escalated_at: DateTime<Utc>,
+    pub role_id: Option<String>,
+    /// Whether the role was pinged (false when none is configured or the budget was spent).
+    pub pinged: bool,
+}
+
+/// A daily digest that was posted (or claimed for posting).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostedDigest {
+    /// Local date of the scheduled digest.
+    pub day: NaiveDate,
+    pub window_start: DateTime<Utc>,
+    pub window_end: DateTime<Utc>,
+    pub posted_at: DateTime<Utc>,
+}
+
+/// Response-time escalations and digests: written by `escalation` and the digest scheduler,
+/// each one statement so that concurrent processes cannot both win.
+impl Store {
+    /// Open comments not escalated yet, oldest first: the candidates for an escalation.
+    pub async fn open_unescalated(&self) -> Result<Vec<StoredComment>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "{SELECT_STORED} WHERE c.state IN ('flagged', 'alerted', 'sending')
+                AND NOT EXISTS (SELECT 1 FROM escalations e WHERE e.comment_id = c.id)
+             ORDER BY c.created_at, c.id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(stored_from_row).collect()
+    }
+
+    /// Records the escalation of a comment, deciding in the same statement whether it may
+    /// ping `role_id`: only if fewer than `max_pings_per_hour` pings were recorded in the
+    /// hour before `at`. Returns `None`, changing nothing, if the comment was already
+    /// escalated; otherwise whether this escalation pings.
+    pub async fn record_escalation(
+        &self,
+        id: &CommentId,
+        label: Label,
+        deadline: DateTime<Utc>,
+        at: DateTime<Utc>,
+        role_id: Option<&str>,
+        max_pings_per_hour: u32,
+    ) -> Result<Option<bool>, StoreError> {
+        let pinged: Option<bool> = sqlx::query_scalar(
+            "INSERT INTO escalations (comment_id, label, deadline, escalated_at, role_id, pinged)
+             VALUES (?, ?, ?, ?, ?,
+                ? IS NOT NULL AND (SELECT COUNT(*) FROM escalations
+                                   WHERE pinged = 1 AND escalated_at > ? AND escalated_at <= ?) < ?)
+             ON CONFLICT (comment_id) DO NOTHING
+             RETURNING pinged",
+        )
+        .bind(id.as_str())
+        .bind(label.as_str())
+        .bind(deadline)
+        .bind(at)
+        .bind(role_id)
+        .bind(role_id)
+        .bind(at - chrono::Duration::hours(1))
+        .bind(at)
+        .bind(i64::from(max_pings_per_hour))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(pinged)
+    }
+
+    /// Escalations recorded at or after `since`, oldest first.
+    pub async fn escalations_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<EscalationRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM escalations WHERE escalated_at >= ? ORDER BY escalated_at, comment_id",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let comment: String = row.try_get("comment_id")?;
+                let label: String = row.try_get("label")?;
+                Ok(EscalationRecord {
+                    label: Label::parse(&label)
+                        .ok_or_else(|| corrupt(&comment, format!("unknown label `{label}`")))?,
+                    comment: CommentId(comment),
+                    deadline: row.try_get("deadline")?,
+                    escalated_at: row.try_get("escalated_at")?,
+                    role_id: row.try_get("role_id")?,
+                    pinged: row.try_get("pinged")?,
+                })
+            })
+            .collect()
+    }
+
+    /// What a digest covering `since` up to now reads: comments written since then, comments
+    /// closed since then, and every comment still open however old.
+    pub async fn comments_for_digest(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<StoredComment>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "{SELECT_STORED} WHERE c.created_at >= ? OR c.closed_at >= ?
+                OR c.state IN ('flagged', 'alerted', 'sending')
+             ORDER BY c.created_at, c.id"
+        ))
+        .bind(since)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(stored_from_row).collect()
+    }
+
+    /// The most recent digest posted, if any.
+    pub async fn last_digest(&self) -> Result<Option<PostedDigest>, StoreError> {
+        let row = sqlx::query("SELECT * FROM digests ORDER BY day DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            Ok(PostedDigest {
+                day: row.try_get("day")?,
+                window_start: row.try_get("window_start")?,
+                window_end: row.try_get("window_end")?,
+                posted_at: row.try_get("posted_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Marks the digest of `digest.day` as posted. Returns false, changing nothing, if that
+    /// day's digest was already marked: call it just before posting and post only on true,
+    /// so a digest goes out at most once even with several processes or a restart.
+    pub async fn mark_digest_posted(&self, digest: &PostedDigest) -> Result<bool, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO digests (day, window_start, window_end, posted_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (day) DO NOTHING",
+        )
+        .bind(digest.day)
+        .bind(digest.window_start)
+        .bind(digest.window_end)
+        .bind(digest.posted_at)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1;
+        Ok(inserted)
     }
 }
 

@@ -31,25 +31,46 @@ impl Normalized {
 
 /// Lowercases, folds accents and apostrophes, and collapses white space.
 pub fn normalize(original: &str) -> Normalized {
-    let mut text = String::with_capacity(original.len());
-    let mut offsets = Vec::with_capacity(original.len() + 1);
+    let mut text: Vec<u8> = Vec::with_capacity(original.len() + 8);
+    let mut offsets: Vec<u32> = Vec::with_capacity(original.len() + 9);
     let mut last_space = true;
-    for (pos, ch) in original.char_indices() {
+    let bytes = original.as_bytes();
+    let mut pos = 0;
+    while pos < bytes.len() {
+        let byte = bytes[pos];
+        // ASCII is most of what members type: one table look-up per byte, no decoding.
+        if byte.is_ascii() {
+            let out = ASCII_FOLD[byte as usize];
+            if out != b' ' || !last_space {
+                text.push(out);
+                offsets.push(pos as u32);
+            }
+            last_space = out == b' ';
+            pos += 1;
+            continue;
+        }
+        let ch = original[pos..]
+            .chars()
+            .next()
+            .expect("pos is on a char boundary");
         if ch.is_whitespace() {
             if !last_space {
-                text.push(' ');
+                text.push(b' ');
                 offsets.push(pos as u32);
                 last_space = true;
             }
-            continue;
+        } else {
+            last_space = false;
+            let mut buf = [0u8; 4];
+            for folded in fold(ch) {
+                let encoded = folded.encode_utf8(&mut buf).as_bytes();
+                text.extend_from_slice(encoded);
+                offsets.extend(std::iter::repeat_n(pos as u32, encoded.len()));
+            }
         }
-        last_space = false;
-        for folded in fold(ch) {
-            let before = text.len();
-            text.push(folded);
-            offsets.extend(std::iter::repeat_n(pos as u32, text.len() - before));
-        }
+        pos += ch.len_utf8();
     }
+    let mut text = String::from_utf8(text).expect("only whole characters are pushed");
     // Trailing space is noise for phrase matching.
     if text.ends_with(' ') {
         text.pop();
@@ -65,6 +86,24 @@ pub fn normalize(original: &str) -> Normalized {
 pub fn normalize_phrase(phrase: &str) -> String {
     normalize(phrase.trim()).text
 }
+
+/// ASCII after folding: lowercase letters, white space as a plain space, backtick as an apostrophe.
+const ASCII_FOLD: [u8; 128] = {
+    let mut table = [0u8; 128];
+    let mut i = 0;
+    while i < 128 {
+        let b = i as u8;
+        table[i] = if b.is_ascii_whitespace() {
+            b' '
+        } else if b == b'`' {
+            b'\''
+        } else {
+            b.to_ascii_lowercase()
+        };
+        i += 1;
+    }
+    table
+};
 
 /// One character's lowercase, accent-free form (usually one char, sometimes none or two).
 fn fold(ch: char) -> impl Iterator<Item = char> {

@@ -7,10 +7,11 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use tracing::{info, info_span, Instrument};
 
+use crate::answer::{AnswerConfig, AnswerDetector, Answered};
 use crate::clock::Clock;
 use crate::comment::{Comment, CommentId};
 use crate::draft::{draft, draft_wording, wording_count, Draft, DraftContext};
@@ -96,6 +97,9 @@ pub struct Tracker {
     values: BTreeMap<String, String>,
     moderator_fallback: String,
     policy: AnswerPolicy,
+    /// Heuristic answers in channels where people answer without replying. In memory: it
+    /// only looks a few dozen messages back, so a restart loses nothing that matters.
+    detector: Mutex<AnswerDetector>,
     clock: Arc<dyn Clock>,
 }
 
@@ -122,6 +126,8 @@ impl Tracker {
             values: config.values,
             moderator_fallback: config.moderator_fallback,
             policy: config.policy,
+            // Who may answer is decided here (staff, or anyone), so the detector hears everyone.
+            detector: Mutex::new(AnswerDetector::new(AnswerConfig::default())),
             clock,
         }
     }
@@ -201,7 +207,9 @@ impl Tracker {
                 answered: Vec::new(),
             });
         }
-        let answered = self.answers(comment).await?;
+        let answered = self
+            .answers(comment, state == CommentState::Flagged)
+            .await?;
         let ingested = if state == CommentState::Flagged {
             let labels: Vec<_> = verdict.labels.iter().map(|l| l.label.as_str()).collect();
             info!(labels = ?labels, "flagged");
@@ -217,9 +225,23 @@ impl Tracker {
         Ok(IngestOutcome { ingested, answered })
     }
 
-    /// Open comments that `comment` answers: an explicit reply, or a message in the thread
-    /// started from the comment, by staff (or by anyone but the author if so configured).
-    async fn answers(&self, comment: &Comment) -> Result<Vec<StoredComment>, TrackerError> {
+    /// Open comments that `comment` answers.
+    ///
+    /// Answers count when written by staff (or by anyone but the author, if so configured):
+    /// an explicit reply, a message in the thread started from the comment, or, in channels
+    /// where people answer without replying, what the answer detector recognises by name,
+    /// turn-taking and content.
+    async fn answers(
+        &self,
+        comment: &Comment,
+        opened: bool,
+    ) -> Result<Vec<StoredComment>, TrackerError> {
+        // Every message goes through the detector, answer or not: turn-taking needs them all.
+        let detected: Vec<Answered> = self
+            .detector
+            .lock()
+            .expect("detector lock")
+            .observe_open(comment, opened);
         if !(comment.author.is_staff || self.policy.anyone_answers) {
             return Ok(Vec::new());
         }
@@ -230,6 +252,10 @@ impl Tracker {
         // On Discord a thread started from a message has that message's id.
         if comment.place.parent.is_some() {
             targets.push(CommentId(comment.place.channel.0.clone()));
+        }
+        for found in detected {
+            tracing::debug!(answered = %found.comment, cue = ?found.cue, "answer detected");
+            targets.push(found.comment);
         }
         let mut answered = Vec::new();
         for target in targets {
@@ -309,13 +335,40 @@ impl Tracker {
             });
         }
         let edited = edited_text.as_ref().is_some_and(|t| t != &draft_text);
+        // An approved draft speaks with the approving moderator's name where it says
+        // `{moderator}`; an edited one is sent exactly as the moderator wrote it.
+        let text = match edited_text {
+            Some(text) => text,
+            None => self
+                .signed_draft(&stored, moderator)
+                .unwrap_or_else(|| draft_text.clone()),
+        };
         Ok(ReplyClaim {
-            text: edited_text.unwrap_or_else(|| draft_text.clone()),
+            text,
             draft_text,
             comment: stored,
             moderator: moderator.clone(),
             edited,
         })
+    }
+
+    fn signed_draft(&self, stored: &StoredComment, moderator: &Moderator) -> Option<String> {
+        let (draft, verdict) = (stored.draft.as_ref()?, stored.verdict.as_ref()?);
+        let ctx = DraftContext {
+            moderator: &moderator.name,
+            values: &self.values,
+        };
+        let library = self.library();
+        draft_wording(
+            &stored.comment,
+            verdict,
+            &library,
+            ctx,
+            &draft.template,
+            draft.lang,
+            draft.wording,
+        )
+        .map(|d| d.text)
     }
 
     /// The reply was posted: close the comment and write the audit trail.

@@ -55,7 +55,7 @@ const TEMPLATES: &str = r#"
 [[template]]
 id = "late"
 [template.en]
-wordings = ["Sorry {author}, that's frustrating. We'll chase it now: {support_url}", "{author}, you're right to be annoyed. We're on it."]
+wordings = ["Sorry {author}, that's frustrating. {moderator} will chase it now: {support_url}", "{author}, you're right to be annoyed. {moderator} is on it."]
 [template.it]
 wordings = ["Ci dispiace {author}, hai ragione. Controlliamo subito: {support_url}", "{author}, capiamo il fastidio. Ce ne occupiamo ora."]
 
@@ -108,6 +108,15 @@ async fn fixture() -> Fixture {
 }
 
 async fn tracker(rules: &Path, db: &str, clock: &ManualClock) -> Tracker {
+    tracker_with(rules, db, clock, AnswerPolicy::default()).await
+}
+
+async fn tracker_with(
+    rules: &Path,
+    db: &str,
+    clock: &ManualClock,
+    policy: AnswerPolicy,
+) -> Tracker {
     let library = Library::load(rules, &values()).unwrap();
     let store = Store::connect(db).await.unwrap();
     Tracker::new(
@@ -117,7 +126,7 @@ async fn tracker(rules: &Path, db: &str, clock: &ManualClock) -> Tracker {
             options: TriageOptions::default(),
             values: values(),
             moderator_fallback: "the team".into(),
-            policy: AnswerPolicy::default(),
+            policy,
         },
         Arc::new(clock.clone()),
     )
@@ -405,4 +414,69 @@ async fn a_broken_library_is_refused_on_reload_and_the_old_one_stays() {
     assert!(err.contains("en/broken.toml:5"), "{err}");
     assert!(err.contains("rule `en.bad`"), "{err}");
     assert_eq!(f.tracker.library().rules.len(), 4);
+}
+
+#[tokio::test]
+async fn an_approved_draft_is_signed_by_the_approving_moderator() {
+    let f = fixture().await;
+    let c = comment("1", "nora", "My parcel is still not here!");
+    let Ingested::Flagged(stored) = f.tracker.ingest(&c).await.unwrap().ingested else {
+        panic!()
+    };
+    let shown = stored.draft.unwrap().text;
+    assert!(
+        shown.contains("The team") || shown.contains("the team"),
+        "{shown}"
+    );
+    let claim = f.tracker.claim_reply(&c.id, &mia(), None).await.unwrap();
+    assert!(claim.text.contains("Mia"), "{}", claim.text);
+    f.tracker.complete_reply(&claim, None).await.unwrap();
+    let actions = f.tracker.store().actions_for(&c.id).await.unwrap();
+    assert_eq!(actions[0].kind, ActionKind::Approved);
+    assert_eq!(actions[0].draft_text.as_deref(), Some(shown.as_str()));
+    assert_eq!(actions[0].sent_text.as_deref(), Some(claim.text.as_str()));
+}
+
+#[tokio::test]
+async fn staff_answering_by_name_without_replying_marks_the_question_answered() {
+    let f = fixture().await;
+    let question = comment("1", "nora", "How do I reset my password");
+    f.tracker.ingest(&question).await.unwrap();
+    let mut answer = comment("2", "sam", "nora: use the reset link on the login page");
+    answer.author.is_staff = true;
+    answer.time = t0() + Duration::minutes(3);
+    f.clock.advance(Duration::minutes(3));
+    let out = f.tracker.ingest(&answer).await.unwrap();
+    assert_eq!(out.answered.len(), 1);
+    assert_eq!(out.answered[0].state, CommentState::Answered);
+}
+
+#[tokio::test]
+async fn a_members_answer_counts_only_when_anyone_may_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    write_library(&rules);
+    let clock = ManualClock::new(t0());
+    for (anyone, expected) in [(false, 0), (true, 1)] {
+        let db = format!(
+            "sqlite://{}",
+            dir.path().join(format!("{anyone}.db")).display()
+        );
+        let t = tracker_with(
+            &rules,
+            &db,
+            &clock,
+            AnswerPolicy {
+                anyone_answers: anyone,
+            },
+        )
+        .await;
+        t.ingest(&comment("1", "nora", "How do I reset my password"))
+            .await
+            .unwrap();
+        let mut answer = comment("2", "otto", "nora: click forgot password on the login page");
+        answer.time = t0() + Duration::minutes(2);
+        let out = t.ingest(&answer).await.unwrap();
+        assert_eq!(out.answered.len(), expected, "anyone_answers = {anyone}");
+    }
 }

@@ -546,9 +546,9 @@ impl Builder<'_> {
                 .is_some_and(|t| !t.words.is_empty() || !t.patterns.is_empty())
         };
         let has_positive_terms = written(&raw.any) || written(&raw.all);
-        let any = self.terms(ctx, &item, "any", raw.any.as_ref());
+        let any = sorted(self.terms(ctx, &item, "any", raw.any.as_ref()));
         let all = self.terms(ctx, &item, "all", raw.all.as_ref());
-        let none = self.terms(ctx, &item, "none", raw.none.as_ref());
+        let none = sorted(self.terms(ctx, &item, "none", raw.none.as_ref()));
         let condition = match raw.lexicon {
             Some(lex) => {
                 if !any.is_empty() || !all.is_empty() {
@@ -750,6 +750,9 @@ impl Builder<'_> {
                 weights.push((term, *weight));
             }
         }
+        // Sorted by term so triage finds a hit's weight by binary search.
+        weights.sort_by_key(|(term, _)| *term);
+        weights.dedup_by_key(|(term, _)| *term);
         Condition::Lexicon(Lexicon {
             weights,
             threshold: raw.threshold,
@@ -874,6 +877,13 @@ impl Builder<'_> {
             );
         }
     }
+}
+
+/// Sorted and deduplicated, so triage can look terms up by binary search.
+fn sorted(mut terms: Vec<TermId>) -> Vec<TermId> {
+    terms.sort_unstable();
+    terms.dedup();
+    terms
 }
 
 /// Finds a letter a pattern can never match on normalised text (uppercase or accented),

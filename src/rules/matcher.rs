@@ -4,7 +4,7 @@
 //! into one `RegexSet`, both run once over the normalised comment. The cost of triage then
 //! grows with the length of the comment and the number of hits, not with the number of rules.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
 use crate::text::is_word_byte;
@@ -14,11 +14,24 @@ use crate::text::is_word_byte;
 pub struct TermId(pub u32);
 
 /// A term found in a comment, as a byte range of the normalised text.
+///
+/// A pattern's range is found only when asked for ([`Matcher::locate`]): most pattern hits
+/// never need one (they did not make a rule fire, or only vetoed one), and finding it means
+/// running that pattern again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TermHit {
     pub term: TermId,
-    pub start: usize,
-    pub end: usize,
+    start: usize,
+    end: usize,
+    /// Index of the pattern in the set, for pattern hits (their range is not known yet).
+    pattern: Option<u32>,
+}
+
+impl TermHit {
+    /// Where a word hit starts (patterns: 0); words use it for negation look-behind.
+    pub fn word_start(&self) -> usize {
+        self.start
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -91,8 +104,10 @@ impl MatcherBuilder {
                 }
             }
         }
+        // A full DFA costs memory once and makes the per-comment scan a table walk.
         let words_ac = AhoCorasickBuilder::new()
             .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
             .build(&words)
             .map_err(|e| e.to_string())?;
         let set = configure_set(RegexSetBuilder::new(&patterns))
@@ -177,20 +192,31 @@ impl Matcher {
                 term,
                 start: m.start(),
                 end: m.end(),
+                pattern: None,
             });
         }
         if self.pattern_terms.is_empty() {
             return;
         }
         for index in self.set.matches(bytes).iter() {
-            // The set says which patterns matched; only those are run again for their span.
-            if let Some(m) = self.regexes[index].find(bytes) {
-                out.push(TermHit {
-                    term: self.pattern_terms[index],
-                    start: m.start(),
-                    end: m.end(),
-                });
-            }
+            out.push(TermHit {
+                term: self.pattern_terms[index],
+                start: 0,
+                end: 0,
+                pattern: Some(index as u32),
+            });
+        }
+    }
+
+    /// The byte range of a hit in the normalised `text` it was found in.
+    pub fn locate(&self, hit: &TermHit, text: &str) -> (usize, usize) {
+        match hit.pattern {
+            None => (hit.start, hit.end),
+            // The set said this pattern matches, so `find` succeeds; an empty range otherwise.
+            Some(index) => self.regexes[index as usize]
+                .find(text.as_bytes())
+                .map(|m| (m.start(), m.end()))
+                .unwrap_or((0, 0)),
         }
     }
 }
@@ -203,7 +229,10 @@ mod tests {
         let mut out = Vec::new();
         m.find(text, &mut out);
         out.iter()
-            .map(|h| text[h.start..h.end].to_owned())
+            .map(|h| {
+                let (start, end) = m.locate(h, text);
+                text[start..end].to_owned()
+            })
             .collect()
     }
 

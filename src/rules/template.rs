@@ -121,10 +121,31 @@ impl Wording {
         for piece in &self.pieces {
             match piece {
                 Piece::Text(t) => out.push_str(t),
-                Piece::Slot(name) => out.push_str(&defuse_mentions(&values.get(name))),
+                Piece::Slot(name) => {
+                    let mut value = defuse_mentions(&values.get(name));
+                    // `{moderator}` may be a common noun ("the team") until someone approves;
+                    // at the start of a sentence it must read as one.
+                    if name == "moderator" && starts_sentence(&out) {
+                        value = capitalize(&value);
+                    }
+                    out.push_str(&value);
+                }
             }
         }
         out
+    }
+}
+
+fn starts_sentence(before: &str) -> bool {
+    let trimmed = before.trim_end();
+    trimmed.is_empty() || trimmed.ends_with(['.', '!', '?', ':', '\n'])
+}
+
+fn capitalize(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 
@@ -229,6 +250,21 @@ mod tests {
             values: &values,
         };
         assert!(!w.render(&p).contains("@everyone"));
+    }
+
+    #[test]
+    fn a_moderator_fallback_starting_a_sentence_is_capitalised() {
+        let known = BTreeSet::from(["moderator".to_owned()]);
+        let w = Wording::parse("Sorry. {moderator} will help, or DM {moderator}.", &known).unwrap();
+        let values = BTreeMap::new();
+        let p = Placeholders {
+            author: "a",
+            channel: "c",
+            moderator: "the team",
+            matched: "",
+            values: &values,
+        };
+        assert_eq!(w.render(&p), "Sorry. The team will help, or DM the team.");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! and costs almost nothing.
 
 use crate::rules::Lang;
-use crate::text::tokens;
+use crate::text::is_word_byte;
 
 /// The language of a comment and whether the evidence was clear.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,13 +17,27 @@ pub struct Detected {
 
 /// Detects the language of normalised text; `fallback` when nothing tells.
 pub fn detect(normalized: &str, fallback: Lang) -> Detected {
+    let table = table();
     let (mut en, mut it) = (0u32, 0u32);
-    for (_, token) in tokens(normalized) {
-        match vote(token) {
-            Some(Lang::En) => en += 1,
-            Some(Lang::It) => it += 1,
-            None => {}
+    let bytes = normalized.as_bytes();
+    let mut start = 0;
+    let mut hash = FNV_OFFSET;
+    // One pass over the bytes, hashing each word as it goes: this runs for every comment,
+    // so no token strings are built.
+    for (pos, &byte) in bytes.iter().chain(std::iter::once(&b' ')).enumerate() {
+        if is_word_byte(byte) {
+            hash = (hash ^ byte as u64).wrapping_mul(FNV_PRIME);
+            continue;
         }
+        if pos > start {
+            match table.lookup(hash, &normalized[start..pos]) {
+                Some(Lang::En) => en += 1,
+                Some(Lang::It) => it += 1,
+                None => {}
+            }
+        }
+        start = pos + 1;
+        hash = FNV_OFFSET;
     }
     match en.cmp(&it) {
         std::cmp::Ordering::Greater => Detected {
@@ -41,34 +55,176 @@ pub fn detect(normalized: &str, fallback: Lang) -> Detected {
     }
 }
 
-/// Which language a very common word belongs to, if it is typical of only one of them.
-fn vote(token: &str) -> Option<Lang> {
-    // Words common to both (e.g. "a", "no", "come", "che"?) are left out or kept on the side
-    // where they are far more frequent in chat.
-    match token {
-        "the" | "and" | "is" | "are" | "was" | "were" | "you" | "your" | "my" | "to" | "of"
-        | "it" | "this" | "that" | "what" | "how" | "why" | "where" | "when" | "who" | "can"
-        | "do" | "does" | "did" | "have" | "has" | "not" | "with" | "for" | "on" | "at" | "be"
-        | "been" | "will" | "would" | "could" | "should" | "there" | "they" | "we" | "me" | "i"
-        | "im" | "dont" | "don" | "t" | "s" | "just" | "get" | "got" | "any" | "anyone"
-        | "still" | "from" | "thanks" | "thank" | "please" | "hi" | "hello" | "order" | "but"
-        | "if" | "so" | "about" | "all" | "yet" | "again" | "out" | "up" | "an" | "or" | "no"
-        | "its" | "our" | "us" | "hey" | "lol" | "u" | "ur" | "here" => Some(Lang::En),
-        "il" | "lo" | "la" | "gli" | "le" | "di" | "da" | "del" | "della" | "dei" | "delle"
-        | "che" | "e" | "non" | "per" | "sono" | "ho" | "hai" | "ha" | "abbiamo" | "mi" | "ti"
-        | "ci" | "si" | "un" | "una" | "uno" | "con" | "come" | "cosa" | "perche" | "dove"
-        | "quando" | "chi" | "quale" | "quanto" | "mio" | "mia" | "tuo" | "vostro" | "ancora"
-        | "grazie" | "ciao" | "buongiorno" | "salve" | "sei" | "siete" | "questo" | "questa"
-        | "nel" | "nella" | "al" | "alla" | "ma" | "anche" | "piu" | "gia" | "qui" | "solo"
-        | "ordine" | "sempre" | "niente" | "nessuno" | "qualcuno" | "voi" | "io" | "tu" | "lui"
-        | "lei" | "noi" | "loro" | "molto" | "tutto" | "tutti" | "poi" | "dov" | "c" | "l"
-        | "po" | "fatto" | "essere" | "stato" | "sto" | "fa" | "va" | "bene" | "bravo"
-        | "brava" | "bravi" | "questi" | "quello" | "quella" | "cui" | "ne" | "sua" | "suo"
-        | "hanno" | "era" | "allora" | "ecco" | "dopo" | "senza" | "sul" | "sulla" | "degli"
-        | "agli" | "ai" | "dal" | "dalla" | "pero" | "cioe" => Some(Lang::It),
-        _ => None,
+const FNV_OFFSET: u64 = 0xcbf29ce484222325;
+const FNV_PRIME: u64 = 0x100000001b3;
+const SLOTS: usize = 1024;
+
+/// An open-addressing table of the cue words, keyed by their FNV-1a hash.
+struct Table {
+    slots: Vec<Option<(u64, &'static str, Lang)>>,
+}
+
+impl Table {
+    fn build() -> Table {
+        let mut slots = vec![None; SLOTS];
+        for (words, lang) in [(ENGLISH, Lang::En), (ITALIAN, Lang::It)] {
+            for word in words {
+                let hash = word
+                    .bytes()
+                    .fold(FNV_OFFSET, |h, b| (h ^ b as u64).wrapping_mul(FNV_PRIME));
+                let mut slot = hash as usize % SLOTS;
+                while slots[slot].is_some() {
+                    slot = (slot + 1) % SLOTS;
+                }
+                slots[slot] = Some((hash, *word, lang));
+            }
+        }
+        Table { slots }
+    }
+
+    fn lookup(&self, hash: u64, word: &str) -> Option<Lang> {
+        let mut slot = hash as usize % SLOTS;
+        while let Some((h, w, lang)) = self.slots[slot] {
+            if h == hash && w == word {
+                return Some(lang);
+            }
+            slot = (slot + 1) % SLOTS;
+        }
+        None
     }
 }
+
+fn table() -> &'static Table {
+    static TABLE: std::sync::OnceLock<Table> = std::sync::OnceLock::new();
+    TABLE.get_or_init(Table::build)
+}
+
+// Very common chat words typical of one language only (words shared by both, such as "a",
+// "come" or "che", are left out or kept where they are far more frequent). The hash
+// table below is built once from them.
+const ENGLISH: &[&str] = &[
+    "about", "again", "all", "an", "and", "any", "anyone", "are", "at", "be", "been", "but", "can",
+    "could", "did", "do", "does", "don", "dont", "for", "from", "get", "got", "has", "have",
+    "hello", "here", "hey", "hi", "how", "i", "if", "im", "is", "it", "its", "just", "lol", "me",
+    "my", "no", "not", "of", "on", "or", "order", "our", "out", "please", "s", "should", "so",
+    "still", "t", "thank", "thanks", "that", "the", "there", "they", "this", "to", "u", "up", "ur",
+    "us", "was", "we", "were", "what", "when", "where", "who", "why", "will", "with", "would",
+    "yet", "you", "your",
+];
+
+const ITALIAN: &[&str] = &[
+    "abbiamo",
+    "agli",
+    "ai",
+    "al",
+    "alla",
+    "allora",
+    "anche",
+    "ancora",
+    "bene",
+    "brava",
+    "bravi",
+    "bravo",
+    "buongiorno",
+    "c",
+    "che",
+    "chi",
+    "ci",
+    "ciao",
+    "cioe",
+    "come",
+    "con",
+    "cosa",
+    "cui",
+    "da",
+    "dal",
+    "dalla",
+    "degli",
+    "dei",
+    "del",
+    "della",
+    "delle",
+    "di",
+    "dopo",
+    "dov",
+    "dove",
+    "e",
+    "ecco",
+    "era",
+    "essere",
+    "fa",
+    "fatto",
+    "gia",
+    "gli",
+    "grazie",
+    "ha",
+    "hai",
+    "hanno",
+    "ho",
+    "il",
+    "io",
+    "l",
+    "la",
+    "le",
+    "lei",
+    "lo",
+    "loro",
+    "lui",
+    "ma",
+    "mi",
+    "mia",
+    "mio",
+    "molto",
+    "ne",
+    "nel",
+    "nella",
+    "nessuno",
+    "niente",
+    "noi",
+    "non",
+    "ordine",
+    "per",
+    "perche",
+    "pero",
+    "piu",
+    "po",
+    "poi",
+    "qualcuno",
+    "quale",
+    "quando",
+    "quanto",
+    "quella",
+    "quello",
+    "questa",
+    "questi",
+    "questo",
+    "qui",
+    "salve",
+    "sei",
+    "sempre",
+    "senza",
+    "si",
+    "siete",
+    "solo",
+    "sono",
+    "stato",
+    "sto",
+    "sua",
+    "sul",
+    "sulla",
+    "suo",
+    "ti",
+    "tu",
+    "tuo",
+    "tutti",
+    "tutto",
+    "un",
+    "una",
+    "uno",
+    "va",
+    "voi",
+    "vostro",
+];
 
 #[cfg(test)]
 mod tests {
@@ -87,6 +243,16 @@ mod tests {
         );
         assert_eq!(lang("il mio ordine non è ancora arrivato").lang, Lang::It);
         assert!(lang("perché nessuno mi risponde?").confident);
+    }
+
+    #[test]
+    fn every_cue_word_is_found_and_belongs_to_one_language() {
+        for (words, lang) in [(ENGLISH, Lang::En), (ITALIAN, Lang::It)] {
+            for word in words {
+                assert_eq!(detect(word, Lang::En).lang, lang, "{word}");
+            }
+        }
+        assert!(ENGLISH.iter().all(|w| !ITALIAN.contains(w)));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::rules::{
     AuthorFilter, Condition, Label, Lang, Lexicon, Library, Rule, RuleId, Severity, TemplateId,
     TermHit, TermId,
 };
-use crate::text::{normalize, tokens, Normalized};
+use crate::text::{is_word_byte, normalize, Normalized};
 
 pub use language::Detected;
 
@@ -126,24 +126,27 @@ impl Verdict {
 pub fn triage(comment: &Comment, library: &Library, options: &TriageOptions) -> Verdict {
     let normalized = normalize(&comment.text);
     let detected = language::detect(&normalized.text, options.fallback_language);
-    let mut hits = Vec::new();
+    // Sized for a typical comment so the hot path does not grow vectors one push at a time.
+    let mut hits = Vec::with_capacity(32);
     library.matcher.find(&normalized.text, &mut hits);
 
-    let mut candidates: Vec<u32> = hits
-        .iter()
-        .flat_map(|h| library.rules_by_term[h.term.0 as usize].iter().copied())
-        .chain(library.always_check.iter().copied())
-        .collect();
+    let mut candidates: Vec<u32> = Vec::with_capacity(64);
+    candidates.extend(
+        hits.iter()
+            .flat_map(|h| library.rules_by_term[h.term.0 as usize].iter().copied())
+            .chain(library.always_check.iter().copied()),
+    );
     candidates.sort_unstable();
     candidates.dedup();
 
-    let cues = Cues::of(&comment.text);
+    // Shouting cues matter only to lexicon rules: read them once, and only if one runs.
+    let cues = std::cell::OnceCell::new();
     let text = Text {
         original: &comment.text,
         normalized: &normalized,
         library,
     };
-    let mut matches = Vec::new();
+    let mut matches: Vec<(u32, RuleMatch)> = Vec::with_capacity(8);
     for index in candidates {
         let rule = &library.rules[index as usize];
         if !applies(rule, comment, detected, options) {
@@ -151,11 +154,12 @@ pub fn triage(comment: &Comment, library: &Library, options: &TriageOptions) -> 
         }
         let fired = match &rule.condition {
             Condition::Terms { any, all, none } => {
+                // `any` and `none` are sorted at load; hits are few, so look each hit up.
+                let any_hit = hits.iter().find(|h| any.binary_search(&h.term).is_ok());
                 let found = |t: &TermId| hits.iter().find(|h| h.term == *t);
-                let any_hit = any.iter().find_map(found);
                 let fires = (any.is_empty() || any_hit.is_some())
                     && all.iter().all(|t| found(t).is_some())
-                    && !none.iter().any(|t| found(t).is_some());
+                    && !hits.iter().any(|h| none.binary_search(&h.term).is_ok());
                 fires.then(|| {
                     let evidence = any_hit
                         .into_iter()
@@ -165,22 +169,30 @@ pub fn triage(comment: &Comment, library: &Library, options: &TriageOptions) -> 
                     (1.0, evidence)
                 })
             }
-            Condition::Lexicon(lex) => lexicon_score(&text, lex, &hits, cues),
+            Condition::Lexicon(lex) => lexicon_score(
+                &text,
+                lex,
+                &hits,
+                *cues.get_or_init(|| Cues::of(&comment.text)),
+            ),
         };
         if let Some((score, evidence)) = fired {
-            matches.push(RuleMatch {
-                rule: rule.id.clone(),
-                labels: rule.labels.clone(),
-                topic: rule.topic.clone(),
-                severity: rule.severity,
-                priority: rule.priority,
-                score,
-                evidence,
-            });
+            matches.push((
+                index,
+                RuleMatch {
+                    rule: rule.id.clone(),
+                    labels: rule.labels.clone(),
+                    topic: rule.topic.clone(),
+                    severity: rule.severity,
+                    priority: rule.priority,
+                    score,
+                    evidence,
+                },
+            ));
         }
     }
     // Strongest first: this order is what moderators read and what picks the reply.
-    matches.sort_by(|a, b| {
+    matches.sort_by(|(_, a), (_, b)| {
         (b.priority, b.severity)
             .cmp(&(a.priority, a.severity))
             .then(b.score.total_cmp(&a.score))
@@ -193,21 +205,18 @@ fn verdict(
     library: &Library,
     comment: &Comment,
     detected: Detected,
-    matches: Vec<RuleMatch>,
+    indexed: Vec<(u32, RuleMatch)>,
 ) -> Verdict {
     let mut suppressed = Vec::new();
-    for m in &matches {
-        let rule = library
-            .rule(&m.rule)
-            .expect("matched rules are in the library");
-        for label in &rule.suppresses {
+    for (index, m) in &indexed {
+        for label in &library.rules[*index as usize].suppresses {
             if !suppressed.iter().any(|(l, _)| l == label) {
                 suppressed.push((*label, m.rule.clone()));
             }
         }
     }
     let mut labels: Vec<LabelScore> = Vec::new();
-    for m in &matches {
+    for (_, m) in &indexed {
         for label in &m.labels {
             if suppressed.iter().any(|(l, _)| l == label) {
                 continue;
@@ -227,15 +236,15 @@ fn verdict(
         }
     }
     labels.sort_by_key(|l| l.label);
-    let reply = matches
+    let reply = indexed
         .iter()
-        .find(|m| {
+        .find(|(_, m)| {
             m.labels
                 .iter()
                 .any(|l| l.needs_reply() && labels.iter().any(|s| s.label == *l))
         })
-        .and_then(|m| {
-            let rule = library.rule(&m.rule)?;
+        .and_then(|(index, m)| {
+            let rule = &library.rules[*index as usize];
             let pick = stable_hash(comment.id.as_str()) as usize % rule.templates.len().max(1);
             Some(ReplyChoice {
                 rule: m.rule.clone(),
@@ -247,7 +256,7 @@ fn verdict(
         language: detected.lang,
         language_confident: detected.confident,
         labels,
-        matches,
+        matches: indexed.into_iter().map(|(_, m)| m).collect(),
         suppressed,
         reply,
     }
@@ -285,7 +294,8 @@ fn applies(rule: &Rule, comment: &Comment, detected: Detected, options: &TriageO
 }
 
 fn evidence(text: &Text<'_>, hit: &TermHit, weight: Option<f32>) -> Evidence {
-    let (start, end) = text.normalized.original_range(hit.start, hit.end);
+    let (start, end) = text.library.matcher.locate(hit, &text.normalized.text);
+    let (start, end) = text.normalized.original_range(start, end);
     Evidence {
         span: Span { start, end },
         text: text.original[start..end].to_owned(),
@@ -336,27 +346,23 @@ fn lexicon_score(
     hits: &[TermHit],
     cues: Cues,
 ) -> Option<(f32, Vec<Evidence>)> {
-    if lex.none.iter().any(|t| hits.iter().any(|h| h.term == *t)) {
+    if hits.iter().any(|h| lex.none.binary_search(&h.term).is_ok()) {
         return None;
     }
     let mut total = 0.0;
-    let mut evidence_list = Vec::new();
+    let mut evidence_list = Vec::with_capacity(8);
     for hit in hits {
-        let Some((_, weight)) = lex.weights.iter().find(|(t, _)| *t == hit.term) else {
+        let Ok(found) = lex.weights.binary_search_by_key(&hit.term, |(t, _)| *t) else {
             continue;
         };
-        let mut weight = *weight;
-        let before = preceding_tokens(&text.normalized.text[..hit.start], lex.negation_window);
-        if before
-            .iter()
+        let mut weight = lex.weights[found].1;
+        let before = &text.normalized.text[..hit.word_start()];
+        if preceding_tokens(before, lex.negation_window)
             .any(|t| lex.negators.iter().any(|neg| neg == t))
         {
             weight = -weight;
         }
-        if before
-            .first()
-            .is_some_and(|t| lex.intensifiers.iter().any(|i| i == t))
-        {
+        if preceding_tokens(before, 1).any(|t| lex.intensifiers.iter().any(|i| i == t)) {
             weight *= lex.intensifier_factor;
         }
         total += weight;
@@ -377,7 +383,206 @@ fn lexicon_score(
 }
 
 /// Up to `n` word tokens right before the end of `text`, nearest first.
-fn preceding_tokens(text: &str, n: usize) -> Vec<&str> {
-    let all: Vec<&str> = tokens(text).map(|(_, t)| t).collect();
-    all.iter().rev().take(n).copied().collect()
+fn preceding_tokens(text: &str, n: usize) -> impl Iterator<Item = &str> {
+    let bytes = text.as_bytes();
+    let mut end = bytes.len();
+    std::iter::from_fn(move || {
+        while end > 0 && !is_word_byte(bytes[end - 1]) {
+            end -= 1;
+        }
+        if end == 0 {
+            return None;
+        }
+        let stop = end;
+        while end > 0 && is_word_byte(bytes[end - 1]) {
+            end -= 1;
+        }
+        Some(&text[end..stop])
+    })
+    .take(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::comment::{Author, AuthorId, ChannelId, CommentId, Place, Source};
+    use std::collections::BTreeMap;
+    use std::path::{Path, PathBuf};
+
+    const TEMPLATE: &str = "[[template]]\nid = \"t\"\n[template.en]\nwordings = [\"Hi {author}\"]\n[template.it]\nwordings = [\"Ciao {author}\"]\n";
+
+    fn library(en: &str) -> Library {
+        library_in("en", en)
+    }
+
+    fn library_in(lang: &str, rules: &str) -> Library {
+        let sources = vec![
+            (
+                PathBuf::from(format!("r/{lang}/rules.toml")),
+                rules.to_owned(),
+            ),
+            (PathBuf::from("r/templates.toml"), TEMPLATE.to_owned()),
+        ];
+        Library::from_sources(Path::new("r"), &sources, &BTreeMap::new()).unwrap()
+    }
+
+    fn comment(text: &str) -> Comment {
+        Comment {
+            id: CommentId("1".into()),
+            source: Source::Replay,
+            place: Place {
+                channel: ChannelId("c".into()),
+                channel_name: "general".into(),
+                guild: None,
+                parent: None,
+                is_dm: false,
+            },
+            author: Author {
+                id: AuthorId("a".into()),
+                name: "ann".into(),
+                is_staff: false,
+                is_bot: false,
+                joined_at: None,
+            },
+            text: text.into(),
+            time: chrono::Utc::now(),
+            reply_to: None,
+            mentions: Vec::new(),
+        }
+    }
+
+    const LEXICON: &str = r#"
+[[rule]]
+id = "en.negative.tone"
+labels = ["negative"]
+[rule.lexicon]
+threshold = 2.0
+weights = { "terrible" = 1.5, "broken" = 1.0, "good" = -1.0, "happy" = -1.0 }
+negators = ["not", "never"]
+intensifiers = ["very", "so"]
+all_caps = 0.5
+exclamations = 0.5
+"#;
+
+    #[test]
+    fn a_lexicon_fires_when_weights_add_up_and_explains_its_top_words() {
+        let v = triage(
+            &comment("terrible, it arrived broken"),
+            &library(LEXICON),
+            &TriageOptions::default(),
+        );
+        assert!(v.has(Label::Negative));
+        let evidence = &v.matches[0].evidence;
+        assert_eq!(evidence[0].text, "terrible");
+        assert_eq!(evidence[0].weight, Some(1.5));
+        assert!((v.matches[0].score - 1.25).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_lexicon_stays_quiet_below_its_threshold() {
+        let v = triage(
+            &comment("it arrived broken"),
+            &library(LEXICON),
+            &TriageOptions::default(),
+        );
+        assert!(!v.has(Label::Negative));
+    }
+
+    #[test]
+    fn negation_flips_a_word_and_intensifiers_strengthen_it() {
+        let lib = library(LEXICON);
+        let v = triage(
+            &comment("not good at all, arrived broken"),
+            &lib,
+            &TriageOptions::default(),
+        );
+        assert!(
+            v.has(Label::Negative),
+            "not good (+1) + broken (+1) reaches 2"
+        );
+        let v = triage(&comment("very terrible"), &lib, &TriageOptions::default());
+        assert!(v.has(Label::Negative), "very terrible is 2.25");
+        assert_eq!(v.matches[0].evidence[0].weight, Some(2.25));
+    }
+
+    #[test]
+    fn shouting_and_exclamations_count_as_cues() {
+        let lib = library(LEXICON);
+        let v = triage(
+            &comment("This is BROKEN!!"),
+            &lib,
+            &TriageOptions::default(),
+        );
+        assert!(v.has(Label::Negative), "1.0 + 0.5 caps + 0.5 exclamations");
+        let v = triage(&comment("This is broken."), &lib, &TriageOptions::default());
+        assert!(!v.has(Label::Negative));
+    }
+
+    #[test]
+    fn evidence_spans_point_at_the_original_text() {
+        let lib = library_in(
+            "it",
+            "[[rule]]\nid = \"it.q\"\nlabels = [\"question\"]\ntemplates = [\"t\"]\n[rule.any]\nwords = [\"perche\"]\n",
+        );
+        let text = "Ma PERCHÉ no?";
+        let v = triage(&comment(text), &lib, &TriageOptions::default());
+        assert_eq!(v.language, Lang::It);
+        assert_eq!(v.reply.as_ref().unwrap().lang, Lang::It);
+        let e = &v.matches[0].evidence[0];
+        assert_eq!(&text[e.span.start..e.span.end], "PERCHÉ");
+        assert_eq!(e.text, "PERCHÉ");
+    }
+
+    #[test]
+    fn rules_of_another_language_do_not_read_a_clearly_detected_comment() {
+        let lib = library(
+            "[[rule]]\nid = \"en.q\"\nlabels = [\"praise\"]\n[rule.any]\nwords = [\"come\"]\n",
+        );
+        let opts = TriageOptions::default();
+        assert!(
+            !triage(&comment("come si fa a cambiare la password?"), &lib, &opts).has(Label::Praise)
+        );
+        assert!(triage(&comment("come on, you can do it"), &lib, &opts).has(Label::Praise));
+    }
+
+    #[test]
+    fn all_and_none_conditions_combine() {
+        let lib = library(
+            "[[rule]]\nid = \"en.c\"\nlabels = [\"complaint\"]\ntemplates = [\"t\"]\n[rule.all]\nwords = [\"order\", \"late\"]\n[rule.none]\nwords = [\"not late\"]\n",
+        );
+        let opts = TriageOptions::default();
+        assert!(triage(&comment("my order is late"), &lib, &opts).has(Label::Complaint));
+        assert!(!triage(&comment("my order"), &lib, &opts).has(Label::Complaint));
+        assert!(!triage(&comment("my order is not late"), &lib, &opts).has(Label::Complaint));
+    }
+
+    #[test]
+    fn channel_and_author_filters_limit_a_rule() {
+        let lib = library(
+            "[[rule]]\nid = \"en.c\"\nlabels = [\"question\"]\ntemplates = [\"t\"]\nchannels = [\"support\"]\nauthor = \"new_member\"\n[rule.any]\nwords = [\"help\"]\n",
+        );
+        let opts = TriageOptions::default();
+        let mut c = comment("help please");
+        assert!(
+            !triage(&c, &lib, &opts).has(Label::Question),
+            "wrong channel"
+        );
+        c.place.channel_name = "support".into();
+        assert!(
+            !triage(&c, &lib, &opts).has(Label::Question),
+            "not a new member"
+        );
+        c.author.joined_at = Some(c.time - chrono::Duration::days(2));
+        assert!(triage(&c, &lib, &opts).has(Label::Question));
+    }
+
+    #[test]
+    fn priority_picks_the_reply_template() {
+        let lib = library(
+            "[[rule]]\nid = \"en.low\"\nlabels = [\"question\"]\ntemplates = [\"t\"]\npriority = 1\n[rule.any]\nwords = [\"refund\"]\n\n[[rule]]\nid = \"en.high\"\nlabels = [\"complaint\"]\ntemplates = [\"t\"]\npriority = 9\n[rule.any]\nwords = [\"refund\"]\n",
+        );
+        let v = triage(&comment("refund"), &lib, &TriageOptions::default());
+        assert_eq!(v.reply.unwrap().rule.0, "en.high");
+        assert_eq!(v.matches[0].rule.0, "en.high");
+    }
 }
