@@ -94,19 +94,19 @@ pub struct DiscordSettings {
     #[serde(default)]
     pub api_base: String,
     /// Channel ids to watch; empty means every channel the bot can read.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "id_list")]
     pub watched_channels: Vec<u64>,
     /// Channel ids never watched (the alert channel is always excluded).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "id_list")]
     pub excluded_channels: Vec<u64>,
     /// Where moderators get alerts.
     #[serde(default)]
     pub alert_channel: u64,
     /// Roles whose members may act on alerts.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "id_list")]
     pub moderator_roles: Vec<u64>,
     /// Roles whose messages count as answers.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "id_list")]
     pub staff_roles: Vec<u64>,
     /// When true, a reply by anyone but the author counts as an answer, not only staff.
     #[serde(default)]
@@ -137,6 +137,45 @@ pub struct TargetSettings {
     pub question: Option<HumanDuration>,
     #[serde(default, deserialize_with = "optional_target")]
     pub urgent: Option<HumanDuration>,
+}
+
+/// Reads a list of Discord ids that may also be written as one bare id. The environment
+/// source parses a number before it tries a list, so `ASCOLTO__DISCORD__STAFF_ROLES=123` (one
+/// role, the usual case) arrives as a number, not a one-element list.
+fn id_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u64>, D::Error> {
+    struct Ids;
+    impl<'de> Visitor<'de> for Ids {
+        type Value = Vec<u64>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a list of Discord ids, or one id")
+        }
+        fn visit_u64<E: de::Error>(self, id: u64) -> Result<Vec<u64>, E> {
+            Ok(vec![id])
+        }
+        fn visit_i64<E: de::Error>(self, id: i64) -> Result<Vec<u64>, E> {
+            u64::try_from(id)
+                .map(|id| vec![id])
+                .map_err(|_| E::custom(format!("{id} is not a Discord id")))
+        }
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<Vec<u64>, E> {
+            text.split(',')
+                .map(str::trim)
+                .filter(|part| !part.is_empty())
+                .map(|part| {
+                    part.parse()
+                        .map_err(|_| E::custom(format!("`{part}` is not a Discord id")))
+                })
+                .collect()
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u64>, A::Error> {
+            let mut ids = Vec::new();
+            while let Some(id) = seq.next_element()? {
+                ids.push(id);
+            }
+            Ok(ids)
+        }
+    }
+    deserializer.deserialize_any(Ids)
 }
 
 /// When the response clock runs. Disabled means around the clock, every day.
@@ -626,6 +665,16 @@ mod tests {
         let s = Settings::load_with_env(&config_dir(), Some(env)).unwrap();
         assert_eq!(s.fallback_language().unwrap(), Lang::It);
         assert_eq!(s.discord.moderator_roles, vec![11, 22]);
+    }
+
+    #[test]
+    fn one_bare_id_in_the_environment_is_a_list_of_one() {
+        let env = HashMap::from([(
+            "ASCOLTO__DISCORD__STAFF_ROLES".to_owned(),
+            "1100000000000000301".to_owned(),
+        )]);
+        let s = Settings::load_with_env(&config_dir(), Some(env)).unwrap();
+        assert_eq!(s.discord.staff_roles, vec![1_100_000_000_000_000_301]);
     }
 
     #[test]

@@ -10,7 +10,9 @@ use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteRow,
+};
 use sqlx::{Row, SqlitePool};
 
 use crate::comment::{Author, AuthorId, ChannelId, Comment, CommentId, Place, Source};
@@ -308,31 +310,41 @@ impl Store {
         to: CommentState,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let closes = matches!(
-            to,
-            CommentState::Replied | CommentState::Dismissed | CommentState::Answered
-        );
-        let placeholders = vec!["?"; from.len()].join(", ");
-        let sql = format!(
-            "UPDATE comments SET state = ?, state_changed_at = ?,
-                closed_at = CASE WHEN ? AND closed_at IS NULL THEN ? ELSE closed_at END
-             WHERE id = ? AND state IN ({placeholders})"
-        );
-        let mut query = sqlx::query(&sql)
-            .bind(to.as_str())
-            .bind(now)
-            .bind(closes)
-            .bind(now)
-            .bind(id.as_str());
-        for state in from {
-            query = query.bind(state.as_str());
+        let mut conn = self.pool.acquire().await?;
+        transition_on(&mut conn, id, from, to, now).await
+    }
+
+    /// Moves a comment from one of `from` to the closing state `to` and writes the action that
+    /// closed it, in one transaction: whoever reads the comment sees the new state together
+    /// with who closed it and how, never one without the other. False if the state was not in
+    /// `from` (someone else got there first); nothing is written then.
+    pub async fn close_with_action(
+        &self,
+        from: &[CommentState],
+        to: CommentState,
+        answered_by: Option<&str>,
+        action: &Action,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if !transition_on(&mut tx, &action.comment, from, to, action.at).await? {
+            tx.rollback().await?;
+            return Ok(false);
         }
-        Ok(query.execute(&self.pool).await?.rows_affected() == 1)
+        if let Some(by) = answered_by {
+            sqlx::query(SET_ANSWERED_BY)
+                .bind(by)
+                .bind(action.comment.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        insert_action(&mut tx, action).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Records who answered a comment (kept even if the state was already closed).
     pub async fn set_answered_by(&self, id: &CommentId, by: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE comments SET answered_by = COALESCE(answered_by, ?) WHERE id = ?")
+        sqlx::query(SET_ANSWERED_BY)
             .bind(by)
             .bind(id.as_str())
             .execute(&self.pool)
@@ -380,21 +392,8 @@ impl Store {
     }
 
     pub async fn record_action(&self, action: &Action) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO actions (comment_id, action, moderator_id, moderator_name, at, draft_text,
-                sent_text, reply_message_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(action.comment.as_str())
-        .bind(action.kind.as_str())
-        .bind(action.moderator_id.as_deref())
-        .bind(action.moderator_name.as_deref())
-        .bind(action.at)
-        .bind(action.draft_text.as_deref())
-        .bind(action.sent_text.as_deref())
-        .bind(action.reply_message_id.as_deref())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let mut conn = self.pool.acquire().await?;
+        insert_action(&mut conn, action).await
     }
 
     pub async fn actions_for(&self, id: &CommentId) -> Result<Vec<Action>, StoreError> {
@@ -795,6 +794,57 @@ fn stored_from_row(row: &SqliteRow) -> Result<StoredComment, StoreError> {
         answered_by: row.try_get("answered_by")?,
         closed_at: row.try_get("closed_at")?,
     })
+}
+
+const SET_ANSWERED_BY: &str =
+    "UPDATE comments SET answered_by = COALESCE(answered_by, ?) WHERE id = ?";
+
+/// The state change behind [`Store::transition`], on a connection or inside a transaction.
+async fn transition_on(
+    conn: &mut SqliteConnection,
+    id: &CommentId,
+    from: &[CommentState],
+    to: CommentState,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let closes = matches!(
+        to,
+        CommentState::Replied | CommentState::Dismissed | CommentState::Answered
+    );
+    let placeholders = vec!["?"; from.len()].join(", ");
+    let sql = format!(
+        "UPDATE comments SET state = ?, state_changed_at = ?,
+            closed_at = CASE WHEN ? AND closed_at IS NULL THEN ? ELSE closed_at END
+         WHERE id = ? AND state IN ({placeholders})"
+    );
+    let mut query = sqlx::query(&sql)
+        .bind(to.as_str())
+        .bind(now)
+        .bind(closes)
+        .bind(now)
+        .bind(id.as_str());
+    for state in from {
+        query = query.bind(state.as_str());
+    }
+    Ok(query.execute(conn).await?.rows_affected() == 1)
+}
+
+async fn insert_action(conn: &mut SqliteConnection, action: &Action) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO actions (comment_id, action, moderator_id, moderator_name, at, draft_text,
+            sent_text, reply_message_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(action.comment.as_str())
+    .bind(action.kind.as_str())
+    .bind(action.moderator_id.as_deref())
+    .bind(action.moderator_name.as_deref())
+    .bind(action.at)
+    .bind(action.draft_text.as_deref())
+    .bind(action.sent_text.as_deref())
+    .bind(action.reply_message_id.as_deref())
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 fn action_from_row(row: &SqliteRow) -> Result<Action, StoreError> {

@@ -378,29 +378,34 @@ impl Tracker {
         reply_message_id: Option<String>,
     ) -> Result<StoredComment, TrackerError> {
         let id = &claim.comment.comment.id;
-        let now = self.clock.now();
-        self.store
-            .transition(id, &[CommentState::Sending], CommentState::Replied, now)
+        let action = Action {
+            comment: id.clone(),
+            kind: if claim.edited {
+                ActionKind::Edited
+            } else {
+                ActionKind::Approved
+            },
+            moderator_id: Some(claim.moderator.id.clone()),
+            moderator_name: Some(claim.moderator.name.clone()),
+            at: self.clock.now(),
+            draft_text: Some(claim.draft_text.clone()),
+            sent_text: Some(claim.text.clone()),
+            reply_message_id,
+        };
+        let closed = self
+            .store
+            .close_with_action(
+                &[CommentState::Sending],
+                CommentState::Replied,
+                Some(&claim.moderator.name),
+                &action,
+            )
             .await?;
-        self.store
-            .set_answered_by(id, &claim.moderator.name)
-            .await?;
-        self.store
-            .record_action(&Action {
-                comment: id.clone(),
-                kind: if claim.edited {
-                    ActionKind::Edited
-                } else {
-                    ActionKind::Approved
-                },
-                moderator_id: Some(claim.moderator.id.clone()),
-                moderator_name: Some(claim.moderator.name.clone()),
-                at: now,
-                draft_text: Some(claim.draft_text.clone()),
-                sent_text: Some(claim.text.clone()),
-                reply_message_id,
-            })
-            .await?;
+        if !closed {
+            // The claim was taken back meanwhile (a restart's recovery), yet the reply is out:
+            // the audit trail must still say what was sent.
+            self.store.record_action(&action).await?;
+        }
         self.stored(id).await
     }
 
@@ -495,30 +500,30 @@ impl Tracker {
         kind: ActionKind,
         who: &Moderator,
     ) -> Result<Option<StoredComment>, TrackerError> {
-        let now = self.clock.now();
-        let moved = self
+        let draft_text = self.stored(id).await?.draft.map(|d| d.text);
+        let action = Action {
+            comment: id.clone(),
+            kind,
+            moderator_id: Some(who.id.clone()),
+            moderator_name: Some(who.name.clone()),
+            at: self.clock.now(),
+            draft_text,
+            sent_text: None,
+            reply_message_id: None,
+        };
+        let answered_by = (to == CommentState::Answered).then_some(who.name.as_str());
+        let closed = self
             .store
-            .transition(id, &[CommentState::Flagged, CommentState::Alerted], to, now)
+            .close_with_action(
+                &[CommentState::Flagged, CommentState::Alerted],
+                to,
+                answered_by,
+                &action,
+            )
             .await?;
-        if !moved {
+        if !closed {
             return Ok(None);
         }
-        if to == CommentState::Answered {
-            self.store.set_answered_by(id, &who.name).await?;
-        }
-        let draft_text = self.stored(id).await?.draft.map(|d| d.text);
-        self.store
-            .record_action(&Action {
-                comment: id.clone(),
-                kind,
-                moderator_id: Some(who.id.clone()),
-                moderator_name: Some(who.name.clone()),
-                at: now,
-                draft_text,
-                sent_text: None,
-                reply_message_id: None,
-            })
-            .await?;
         Ok(Some(self.stored(id).await?))
     }
 
