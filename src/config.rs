@@ -113,6 +113,8 @@ pub struct DiscordSettings {
     pub anyone_answers: bool,
     /// Most messages fetched per channel when catching up after downtime.
     pub backfill_limit: u32,
+    /// How often alerts' targets, escalations and the digest are checked.
+    pub check_every: HumanDuration,
 }
 
 /// Response-time targets (`[sla]`): how fast each kind of comment should get a first answer.
@@ -285,6 +287,9 @@ impl Settings {
         }
         if self.discord.backfill_limit > 10_000 {
             return Err(invalid("discord.backfill_limit", "must be at most 10000"));
+        }
+        if self.discord.check_every.0 < Duration::seconds(1) {
+            return Err(invalid("discord.check_every", "must be at least 1s"));
         }
         let base = &self.discord.api_base;
         if !base.is_empty() && !base.starts_with("http://") && !base.starts_with("https://") {

@@ -660,6 +660,16 @@ impl Store {
             == 1;
         Ok(inserted)
     }
+
+    /// Takes back [`Store::mark_digest_posted`] for `day`, when posting that digest failed, so
+    /// it is tried again rather than lost.
+    pub async fn unmark_digest(&self, day: NaiveDate) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM digests WHERE day = ?")
+            .bind(day)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
 }
 
 async fn write_verdict(

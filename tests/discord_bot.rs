@@ -16,7 +16,7 @@ use secrecy::SecretString;
 use serde_json::{json, Value};
 
 use ascolto::app::App;
-use ascolto::clock::SystemClock;
+use ascolto::clock::{Clock, ManualClock, SystemClock};
 use ascolto::comment::CommentId;
 use ascolto::config::Settings;
 use ascolto::discord::{self, BotHandle};
@@ -68,6 +68,8 @@ struct Harness {
     fake: FakeDiscord,
     dir: tempfile::TempDir,
     bot: Option<BotHandle>,
+    /// The bot's clock: the system's, or a [`ManualClock`] the test moves.
+    clock: Arc<dyn Clock>,
 }
 
 impl Harness {
@@ -77,6 +79,14 @@ impl Harness {
 
     /// `env` overrides settings as `ASCOLTO__...` variables would.
     async fn start_with(world: World, env: &[(&str, &str)]) -> Harness {
+        Harness::start_with_clock(world, env, Arc::new(SystemClock)).await
+    }
+
+    async fn start_with_clock(
+        world: World,
+        env: &[(&str, &str)],
+        clock: Arc<dyn Clock>,
+    ) -> Harness {
         init_logs();
         let fake = FakeDiscord::start(world).await;
         let dir = tempfile::tempdir().unwrap();
@@ -85,6 +95,7 @@ impl Harness {
             fake,
             dir,
             bot: None,
+            clock,
         };
         harness.launch(env).await;
         harness
@@ -117,6 +128,10 @@ impl Harness {
                 ids::STAFF_ROLE.to_string(),
             ),
             ("ASCOLTO__DISCORD__BACKFILL_LIMIT".into(), "50".into()),
+            ("ASCOLTO__DISCORD__CHECK_EVERY".into(), "1s".into()),
+            // Tests that are about the digest turn it on; the others would otherwise get one
+            // at start whenever they run after its time of day.
+            ("ASCOLTO__DIGEST__ENABLED".into(), "false".into()),
         ]);
         for (key, value) in env {
             vars.insert((*key).to_owned(), (*value).to_owned());
@@ -127,7 +142,7 @@ impl Harness {
 
     /// Starts a bot on this harness's database and waits until it is connected.
     async fn launch(&mut self, env: &[(&str, &str)]) {
-        let app = App::build(self.settings(env), Arc::new(SystemClock))
+        let app = App::build(self.settings(env), self.clock.clone())
             .await
             .expect("app");
         let token = SecretString::from(self.fake.token());
@@ -826,6 +841,7 @@ async fn history_before_the_first_start_is_caught_up() {
         fake,
         dir,
         bot: None,
+        clock: Arc::new(SystemClock),
     };
     h.launch(&[]).await;
 
@@ -948,6 +964,7 @@ async fn wrong_settings_or_token_stop_the_start_with_a_clear_error() {
         fake,
         dir,
         bot: None,
+        clock: Arc::new(SystemClock),
     };
 
     let no_alert_channel = h.settings(&[("ASCOLTO__DISCORD__ALERT_CHANNEL", "0")]);
@@ -985,4 +1002,226 @@ async fn wrong_settings_or_token_stop_the_start_with_a_clear_error() {
         .expect("refused");
     assert!(err.to_string().contains("http://127.0.0.1:9"), "{err}");
     assert_eq!(h.fake.identify_count(), 0, "nothing connected");
+}
+
+/// Messages in the moderators' channel that are escalations (not alerts or digests).
+fn escalations(h: &Harness) -> Vec<Value> {
+    h.fake
+        .posted_messages(ids::MODS)
+        .into_iter()
+        .filter(|m| {
+            m["content"]
+                .as_str()
+                .unwrap_or("")
+                .contains("Response target")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_target_warns_in_the_alert_then_escalates_once_within_the_ping_budget() {
+    let clock = ManualClock::new(Utc::now());
+    let role = ids::MODERATOR_ROLE.to_string();
+    let env = [
+        ("ASCOLTO__ESCALATION__ROLE_ID", role.as_str()),
+        ("ASCOLTO__ESCALATION__MAX_PINGS_PER_HOUR", "1"),
+    ];
+    let h = Harness::start_with_clock(World::default_test(), &env, Arc::new(clock.clone())).await;
+    let first = h
+        .fake
+        .message_create(ids::SUPPORT, ids::NORA, COMPLAINT_IT, None);
+    let alert = h.alert_for(first).await;
+    assert!(
+        field(&alert, "Target").starts_with("⏱ target 30 min"),
+        "{alert}"
+    );
+
+    // 80% of the target used: the alert warns.
+    clock.advance(chrono::Duration::minutes(25));
+    let warned = h
+        .alert_until(&alert, "the target warning", |m| {
+            field(m, "Target").starts_with("⚠ target 30 min: 5 min left")
+        })
+        .await;
+    assert_eq!(buttons(&warned).len(), 5, "still open");
+
+    // Missed: one escalation pinging the configured role and nobody else.
+    clock.advance(chrono::Duration::minutes(7));
+    let escalation = h
+        .fake
+        .wait_for(
+            |r| {
+                r.is("POST", &format!("/channels/{}/messages", ids::MODS))
+                    && r.json()["content"]
+                        .as_str()
+                        .is_some_and(|c| c.contains("Response target"))
+            },
+            STEP,
+        )
+        .await;
+    let escalation = escalation.json();
+    let content = escalation["content"].as_str().unwrap();
+    assert!(content.starts_with(&format!("<@&{role}> ⛔")), "{content}");
+    assert!(content.contains("missed by 1 min"), "{content}");
+    assert!(
+        content.contains(&first.to_string()),
+        "a jump link: {content}"
+    );
+    assert_eq!(escalation["allowed_mentions"]["parse"], json!([]));
+    assert_eq!(escalation["allowed_mentions"]["roles"], json!([role]));
+    h.alert_until(&alert, "the missed target in the alert", |m| {
+        field(m, "Target").starts_with("⛔ target 30 min: missed by")
+    })
+    .await;
+
+    // A second comment, already past its target by the bot's clock: escalated too, but the
+    // hourly budget of one ping is spent. The first is never escalated again.
+    let second = h
+        .fake
+        .message_create(ids::GENERAL, ids::OTTO, "Il pacco è in ritardo", None);
+    h.fake
+        .wait_until("the second escalation", STEP, |f| {
+            f.posted_messages(ids::MODS).iter().any(|m| {
+                m["content"].as_str().is_some_and(|c| {
+                    c.contains("Response target") && c.contains(&second.to_string())
+                })
+            })
+        })
+        .await;
+    clock.advance(chrono::Duration::minutes(10));
+    let third = h
+        .fake
+        .message_create(ids::GENERAL, ids::NORA, "Il regalo non è arrivato", None);
+    h.alert_for(third).await;
+    h.fake
+        .wait_until("the third escalation", STEP, |_| escalations(&h).len() == 3)
+        .await;
+    let all = escalations(&h);
+    let pings = all
+        .iter()
+        .filter(|m| m["content"].as_str().unwrap().starts_with("<@&"))
+        .count();
+    assert_eq!(pings, 1, "{all:#?}");
+    assert!(all[1]["content"]
+        .as_str()
+        .unwrap()
+        .contains("no ping: the hourly ping budget is spent"));
+    h.finish().await;
+}
+
+/// The digest messages in the moderators' channel.
+fn digests(h: &Harness) -> Vec<Value> {
+    h.fake
+        .posted_messages(ids::MODS)
+        .into_iter()
+        .filter(|m| {
+            m["content"]
+                .as_str()
+                .unwrap_or("")
+                .contains("Ascolto digest")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_daily_digest_is_posted_once_with_its_chart_and_a_missed_one_at_start() {
+    let start = Utc::now();
+    let clock = ManualClock::new(start);
+    // Due from this very minute (UTC, the default time zone).
+    let time = start.format("%H:%M").to_string();
+    let env = [
+        ("ASCOLTO__DIGEST__ENABLED", "true"),
+        ("ASCOLTO__DIGEST__TIME", time.as_str()),
+    ];
+    let mut h =
+        Harness::start_with_clock(World::default_test(), &env, Arc::new(clock.clone())).await;
+    let post = h
+        .fake
+        .wait_for(
+            |r| r.is("POST", &format!("/channels/{}/messages", ids::MODS)) && !r.files.is_empty(),
+            STEP,
+        )
+        .await;
+    let content = post.json()["content"].as_str().unwrap().to_owned();
+    assert!(content.contains("Ascolto digest"), "{content}");
+    assert!(content.contains("Unanswered"), "{content}");
+    assert!(!content.contains("posted late"), "on time: {content}");
+    assert_eq!(post.json()["allowed_mentions"]["parse"], json!([]));
+    assert_eq!(post.files[0].filename, "ascolto-digest.png");
+    assert!(post.files[0].bytes.starts_with(b"\x89PNG"), "a PNG chart");
+
+    // A complaint during the day, then the bot is down at the next digest time.
+    let complaint = h
+        .fake
+        .message_create(ids::SUPPORT, ids::NORA, COMPLAINT_IT, None);
+    h.alert_for(complaint).await;
+    h.stop().await;
+    clock.advance(chrono::Duration::hours(26));
+    h.launch(&env).await;
+    h.fake
+        .wait_until("the missed digest", STEP, |_| digests(&h).len() == 2)
+        .await;
+    let late = digests(&h)[1]["content"].as_str().unwrap().to_owned();
+    assert!(late.contains("posted late"), "{late}");
+    assert!(
+        late.contains("24 h+") || late.contains("24h+"),
+        "the complaint waits over a day: {late}"
+    );
+
+    // Restarting again posts nothing new; the next day's digest comes at its time.
+    h.stop().await;
+    h.launch(&env).await;
+    clock.set(start + chrono::Duration::hours(48) + chrono::Duration::seconds(30));
+    h.fake
+        .wait_until("the next day's digest", STEP, |_| digests(&h).len() == 3)
+        .await;
+    assert!(!digests(&h)[2]["content"]
+        .as_str()
+        .unwrap()
+        .contains("posted late"));
+    assert_eq!(digests(&h).len(), 3);
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn the_digest_command_posts_the_digest_now_for_moderators_only() {
+    let h = Harness::start().await;
+    let complaint = h
+        .fake
+        .message_create(ids::SUPPORT, ids::NORA, COMPLAINT_IT, None);
+    h.alert_for(complaint).await;
+
+    let refused = h
+        .fake
+        .slash_command("ascolto", Some("digest"), &[], ids::OTTO)
+        .await;
+    assert!(h.private_answer(refused).await.contains("Only moderators"));
+    assert!(digests(&h).is_empty());
+
+    let asked = h
+        .fake
+        .slash_command("ascolto", Some("digest"), &[], ids::MIA)
+        .await;
+    h.fake
+        .wait_until("the digest", STEP, |_| digests(&h).len() == 1)
+        .await;
+    let digest = &digests(&h)[0];
+    let content = digest["content"].as_str().unwrap();
+    assert!(content.contains("Unanswered"), "{content}");
+    assert!(
+        content.contains("it.complaint.late"),
+        "complaints by rule: {content}"
+    );
+    assert_eq!(digest["attachments"][0]["filename"], "ascolto-digest.png");
+    h.fake
+        .wait_until("the confirmation", STEP, |f| {
+            f.interaction_original(asked).is_some_and(|m| {
+                m["content"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("Digest posted")
+            })
+        })
+        .await;
+    h.finish().await;
 }

@@ -18,6 +18,7 @@ use tracing::{info, warn};
 use crate::alert::{format_wait, AlertView};
 use crate::comment::CommentId;
 use crate::rules::{cut_chars, Severity};
+use crate::sla::SlaStatus;
 use crate::store::{Action, ActionKind, AlertRef, CommentState, StoredComment};
 
 use super::types::{Data, DiscordError};
@@ -297,6 +298,14 @@ impl Card {
                 false,
             ),
         ];
+        // The target reading: a warning as it nears, "missed by" once breached, "met" after.
+        if let Some(sla) = &view.sla {
+            fields.push((
+                "Target".to_owned(),
+                format!("{} {}", sla.symbol(), sla.text()),
+                true,
+            ));
+        }
         if let Some(line) = outcome.line() {
             fields.push(("Status".to_owned(), line, false));
         }
@@ -310,7 +319,7 @@ impl Card {
             description,
             fields,
             footer: format!("comment {}", view.comment_id),
-            color: color(outcome, view.severity),
+            color: color(outcome, view.severity, view.sla.as_ref().map(|s| s.status)),
             buttons: outcome.is_open(),
         }
     }
@@ -348,8 +357,11 @@ impl Card {
     }
 }
 
-fn color(outcome: &Outcome, severity: Option<Severity>) -> u32 {
+/// Open alerts take their severity's colour, turning red once the target is missed so a
+/// late one stands out in a scrolled channel.
+fn color(outcome: &Outcome, severity: Option<Severity>, sla: Option<SlaStatus>) -> u32 {
     match outcome {
+        Outcome::Open | Outcome::Sending if sla == Some(SlaStatus::Breached) => 0xC0392B,
         Outcome::Open | Outcome::Sending => match severity {
             Some(Severity::Critical) => 0xC0392B,
             Some(Severity::High) => 0xE67E22,
@@ -368,7 +380,8 @@ pub async fn render(
 ) -> Result<(CreateEmbed, Vec<CreateActionRow>), DiscordError> {
     let actions = data.tracker.store().actions_for(&stored.comment.id).await?;
     let outcome = Outcome::of(stored, &actions);
-    let view = AlertView::new(stored, data.tracker.clock().now());
+    let now = data.tracker.clock().now();
+    let view = AlertView::new(stored, now).with_sla(stored, &data.sla, now);
     let card = Card::new(
         &view,
         stored.comment.time,

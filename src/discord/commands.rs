@@ -1,4 +1,5 @@
-//! Slash commands (poise): `/ascolto queue`, `/ascolto test`, `/ascolto reload`.
+//! Slash commands (poise): `/ascolto queue`, `/ascolto test`, `/ascolto reload`,
+//! `/ascolto digest`.
 //!
 //! Answers are ephemeral: they are for the person who asked, not for the channel. Commands that
 //! change something, or show members' private messages, carry the moderator check from
@@ -17,15 +18,16 @@ use crate::rules::{cut_chars, DISCORD_MESSAGE_LIMIT};
 
 use super::checks;
 use super::ingest;
+use super::schedule;
 use super::types::{Context, Data, DiscordError};
 
 /// Open alerts listed at most, so the answer fits in one message.
 const QUEUE_LINES: usize = 15;
 
-/// Ascolto: the moderators' queue, trying rules, reloading them.
+/// Ascolto: the moderators' queue, trying rules, reloading them, the digest.
 #[poise::command(
     slash_command,
-    subcommands("queue", "test", "reload"),
+    subcommands("queue", "test", "reload", "digest"),
     subcommand_required
 )]
 pub async fn ascolto(_ctx: Context<'_>) -> Result<(), DiscordError> {
@@ -189,6 +191,35 @@ async fn reload(ctx: Context<'_>) -> Result<(), DiscordError> {
     ctx.send(
         CreateReply::default()
             .content(text)
+            .allowed_mentions(serenity::CreateAllowedMentions::new()),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Post the digest of the last 24 hours in the moderators' channel now.
+///
+/// The daily digest is still posted at its time.
+#[poise::command(slash_command, ephemeral, check = "checks::moderator")]
+async fn digest(ctx: Context<'_>) -> Result<(), DiscordError> {
+    // Reading the day and drawing the chart can outlast Discord's three seconds.
+    ctx.defer_ephemeral().await?;
+    let data = ctx.data();
+    let digest = crate::digest::build(
+        data.tracker.store(),
+        data.tracker.clock().as_ref(),
+        &data.settings,
+    )
+    .await?;
+    let message = schedule::post_digest(ctx.http(), data, &digest).await?;
+    info!(by = %ctx.author().id, message = %message.id, "digest posted on request");
+    ctx.send(
+        CreateReply::default()
+            .content(format!(
+                "Digest posted in <#{}>: {}",
+                data.discord().alert_channel,
+                message.link()
+            ))
             .allowed_mentions(serenity::CreateAllowedMentions::new()),
     )
     .await?;

@@ -348,6 +348,7 @@ mod tests {
             staff_roles: vec![20],
             anyone_answers: false,
             backfill_limit: 10,
+            check_every: crate::config::HumanDuration(chrono::Duration::seconds(30)),
         }
     }
 

@@ -4,7 +4,8 @@
 //!
 //! One file per feature: `ingest` (messages, edits, deletions), `alerts` (the moderators'
 //! alert messages), `buttons` (clicks and the Edit modal), `commands` (slash commands),
-//! `backfill` (catching up after downtime), `checks` (who is a moderator), and `types` (the
+//! `backfill` (catching up after downtime), `checks` (who is a moderator), `schedule` (target
+//! warnings, escalations and the daily digest as time passes), and `types` (the
 //! shared `Data`, the error type, the poise context). [`start`] builds and connects the bot;
 //! `main` and the integration tests share it, so tests run exactly what production runs.
 
@@ -14,6 +15,7 @@ pub mod buttons;
 pub mod checks;
 pub mod commands;
 pub mod ingest;
+pub mod schedule;
 pub mod types;
 
 use std::sync::Arc;
@@ -92,6 +94,7 @@ async fn preflight(http: &Http, api_base: &str) -> Result<(), DiscordError> {
 pub struct BotHandle {
     shard_manager: Arc<ShardManager>,
     client: JoinHandle<Result<(), serenity::Error>>,
+    schedule: JoinHandle<()>,
     data: Data,
     /// The REST client the bot uses (tests read ids through it).
     pub http: Arc<Http>,
@@ -120,6 +123,8 @@ impl BotHandle {
         if !self.data.drain(DRAIN_LIMIT).await {
             warn!("work still in flight after {DRAIN_LIMIT:?}; stopping anyway");
         }
+        // Between checks it only waits for the next tick; a check in flight was drained above.
+        self.schedule.abort();
         let mut client = self.client;
         match tokio::time::timeout(Duration::from_secs(5), &mut client).await {
             Ok(Ok(Ok(()))) => Ok(()),
@@ -177,9 +182,12 @@ pub async fn start(app: App, token: SecretString) -> Result<BotHandle, DiscordEr
     let shard_manager = client.shard_manager.clone();
     let http = client.http.clone();
     let task = tokio::spawn(async move { client.start().await });
+    // Its first check runs at once: a digest missed while the bot was down goes out now.
+    let schedule = schedule::spawn(http.clone(), data.clone());
     Ok(BotHandle {
         shard_manager,
         client: task,
+        schedule,
         data,
         http,
     })
