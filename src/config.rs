@@ -141,6 +141,24 @@ pub struct TargetSettings {
     pub urgent: Option<HumanDuration>,
 }
 
+#[cfg(test)]
+impl DiscordSettings {
+    /// Settings for unit tests: alerts in channel 900, moderators role 10, staff role 20.
+    pub(crate) fn for_tests() -> DiscordSettings {
+        DiscordSettings {
+            api_base: String::new(),
+            watched_channels: vec![],
+            excluded_channels: vec![],
+            alert_channel: 900,
+            moderator_roles: vec![10],
+            staff_roles: vec![20],
+            anyone_answers: false,
+            backfill_limit: 10,
+            check_every: HumanDuration(Duration::seconds(30)),
+        }
+    }
+}
+
 /// Reads a list of Discord ids that may also be written as one bare id. The environment
 /// source parses a number before it tries a list, so `ASCOLTO__DISCORD__STAFF_ROLES=123` (one
 /// role, the usual case) arrives as a number, not a one-element list.

@@ -371,28 +371,8 @@ async fn rules_test(
         mentions: Vec::new(),
     };
     let (verdict, draft) = app.tracker.dry_run(&comment);
-    println!(
-        "language: {}{}",
-        verdict.language,
-        if verdict.language_confident {
-            ""
-        } else {
-            " (unsure)"
-        }
-    );
-    let labels: Vec<String> = verdict
-        .labels
-        .iter()
-        .map(|l| format!("{} ({:.2})", l.label, l.score))
-        .collect();
-    println!(
-        "labels: {}",
-        if labels.is_empty() {
-            "none".to_owned()
-        } else {
-            labels.join(", ")
-        }
-    );
+    println!("language: {}", verdict.language_text());
+    println!("labels: {}", verdict.scores_text());
     println!(
         "needs reply: {}",
         if verdict.needs_reply() { "yes" } else { "no" }

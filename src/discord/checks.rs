@@ -51,17 +51,7 @@ mod tests {
     use super::*;
 
     fn settings() -> DiscordSettings {
-        DiscordSettings {
-            api_base: String::new(),
-            watched_channels: vec![],
-            excluded_channels: vec![],
-            alert_channel: 1,
-            moderator_roles: vec![10],
-            staff_roles: vec![20],
-            anyone_answers: false,
-            backfill_limit: 10,
-            check_every: crate::config::HumanDuration(chrono::Duration::seconds(30)),
-        }
+        DiscordSettings::for_tests()
     }
 
     #[test]

@@ -117,28 +117,11 @@ async fn test(
         mentions: Vec::new(),
     };
     let (verdict, draft) = ctx.data().tracker.dry_run(&comment);
-    let mut out = format!(
-        "**Language:** {}{}\n",
-        verdict.language,
-        if verdict.language_confident {
-            ""
-        } else {
-            " (unsure)"
-        }
-    );
-    let labels: Vec<String> = verdict
-        .labels
-        .iter()
-        .map(|l| format!("{} ({:.2})", l.label, l.score))
-        .collect();
+    let mut out = format!("**Language:** {}\n", verdict.language_text());
     let _ = writeln!(
         out,
         "**Labels:** {}\n**Needs a reply:** {}",
-        if labels.is_empty() {
-            "none".to_owned()
-        } else {
-            labels.join(", ")
-        },
+        verdict.scores_text(),
         if verdict.needs_reply() { "yes" } else { "no" }
     );
     for m in &verdict.matches {

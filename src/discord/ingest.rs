@@ -340,15 +340,9 @@ mod tests {
 
     fn settings(watched: Vec<u64>, excluded: Vec<u64>) -> DiscordSettings {
         DiscordSettings {
-            api_base: String::new(),
             watched_channels: watched,
             excluded_channels: excluded,
-            alert_channel: 900,
-            moderator_roles: vec![10],
-            staff_roles: vec![20],
-            anyone_answers: false,
-            backfill_limit: 10,
-            check_every: crate::config::HumanDuration(chrono::Duration::seconds(30)),
+            ..DiscordSettings::for_tests()
         }
     }
 

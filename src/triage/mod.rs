@@ -99,6 +99,29 @@ impl Verdict {
         self.labels.iter().any(|l| l.label == label)
     }
 
+    /// "it", or "it (unsure)" when the text was too short or mixed to tell.
+    pub fn language_text(&self) -> String {
+        let unsure = if self.language_confident {
+            ""
+        } else {
+            " (unsure)"
+        };
+        format!("{}{unsure}", self.language)
+    }
+
+    /// "complaint (0.80), question (0.55)", or "none".
+    pub fn scores_text(&self) -> String {
+        if self.labels.is_empty() {
+            return "none".to_owned();
+        }
+        let labels: Vec<String> = self
+            .labels
+            .iter()
+            .map(|l| format!("{} ({:.2})", l.label, l.score))
+            .collect();
+        labels.join(", ")
+    }
+
     /// Whether a moderator should see this comment: someone is waiting for an answer.
     pub fn needs_reply(&self) -> bool {
         self.labels.iter().any(|l| l.label.needs_reply())
