@@ -313,6 +313,9 @@ fn questions_without_a_question_mark_are_flagged() {
         ("hey @sam what time does the stream start", Lang::En),
         ("Does the desktop app work on Linux?", Lang::En),
         ("Avete la versione in inglese?", Lang::It),
+        // asking for help is a question even when it addresses "tu"
+        ("tu mi potresti aiutare con l'ordine", Lang::It),
+        ("Mi potete aiutare? Non trovo il link", Lang::It),
     ];
     for (text, lang) in questions {
         let v = run(&lib, text);
@@ -439,6 +442,45 @@ fn chit_chat_and_praise_are_not_flagged() {
         assert!(
             !v.has(Label::Complaint) && !v.has(Label::Negative),
             "{text}\n{}",
+            describe(&v)
+        );
+    }
+}
+
+#[test]
+fn complaint_tone_catches_exasperation_and_failed_attempts() {
+    let lib = library();
+    for text in [
+        "still can't get into the app after the update, what the hell??",
+        "how is that fair, you doubled the price and removed half the features",
+        "the app is not allowing me to save, tried three times",
+        "so much for next-day shipping",
+    ] {
+        let v = run(&lib, text);
+        assert!(
+            v.has(Label::Complaint),
+            "not a complaint: {text}\n{}",
+            describe(&v)
+        );
+    }
+}
+
+#[test]
+fn questions_and_anticipation_with_complaint_words_are_not_complaints() {
+    let lib = library();
+    for text in [
+        // "still" asking whether something goes on, not that it failed
+        "hey, is the event still on tonight?",
+        "is the shop still open on sundays?",
+        // asking how refunds work: a question with its own reply
+        "how do I get a refund for a ticket I bought twice by mistake?",
+        // looking forward to something
+        "so waiting for the new season",
+    ] {
+        let v = run(&lib, text);
+        assert!(
+            !v.has(Label::Complaint),
+            "flagged as a complaint: {text}\n{}",
             describe(&v)
         );
     }
