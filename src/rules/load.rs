@@ -162,6 +162,8 @@ struct RawLexicon {
     all_caps: f32,
     #[serde(default)]
     exclamations: f32,
+    #[serde(default)]
+    fixed: Vec<String>,
 }
 
 fn default_negation_window() -> usize {
@@ -750,11 +752,31 @@ impl Builder<'_> {
                 weights.push((term, *weight));
             }
         }
+        let mut fixed = Vec::new();
+        for word in &raw.fixed {
+            if !raw.weights.contains_key(word) {
+                self.problems.push(ctx.problem(
+                    offset,
+                    item.clone(),
+                    "lexicon.fixed",
+                    format!("`{word}` is not one of the lexicon's weighted words"),
+                ));
+                continue;
+            }
+            let field = format!("lexicon.fixed.\"{word}\"");
+            let spanned = Spanned::new(start..start, word.clone());
+            if let Some(term) = self.word(ctx, item, &field, &spanned) {
+                fixed.push(term);
+            }
+        }
         // Sorted by term so triage finds a hit's weight by binary search.
         weights.sort_by_key(|(term, _)| *term);
         weights.dedup_by_key(|(term, _)| *term);
+        fixed.sort();
+        fixed.dedup();
         Condition::Lexicon(Lexicon {
             weights,
+            fixed,
             threshold: raw.threshold,
             none,
             negators: raw.negators.iter().map(|n| normalize_phrase(n)).collect(),

@@ -198,6 +198,9 @@ pub enum Condition {
 #[derive(Debug, Clone)]
 pub struct Lexicon {
     pub weights: Vec<(TermId, f32)>,
+    /// Weighted terms that negators and intensifiers leave alone: cues that are not about
+    /// feeling (a link, a mention, a question word), which "not" cannot turn around. Sorted.
+    pub fixed: Vec<TermId>,
     pub threshold: f32,
     /// Terms that veto the rule (like `none` in a term rule).
     pub none: Vec<TermId>,

@@ -380,6 +380,11 @@ fn lexicon_score(
         };
         let mut weight = lex.weights[found].1;
         let before = &text.normalized.text[..hit.word_start()];
+        if lex.fixed.binary_search(&hit.term).is_ok() {
+            total += weight;
+            evidence_list.push(evidence(text, hit, Some(weight)));
+            continue;
+        }
         if preceding_tokens(before, lex.negation_window)
             .any(|t| lex.negators.iter().any(|neg| neg == t))
         {
@@ -526,6 +531,56 @@ exclamations = 0.5
         let v = triage(&comment("very terrible"), &lib, &TriageOptions::default());
         assert!(v.has(Label::Negative), "very terrible is 2.25");
         assert_eq!(v.matches[0].evidence[0].weight, Some(2.25));
+    }
+
+    #[test]
+    fn fixed_cues_are_not_turned_around_by_a_negator() {
+        let lib = library(
+            r#"
+[[rule]]
+id = "en.complaint.tone"
+labels = ["negative"]
+[rule.lexicon]
+threshold = 1.0
+weights = { "broken" = 1.0, "http*" = -1.0, "why" = 0.5 }
+negators = ["not", "dont"]
+intensifiers = ["seriously"]
+fixed = ["http*", "why"]
+"#,
+        );
+        let opts = TriageOptions::default();
+        // Without `fixed`, "not" would turn the link's -1 into +1 and flag the post.
+        let v = triage(
+            &comment("prices not negotiable https://shop.test"),
+            &lib,
+            &opts,
+        );
+        assert!(!v.has(Label::Negative), "{:?}", v.matches);
+        // "dont know why" stays a 0.5 question word, not a -0.5.
+        let v = triage(&comment("i dont know why it arrived broken"), &lib, &opts);
+        assert!(v.has(Label::Negative), "broken 1.0 + why 0.5");
+        let why = v.matches[0]
+            .evidence
+            .iter()
+            .find(|e| e.text == "why")
+            .unwrap();
+        assert_eq!(why.weight, Some(0.5));
+    }
+
+    #[test]
+    fn a_fixed_word_must_be_one_of_the_weighted_words() {
+        let sources = vec![(
+            PathBuf::from("r/en/tone.toml"),
+            "[[rule]]\nid = \"en.tone\"\nlabels = [\"negative\"]\n[rule.lexicon]\nthreshold = 1.0\nweights = { \"broken\" = 1.0 }\nfixed = [\"http*\"]\n".to_owned(),
+        )];
+        let err = Library::from_sources(Path::new("r"), &sources, &BTreeMap::new()).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("en.tone"), "{text}");
+        assert!(text.contains("lexicon.fixed"), "{text}");
+        assert!(
+            text.contains("`http*` is not one of the lexicon's weighted words"),
+            "{text}"
+        );
     }
 
     #[test]
