@@ -937,6 +937,43 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn closing_writes_state_and_audit_line_together_or_not_at_all() {
+        let store = Store::in_memory().await.unwrap();
+        let now = Utc::now();
+        let c = comment("1", "general", Source::Discord, false);
+        store
+            .insert_triaged(&c, &verdict(), CommentState::Alerted, None, now)
+            .await
+            .unwrap();
+        let action = |name: &str| Action {
+            comment: c.id.clone(),
+            kind: ActionKind::MarkedAnswered,
+            moderator_id: Some(name.into()),
+            moderator_name: Some(name.into()),
+            at: now,
+            draft_text: None,
+            sent_text: None,
+            reply_message_id: None,
+        };
+        let open = [CommentState::Flagged, CommentState::Alerted];
+        assert!(store
+            .close_with_action(&open, CommentState::Answered, Some("mia"), &action("mia"))
+            .await
+            .unwrap());
+        // A second moderator a moment later: refused, and nothing of theirs is written.
+        assert!(!store
+            .close_with_action(&open, CommentState::Answered, Some("lea"), &action("lea"))
+            .await
+            .unwrap());
+        let stored = store.comment(&c.id).await.unwrap().unwrap();
+        assert_eq!(stored.state, CommentState::Answered);
+        assert_eq!(stored.answered_by.as_deref(), Some("mia"));
+        let actions = store.actions_for(&c.id).await.unwrap();
+        assert_eq!(actions.len(), 1);
+        assert_eq!(actions[0].moderator_name.as_deref(), Some("mia"));
+    }
+
+    #[tokio::test]
     async fn a_checkpoint_never_moves_back() {
         let store = Store::in_memory().await.unwrap();
         let ch = ChannelId::new("7");
