@@ -109,6 +109,17 @@ pub struct Place {
     pub is_dm: bool,
 }
 
+impl Place {
+    /// Where it was written, as moderators read it: `#support` or "direct message".
+    pub fn describe(&self) -> String {
+        if self.is_dm {
+            "direct message".to_owned()
+        } else {
+            format!("#{}", self.channel_name)
+        }
+    }
+}
+
 /// One message written by a member of the community.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Comment {

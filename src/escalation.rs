@@ -157,13 +157,7 @@ fn escalation(
     let labels = stored
         .verdict
         .as_ref()
-        .map(|v| {
-            v.labels
-                .iter()
-                .map(|l| l.label.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
+        .map(|v| v.label_names())
         .unwrap_or_default();
     Escalation {
         comment_id: comment.id.clone(),
@@ -174,11 +168,7 @@ fn escalation(
         ping,
         over_budget,
         author: comment.author.name.clone(),
-        place: if comment.place.is_dm {
-            "direct message".to_owned()
-        } else {
-            format!("#{}", comment.place.channel_name)
-        },
+        place: comment.place.describe(),
         labels,
         waited: (now - comment.time).max(chrono::Duration::zero()),
         missed_by: -clock.remaining(now),

@@ -292,21 +292,11 @@ pub fn compute(
             Unanswered {
                 id: c.id.0.clone(),
                 author: c.author.name.clone(),
-                place: if c.place.is_dm {
-                    "direct message".to_owned()
-                } else {
-                    format!("#{}", c.place.channel_name)
-                },
+                place: c.place.describe(),
                 labels: s
                     .verdict
                     .as_ref()
-                    .map(|v| {
-                        v.labels
-                            .iter()
-                            .map(|l| l.label.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    })
+                    .map(|v| v.label_names())
                     .unwrap_or_default(),
                 waited: (now - c.time).max(Duration::zero()),
                 link: jump_link(c),

@@ -109,6 +109,12 @@ impl Verdict {
         format!("{}{unsure}", self.language)
     }
 
+    /// "complaint, question": the labels standing, without scores.
+    pub fn label_names(&self) -> String {
+        let names: Vec<&str> = self.labels.iter().map(|l| l.label.as_str()).collect();
+        names.join(", ")
+    }
+
     /// "complaint (0.80), question (0.55)", or "none".
     pub fn scores_text(&self) -> String {
         if self.labels.is_empty() {
