@@ -53,8 +53,8 @@ impl AlertView {
                 v.matches
                     .iter()
                     .map(|m| Why {
-                        rule: m.rule.0.clone(),
-                        topic: m.topic.clone(),
+                        rule: m.rule.to_string(),
+                        topic: m.topic.as_deref().map(str::to_owned),
                         matched: m.evidence.iter().take(5).map(|e| e.text.clone()).collect(),
                     })
                     .collect(),

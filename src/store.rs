@@ -366,7 +366,7 @@ impl Store {
                 updated_at = excluded.updated_at",
         )
         .bind(id.as_str())
-        .bind(&draft.template.0)
+        .bind(draft.template.as_str())
         .bind(draft.lang.code())
         .bind(draft.wording as i64)
         .bind(&draft.text)
@@ -699,7 +699,7 @@ async fn write_verdict(
     )
     .bind(id.as_str())
     .bind(labels)
-    .bind(main.map(|m| m.rule.0.as_str()))
+    .bind(main.map(|m| m.rule.as_str()))
     .bind(main.and_then(|m| m.topic.as_deref()))
     .bind(verdict.severity().map(|s| s.as_str()))
     .bind(verdict.language.code())
@@ -713,7 +713,7 @@ async fn write_verdict(
              VALUES (?, ?, ?, ?, ?, ?)",
         )
         .bind(id.as_str())
-        .bind(&draft.template.0)
+        .bind(draft.template.as_str())
         .bind(draft.lang.code())
         .bind(draft.wording as i64)
         .bind(&draft.text)
@@ -776,7 +776,7 @@ fn stored_from_row(row: &SqliteRow) -> Result<StoredComment, StoreError> {
         Some(template) => {
             let lang: String = row.try_get("d_language")?;
             Some(Draft {
-                template: TemplateId(template),
+                template: TemplateId(template.into()),
                 lang: Lang::from_code(&lang)
                     .ok_or_else(|| corrupt(&id, format!("unknown language `{lang}`")))?,
                 wording: row.try_get::<i64, _>("d_wording")? as usize,

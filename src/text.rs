@@ -11,28 +11,68 @@
 pub struct Normalized {
     /// Lowercase, accent-folded text with runs of white space collapsed to one space.
     pub text: String,
-    /// For each byte of `text` (and one past the end), the byte offset in the original text.
-    offsets: Vec<u32>,
+    /// Where the map from `text` back to the original is not "next byte, next byte": pairs of
+    /// (byte of `text`, its byte in the original), in order. Each following byte of `text` maps
+    /// to the byte after. Plain ASCII with single spaces, most comments, needs no entry.
+    jumps: Vec<(u32, u32)>,
 }
 
 impl Normalized {
+    /// The byte of the original text that byte `at` of `text` came from (`text.len()` maps
+    /// to the end of the original).
+    fn original_offset(&self, at: usize) -> usize {
+        let at = at as u32;
+        let index = self.jumps.partition_point(|(from, _)| *from <= at);
+        match index.checked_sub(1) {
+            Some(i) => {
+                let (from, to) = self.jumps[i];
+                (to + (at - from)) as usize
+            }
+            None => at as usize,
+        }
+    }
+
     /// Maps a byte range of the normalised text back to the original text.
     pub fn original_range(&self, start: usize, end: usize) -> (usize, usize) {
-        let start = self.offsets[start] as usize;
-        let end = if end == 0 {
+        let start_at = self.original_offset(start);
+        let end_at = if end == 0 {
             0
         } else {
             // The end of the last byte we kept, so multi-byte originals stay whole.
-            self.offsets[end].max(self.offsets[end - 1] + 1) as usize
+            self.original_offset(end)
+                .max(self.original_offset(end - 1) + 1)
         };
-        (start, end.max(start))
+        (start_at, end_at.max(start_at))
+    }
+}
+
+/// Builds normalised text and its jumps back to the original.
+struct Writer {
+    text: Vec<u8>,
+    jumps: Vec<(u32, u32)>,
+    /// The original offset the next byte maps to when there is no jump.
+    next: u32,
+}
+
+impl Writer {
+    /// Appends a byte that came from byte `original` of the original text.
+    fn push(&mut self, byte: u8, original: usize) {
+        let original = original as u32;
+        if original != self.next {
+            self.jumps.push((self.text.len() as u32, original));
+        }
+        self.next = original + 1;
+        self.text.push(byte);
     }
 }
 
 /// Lowercases, folds accents and apostrophes, and collapses white space.
 pub fn normalize(original: &str) -> Normalized {
-    let mut text: Vec<u8> = Vec::with_capacity(original.len() + 8);
-    let mut offsets: Vec<u32> = Vec::with_capacity(original.len() + 9);
+    let mut w = Writer {
+        text: Vec::with_capacity(original.len() + 8),
+        jumps: Vec::new(),
+        next: 0,
+    };
     let mut last_space = true;
     let bytes = original.as_bytes();
     let mut pos = 0;
@@ -42,8 +82,7 @@ pub fn normalize(original: &str) -> Normalized {
         if byte.is_ascii() {
             let out = ASCII_FOLD[byte as usize];
             if out != b' ' || !last_space {
-                text.push(out);
-                offsets.push(pos as u32);
+                w.push(out, pos);
             }
             last_space = out == b' ';
             pos += 1;
@@ -55,31 +94,39 @@ pub fn normalize(original: &str) -> Normalized {
             .expect("pos is on a char boundary");
         if ch.is_whitespace() {
             if !last_space {
-                text.push(b' ');
-                offsets.push(pos as u32);
+                w.push(b' ', pos);
                 last_space = true;
             }
         } else {
             last_space = false;
             let mut buf = [0u8; 4];
             for folded in fold(ch) {
-                let encoded = folded.encode_utf8(&mut buf).as_bytes();
-                text.extend_from_slice(encoded);
-                offsets.extend(std::iter::repeat_n(pos as u32, encoded.len()));
+                // Every byte of a folded character maps to the character's start.
+                for &b in folded.encode_utf8(&mut buf).as_bytes() {
+                    w.push(b, pos);
+                }
             }
         }
         pos += ch.len_utf8();
     }
-    let mut text = String::from_utf8(text).expect("only whole characters are pushed");
     // Trailing space is noise for phrase matching.
-    if text.ends_with(' ') {
-        text.pop();
-        offsets.pop();
+    if w.text.last() == Some(&b' ') {
+        w.text.pop();
+        let len = w.text.len() as u32;
+        if w.jumps.last().is_some_and(|(from, _)| *from == len) {
+            w.jumps.pop();
+        }
     }
-    let end = original.len() as u32;
-    offsets.push(end);
-    // A collapsed trailing space means the last offset entry must still point past the text.
-    Normalized { text, offsets }
+    let mut normalized = Normalized {
+        text: String::from_utf8(w.text).expect("only whole characters are pushed"),
+        jumps: w.jumps,
+    };
+    // One past the end maps to the end of the original.
+    let len = normalized.text.len();
+    if normalized.original_offset(len) != original.len() {
+        normalized.jumps.push((len as u32, original.len() as u32));
+    }
+    normalized
 }
 
 /// Normalises a word or phrase from the rule library the same way as comment text.
@@ -136,6 +183,55 @@ pub fn is_word_byte(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || byte == b'_' || byte >= 0x80
 }
 
+/// A small set of single words (negators, intensifiers) that triage looks tokens up in.
+///
+/// Looked up for every weighted word of every comment: words of up to 15 bytes (all real
+/// ones) are compared as one number instead of as strings.
+#[derive(Debug, Clone, Default)]
+pub struct WordSet {
+    short: Vec<u128>,
+    long: Vec<String>,
+}
+
+impl WordSet {
+    pub fn new<S: AsRef<str>>(words: impl IntoIterator<Item = S>) -> WordSet {
+        let mut set = WordSet::default();
+        for word in words {
+            let word = word.as_ref();
+            match word_key(word) {
+                Some(key) => set.short.push(key),
+                None => set.long.push(word.to_owned()),
+            }
+        }
+        set.short.sort_unstable();
+        set.short.dedup();
+        set
+    }
+
+    pub fn contains(&self, word: &str) -> bool {
+        match word_key(word) {
+            Some(key) => self.short.binary_search(&key).is_ok(),
+            None => self.long.iter().any(|w| w == word),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.short.is_empty() && self.long.is_empty()
+    }
+}
+
+/// A word of up to 15 bytes packed with its length into one number (equal iff the words are).
+pub fn word_key(word: &str) -> Option<u128> {
+    let bytes = word.as_bytes();
+    if bytes.len() > 15 {
+        return None;
+    }
+    let mut packed = [0u8; 16];
+    packed[..bytes.len()].copy_from_slice(bytes);
+    packed[15] = bytes.len() as u8;
+    Some(u128::from_le_bytes(packed))
+}
+
 /// Splits normalised text into word tokens with their byte ranges.
 pub fn tokens(text: &str) -> impl Iterator<Item = (usize, &str)> {
     let bytes = text.as_bytes();
@@ -178,11 +274,74 @@ mod tests {
     }
 
     #[test]
+    fn the_sparse_map_agrees_with_a_byte_by_byte_map() {
+        // The map as a plain list: every kept byte, and every byte of a folded character,
+        // points at the start of the original character it came from.
+        fn byte_by_byte(original: &str) -> (String, Vec<usize>) {
+            let (mut text, mut offsets) = (String::new(), Vec::new());
+            let mut last_space = true;
+            for (pos, ch) in original.char_indices() {
+                if ch.is_whitespace() {
+                    if !last_space {
+                        text.push(' ');
+                        offsets.push(pos);
+                    }
+                    last_space = true;
+                    continue;
+                }
+                last_space = false;
+                for folded in fold(ch) {
+                    let before = text.len();
+                    text.push(folded);
+                    offsets.extend(std::iter::repeat_n(pos, text.len() - before));
+                }
+            }
+            if text.ends_with(' ') {
+                text.pop();
+                offsets.pop();
+            }
+            offsets.push(original.len());
+            (text, offsets)
+        }
+        for original in [
+            "plain ascii text",
+            "  leading and trailing  ",
+            "double  spaces\t\nand tabs",
+            "Perché È così?  Ciao ",
+            "emoji 👍👍 in the middle",
+            "ǅ mixed ﬁ ligature İ dotted",
+            "\u{00A0}non-breaking\u{2003}spaces\u{00A0}",
+            "",
+            "   ",
+        ] {
+            let n = normalize(original);
+            let (text, offsets) = byte_by_byte(original);
+            assert_eq!(n.text, text, "{original:?}");
+            for (at, expected) in offsets.iter().enumerate() {
+                assert_eq!(n.original_offset(at), *expected, "{original:?} byte {at}");
+            }
+        }
+        assert!(normalize("plain text, one space").jumps.is_empty());
+    }
+
+    #[test]
     fn keeps_emoji_as_non_ascii_text() {
         let n = normalize("Great 👍");
         assert_eq!(n.text, "great 👍");
         let (s, e) = n.original_range(6, n.text.len());
         assert_eq!(&"Great 👍"[s..e], "👍");
+    }
+
+    #[test]
+    fn word_sets_match_whole_words_short_and_long() {
+        let long = "antidisestablishmentarianism";
+        let set = WordSet::new(["not", "never", long]);
+        assert!(set.contains("not") && set.contains("never") && set.contains(long));
+        assert!(!set.contains("no") && !set.contains("nots") && !set.contains(""));
+        assert!(!set.contains("antidisestablishmentarianisms"));
+        // Same bytes, different length: the length is part of the key.
+        assert!(!WordSet::new(["a\0"]).contains("a"));
+        assert!(WordSet::new(Vec::<String>::new()).is_empty());
     }
 
     #[test]

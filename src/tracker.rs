@@ -188,7 +188,7 @@ impl Tracker {
         let now = self.clock.now();
         let (verdict, draft) = self.dry_run(comment);
         if let Some(main) = verdict.main_match() {
-            span.record("rule", main.rule.0.as_str());
+            span.record("rule", main.rule.as_str());
         }
         let state = if verdict.needs_reply() && !comment.author.is_staff {
             CommentState::Flagged

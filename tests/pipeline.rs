@@ -179,7 +179,7 @@ async fn a_complaint_is_flagged_with_an_explained_verdict_and_a_draft() {
     let verdict = stored.verdict.as_ref().unwrap();
     assert!(verdict.has(Label::Complaint));
     let main = verdict.main_match().unwrap();
-    assert_eq!(main.rule.0, "en.complaint.late");
+    assert_eq!(main.rule.as_str(), "en.complaint.late");
     assert_eq!(main.evidence[0].text, "still not here");
     let draft = stored.draft.as_ref().unwrap();
     assert_eq!(draft.lang, Lang::En);

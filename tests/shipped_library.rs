@@ -88,7 +88,8 @@ fn describe(v: &Verdict) -> String {
 
 /// The topic of the rule that drafts the reply.
 fn reply_topic(v: &Verdict) -> Option<String> {
-    v.main_match().and_then(|m| m.topic.clone())
+    v.main_match()
+        .and_then(|m| m.topic.as_deref().map(str::to_owned))
 }
 
 #[test]
@@ -199,7 +200,7 @@ fn urgent_outranks_specific_complaints_which_outrank_generic_ones_and_questions(
     let generic = |r: &ascolto::rules::Rule| {
         r.labels.contains(&Label::Complaint) && r.topic.as_deref() == Some("general")
     };
-    let question = |r: &ascolto::rules::Rule| r.labels == [Label::Question];
+    let question = |r: &ascolto::rules::Rule| *r.labels == [Label::Question];
     assert!(min_priority(&urgent) > max_priority(&specific));
     assert!(min_priority(&specific) > max_priority(&generic));
     assert!(min_priority(&generic) > max_priority(&question));
@@ -380,7 +381,12 @@ fn urgent_comments_win_the_reply() {
         let v = run(&lib, text);
         assert!(v.has(Label::Urgent), "not urgent: {text}\n{}", describe(&v));
         let reply = v.reply.as_ref().expect("urgent comments get a draft");
-        assert_eq!(reply.template.0, *template, "{text}\n{}", describe(&v));
+        assert_eq!(
+            reply.template.as_str(),
+            *template,
+            "{text}\n{}",
+            describe(&v)
+        );
         assert_eq!(reply.lang, *lang, "{text}");
     }
 }

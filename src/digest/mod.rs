@@ -254,9 +254,9 @@ fn complaint_rule(stored: &StoredComment) -> Option<RuleCount> {
         .matches
         .iter()
         .find(|m| m.rule == label.rule)
-        .and_then(|m| m.topic.clone());
+        .and_then(|m| m.topic.as_deref().map(str::to_owned));
     Some(RuleCount {
-        rule: label.rule.0.clone(),
+        rule: label.rule.to_string(),
         topic,
         count: 1,
     })

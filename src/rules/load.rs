@@ -16,7 +16,7 @@ use super::{
     AuthorFilter, Condition, Label, Lang, Lexicon, Library, Rule, RuleId, Scope, Severity,
     TemplateId, TermId,
 };
-use crate::text::normalize_phrase;
+use crate::text::{normalize_phrase, WordSet};
 
 /// One thing wrong in the library.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -388,8 +388,11 @@ fn load_sources(
     })?;
     let mut rules_by_term = vec![Vec::new(); matcher.term_count()];
     let mut always_check = Vec::new();
-    for (index, rule) in b.rules.iter().enumerate() {
+    for (index, rule) in b.rules.iter_mut().enumerate() {
         let index = index as u32;
+        if let Condition::Lexicon(lex) = &mut rule.condition {
+            lex.index_terms(matcher.term_count());
+        }
         let positive: Vec<TermId> = match &rule.condition {
             Condition::Terms { any, all, .. } => any.iter().chain(all).copied().collect(),
             Condition::Lexicon(lex) => {
@@ -419,7 +422,7 @@ impl Builder<'_> {
     fn rule(&mut self, ctx: &FileCtx<'_>, language: Option<Lang>, raw: Spanned<RawRule>) {
         let start = raw.span().start;
         let raw = raw.into_inner();
-        let id = RuleId(raw.id.get_ref().trim().to_owned());
+        let id = RuleId(raw.id.get_ref().trim().into());
         let item = Some(format!("rule `{id}`"));
         let at = |s: std::ops::Range<usize>| Some(s.start);
         let before = self.problems.len();
@@ -522,12 +525,12 @@ impl Builder<'_> {
         let templates: Vec<TemplateId> = raw
             .templates
             .iter()
-            .map(|t| TemplateId(t.get_ref().clone()))
+            .map(|t| TemplateId(t.get_ref().as_str().into()))
             .collect();
         for t in &raw.templates {
             self.references.push((
                 id.clone(),
-                TemplateId(t.get_ref().clone()),
+                TemplateId(t.get_ref().as_str().into()),
                 ctx.problem(at(t.span()), item.clone(), "templates", ""),
             ));
         }
@@ -585,8 +588,8 @@ impl Builder<'_> {
                 file: ctx.path.to_owned(),
                 language,
                 description: raw.description,
-                labels,
-                topic: raw.topic,
+                labels: labels.into(),
+                topic: raw.topic.map(Into::into),
                 suppresses,
                 priority: raw.priority,
                 severity,
@@ -779,23 +782,20 @@ impl Builder<'_> {
             fixed,
             threshold: raw.threshold,
             none,
-            negators: raw.negators.iter().map(|n| normalize_phrase(n)).collect(),
+            negators: WordSet::new(raw.negators.iter().map(|n| normalize_phrase(n))),
             negation_window: raw.negation_window,
-            intensifiers: raw
-                .intensifiers
-                .iter()
-                .map(|n| normalize_phrase(n))
-                .collect(),
+            intensifiers: WordSet::new(raw.intensifiers.iter().map(|n| normalize_phrase(n))),
             intensifier_factor: raw.intensifier_factor,
             all_caps: raw.all_caps,
             exclamations: raw.exclamations,
+            by_term: Vec::new(),
         })
     }
 
     fn template(&mut self, ctx: &FileCtx<'_>, raw: Spanned<RawTemplate>) {
         let start = raw.span().start;
         let raw = raw.into_inner();
-        let id = TemplateId(raw.id.get_ref().trim().to_owned());
+        let id = TemplateId(raw.id.get_ref().trim().into());
         let item = Some(format!("template `{id}`"));
         let before = self.problems.len();
         if let Some((file, line)) = self.template_lines.get(&id) {

@@ -7,6 +7,8 @@
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
+use std::sync::Arc;
+
 use crate::text::is_word_byte;
 
 /// Index of a word or pattern in the library's matcher.
@@ -36,8 +38,8 @@ impl TermHit {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum TermKey {
-    Word(String),
-    Pattern(String),
+    Word(Arc<str>),
+    Pattern(Arc<str>),
 }
 
 /// A word-list entry after normalisation; `*` at either end turns off that boundary check.
@@ -57,12 +59,12 @@ pub struct MatcherBuilder {
 impl MatcherBuilder {
     /// Adds a word or phrase (already normalised, possibly with `*` wildcards at its ends).
     pub fn word(&mut self, normalized: &str) -> TermId {
-        self.add(TermKey::Word(normalized.to_owned()))
+        self.add(TermKey::Word(normalized.into()))
     }
 
     /// Adds a regex pattern (already validated).
     pub fn pattern(&mut self, source: &str) -> TermId {
-        self.add(TermKey::Pattern(source.to_owned()))
+        self.add(TermKey::Pattern(source.into()))
     }
 
     fn add(&mut self, key: TermKey) -> TermId {
@@ -99,7 +101,7 @@ impl MatcherBuilder {
                     ));
                 }
                 TermKey::Pattern(source) => {
-                    patterns.push(source.clone());
+                    patterns.push(source.to_string());
                     pattern_terms.push(id);
                 }
             }
@@ -166,7 +168,7 @@ impl Matcher {
     }
 
     /// The term as written in the library (normalised word, or pattern source).
-    pub fn describe(&self, term: TermId) -> &str {
+    pub fn describe(&self, term: TermId) -> &Arc<str> {
         match &self.keys[term.0 as usize] {
             TermKey::Word(w) => w,
             TermKey::Pattern(p) => p,

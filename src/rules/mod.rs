@@ -11,7 +11,9 @@ mod template;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
+use crate::text::WordSet;
 use serde::{Deserialize, Serialize};
 
 pub use load::{LibraryError, Problem};
@@ -136,14 +138,28 @@ impl fmt::Display for Severity {
 }
 
 /// A rule's id, unique across the library (e.g. `en.complaint.late_delivery`).
+///
+/// Shared, not copied: every verdict names the rules that fired, and triage runs per comment.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct RuleId(pub String);
+pub struct RuleId(pub Arc<str>);
 
 /// A template's id, unique across the library (e.g. `late_delivery`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct TemplateId(pub String);
+pub struct TemplateId(pub Arc<str>);
+
+impl RuleId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TemplateId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
 
 impl fmt::Display for RuleId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -205,16 +221,43 @@ pub struct Lexicon {
     /// Terms that veto the rule (like `none` in a term rule).
     pub none: Vec<TermId>,
     /// Words that flip a following weighted word ("not", "non", "mai").
-    pub negators: Vec<String>,
+    pub negators: WordSet,
     /// How many words before a weighted word a negator still counts.
     pub negation_window: usize,
     /// Words that strengthen a following weighted word ("very", "molto").
-    pub intensifiers: Vec<String>,
+    pub intensifiers: WordSet,
     pub intensifier_factor: f32,
     /// Added once when the comment has a word of three or more letters in capitals.
     pub all_caps: f32,
     /// Added once when the comment has "!!" or more.
     pub exclamations: f32,
+    /// `weights` and `fixed` by term id, filled once the library's terms are numbered: triage
+    /// looks up every hit of every comment in every lexicon, so this is a direct index.
+    pub(crate) by_term: Vec<Option<LexiconWeight>>,
+}
+
+/// A weighted word's weight, and whether negators and intensifiers leave it alone.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LexiconWeight {
+    pub weight: f32,
+    pub fixed: bool,
+}
+
+impl Lexicon {
+    /// Indexes `weights` and `fixed` by term id, for a matcher of `term_count` terms.
+    pub(crate) fn index_terms(&mut self, term_count: usize) {
+        self.by_term = vec![None; term_count];
+        for &(term, weight) in &self.weights {
+            self.by_term[term.0 as usize] = Some(LexiconWeight {
+                weight,
+                fixed: self.fixed.binary_search(&term).is_ok(),
+            });
+        }
+    }
+
+    pub(crate) fn weight_of(&self, term: TermId) -> Option<LexiconWeight> {
+        self.by_term.get(term.0 as usize).copied().flatten()
+    }
 }
 
 /// One entry of the rule library.
@@ -226,9 +269,9 @@ pub struct Rule {
     /// The language whose comments the rule reads (from its folder), `None` for all.
     pub language: Option<Lang>,
     pub description: String,
-    pub labels: Vec<Label>,
+    pub labels: Arc<[Label]>,
     /// A short topic such as `delivery` or `refund`, shown to moderators and in the digest.
-    pub topic: Option<String>,
+    pub topic: Option<Arc<str>>,
     /// Labels this rule cancels when it fires (closing thanks cancel `question`).
     pub suppresses: Vec<Label>,
     /// Higher wins when several rules fire and each proposes a reply.

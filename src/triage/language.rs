@@ -5,7 +5,7 @@
 //! and costs almost nothing.
 
 use crate::rules::Lang;
-use crate::text::is_word_byte;
+use crate::text::{is_word_byte, word_key};
 
 /// The language of a comment and whether the evidence was clear.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,25 +19,25 @@ pub struct Detected {
 pub fn detect(normalized: &str, fallback: Lang) -> Detected {
     let table = table();
     let (mut en, mut it) = (0u32, 0u32);
-    let bytes = normalized.as_bytes();
-    let mut start = 0;
-    let mut hash = FNV_OFFSET;
-    // One pass over the bytes, hashing each word as it goes: this runs for every comment,
-    // so no token strings are built.
-    for (pos, &byte) in bytes.iter().chain(std::iter::once(&b' ')).enumerate() {
+    // One pass over the bytes, packing each word into its `word_key` as it goes: this runs
+    // for every comment, so no token strings are built or compared.
+    let (mut key, mut len) = (0u128, 0usize);
+    for &byte in normalized.as_bytes().iter().chain([&b' ']) {
         if is_word_byte(byte) {
-            hash = (hash ^ byte as u64).wrapping_mul(FNV_PRIME);
+            if len < 15 {
+                key |= (byte as u128) << (8 * len);
+            }
+            len += 1;
             continue;
         }
-        if pos > start {
-            match table.lookup(hash, &normalized[start..pos]) {
+        if (1..=15).contains(&len) {
+            match table.lookup(key | (len as u128) << 120) {
                 Some(Lang::En) => en += 1,
                 Some(Lang::It) => it += 1,
                 None => {}
             }
         }
-        start = pos + 1;
-        hash = FNV_OFFSET;
+        (key, len) = (0, 0);
     }
     match en.cmp(&it) {
         std::cmp::Ordering::Greater => Detected {
@@ -55,13 +55,11 @@ pub fn detect(normalized: &str, fallback: Lang) -> Detected {
     }
 }
 
-const FNV_OFFSET: u64 = 0xcbf29ce484222325;
-const FNV_PRIME: u64 = 0x100000001b3;
 const SLOTS: usize = 1024;
 
-/// An open-addressing table of the cue words, keyed by their FNV-1a hash.
+/// An open-addressing table of the cue words, keyed by their packed form.
 struct Table {
-    slots: Vec<Option<(u64, &'static str, Lang)>>,
+    slots: Vec<Option<(u128, Lang)>>,
 }
 
 impl Table {
@@ -69,23 +67,27 @@ impl Table {
         let mut slots = vec![None; SLOTS];
         for (words, lang) in [(ENGLISH, Lang::En), (ITALIAN, Lang::It)] {
             for word in words {
-                let hash = word
-                    .bytes()
-                    .fold(FNV_OFFSET, |h, b| (h ^ b as u64).wrapping_mul(FNV_PRIME));
-                let mut slot = hash as usize % SLOTS;
+                // Cue words are short; the unit test below checks every one is found.
+                let Some(key) = word_key(word) else { continue };
+                let mut slot = Self::slot(key);
                 while slots[slot].is_some() {
                     slot = (slot + 1) % SLOTS;
                 }
-                slots[slot] = Some((hash, *word, lang));
+                slots[slot] = Some((key, lang));
             }
         }
         Table { slots }
     }
 
-    fn lookup(&self, hash: u64, word: &str) -> Option<Lang> {
-        let mut slot = hash as usize % SLOTS;
-        while let Some((h, w, lang)) = self.slots[slot] {
-            if h == hash && w == word {
+    fn slot(key: u128) -> usize {
+        let mixed = (key as u64 ^ (key >> 64) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        (mixed >> 54) as usize % SLOTS
+    }
+
+    fn lookup(&self, key: u128) -> Option<Lang> {
+        let mut slot = Self::slot(key);
+        while let Some((k, lang)) = self.slots[slot] {
+            if k == key {
                 return Some(lang);
             }
             slot = (slot + 1) % SLOTS;

@@ -5,6 +5,8 @@
 
 pub mod language;
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::comment::Comment;
@@ -48,7 +50,7 @@ pub struct Evidence {
     /// The comment's own words at `span`.
     pub text: String,
     /// What the rule was looking for (the word or pattern as in the library).
-    pub term: String,
+    pub term: Arc<str>,
     /// The contribution to a lexicon score (after negation and intensifiers); `None` for terms.
     pub weight: Option<f32>,
 }
@@ -57,8 +59,8 @@ pub struct Evidence {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RuleMatch {
     pub rule: RuleId,
-    pub labels: Vec<Label>,
-    pub topic: Option<String>,
+    pub labels: Arc<[Label]>,
+    pub topic: Option<Arc<str>>,
     pub severity: Severity,
     pub priority: i32,
     /// 1.0 for a term rule; a lexicon's total divided by its threshold.
@@ -159,14 +161,24 @@ pub fn triage(comment: &Comment, library: &Library, options: &TriageOptions) -> 
     let mut hits = Vec::with_capacity(32);
     library.matcher.find(&normalized.text, &mut hits);
 
-    let mut candidates: Vec<u32> = Vec::with_capacity(64);
-    candidates.extend(
-        hits.iter()
-            .flat_map(|h| library.rules_by_term[h.term.0 as usize].iter().copied())
-            .chain(library.always_check.iter().copied()),
-    );
-    candidates.sort_unstable();
-    candidates.dedup();
+    // The rules worth reading, as a bitset: visiting them in index order keeps the verdict the
+    // same whichever order the hits came in. Typical libraries fit on the stack.
+    let words = library.rules.len().div_ceil(64);
+    let mut inline = [0u64; INLINE_RULE_WORDS];
+    let mut heap = Vec::new();
+    let candidates: &mut [u64] = if words <= INLINE_RULE_WORDS {
+        &mut inline[..words]
+    } else {
+        heap.resize(words, 0);
+        &mut heap
+    };
+    let rule_indices = hits
+        .iter()
+        .flat_map(|h| library.rules_by_term[h.term.0 as usize].iter())
+        .chain(&library.always_check);
+    for &index in rule_indices {
+        candidates[index as usize / 64] |= 1 << (index % 64);
+    }
 
     // Shouting cues matter only to lexicon rules: read them once, and only if one runs.
     let cues = std::cell::OnceCell::new();
@@ -176,7 +188,7 @@ pub fn triage(comment: &Comment, library: &Library, options: &TriageOptions) -> 
         library,
     };
     let mut matches: Vec<(u32, RuleMatch)> = Vec::with_capacity(8);
-    for index in candidates {
+    for index in set_bits(candidates) {
         let rule = &library.rules[index as usize];
         if !applies(rule, comment, detected, options) {
             continue;
@@ -246,7 +258,7 @@ fn verdict(
     }
     let mut labels: Vec<LabelScore> = Vec::new();
     for (_, m) in &indexed {
-        for label in &m.labels {
+        for label in m.labels.iter() {
             if suppressed.iter().any(|(l, _)| l == label) {
                 continue;
             }
@@ -291,6 +303,24 @@ fn verdict(
     }
 }
 
+/// Rules a comment's candidate set holds on the stack (64 per word); larger libraries use the heap.
+const INLINE_RULE_WORDS: usize = 32;
+
+/// The indices of the set bits, lowest first.
+fn set_bits(words: &[u64]) -> impl Iterator<Item = u32> + '_ {
+    words.iter().enumerate().flat_map(|(w, &word)| {
+        let mut rest = word;
+        std::iter::from_fn(move || {
+            if rest == 0 {
+                return None;
+            }
+            let bit = rest.trailing_zeros();
+            rest &= rest - 1;
+            Some(w as u32 * 64 + bit)
+        })
+    })
+}
+
 /// FNV-1a: a stable choice among a rule's templates and wordings, same on every run.
 pub fn stable_hash(text: &str) -> u64 {
     text.bytes().fold(0xcbf29ce484222325, |h, b| {
@@ -328,7 +358,7 @@ fn evidence(text: &Text<'_>, hit: &TermHit, weight: Option<f32>) -> Evidence {
     Evidence {
         span: Span { start, end },
         text: text.original[start..end].to_owned(),
-        term: text.library.matcher.describe(hit.term).to_owned(),
+        term: text.library.matcher.describe(hit.term).clone(),
         weight,
     }
 }
@@ -349,24 +379,42 @@ struct Cues {
 
 impl Cues {
     fn of(original: &str) -> Cues {
-        let mut run = 0;
-        let mut all_caps = false;
-        for ch in original.chars() {
-            if ch.is_uppercase() {
-                run += 1;
-                if run >= 3 {
-                    all_caps = true;
-                    break;
-                }
-            } else if !ch.is_alphabetic() || ch.is_lowercase() {
-                run = 0;
-            }
-        }
+        let all_caps = if original.is_ascii() {
+            caps_run(original.bytes().map(|b| {
+                (
+                    b.is_ascii_uppercase(),
+                    !b.is_ascii_alphabetic() || b.is_ascii_lowercase(),
+                )
+            }))
+        } else {
+            caps_run(
+                original
+                    .chars()
+                    .map(|c| (c.is_uppercase(), !c.is_alphabetic() || c.is_lowercase())),
+            )
+        };
         Cues {
             all_caps,
             exclamations: original.contains("!!"),
         }
     }
+}
+
+/// Whether three capitals come in a row, given (is capital, breaks a run) per character.
+/// Most comments are ASCII, which is read byte by byte without decoding.
+fn caps_run(chars: impl Iterator<Item = (bool, bool)>) -> bool {
+    let mut run = 0;
+    for (upper, breaks) in chars {
+        if upper {
+            run += 1;
+            if run >= 3 {
+                return true;
+            }
+        } else if breaks {
+            run = 0;
+        }
+    }
+    false
 }
 
 fn lexicon_score(
@@ -378,30 +426,11 @@ fn lexicon_score(
     if hits.iter().any(|h| lex.none.binary_search(&h.term).is_ok()) {
         return None;
     }
-    let mut total = 0.0;
-    let mut evidence_list = Vec::with_capacity(8);
-    for hit in hits {
-        let Ok(found) = lex.weights.binary_search_by_key(&hit.term, |(t, _)| *t) else {
-            continue;
-        };
-        let mut weight = lex.weights[found].1;
-        let before = &text.normalized.text[..hit.word_start()];
-        if lex.fixed.binary_search(&hit.term).is_ok() {
-            total += weight;
-            evidence_list.push(evidence(text, hit, Some(weight)));
-            continue;
-        }
-        if preceding_tokens(before, lex.negation_window)
-            .any(|t| lex.negators.iter().any(|neg| neg == t))
-        {
-            weight = -weight;
-        }
-        if preceding_tokens(before, 1).any(|t| lex.intensifiers.iter().any(|i| i == t)) {
-            weight *= lex.intensifier_factor;
-        }
-        total += weight;
-        evidence_list.push(evidence(text, hit, Some(weight)));
-    }
+    let weighted = || {
+        hits.iter()
+            .filter_map(|hit| Some((hit, lexicon_weight(text, lex, hit)?)))
+    };
+    let mut total: f32 = weighted().map(|(_, weight)| weight).sum();
     if cues.all_caps {
         total += lex.all_caps;
     }
@@ -411,9 +440,30 @@ fn lexicon_score(
     if total < lex.threshold {
         return None;
     }
+    // Most lexicons stay below their threshold: explanations are built only for those that fire.
+    let mut evidence_list: Vec<Evidence> = weighted()
+        .map(|(hit, weight)| evidence(text, hit, Some(weight)))
+        .collect();
     // The words that pushed hardest towards the verdict come first.
     evidence_list.sort_by(|a, b| b.weight.unwrap_or(0.0).total_cmp(&a.weight.unwrap_or(0.0)));
     Some((total / lex.threshold, evidence_list))
+}
+
+/// A hit's contribution to a lexicon, after negation and intensifiers; `None` if not weighted.
+fn lexicon_weight(text: &Text<'_>, lex: &Lexicon, hit: &TermHit) -> Option<f32> {
+    let found = lex.weight_of(hit.term)?;
+    let mut weight = found.weight;
+    if found.fixed {
+        return Some(weight);
+    }
+    let before = &text.normalized.text[..hit.word_start()];
+    if preceding_tokens(before, lex.negation_window).any(|t| lex.negators.contains(t)) {
+        weight = -weight;
+    }
+    if preceding_tokens(before, 1).any(|t| lex.intensifiers.contains(t)) {
+        weight *= lex.intensifier_factor;
+    }
+    Some(weight)
 }
 
 /// Up to `n` word tokens right before the end of `text`, nearest first.
@@ -661,12 +711,29 @@ fixed = ["http*", "why"]
     }
 
     #[test]
+    fn libraries_too_large_for_the_stack_bitset_still_reach_every_rule() {
+        let count = INLINE_RULE_WORDS * 64 + 40;
+        let rules: String = (0..count)
+            .map(|i| {
+                format!("[[rule]]\nid = \"en.r{i}\"\nlabels = [\"praise\"]\n[rule.any]\nwords = [\"word{i}\"]\n")
+            })
+            .collect();
+        let lib = library(&rules);
+        let opts = TriageOptions::default();
+        for i in [0, 63, 64, INLINE_RULE_WORDS * 64, count - 1] {
+            let v = triage(&comment(&format!("say word{i} please")), &lib, &opts);
+            let fired: Vec<&str> = v.matches.iter().map(|m| m.rule.as_str()).collect();
+            assert_eq!(fired, [format!("en.r{i}")], "rule {i}");
+        }
+    }
+
+    #[test]
     fn priority_picks_the_reply_template() {
         let lib = library(
             "[[rule]]\nid = \"en.low\"\nlabels = [\"question\"]\ntemplates = [\"t\"]\npriority = 1\n[rule.any]\nwords = [\"refund\"]\n\n[[rule]]\nid = \"en.high\"\nlabels = [\"complaint\"]\ntemplates = [\"t\"]\npriority = 9\n[rule.any]\nwords = [\"refund\"]\n",
         );
         let v = triage(&comment("refund"), &lib, &TriageOptions::default());
-        assert_eq!(v.reply.unwrap().rule.0, "en.high");
-        assert_eq!(v.matches[0].rule.0, "en.high");
+        assert_eq!(v.reply.unwrap().rule.as_str(), "en.high");
+        assert_eq!(v.matches[0].rule.as_str(), "en.high");
     }
 }
