@@ -180,8 +180,21 @@ fn fold(ch: char) -> impl Iterator<Item = char> {
 
 /// Whether a byte of normalised text is part of a word (for whole-word matching).
 pub fn is_word_byte(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || byte == b'_' || byte >= 0x80
+    WORD_BYTES[byte as usize]
 }
+
+/// Letters, digits, `_` and every byte of a non-ASCII character: asked for every byte of
+/// every comment, so a table look-up.
+const WORD_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        table[i] = b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80;
+        i += 1;
+    }
+    table
+};
 
 /// A small set of single words (negators, intensifiers) that triage looks tokens up in.
 ///

@@ -5,7 +5,12 @@
 //! grows with the length of the comment and the number of hits, not with the number of rules.
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
-use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+use std::cell::RefCell;
+
+use regex::bytes::{Regex, RegexBuilder};
+use regex_automata::nfa::thompson::WhichCaptures;
+use regex_automata::util::syntax;
+use regex_automata::{meta, Input, MatchKind as SetKind, PatternSet};
 
 use std::sync::Arc;
 
@@ -112,9 +117,7 @@ impl MatcherBuilder {
             .kind(Some(AhoCorasickKind::DFA))
             .build(&words)
             .map_err(|e| e.to_string())?;
-        let set = configure_set(RegexSetBuilder::new(&patterns))
-            .build()
-            .map_err(|e| e.to_string())?;
+        let set = build_set(&patterns)?;
         let regexes = patterns
             .iter()
             .map(|p| compile_pattern(p).map_err(|e| e.to_string()))
@@ -131,15 +134,29 @@ impl MatcherBuilder {
     }
 }
 
-fn configure_set(builder: RegexSetBuilder) -> RegexSetBuilder {
-    let mut builder = builder;
-    // Patterns run on normalised (lowercase, accent-folded) text: byte semantics keep the
-    // automaton a DFA, and ASCII word boundaries are right for folded text.
-    builder
-        .unicode(false)
-        .size_limit(256 << 20)
-        .dfa_size_limit(64 << 20);
-    builder
+/// All patterns in one automaton that reports every pattern that matches (what
+/// `regex::bytes::RegexSet` builds, used directly so the result can go in a reused buffer).
+fn build_set(patterns: &[String]) -> Result<meta::Regex, String> {
+    meta::Builder::new()
+        .configure(
+            meta::Config::new()
+                .match_kind(SetKind::All)
+                .utf8_empty(false)
+                .which_captures(WhichCaptures::None)
+                .nfa_size_limit(Some(256 << 20))
+                .hybrid_cache_capacity(64 << 20),
+        )
+        // Patterns run on normalised (lowercase, accent-folded) text: byte semantics keep the
+        // automaton a DFA, and ASCII word boundaries are right for folded text.
+        .syntax(syntax::Config::new().unicode(false).utf8(false))
+        .build_many(patterns)
+        .map_err(|e| e.to_string())
+}
+
+thread_local! {
+    /// Which patterns matched the comment being triaged: one buffer per thread, reused, as
+    /// triage runs for every comment.
+    static FOUND: RefCell<PatternSet> = RefCell::new(PatternSet::new(0));
 }
 
 /// Compiles one pattern with the same semantics the set uses.
@@ -155,7 +172,7 @@ pub fn compile_pattern(source: &str) -> Result<Regex, regex::Error> {
 pub struct Matcher {
     words: AhoCorasick,
     word_terms: Vec<(TermId, WordBounds)>,
-    set: RegexSet,
+    set: meta::Regex,
     pattern_terms: Vec<TermId>,
     regexes: Vec<Regex>,
     term_count: usize,
@@ -200,14 +217,23 @@ impl Matcher {
         if self.pattern_terms.is_empty() {
             return;
         }
-        for index in self.set.matches(bytes).iter() {
-            out.push(TermHit {
-                term: self.pattern_terms[index],
-                start: 0,
-                end: 0,
-                pattern: Some(index as u32),
-            });
-        }
+        FOUND.with_borrow_mut(|found| {
+            if found.capacity() == self.set.pattern_len() {
+                found.clear();
+            } else {
+                *found = PatternSet::new(self.set.pattern_len());
+            }
+            self.set
+                .which_overlapping_matches(&Input::new(bytes), found);
+            for index in found.iter() {
+                out.push(TermHit {
+                    term: self.pattern_terms[index.as_usize()],
+                    start: 0,
+                    end: 0,
+                    pattern: Some(index.as_u32()),
+                });
+            }
+        });
     }
 
     /// The byte range of a hit in the normalised `text` it was found in.

@@ -21,23 +21,28 @@ pub fn detect(normalized: &str, fallback: Lang) -> Detected {
     let (mut en, mut it) = (0u32, 0u32);
     // One pass over the bytes, packing each word into its `word_key` as it goes: this runs
     // for every comment, so no token strings are built or compared.
-    let (mut key, mut len) = (0u128, 0usize);
+    let mut word = [0u8; 16];
+    let mut len = 0;
     for &byte in normalized.as_bytes().iter().chain([&b' ']) {
         if is_word_byte(byte) {
             if len < 15 {
-                key |= (byte as u128) << (8 * len);
+                word[len] = byte;
             }
             len += 1;
             continue;
         }
         if (1..=15).contains(&len) {
-            match table.lookup(key | (len as u128) << 120) {
+            word[15] = len as u8;
+            match table.lookup(u128::from_le_bytes(word)) {
                 Some(Lang::En) => en += 1,
                 Some(Lang::It) => it += 1,
                 None => {}
             }
+            word = [0; 16];
+        } else if len > 15 {
+            word = [0; 16];
         }
-        (key, len) = (0, 0);
+        len = 0;
     }
     match en.cmp(&it) {
         std::cmp::Ordering::Greater => Detected {

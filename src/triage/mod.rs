@@ -180,13 +180,14 @@ pub fn triage(comment: &Comment, library: &Library, options: &TriageOptions) -> 
         candidates[index as usize / 64] |= 1 << (index % 64);
     }
 
-    // Shouting cues matter only to lexicon rules: read them once, and only if one runs.
-    let cues = std::cell::OnceCell::new();
     let text = Text {
         original: &comment.text,
         normalized: &normalized,
         library,
     };
+    // Shouting cues matter only when they could tip a lexicon over its threshold: read them
+    // once, and only then.
+    let cues = std::cell::OnceCell::new();
     let mut matches: Vec<(u32, RuleMatch)> = Vec::with_capacity(8);
     for index in set_bits(candidates) {
         let rule = &library.rules[index as usize];
@@ -210,12 +211,9 @@ pub fn triage(comment: &Comment, library: &Library, options: &TriageOptions) -> 
                     (1.0, evidence)
                 })
             }
-            Condition::Lexicon(lex) => lexicon_score(
-                &text,
-                lex,
-                &hits,
-                *cues.get_or_init(|| Cues::of(&comment.text)),
-            ),
+            Condition::Lexicon(lex) => lexicon_score(&text, lex, &hits, || {
+                *cues.get_or_init(|| Cues::of(&comment.text))
+            }),
         };
         if let Some((score, evidence)) = fired {
             matches.push((
@@ -379,13 +377,13 @@ struct Cues {
 
 impl Cues {
     fn of(original: &str) -> Cues {
+        let bytes = original.as_bytes();
+        let exclamations = bytes
+            .windows(2)
+            .any(|pair| pair[0] == b'!' && pair[1] == b'!');
+        // Most comments are ASCII, read byte by byte without decoding.
         let all_caps = if original.is_ascii() {
-            caps_run(original.bytes().map(|b| {
-                (
-                    b.is_ascii_uppercase(),
-                    !b.is_ascii_alphabetic() || b.is_ascii_lowercase(),
-                )
-            }))
+            caps_run(bytes.iter().map(|b| (b.is_ascii_uppercase(), true)))
         } else {
             caps_run(
                 original
@@ -395,13 +393,12 @@ impl Cues {
         };
         Cues {
             all_caps,
-            exclamations: original.contains("!!"),
+            exclamations,
         }
     }
 }
 
-/// Whether three capitals come in a row, given (is capital, breaks a run) per character.
-/// Most comments are ASCII, which is read byte by byte without decoding.
+/// Whether three capitals come in a row, given (is a capital, else breaks a run) per character.
 fn caps_run(chars: impl Iterator<Item = (bool, bool)>) -> bool {
     let mut run = 0;
     for (upper, breaks) in chars {
@@ -421,7 +418,7 @@ fn lexicon_score(
     text: &Text<'_>,
     lex: &Lexicon,
     hits: &[TermHit],
-    cues: Cues,
+    cues: impl FnOnce() -> Cues,
 ) -> Option<(f32, Vec<Evidence>)> {
     if hits.iter().any(|h| lex.none.binary_search(&h.term).is_ok()) {
         return None;
@@ -431,6 +428,10 @@ fn lexicon_score(
             .filter_map(|hit| Some((hit, lexicon_weight(text, lex, hit)?)))
     };
     let mut total: f32 = weighted().map(|(_, weight)| weight).sum();
+    if total + lex.all_caps.max(0.0) + lex.exclamations.max(0.0) < lex.threshold {
+        return None;
+    }
+    let cues = cues();
     if cues.all_caps {
         total += lex.all_caps;
     }
