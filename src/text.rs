@@ -55,6 +55,16 @@ struct Writer {
 }
 
 impl Writer {
+    /// Appends bytes copied unchanged from the original text, starting at byte `original`.
+    fn push_run(&mut self, run: &[u8], original: usize) {
+        let original = original as u32;
+        if original != self.next {
+            self.jumps.push((self.text.len() as u32, original));
+        }
+        self.next = original + run.len() as u32;
+        self.text.extend_from_slice(run);
+    }
+
     /// Appends a byte that came from byte `original` of the original text.
     fn push(&mut self, byte: u8, original: usize) {
         let original = original as u32;
@@ -78,7 +88,32 @@ pub fn normalize(original: &str) -> Normalized {
     let mut pos = 0;
     while pos < bytes.len() {
         let byte = bytes[pos];
-        // ASCII is most of what members type: one table look-up per byte, no decoding.
+        // Most of what members type is already lowercase ASCII with single spaces: such runs
+        // are copied whole.
+        if KEPT_AS_IS[byte as usize] {
+            let start = pos;
+            let mut space = false;
+            while pos < bytes.len() {
+                let next = bytes[pos];
+                if KEPT_AS_IS[next as usize] {
+                    space = false;
+                } else if next == b' ' && !space {
+                    space = true;
+                } else {
+                    break;
+                }
+                pos += 1;
+            }
+            // A space ending the run is left for the general case below, which collapses
+            // what follows it.
+            if space {
+                pos -= 1;
+            }
+            w.push_run(&bytes[start..pos], start);
+            last_space = false;
+            continue;
+        }
+        // Other ASCII: one table look-up per byte, no decoding.
         if byte.is_ascii() {
             let out = ASCII_FOLD[byte as usize];
             if out != b' ' || !last_space {
@@ -133,6 +168,17 @@ pub fn normalize(original: &str) -> Normalized {
 pub fn normalize_phrase(phrase: &str) -> String {
     normalize(phrase.trim()).text
 }
+
+/// ASCII bytes normalisation keeps unchanged: all but capitals, white space and backticks.
+const KEPT_AS_IS: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 128 {
+        table[i] = ASCII_FOLD[i] == i as u8 && ASCII_FOLD[i] != b' ';
+        i += 1;
+    }
+    table
+};
 
 /// ASCII after folding: lowercase letters, white space as a plain space, backtick as an apostrophe.
 const ASCII_FOLD: [u8; 128] = {

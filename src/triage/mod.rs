@@ -157,8 +157,10 @@ impl Verdict {
 pub fn triage(comment: &Comment, library: &Library, options: &TriageOptions) -> Verdict {
     let normalized = normalize(&comment.text);
     let detected = language::detect(&normalized.text, options.fallback_language);
-    // Sized for a typical comment so the hot path does not grow vectors one push at a time.
-    let mut hits = Vec::with_capacity(32);
+    // The hits buffer is reused from comment to comment on this thread (triage is per
+    // comment and this is its hot path); it is handed back at the end.
+    let mut hits = HITS.take();
+    hits.clear();
     library.matcher.find(&normalized.text, &mut hits);
 
     // The rules worth reading, as a bitset: visiting them in index order keeps the verdict the
@@ -237,7 +239,12 @@ pub fn triage(comment: &Comment, library: &Library, options: &TriageOptions) -> 
             .then(b.score.total_cmp(&a.score))
             .then(a.rule.cmp(&b.rule))
     });
+    HITS.set(hits);
     verdict(library, comment, detected, matches)
+}
+
+thread_local! {
+    static HITS: std::cell::Cell<Vec<TermHit>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 fn verdict(
