@@ -366,6 +366,7 @@ mod tests {
             "plain ascii text",
             "  leading and trailing  ",
             "double  spaces\t\nand tabs",
+            "a run ends \tbefore a tab, then CAPS and `ticks` ",
             "Perché È così?  Ciao ",
             "emoji 👍👍 in the middle",
             "ǅ mixed ﬁ ligature İ dotted",

@@ -1,18 +1,17 @@
 //! The single-pass matcher every rule's words and patterns compile into.
 //!
 //! All word lists of the library go into one Aho-Corasick automaton and all regex patterns
-//! into one `RegexSet`, both run once over the normalised comment. The cost of triage then
+//! into one multi-pattern regex (a `RegexSet`), both run once over the normalised comment. The cost of triage then
 //! grows with the length of the comment and the number of hits, not with the number of rules.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use std::cell::RefCell;
+use std::sync::Arc;
 
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::bytes::{Regex, RegexBuilder};
 use regex_automata::nfa::thompson::WhichCaptures;
 use regex_automata::util::syntax;
 use regex_automata::{meta, Input, MatchKind as SetKind, PatternSet};
-
-use std::sync::Arc;
 
 use crate::text::is_word_byte;
 

@@ -244,6 +244,7 @@ pub fn triage(comment: &Comment, library: &Library, options: &TriageOptions) -> 
 }
 
 thread_local! {
+    /// The term hits of the comment being triaged, kept between comments for their capacity.
     static HITS: std::cell::Cell<Vec<TermHit>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
