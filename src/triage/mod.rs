@@ -205,12 +205,15 @@ pub fn triage(comment: &Comment, library: &Library, options: &TriageOptions) -> 
                     && all.iter().all(|t| found(t).is_some())
                     && !hits.iter().any(|h| none.binary_search(&h.term).is_ok());
                 fires.then(|| {
-                    let evidence = any_hit
-                        .into_iter()
-                        .chain(all.iter().filter_map(found))
-                        .map(|h| evidence(&text, h, None))
-                        .collect();
-                    (1.0, evidence)
+                    // Sized up front: the explanation is built for every rule that fires.
+                    let mut list = Vec::with_capacity(1 + all.len());
+                    list.extend(
+                        any_hit
+                            .into_iter()
+                            .chain(all.iter().filter_map(found))
+                            .map(|h| evidence(&text, h, None)),
+                    );
+                    (1.0, list)
                 })
             }
             Condition::Lexicon(lex) => lexicon_score(&text, lex, &hits, || {
@@ -450,9 +453,8 @@ fn lexicon_score(
         return None;
     }
     // Most lexicons stay below their threshold: explanations are built only for those that fire.
-    let mut evidence_list: Vec<Evidence> = weighted()
-        .map(|(hit, weight)| evidence(text, hit, Some(weight)))
-        .collect();
+    let mut evidence_list = Vec::with_capacity(hits.len());
+    evidence_list.extend(weighted().map(|(hit, weight)| evidence(text, hit, Some(weight))));
     // The words that pushed hardest towards the verdict come first.
     evidence_list.sort_by(|a, b| b.weight.unwrap_or(0.0).total_cmp(&a.weight.unwrap_or(0.0)));
     Some((total / lex.threshold, evidence_list))
