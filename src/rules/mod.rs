@@ -13,8 +13,9 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::text::WordSet;
 use serde::{Deserialize, Serialize};
+
+use crate::text::WordSet;
 
 pub use load::{LibraryError, Problem};
 pub use matcher::{Matcher, TermHit, TermId};
