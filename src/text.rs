@@ -244,11 +244,11 @@ const WORD_BYTES: [bool; 256] = {
 
 /// A small set of single words (negators, intensifiers) that triage looks tokens up in.
 ///
-/// Looked up for every weighted word of every comment: words of up to 15 bytes (all real
-/// ones) are compared as one number instead of as strings.
+/// Looked up for every weighted word of every comment, so words are compared by their
+/// [`word_key`]; only words longer than 15 bytes (whose keys are hashes) are compared as text.
 #[derive(Debug, Clone, Default)]
 pub struct WordSet {
-    short: Vec<u128>,
+    keys: Vec<u128>,
     long: Vec<String>,
 }
 
@@ -257,38 +257,187 @@ impl WordSet {
         let mut set = WordSet::default();
         for word in words {
             let word = word.as_ref();
-            match word_key(word) {
-                Some(key) => set.short.push(key),
-                None => set.long.push(word.to_owned()),
+            set.keys.push(word_key(word.as_bytes()));
+            if word.len() > PACKED_MAX {
+                set.long.push(word.to_owned());
             }
         }
-        set.short.sort_unstable();
-        set.short.dedup();
+        set.keys.sort_unstable();
+        set.keys.dedup();
         set
     }
 
     pub fn contains(&self, word: &str) -> bool {
-        match word_key(word) {
-            Some(key) => self.short.binary_search(&key).is_ok(),
-            None => self.long.iter().any(|w| w == word),
-        }
+        self.contains_key(word_key(word.as_bytes()), word.as_bytes())
+    }
+
+    /// Whether `word`, whose [`word_key`] is `key`, is in the set.
+    pub fn contains_key(&self, key: u128, word: &[u8]) -> bool {
+        self.keys.binary_search(&key).is_ok()
+            && (word.len() <= PACKED_MAX || self.long.iter().any(|w| w.as_bytes() == word))
     }
 
     pub fn is_empty(&self) -> bool {
-        self.short.is_empty() && self.long.is_empty()
+        self.keys.is_empty()
     }
 }
 
-/// A word of up to 15 bytes packed with its length into one number (equal iff the words are).
-pub fn word_key(word: &str) -> Option<u128> {
-    let bytes = word.as_bytes();
-    if bytes.len() > 15 {
-        return None;
+/// The longest word [`word_key`] packs whole.
+const PACKED_MAX: usize = 15;
+
+/// A number standing for a word, so words are compared and hashed as one integer.
+///
+/// Words of up to 15 bytes (nearly all) are packed with their length: equal keys mean equal
+/// words. Longer words are hashed, with a last byte no packed key has, so a long word never
+/// takes a short word's key; two long words may share one, and callers compare their text.
+pub fn word_key(word: &[u8]) -> u128 {
+    if word.len() > PACKED_MAX {
+        let hash = |seed: u64| {
+            word.iter()
+                .fold(seed, |h, &b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+        };
+        let high = (hash(0x9e37_79b9_7f4a_7c15) as u128) << 64;
+        let key = high | hash(0xcbf2_9ce4_8422_2325) as u128;
+        return key | (0xff_u128 << 120);
     }
     let mut packed = [0u8; 16];
-    packed[..bytes.len()].copy_from_slice(bytes);
-    packed[15] = bytes.len() as u8;
-    Some(u128::from_le_bytes(packed))
+    packed[..word.len()].copy_from_slice(word);
+    packed[15] = word.len() as u8;
+    u128::from_le_bytes(packed)
+}
+
+/// The [`word_key`] of `text[start..start + len]`.
+///
+/// Asked for every word of every comment: when 16 bytes of text follow `start`, a short word
+/// is packed by masking one load, not copied byte by byte into a buffer and read back.
+#[inline]
+pub fn key_at(text: &[u8], start: usize, len: usize) -> u128 {
+    let end = start + len;
+    let packed = if !(1..=PACKED_MAX).contains(&len) {
+        return word_key(&text[start..end]);
+    } else if start + 16 <= text.len() {
+        let chunk: [u8; 16] = text[start..start + 16].try_into().expect("16 bytes");
+        u128::from_le_bytes(chunk) & ((1u128 << (8 * len)) - 1)
+    } else if end >= 16 {
+        // Near the end of the text: the 16 bytes ending with the word, shifted down.
+        let chunk: [u8; 16] = text[end - 16..end].try_into().expect("16 bytes");
+        u128::from_le_bytes(chunk) >> (8 * (16 - len))
+    } else {
+        text[start..end]
+            .iter()
+            .rev()
+            .fold(0u128, |packed, &b| (packed << 8) | b as u128)
+    };
+    packed | ((len as u128) << 120)
+}
+
+/// A word of normalised text (a maximal run of word bytes) with its [`word_key`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Word {
+    pub start: u32,
+    pub end: u32,
+    pub key: u128,
+}
+
+impl Word {
+    pub fn len(&self) -> usize {
+        (self.end - self.start) as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+}
+
+/// Splits normalised text into its words, replacing the contents of `out`.
+///
+/// Triage splits each comment once and every stage after (language, word lists, negation)
+/// reads these words, so this is the only pass over the text that looks at word boundaries.
+pub fn split_words(text: &str, out: &mut Vec<Word>) {
+    out.clear();
+    let bytes = text.as_bytes();
+    let mut pos = 0;
+    while pos < bytes.len() {
+        if !is_word_byte(bytes[pos]) {
+            pos += 1;
+            continue;
+        }
+        let start = pos;
+        while pos < bytes.len() && is_word_byte(bytes[pos]) {
+            pos += 1;
+        }
+        out.push(Word {
+            start: start as u32,
+            end: pos as u32,
+            key: key_at(bytes, start, pos - start),
+        });
+    }
+}
+
+/// A hash table from [`word_key`]s (or keys derived from them) to small values, built once.
+///
+/// Looked up for every word of every comment, and most words are not in it: a bit filter
+/// small enough to stay in the processor's nearest cache answers most look-ups before the
+/// table (open addressing over one flat array) is touched.
+#[derive(Debug, Clone)]
+pub struct WordTable<V> {
+    slots: Vec<(u128, Option<V>)>,
+    shift: u32,
+    filter: Vec<u64>,
+}
+
+impl<V: Copy> WordTable<V> {
+    /// A table of `entries`; a key given twice keeps its last value.
+    pub fn new(entries: impl IntoIterator<Item = (u128, V)>) -> WordTable<V> {
+        let entries: Vec<(u128, V)> = entries.into_iter().collect();
+        // At most half full, so probes stay short; 16 filter bits per key, so few false hits.
+        let bits = (entries.len() * 2)
+            .max(16)
+            .next_power_of_two()
+            .trailing_zeros();
+        let mut table = WordTable {
+            slots: vec![(0, None); 1 << bits],
+            shift: 64 - bits,
+            filter: vec![0; (entries.len() * 16).max(64).next_power_of_two() / 64],
+        };
+        for (key, value) in entries {
+            let mixed = mix(key);
+            let bit = table.filter_bit(mixed);
+            table.filter[bit / 64] |= 1 << (bit % 64);
+            let mut slot = (mixed >> table.shift) as usize;
+            while table.slots[slot].1.is_some() && table.slots[slot].0 != key {
+                slot = (slot + 1) & (table.slots.len() - 1);
+            }
+            table.slots[slot] = (key, Some(value));
+        }
+        table
+    }
+
+    /// The filter bit of a key: from the middle of its mix, apart from the slot's top bits.
+    fn filter_bit(&self, mixed: u64) -> usize {
+        (mixed >> 24) as usize & (self.filter.len() * 64 - 1)
+    }
+
+    #[inline]
+    pub fn get(&self, key: u128) -> Option<V> {
+        let mixed = mix(key);
+        let bit = self.filter_bit(mixed);
+        if self.filter[bit / 64] & (1 << (bit % 64)) == 0 {
+            return None;
+        }
+        let mut slot = (mixed >> self.shift) as usize;
+        loop {
+            match self.slots[slot] {
+                (k, Some(value)) if k == key => return Some(value),
+                (_, None) => return None,
+                _ => slot = (slot + 1) & (self.slots.len() - 1),
+            }
+        }
+    }
+}
+
+fn mix(key: u128) -> u64 {
+    (key as u64 ^ (key >> 64) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 /// Splits normalised text into word tokens with their byte ranges.
@@ -402,6 +551,59 @@ mod tests {
         // Same bytes, different length: the length is part of the key.
         assert!(!WordSet::new(["a\0"]).contains("a"));
         assert!(WordSet::new(Vec::<String>::new()).is_empty());
+    }
+
+    #[test]
+    fn a_key_read_in_place_is_the_key_of_the_word() {
+        // Words at the start, in the middle and at the very end of short and long texts,
+        // where keys are read by different loads; and words too long to pack.
+        for text in [
+            "ok",
+            "dov'e il mio ordine?",
+            "the parcel never arrived and nobody answers my emails",
+            "incomprehensibilities everywhere, antidisestablishmentarianism",
+        ] {
+            let bytes = text.as_bytes();
+            let mut words = Vec::new();
+            split_words(text, &mut words);
+            assert!(!words.is_empty());
+            for word in &words {
+                let (start, end) = (word.start as usize, word.end as usize);
+                assert_eq!(word.key, word_key(&bytes[start..end]), "{text:?} {start}");
+                for len in 1..=end - start {
+                    let expected = word_key(&bytes[start..start + len]);
+                    assert_eq!(
+                        key_at(bytes, start, len),
+                        expected,
+                        "{text:?} {start}+{len}"
+                    );
+                }
+            }
+        }
+        let long = word_key(b"incomprehensibilities");
+        assert_ne!(long, word_key(b"incomprehensibility"));
+        assert_eq!(long >> 120, 0xff, "long keys never look like packed ones");
+    }
+
+    #[test]
+    fn word_tables_find_their_keys_and_nothing_else() {
+        let words = ["late", "ordine", "non", "incomprehensibilities", "e"];
+        let table = WordTable::new(
+            words
+                .iter()
+                .enumerate()
+                .map(|(i, w)| (word_key(w.as_bytes()), i)),
+        );
+        for (i, word) in words.iter().enumerate() {
+            assert_eq!(table.get(word_key(word.as_bytes())), Some(i), "{word}");
+        }
+        for other in ["lat", "lately", "ordini", "", "incomprehensibility"] {
+            assert_eq!(table.get(word_key(other.as_bytes())), None, "{other}");
+        }
+        // Many keys: probing past collisions still finds each one.
+        let many = WordTable::new((0..5_000u128).map(|k| (k * 7919, k)));
+        assert!((0..5_000u128).all(|k| many.get(k * 7919) == Some(k)));
+        assert_eq!(many.get(1), None);
     }
 
     #[test]

@@ -1,19 +1,20 @@
 //! The single-pass matcher every rule's words and patterns compile into.
 //!
-//! All word lists of the library go into one Aho-Corasick automaton and all regex patterns
-//! into one multi-pattern regex (a `RegexSet`), both run once over the normalised comment. The cost of triage then
-//! grows with the length of the comment and the number of hits, not with the number of rules.
+//! All word lists of the library go into one index looked up once per word of the comment
+//! (see `words`), and all regex patterns into one multi-pattern regex (a `RegexSet`) run once
+//! over the normalised comment. The cost of triage then grows with the length of the comment
+//! and the number of hits, not with the number of rules.
 
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::bytes::{Regex, RegexBuilder};
 use regex_automata::nfa::thompson::WhichCaptures;
 use regex_automata::util::syntax;
 use regex_automata::{meta, Input, MatchKind as SetKind, PatternSet};
 
-use crate::text::is_word_byte;
+use super::words::{WordEntry, WordIndex};
+use crate::text::{is_word_byte, Word};
 
 /// Index of a word or pattern in the library's matcher.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -34,9 +35,23 @@ pub struct TermHit {
 }
 
 impl TermHit {
+    pub(super) fn word(term: TermId, start: usize, end: usize) -> TermHit {
+        TermHit {
+            term,
+            start,
+            end,
+            pattern: None,
+        }
+    }
+
     /// Where a word hit starts (patterns: 0); words use it for negation look-behind.
     pub fn word_start(&self) -> usize {
         self.start
+    }
+
+    /// A word hit's byte range (patterns: empty, see [`Matcher::locate`]).
+    pub(super) fn range(&self) -> (usize, usize) {
+        (self.start, self.end)
     }
 }
 
@@ -44,13 +59,6 @@ impl TermHit {
 enum TermKey {
     Word(Arc<str>),
     Pattern(Arc<str>),
-}
-
-/// A word-list entry after normalisation; `*` at either end turns off that boundary check.
-#[derive(Debug, Clone, Copy)]
-struct WordBounds {
-    left: bool,
-    right: bool,
 }
 
 /// Collects terms while the library loads; deduplicates so shared words are matched once.
@@ -84,47 +92,38 @@ impl MatcherBuilder {
     /// Compiles every term into the two automata.
     pub fn build(self) -> Result<Matcher, String> {
         let mut words = Vec::new();
-        let mut word_terms = Vec::new();
         let mut patterns = Vec::new();
         let mut pattern_terms = Vec::new();
         for (i, key) in self.keys.iter().enumerate() {
-            let id = TermId(i as u32);
+            let term = TermId(i as u32);
             match key {
+                // `*` at either end of a word turns off that boundary check.
                 TermKey::Word(word) => {
                     let left_wild = word.starts_with('*');
                     let right_wild = word.ends_with('*') && word.len() > 1;
                     let core = word.trim_matches('*');
                     let bytes = core.as_bytes();
-                    words.push(core.to_owned());
-                    word_terms.push((
-                        id,
-                        WordBounds {
-                            left: !left_wild && bytes.first().is_some_and(|b| is_word_byte(*b)),
-                            right: !right_wild && bytes.last().is_some_and(|b| is_word_byte(*b)),
-                        },
-                    ));
+                    words.push(WordEntry {
+                        term,
+                        core: core.to_owned(),
+                        left: !left_wild && bytes.first().is_some_and(|b| is_word_byte(*b)),
+                        right: !right_wild && bytes.last().is_some_and(|b| is_word_byte(*b)),
+                    });
                 }
                 TermKey::Pattern(source) => {
                     patterns.push(source.to_string());
-                    pattern_terms.push(id);
+                    pattern_terms.push(term);
                 }
             }
         }
-        // Measured on the shipped library (`benches/triage.rs`): a full DFA of its thousands
-        // of words takes megabytes and scans slower, out of cache, than the compact NFA.
-        let words_ac = AhoCorasickBuilder::new()
-            .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::ContiguousNFA))
-            .build(&words)
-            .map_err(|e| e.to_string())?;
+        let words = WordIndex::build(words);
         let set = build_set(&patterns)?;
         let regexes = patterns
             .iter()
             .map(|p| compile_pattern(p).map_err(|e| e.to_string()))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Matcher {
-            words: words_ac,
-            word_terms,
+            words,
             set,
             pattern_terms,
             regexes,
@@ -170,8 +169,7 @@ pub fn compile_pattern(source: &str) -> Result<Regex, regex::Error> {
 /// The compiled words and patterns of a library.
 #[derive(Debug)]
 pub struct Matcher {
-    words: AhoCorasick,
-    word_terms: Vec<(TermId, WordBounds)>,
+    words: WordIndex,
     set: meta::Regex,
     pattern_terms: Vec<TermId>,
     regexes: Vec<Regex>,
@@ -192,28 +190,13 @@ impl Matcher {
         }
     }
 
-    /// Finds the first occurrence of every term in `text` (normalised), appending to `out`.
-    pub fn find(&self, text: &str, out: &mut Vec<TermHit>) {
+    /// Finds the first occurrence of every term in `text` (normalised, and split into `words`
+    /// by [`split_words`]), appending to `out`: words first, then patterns.
+    ///
+    /// [`split_words`]: crate::text::split_words
+    pub fn find(&self, text: &str, words: &[Word], out: &mut Vec<TermHit>) {
         let bytes = text.as_bytes();
-        let first = out.len();
-        for m in self.words.find_overlapping_iter(text) {
-            let (term, bounds) = self.word_terms[m.pattern().as_usize()];
-            if bounds.left && m.start() > 0 && is_word_byte(bytes[m.start() - 1]) {
-                continue;
-            }
-            if bounds.right && m.end() < bytes.len() && is_word_byte(bytes[m.end()]) {
-                continue;
-            }
-            if out[first..].iter().any(|h| h.term == term) {
-                continue;
-            }
-            out.push(TermHit {
-                term,
-                start: m.start(),
-                end: m.end(),
-                pattern: None,
-            });
-        }
+        self.words.find(text, words, out);
         if self.pattern_terms.is_empty() {
             return;
         }
@@ -254,8 +237,10 @@ mod tests {
     use super::*;
 
     fn hits(m: &Matcher, text: &str) -> Vec<String> {
+        let mut words = Vec::new();
+        crate::text::split_words(text, &mut words);
         let mut out = Vec::new();
-        m.find(text, &mut out);
+        m.find(text, &words, &mut out);
         out.iter()
             .map(|h| {
                 let (start, end) = m.locate(h, text);

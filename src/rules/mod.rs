@@ -7,6 +7,7 @@
 mod load;
 mod matcher;
 mod template;
+mod words;
 
 use std::collections::HashMap;
 use std::fmt;

@@ -5,7 +5,7 @@
 //! and costs almost nothing.
 
 use crate::rules::Lang;
-use crate::text::{is_word_byte, word_key};
+use crate::text::{word_key, Word, WordTable};
 
 /// The language of a comment and whether the evidence was clear.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,34 +15,19 @@ pub struct Detected {
     pub confident: bool,
 }
 
-/// Detects the language of normalised text; `fallback` when nothing tells.
-pub fn detect(normalized: &str, fallback: Lang) -> Detected {
+/// Detects the language of a comment from its words (see [`split_words`]); `fallback` when
+/// nothing tells.
+///
+/// [`split_words`]: crate::text::split_words
+pub fn detect(words: &[Word], fallback: Lang) -> Detected {
     let table = table();
     let (mut en, mut it) = (0u32, 0u32);
-    // One pass over the bytes, packing each word into its `word_key` as it goes: this runs
-    // for every comment, so no token strings are built or compared.
-    let mut word = [0u8; 16];
-    let mut len = 0;
-    for &byte in normalized.as_bytes().iter().chain([&b' ']) {
-        if is_word_byte(byte) {
-            if len < 15 {
-                word[len] = byte;
-            }
-            len += 1;
-            continue;
+    for word in words {
+        match table.get(word.key) {
+            Some(Lang::En) => en += 1,
+            Some(Lang::It) => it += 1,
+            None => {}
         }
-        if (1..=15).contains(&len) {
-            word[15] = len as u8;
-            match table.lookup(u128::from_le_bytes(word)) {
-                Some(Lang::En) => en += 1,
-                Some(Lang::It) => it += 1,
-                None => {}
-            }
-            word = [0; 16];
-        } else if len > 15 {
-            word = [0; 16];
-        }
-        len = 0;
     }
     match en.cmp(&it) {
         std::cmp::Ordering::Greater => Detected {
@@ -60,55 +45,22 @@ pub fn detect(normalized: &str, fallback: Lang) -> Detected {
     }
 }
 
-const SLOTS: usize = 1024;
-
-/// An open-addressing table of the cue words, keyed by their packed form.
-struct Table {
-    slots: Vec<Option<(u128, Lang)>>,
-}
-
-impl Table {
-    fn build() -> Table {
-        let mut slots = vec![None; SLOTS];
-        for (words, lang) in [(ENGLISH, Lang::En), (ITALIAN, Lang::It)] {
-            for word in words {
-                // Cue words are short; the unit test below checks every one is found.
-                let Some(key) = word_key(word) else { continue };
-                let mut slot = Self::slot(key);
-                while slots[slot].is_some() {
-                    slot = (slot + 1) % SLOTS;
-                }
-                slots[slot] = Some((key, lang));
-            }
-        }
-        Table { slots }
-    }
-
-    fn slot(key: u128) -> usize {
-        let mixed = (key as u64 ^ (key >> 64) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        (mixed >> 54) as usize % SLOTS
-    }
-
-    fn lookup(&self, key: u128) -> Option<Lang> {
-        let mut slot = Self::slot(key);
-        while let Some((k, lang)) = self.slots[slot] {
-            if k == key {
-                return Some(lang);
-            }
-            slot = (slot + 1) % SLOTS;
-        }
-        None
-    }
-}
-
-fn table() -> &'static Table {
-    static TABLE: std::sync::OnceLock<Table> = std::sync::OnceLock::new();
-    TABLE.get_or_init(Table::build)
+/// The cue words, keyed by their packed form; built once.
+fn table() -> &'static WordTable<Lang> {
+    static TABLE: std::sync::OnceLock<WordTable<Lang>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        WordTable::new(
+            ENGLISH
+                .iter()
+                .map(|w| (word_key(w.as_bytes()), Lang::En))
+                .chain(ITALIAN.iter().map(|w| (word_key(w.as_bytes()), Lang::It))),
+        )
+    })
 }
 
 // Very common chat words typical of one language only (words shared by both, such as "a",
 // "come" or "che", are left out or kept where they are far more frequent). The hash
-// table below is built once from them.
+// table is built once from them.
 const ENGLISH: &[&str] = &[
     "about", "again", "all", "an", "and", "any", "anyone", "are", "at", "be", "been", "but", "can",
     "could", "did", "do", "does", "don", "dont", "for", "from", "get", "got", "has", "have",
@@ -236,10 +188,16 @@ const ITALIAN: &[&str] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::text::normalize;
+    use crate::text::{normalize, split_words};
+
+    fn detect_in(text: &str, fallback: Lang) -> Detected {
+        let mut words = Vec::new();
+        split_words(&normalize(text).text, &mut words);
+        detect(&words, fallback)
+    }
 
     fn lang(text: &str) -> Detected {
-        detect(&normalize(text).text, Lang::En)
+        detect_in(text, Lang::En)
     }
 
     #[test]
@@ -256,7 +214,7 @@ mod tests {
     fn every_cue_word_is_found_and_belongs_to_one_language() {
         for (words, lang) in [(ENGLISH, Lang::En), (ITALIAN, Lang::It)] {
             for word in words {
-                assert_eq!(detect(word, Lang::En).lang, lang, "{word}");
+                assert_eq!(detect_in(word, Lang::En).lang, lang, "{word}");
             }
         }
         assert!(ENGLISH.iter().all(|w| !ITALIAN.contains(w)));
@@ -264,7 +222,7 @@ mod tests {
 
     #[test]
     fn short_or_unknown_text_falls_back_without_confidence() {
-        let d = detect(&normalize("ok 👍").text, Lang::It);
+        let d = detect_in("ok 👍", Lang::It);
         assert_eq!(
             d,
             Detected {

@@ -14,7 +14,7 @@ use crate::rules::{
     AuthorFilter, Condition, Label, Lang, Lexicon, Library, Rule, RuleId, Severity, TemplateId,
     TermHit, TermId,
 };
-use crate::text::{is_word_byte, normalize, Normalized};
+use crate::text::{key_at, normalize, split_words, Normalized, Word};
 
 pub use language::Detected;
 
@@ -156,22 +156,24 @@ impl Verdict {
 /// Triage one comment against the library.
 pub fn triage(comment: &Comment, library: &Library, options: &TriageOptions) -> Verdict {
     let normalized = normalize(&comment.text);
-    let detected = language::detect(&normalized.text, options.fallback_language);
-    // The hits buffer is reused from comment to comment on this thread (triage is per
-    // comment and this is its hot path); it is handed back at the end.
+    // The words and hits buffers are reused from comment to comment on this thread (triage
+    // is per comment and this is its hot path); they are handed back at the end.
+    let mut words = WORDS.take();
+    split_words(&normalized.text, &mut words);
+    let detected = language::detect(&words, options.fallback_language);
     let mut hits = HITS.take();
     hits.clear();
-    library.matcher.find(&normalized.text, &mut hits);
+    library.matcher.find(&normalized.text, &words, &mut hits);
 
     // The rules worth reading, as a bitset: visiting them in index order keeps the verdict the
     // same whichever order the hits came in. Typical libraries fit on the stack.
-    let words = library.rules.len().div_ceil(64);
+    let bitset_len = library.rules.len().div_ceil(64);
     let mut inline = [0u64; INLINE_RULE_WORDS];
     let mut heap = Vec::new();
-    let candidates: &mut [u64] = if words <= INLINE_RULE_WORDS {
-        &mut inline[..words]
+    let candidates: &mut [u64] = if bitset_len <= INLINE_RULE_WORDS {
+        &mut inline[..bitset_len]
     } else {
-        heap.resize(words, 0);
+        heap.resize(bitset_len, 0);
         &mut heap
     };
     let rule_indices = hits
@@ -185,6 +187,7 @@ pub fn triage(comment: &Comment, library: &Library, options: &TriageOptions) -> 
     let text = Text {
         original: &comment.text,
         normalized: &normalized,
+        words: &words,
         library,
     };
     // Shouting cues matter only when they could tip a lexicon over its threshold: read them
@@ -243,11 +246,14 @@ pub fn triage(comment: &Comment, library: &Library, options: &TriageOptions) -> 
             .then(a.rule.cmp(&b.rule))
     });
     HITS.set(hits);
+    WORDS.set(words);
     verdict(library, comment, detected, matches)
 }
 
 thread_local! {
-    /// The term hits of the comment being triaged, kept between comments for their capacity.
+    /// The words and term hits of the comment being triaged, kept between comments for their
+    /// capacity.
+    static WORDS: std::cell::Cell<Vec<Word>> = const { std::cell::Cell::new(Vec::new()) };
     static HITS: std::cell::Cell<Vec<TermHit>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
@@ -372,10 +378,11 @@ fn evidence(text: &Text<'_>, hit: &TermHit, weight: Option<f32>) -> Evidence {
     }
 }
 
-/// The comment's text in both forms, and the library its terms come from.
+/// The comment's text in both forms, its words, and the library its terms come from.
 struct Text<'a> {
     original: &'a str,
     normalized: &'a Normalized,
+    words: &'a [Word],
     library: &'a Library,
 }
 
@@ -467,34 +474,35 @@ fn lexicon_weight(text: &Text<'_>, lex: &Lexicon, hit: &TermHit) -> Option<f32> 
     if found.fixed {
         return Some(weight);
     }
-    let before = &text.normalized.text[..hit.word_start()];
-    if preceding_tokens(before, lex.negation_window).any(|t| lex.negators.contains(t)) {
+    let at = hit.word_start();
+    if words_before(text, at)
+        .take(lex.negation_window)
+        .any(|(key, word)| lex.negators.contains_key(key, word))
+    {
         weight = -weight;
     }
-    if preceding_tokens(before, 1).any(|t| lex.intensifiers.contains(t)) {
+    if words_before(text, at)
+        .take(1)
+        .any(|(key, word)| lex.intensifiers.contains_key(key, word))
+    {
         weight *= lex.intensifier_factor;
     }
     Some(weight)
 }
 
-/// Up to `n` word tokens right before the end of `text`, nearest first.
-fn preceding_tokens(text: &str, n: usize) -> impl Iterator<Item = &str> {
-    let bytes = text.as_bytes();
-    let mut end = bytes.len();
-    std::iter::from_fn(move || {
-        while end > 0 && !is_word_byte(bytes[end - 1]) {
-            end -= 1;
+/// The words before byte `at` of the normalised text, nearest first, with their keys (a word
+/// `at` falls inside counts up to `at`).
+fn words_before<'a>(text: &Text<'a>, at: usize) -> impl Iterator<Item = (u128, &'a [u8])> {
+    let bytes = text.normalized.text.as_bytes();
+    let before = text.words.partition_point(|w| (w.start as usize) < at);
+    text.words[..before].iter().rev().map(move |w| {
+        let (start, end) = (w.start as usize, w.end as usize);
+        if end <= at {
+            (w.key, &bytes[start..end])
+        } else {
+            (key_at(bytes, start, at - start), &bytes[start..at])
         }
-        if end == 0 {
-            return None;
-        }
-        let stop = end;
-        while end > 0 && is_word_byte(bytes[end - 1]) {
-            end -= 1;
-        }
-        Some(&text[end..stop])
     })
-    .take(n)
 }
 
 #[cfg(test)]

@@ -1,0 +1,386 @@
+//! The library's word lists, looked up one comment word at a time.
+//!
+//! Nearly every word-list entry starts at a word boundary ("late", "non funziona", "rimbors*"),
+//! so it can only match where a word of the comment starts. Each word of the comment is
+//! looked up by its key in three small hash tables: as a whole word, with the word after it
+//! (phrases), and by its first bytes (entries ending in `*`). That costs a few look-ups per
+//! word, where an automaton of every entry costs a step per byte. The few entries that may
+//! start inside a word ("*rotto", emoji, "?") are filed by their first byte instead.
+
+use super::matcher::{TermHit, TermId};
+use crate::text::{is_word_byte, key_at, split_words, word_key, Word, WordTable};
+
+/// A word-list entry after normalisation, with its `*` wildcards resolved into boundary checks.
+#[derive(Debug, Clone)]
+pub(super) struct WordEntry {
+    pub term: TermId,
+    /// The entry without its `*`s.
+    pub core: String,
+    /// The byte before a match must not be a word byte.
+    pub left: bool,
+    /// The byte after a match must not be a word byte.
+    pub right: bool,
+}
+
+/// An entry that can only start where a comment word starts.
+#[derive(Debug, Clone, Copy)]
+struct Anchored {
+    term: TermId,
+    /// The entry's bytes, in `WordIndex::bytes`.
+    offset: u32,
+    len: u32,
+    right: bool,
+    /// Finding the entry by its key proves it matches (a whole single word): nothing to compare.
+    proven: bool,
+}
+
+/// An entry that may start inside a word (no check on its left), looked for wherever its
+/// first byte is.
+#[derive(Debug, Clone, Copy)]
+struct Loose {
+    term: TermId,
+    offset: u32,
+    len: u32,
+    right: bool,
+}
+
+/// Which table an anchored entry is found through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Lookup {
+    /// The comment word equals the entry's first word.
+    Word,
+    /// The comment word and the next equal the entry's first two words.
+    Pair,
+    /// The comment word starts with the entry's first `PREFIX` bytes (or all of a shorter entry).
+    Prefix,
+}
+
+/// How many leading bytes prefix entries are filed under: enough that a bucket holds one or
+/// two entries.
+const PREFIX: usize = 3;
+
+/// Anchored entries filed by key, as ranges of `WordIndex::anchored`.
+type Buckets = WordTable<(u32, u32)>;
+
+/// Every word-list entry of a library, ready to be looked up word by word.
+#[derive(Debug)]
+pub(super) struct WordIndex {
+    anchored: Vec<Anchored>,
+    bytes: Vec<u8>,
+    by_word: Buckets,
+    by_pair: Buckets,
+    by_prefix: Buckets,
+    /// The lengths prefix entries are filed under, shortest first.
+    prefix_lens: Vec<usize>,
+    /// Entries that may start inside a word, grouped by first byte, and each byte's group.
+    loose: Vec<Loose>,
+    loose_by_byte: Box<[(u32, u32); 256]>,
+}
+
+impl WordIndex {
+    pub fn build(entries: Vec<WordEntry>) -> WordIndex {
+        let mut filed: Vec<(Lookup, u128, Anchored)> = Vec::new();
+        let mut bytes = Vec::new();
+        let mut loose = Vec::new();
+        let mut runs = Vec::new();
+        for entry in entries {
+            let core = entry.core.as_bytes();
+            // The loader rejects empty words; nothing to file.
+            if core.is_empty() {
+                continue;
+            }
+            if !entry.left {
+                loose.push(Loose {
+                    term: entry.term,
+                    offset: bytes.len() as u32,
+                    len: core.len() as u32,
+                    right: entry.right,
+                });
+                bytes.extend_from_slice(core);
+                continue;
+            }
+            split_words(&entry.core, &mut runs);
+            let mut anchored = Anchored {
+                term: entry.term,
+                offset: bytes.len() as u32,
+                len: core.len() as u32,
+                right: entry.right,
+                proven: false,
+            };
+            bytes.extend_from_slice(core);
+            let first = runs[0];
+            let whole_first = first.end as usize == core.len();
+            let (lookup, key) = if whole_first && entry.right {
+                anchored.proven = true;
+                (Lookup::Word, first.key)
+            } else if whole_first {
+                let len = core.len().min(PREFIX);
+                (Lookup::Prefix, word_key(&core[..len]))
+            } else if runs.len() == 1 || (runs.len() == 2 && runs[1].end as usize == core.len()) {
+                // One word then punctuation ("funziona!"), or two words where the second may
+                // run on in the comment ("shipping delay*" in "shipping delays"): only the
+                // first word is sure to be a whole comment word.
+                (Lookup::Word, first.key)
+            } else {
+                (Lookup::Pair, pair_key(first.key, runs[1].key))
+            };
+            filed.push((lookup, key, anchored));
+        }
+        filed.sort_by_key(|(lookup, key, _)| (*lookup, *key));
+        let mut prefix_lens: Vec<usize> = filed
+            .iter()
+            .filter(|(lookup, _, _)| *lookup == Lookup::Prefix)
+            .map(|(_, _, a)| (a.len as usize).min(PREFIX))
+            .collect();
+        prefix_lens.sort_unstable();
+        prefix_lens.dedup();
+        let mut tables: [Vec<(u128, (u32, u32))>; 3] = Default::default();
+        let mut anchored = Vec::with_capacity(filed.len());
+        for (lookup, key, entry) in filed {
+            let index = anchored.len() as u32;
+            anchored.push(entry);
+            // Sorted by key, so a key's entries are consecutive.
+            let table = &mut tables[lookup as usize];
+            match table.last_mut() {
+                Some((last, range)) if *last == key => range.1 = index + 1,
+                _ => table.push((key, (index, index + 1))),
+            }
+        }
+        let [by_word, by_pair, by_prefix] = tables.map(WordTable::new);
+        // Padding, so every entry can be read as 16 bytes (see `starts_with_at`).
+        bytes.extend_from_slice(&[0; 16]);
+        loose.sort_by_key(|entry| bytes[entry.offset as usize]);
+        let mut loose_by_byte = Box::new([(0, 0); 256]);
+        for (i, entry) in loose.iter().enumerate() {
+            let group = &mut loose_by_byte[bytes[entry.offset as usize] as usize];
+            if group.0 == group.1 {
+                *group = (i as u32, i as u32);
+            }
+            group.1 += 1;
+        }
+        WordIndex {
+            anchored,
+            bytes,
+            by_word,
+            by_pair,
+            by_prefix,
+            prefix_lens,
+            loose,
+            loose_by_byte,
+        }
+    }
+
+    /// Appends the first occurrence of every entry in `text` (normalised, split into `words`),
+    /// in the order an overlapping scan of the text would report them: by where they end,
+    /// longer first, then by term.
+    pub fn find(&self, text: &str, words: &[Word], out: &mut Vec<TermHit>) {
+        let bytes = text.as_bytes();
+        let first = out.len();
+        for (i, word) in words.iter().enumerate() {
+            let start = word.start as usize;
+            if let Some(range) = self.by_word.get(word.key) {
+                self.check(range, bytes, start, out);
+            }
+            if let Some(next) = words.get(i + 1) {
+                if let Some(range) = self.by_pair.get(pair_key(word.key, next.key)) {
+                    self.check(range, bytes, start, out);
+                }
+            }
+            for &len in &self.prefix_lens {
+                if len > word.len() {
+                    break;
+                }
+                if let Some(range) = self.by_prefix.get(key_at(bytes, start, len)) {
+                    self.check(range, bytes, start, out);
+                }
+            }
+        }
+        if !self.loose.is_empty() {
+            for (start, &byte) in bytes.iter().enumerate() {
+                let (from, to) = self.loose_by_byte[byte as usize];
+                for entry in &self.loose[from as usize..to as usize] {
+                    let end = start + entry.len as usize;
+                    let entry_bytes = &self.bytes[entry.offset as usize..];
+                    if !starts_with_at(bytes, start, entry_bytes, entry.len)
+                        || (entry.right && end < bytes.len() && is_word_byte(bytes[end]))
+                    {
+                        continue;
+                    }
+                    out.push(TermHit::word(entry.term, start, end));
+                }
+            }
+        }
+        let found = &mut out[first..];
+        found.sort_unstable_by_key(|h| {
+            let (start, end) = h.range();
+            (end, std::cmp::Reverse(end - start), h.term)
+        });
+        // Keep each term's first occurrence, in that order.
+        let mut kept = first;
+        for i in first..out.len() {
+            let hit = out[i];
+            if !out[first..kept].iter().any(|h| h.term == hit.term) {
+                out[kept] = hit;
+                kept += 1;
+            }
+        }
+        out.truncate(kept);
+    }
+
+    /// Pushes the entries of `range` that match at `start`.
+    #[inline]
+    fn check(&self, (from, to): (u32, u32), bytes: &[u8], start: usize, out: &mut Vec<TermHit>) {
+        for entry in &self.anchored[from as usize..to as usize] {
+            let end = start + entry.len as usize;
+            if !entry.proven {
+                if !starts_with_at(
+                    bytes,
+                    start,
+                    &self.bytes[entry.offset as usize..],
+                    entry.len,
+                ) {
+                    continue;
+                }
+                if entry.right && end < bytes.len() && is_word_byte(bytes[end]) {
+                    continue;
+                }
+            }
+            out.push(TermHit::word(entry.term, start, end));
+        }
+    }
+}
+
+/// Whether `text[start..]` starts with the first `len` bytes of `entry` (which has at least
+/// 16 bytes from there, thanks to the padding). Entries are short: most are compared as one
+/// masked 16-byte number rather than through a call to `memcmp`.
+#[inline]
+fn starts_with_at(text: &[u8], start: usize, entry: &[u8], len: u32) -> bool {
+    let len = len as usize;
+    if len <= 16 && start + 16 <= text.len() {
+        let load = |b: &[u8]| u128::from_le_bytes(b[..16].try_into().expect("16 bytes"));
+        let mask = u128::MAX >> (128 - 8 * len);
+        (load(&text[start..]) ^ load(entry)) & mask == 0
+    } else {
+        text.get(start..start + len) == Some(&entry[..len])
+    }
+}
+
+/// The key of two consecutive words, for phrases. Different pairs may share a key: phrase
+/// entries are always compared with the text.
+fn pair_key(first: u128, second: u128) -> u128 {
+    first.rotate_left(40).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ second
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(term: u32, word: &str) -> WordEntry {
+        let core = word.trim_matches('*');
+        let b = core.as_bytes();
+        WordEntry {
+            term: TermId(term),
+            core: core.to_owned(),
+            left: !word.starts_with('*') && b.first().is_some_and(|b| is_word_byte(*b)),
+            right: !(word.ends_with('*') && word.len() > 1)
+                && b.last().is_some_and(|b| is_word_byte(*b)),
+        }
+    }
+
+    fn found(list: &[&str], text: &str) -> Vec<(String, String)> {
+        let entries = list.iter().enumerate().map(|(i, w)| entry(i as u32, w));
+        let index = WordIndex::build(entries.collect());
+        let mut words = Vec::new();
+        split_words(text, &mut words);
+        let mut out = Vec::new();
+        index.find(text, &words, &mut out);
+        out.iter()
+            .map(|h| {
+                let (start, end) = h.range();
+                (
+                    list[h.term.0 as usize].to_owned(),
+                    text[start..end].to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn each_kind_of_entry_is_found_where_an_automaton_would_find_it() {
+        let list = [
+            "late",
+            "still waiting",
+            "shipping delay*",
+            "refund*",
+            "funziona!",
+            "*rotto",
+            "?",
+            "non e mai arrivato",
+            "l'ordine",
+        ];
+        let text = "still waiting, refunds late? shipping delays. non funziona! e interrotto, \
+                    l'ordine non e mai arrivato";
+        assert_eq!(
+            found(&list, text),
+            pairs(&[
+                ("still waiting", "still waiting"),
+                ("refund*", "refund"),
+                ("late", "late"),
+                ("?", "?"),
+                ("shipping delay*", "shipping delay"),
+                ("funziona!", "funziona!"),
+                ("*rotto", "rotto"),
+                ("l'ordine", "l'ordine"),
+                ("non e mai arrivato", "non e mai arrivato"),
+            ])
+        );
+    }
+
+    #[test]
+    fn boundaries_are_kept() {
+        let list = ["late", "still waiting", "refund*", "funziona!", "ship it"];
+        let text = "chocolate lately, stillwaiting still waitings, norefund funziona ship items";
+        assert!(found(&list, text).is_empty(), "{:?}", found(&list, text));
+    }
+
+    #[test]
+    fn the_first_occurrence_counts_and_same_end_hits_come_longest_first() {
+        let list = ["waiting", "still waiting", "late"];
+        assert_eq!(
+            found(&list, "late, still waiting and late"),
+            pairs(&[
+                ("late", "late"),
+                ("still waiting", "still waiting"),
+                ("waiting", "waiting"),
+            ])
+        );
+    }
+
+    #[test]
+    fn long_words_and_shared_prefixes_are_told_apart() {
+        let list = [
+            "incomprehensibilities",
+            "incomprehensibility",
+            "lag*",
+            "lagg*",
+            "la*",
+            "l*",
+        ];
+        assert_eq!(
+            found(&list, "incomprehensibility, laggy"),
+            pairs(&[
+                ("incomprehensibility", "incomprehensibility"),
+                ("l*", "l"),
+                ("la*", "la"),
+                ("lag*", "lag"),
+                ("lagg*", "lagg"),
+            ])
+        );
+    }
+}
