@@ -14,7 +14,7 @@ use super::matcher::{compile_pattern, MatcherBuilder};
 use super::template::{Template, Wording, BUILTIN_PLACEHOLDERS, DISCORD_MESSAGE_LIMIT};
 use super::{
     AuthorFilter, Condition, Label, Lang, Lexicon, Library, Rule, RuleId, Scope, Severity,
-    TemplateId, TermId,
+    TemplateId, TermId, TermUse,
 };
 use crate::text::{normalize_phrase, WordSet};
 
@@ -386,26 +386,36 @@ fn load_sources(
             hint: Some("the library may be too large; split patterns into word lists".into()),
         }],
     })?;
-    let mut rules_by_term = vec![Vec::new(); matcher.term_count()];
+    let mut uses_by_term = vec![Vec::new(); matcher.term_count()];
     let mut always_check = Vec::new();
     for (index, rule) in b.rules.iter_mut().enumerate() {
         let index = index as u32;
         if let Condition::Lexicon(lex) = &mut rule.condition {
             lex.index_terms(matcher.term_count());
         }
-        let positive: Vec<TermId> = match &rule.condition {
-            Condition::Terms { any, all, .. } => any.iter().chain(all).copied().collect(),
+        let uses: Vec<(TermId, TermUse)> = match &rule.condition {
+            Condition::Terms { any, all, none } => [
+                (any, TermUse::Any),
+                (all, TermUse::All),
+                (none, TermUse::Veto),
+            ]
+            .into_iter()
+            .flat_map(|(terms, how)| terms.iter().map(move |t| (*t, how)))
+            .collect(),
             Condition::Lexicon(lex) => {
                 if lex.all_caps + lex.exclamations >= lex.threshold {
                     always_check.push(index);
                 }
-                lex.weights.iter().map(|(t, _)| *t).collect()
+                let weighted = lex.weights.iter().map(|(t, _)| (*t, TermUse::Weighted));
+                weighted
+                    .chain(lex.none.iter().map(|t| (*t, TermUse::Veto)))
+                    .collect()
             }
         };
-        for term in positive {
-            let list: &mut Vec<u32> = &mut rules_by_term[term.0 as usize];
-            if list.last() != Some(&index) {
-                list.push(index);
+        for (term, how) in uses {
+            let list: &mut Vec<(u32, TermUse)> = &mut uses_by_term[term.0 as usize];
+            if !list.contains(&(index, how)) {
+                list.push((index, how));
             }
         }
     }
@@ -413,7 +423,7 @@ fn load_sources(
         rules: b.rules,
         templates: b.templates,
         matcher,
-        rules_by_term,
+        uses_by_term,
         always_check,
     })
 }
@@ -552,7 +562,11 @@ impl Builder<'_> {
         };
         let has_positive_terms = written(&raw.any) || written(&raw.all);
         let any = sorted(self.terms(ctx, &item, "any", raw.any.as_ref()));
-        let all = self.terms(ctx, &item, "all", raw.all.as_ref());
+        // In the order written (explanations follow it), each term once: a rule fires when
+        // every one of them is found.
+        let mut all = self.terms(ctx, &item, "all", raw.all.as_ref());
+        let mut seen = std::collections::HashSet::new();
+        all.retain(|t| seen.insert(*t));
         let none = sorted(self.terms(ctx, &item, "none", raw.none.as_ref()));
         let condition = match raw.lexicon {
             Some(lex) => {

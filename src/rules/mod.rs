@@ -284,14 +284,35 @@ pub struct Rule {
     pub scope: Scope,
 }
 
+/// What a term is to a rule that mentions it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TermUse {
+    /// One of a term rule's `any` terms.
+    Any,
+    /// One of a term rule's `all` terms.
+    All,
+    /// A veto: in the `none` of a term rule or of a lexicon.
+    Veto,
+    /// One of a lexicon's weighted terms.
+    Weighted,
+}
+
+impl TermUse {
+    /// Whether a hit of the term can make the rule fire (so the rule is worth reading).
+    pub(crate) fn is_positive(self) -> bool {
+        self != TermUse::Veto
+    }
+}
+
 /// The validated, compiled library triage runs against.
 #[derive(Debug)]
 pub struct Library {
     pub rules: Vec<Rule>,
     pub templates: HashMap<TemplateId, Template>,
     pub matcher: Matcher,
-    /// For each term, the rules that mention it positively (so triage skips rules with no hit).
-    pub(crate) rules_by_term: Vec<Vec<u32>>,
+    /// For each term, the rules that mention it and how: triage reads each hit once for every
+    /// rule that cares about it, and never looks at rules with no hit.
+    pub(crate) uses_by_term: Vec<Vec<(u32, TermUse)>>,
     /// Rules that can fire with no term hit (lexicons whose cues alone may reach the threshold).
     pub(crate) always_check: Vec<u32>,
 }

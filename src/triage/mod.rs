@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::comment::Comment;
 use crate::rules::{
     AuthorFilter, Condition, Label, Lang, Lexicon, Library, Rule, RuleId, Severity, TemplateId,
-    TermHit, TermId,
+    TermHit, TermId, TermUse,
 };
 use crate::text::{key_at, normalize, split_words, Normalized, Word};
 
@@ -165,8 +165,10 @@ pub fn triage(comment: &Comment, library: &Library, options: &TriageOptions) -> 
     hits.clear();
     library.matcher.find(&normalized.text, &words, &mut hits);
 
-    // The rules worth reading, as a bitset: visiting them in index order keeps the verdict the
-    // same whichever order the hits came in. Typical libraries fit on the stack.
+    // What the hits mean to each rule, read off once: the rules worth reading (as a bitset,
+    // so they are visited in index order whatever order the hits came in), and per rule its
+    // first `any` hit, how many `all` terms were found, and whether a veto was. Typical
+    // libraries' bitsets fit on the stack.
     let bitset_len = library.rules.len().div_ceil(64);
     let mut inline = [0u64; INLINE_RULE_WORDS];
     let mut heap = Vec::new();
@@ -176,11 +178,27 @@ pub fn triage(comment: &Comment, library: &Library, options: &TriageOptions) -> 
         heap.resize(bitset_len, 0);
         &mut heap
     };
-    let rule_indices = hits
-        .iter()
-        .flat_map(|h| library.rules_by_term[h.term.0 as usize].iter())
-        .chain(&library.always_check);
-    for &index in rule_indices {
+    let mut states = STATES.take();
+    if states.len() != library.rules.len() {
+        states = vec![RuleState::default(); library.rules.len()];
+    }
+    for (at, hit) in hits.iter().enumerate() {
+        for &(index, how) in &library.uses_by_term[hit.term.0 as usize] {
+            let state = &mut states[index as usize];
+            match how {
+                TermUse::Any => {
+                    state.any_hit.get_or_insert(at as u32);
+                }
+                TermUse::All => state.all_found += 1,
+                TermUse::Veto => state.vetoed = true,
+                TermUse::Weighted => {}
+            }
+            if how.is_positive() {
+                candidates[index as usize / 64] |= 1 << (index % 64);
+            }
+        }
+    }
+    for &index in &library.always_check {
         candidates[index as usize / 64] |= 1 << (index % 64);
     }
 
@@ -199,19 +217,20 @@ pub fn triage(comment: &Comment, library: &Library, options: &TriageOptions) -> 
         if !applies(rule, comment, detected, options) {
             continue;
         }
+        let state = states[index as usize];
         let fired = match &rule.condition {
-            Condition::Terms { any, all, none } => {
-                // `any` and `none` are sorted at load; hits are few, so look each hit up.
-                let any_hit = hits.iter().find(|h| any.binary_search(&h.term).is_ok());
-                let found = |t: &TermId| hits.iter().find(|h| h.term == *t);
-                let fires = (any.is_empty() || any_hit.is_some())
-                    && all.iter().all(|t| found(t).is_some())
-                    && !hits.iter().any(|h| none.binary_search(&h.term).is_ok());
+            Condition::Terms { any, all, .. } => {
+                let fires = (any.is_empty() || state.any_hit.is_some())
+                    && state.all_found as usize == all.len()
+                    && !state.vetoed;
                 fires.then(|| {
+                    let found = |t: &TermId| hits.iter().find(|h| h.term == *t);
                     // Sized up front: the explanation is built for every rule that fires.
                     let mut list = Vec::with_capacity(1 + all.len());
                     list.extend(
-                        any_hit
+                        state
+                            .any_hit
+                            .map(|at| &hits[at as usize])
                             .into_iter()
                             .chain(all.iter().filter_map(found))
                             .map(|h| evidence(&text, h, None)),
@@ -219,6 +238,7 @@ pub fn triage(comment: &Comment, library: &Library, options: &TriageOptions) -> 
                     (1.0, list)
                 })
             }
+            Condition::Lexicon(_) if state.vetoed => None,
             Condition::Lexicon(lex) => lexicon_score(&text, lex, &hits, || {
                 *cues.get_or_init(|| Cues::of(&comment.text))
             }),
@@ -245,12 +265,32 @@ pub fn triage(comment: &Comment, library: &Library, options: &TriageOptions) -> 
             .then(b.score.total_cmp(&a.score))
             .then(a.rule.cmp(&b.rule))
     });
+    // Only the rules the hits touched have state to clear for the next comment.
+    for hit in hits.iter() {
+        for &(index, _) in &library.uses_by_term[hit.term.0 as usize] {
+            states[index as usize] = RuleState::default();
+        }
+    }
+    STATES.set(states);
     HITS.set(hits);
     WORDS.set(words);
     verdict(library, comment, detected, matches)
 }
 
+/// What one comment's hits mean to one rule.
+#[derive(Debug, Clone, Copy, Default)]
+struct RuleState {
+    /// The first hit (index into the hits) among the rule's `any` terms.
+    any_hit: Option<u32>,
+    /// How many of the rule's `all` terms were found (each is listed once).
+    all_found: u32,
+    vetoed: bool,
+}
+
 thread_local! {
+    /// Per rule of the library, all cleared between comments: only the few rules a comment
+    /// touches are written, so the vector is kept rather than rebuilt.
+    static STATES: std::cell::Cell<Vec<RuleState>> = const { std::cell::Cell::new(Vec::new()) };
     /// The words and term hits of the comment being triaged, kept between comments for their
     /// capacity.
     static WORDS: std::cell::Cell<Vec<Word>> = const { std::cell::Cell::new(Vec::new()) };
@@ -438,9 +478,6 @@ fn lexicon_score(
     hits: &[TermHit],
     cues: impl FnOnce() -> Cues,
 ) -> Option<(f32, Vec<Evidence>)> {
-    if hits.iter().any(|h| lex.none.binary_search(&h.term).is_ok()) {
-        return None;
-    }
     let weighted = || {
         hits.iter()
             .filter_map(|hit| Some((hit, lexicon_weight(text, lex, hit)?)))
@@ -707,6 +744,34 @@ fixed = ["http*", "why"]
         assert!(triage(&comment("my order is late"), &lib, &opts).has(Label::Complaint));
         assert!(!triage(&comment("my order"), &lib, &opts).has(Label::Complaint));
         assert!(!triage(&comment("my order is not late"), &lib, &opts).has(Label::Complaint));
+    }
+
+    #[test]
+    fn what_one_comment_found_does_not_carry_over_to_the_next() {
+        let lib = library(
+            "[[rule]]\nid = \"en.c\"\nlabels = [\"complaint\"]\ntemplates = [\"t\"]\n[rule.any]\nwords = [\"refund\", \"broken\"]\n[rule.all]\nwords = [\"order\", \"late\", \"order\"]\n[rule.none]\nwords = [\"joke\"]\n",
+        );
+        let opts = TriageOptions::default();
+        let fires = |text: &str| triage(&comment(text), &lib, &opts).has(Label::Complaint);
+        // A word written twice in `all` is needed once.
+        assert!(fires("late order, refund please"));
+        // Vetoed, then the same words without the veto: the veto is not remembered.
+        assert!(!fires("late order, refund? joke"));
+        assert!(fires("late order, broken"));
+        // `all` words found by an earlier comment do not count for this one.
+        assert!(fires("order late refund"));
+        assert!(!fires("refund"));
+        let verdict = triage(&comment("broken and late, my order"), &lib, &opts);
+        let terms: Vec<&str> = verdict.matches[0]
+            .evidence
+            .iter()
+            .map(|e| e.text.as_str())
+            .collect();
+        assert_eq!(
+            terms,
+            ["broken", "order", "late"],
+            "the any hit, then `all` as written"
+        );
     }
 
     #[test]
