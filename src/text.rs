@@ -307,28 +307,40 @@ pub fn word_key(word: &[u8]) -> u128 {
 }
 
 /// The [`word_key`] of `text[start..start + len]`.
-///
-/// Asked for every word of every comment: when 16 bytes of text follow `start`, a short word
-/// is packed by masking one load, not copied byte by byte into a buffer and read back.
 #[inline]
 pub fn key_at(text: &[u8], start: usize, len: usize) -> u128 {
+    if !(1..=PACKED_MAX).contains(&len) {
+        return word_key(&text[start..start + len]);
+    }
+    bytes_at(text, start, len) | ((len as u128) << 120)
+}
+
+/// The `len` bytes of `text` from `start` (at most 16, all inside `text`) as one little-endian
+/// number, zero above them.
+///
+/// Asked for every word of every comment: when 16 bytes of text follow `start`, or precede
+/// the end, the bytes are read with one load and a mask or shift, not copied byte by byte
+/// into a buffer and read back.
+#[inline]
+pub fn bytes_at(text: &[u8], start: usize, len: usize) -> u128 {
+    let load = |from: usize| {
+        let chunk: [u8; 16] = text[from..from + 16].try_into().expect("16 bytes");
+        u128::from_le_bytes(chunk)
+    };
     let end = start + len;
-    let packed = if !(1..=PACKED_MAX).contains(&len) {
-        return word_key(&text[start..end]);
+    assert!(len <= 16 && end <= text.len(), "{len} bytes from {start}");
+    if len == 0 {
+        0
     } else if start + 16 <= text.len() {
-        let chunk: [u8; 16] = text[start..start + 16].try_into().expect("16 bytes");
-        u128::from_le_bytes(chunk) & ((1u128 << (8 * len)) - 1)
+        load(start) & (u128::MAX >> (128 - 8 * len))
     } else if end >= 16 {
-        // Near the end of the text: the 16 bytes ending with the word, shifted down.
-        let chunk: [u8; 16] = text[end - 16..end].try_into().expect("16 bytes");
-        u128::from_le_bytes(chunk) >> (8 * (16 - len))
+        load(end - 16) >> (8 * (16 - len))
     } else {
         text[start..end]
             .iter()
             .rev()
-            .fold(0u128, |packed, &b| (packed << 8) | b as u128)
-    };
-    packed | ((len as u128) << 120)
+            .fold(0, |packed, &b| (packed << 8) | b as u128)
+    }
 }
 
 /// A word of normalised text (a maximal run of word bytes) with its [`word_key`].

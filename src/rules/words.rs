@@ -8,7 +8,7 @@
 //! start inside a word ("*rotto", emoji, "?") are filed by their first byte instead.
 
 use super::matcher::{TermHit, TermId};
-use crate::text::{is_word_byte, key_at, split_words, word_key, Word, WordTable};
+use crate::text::{bytes_at, is_word_byte, key_at, split_words, word_key, Word, WordTable};
 
 /// A word-list entry after normalisation, with its `*` wildcards resolved into boundary checks.
 #[derive(Debug, Clone)]
@@ -22,13 +22,36 @@ pub(super) struct WordEntry {
     pub right: bool,
 }
 
+/// An entry's bytes: the first 16 in place, compared as one number (nearly every entry is
+/// that short), and all of them in `WordIndex::bytes` for the rest of longer ones.
+#[derive(Debug, Clone, Copy)]
+struct Spelling {
+    head: u128,
+    offset: u32,
+    len: u32,
+}
+
+impl Spelling {
+    /// Whether `text` has this spelling at `start`.
+    #[inline]
+    fn is_at(&self, text: &[u8], start: usize, all_bytes: &[u8]) -> bool {
+        let len = self.len as usize;
+        if start + len > text.len() {
+            return false;
+        }
+        let head = len.min(16);
+        bytes_at(text, start, head) == self.head
+            && (len <= 16
+                || text[start + 16..start + len]
+                    == all_bytes[self.offset as usize + 16..self.offset as usize + len])
+    }
+}
+
 /// An entry that can only start where a comment word starts.
 #[derive(Debug, Clone, Copy)]
 struct Anchored {
     term: TermId,
-    /// The entry's bytes, in `WordIndex::bytes`.
-    offset: u32,
-    len: u32,
+    spelling: Spelling,
     right: bool,
     /// Finding the entry by its key proves it matches (a whole single word): nothing to compare.
     proven: bool,
@@ -39,8 +62,7 @@ struct Anchored {
 #[derive(Debug, Clone, Copy)]
 struct Loose {
     term: TermId,
-    offset: u32,
-    len: u32,
+    spelling: Spelling,
     right: bool,
 }
 
@@ -59,8 +81,17 @@ enum Lookup {
 /// two entries.
 const PREFIX: usize = 3;
 
-/// Anchored entries filed by key, as ranges of `WordIndex::anchored`.
-type Buckets = WordTable<(u32, u32)>;
+/// The anchored entries filed under one key: a range of `WordIndex::anchored`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Bucket {
+    from: u32,
+    to: u32,
+    /// In the word table: some phrase starts with this word, so the pair table is worth
+    /// asking (most words start none, and are not looked up twice).
+    starts_phrase: bool,
+}
+
+type Buckets = WordTable<Bucket>;
 
 /// Every word-list entry of a library, ready to be looked up word by word.
 #[derive(Debug)]
@@ -79,7 +110,8 @@ pub(super) struct WordIndex {
 
 impl WordIndex {
     pub fn build(entries: Vec<WordEntry>) -> WordIndex {
-        let mut filed: Vec<(Lookup, u128, Anchored)> = Vec::new();
+        // Each entry with its table, its key there, and the key of its first word.
+        let mut filed: Vec<(Lookup, u128, u128, Anchored)> = Vec::new();
         let mut bytes = Vec::new();
         let mut loose = Vec::new();
         let mut runs = Vec::new();
@@ -89,25 +121,27 @@ impl WordIndex {
             if core.is_empty() {
                 continue;
             }
+            let spelling = Spelling {
+                head: bytes_at(core, 0, core.len().min(16)),
+                offset: bytes.len() as u32,
+                len: core.len() as u32,
+            };
+            bytes.extend_from_slice(core);
             if !entry.left {
                 loose.push(Loose {
                     term: entry.term,
-                    offset: bytes.len() as u32,
-                    len: core.len() as u32,
+                    spelling,
                     right: entry.right,
                 });
-                bytes.extend_from_slice(core);
                 continue;
             }
             split_words(&entry.core, &mut runs);
             let mut anchored = Anchored {
                 term: entry.term,
-                offset: bytes.len() as u32,
-                len: core.len() as u32,
+                spelling,
                 right: entry.right,
                 proven: false,
             };
-            bytes.extend_from_slice(core);
             let first = runs[0];
             let whole_first = first.end as usize == core.len();
             let (lookup, key) = if whole_first && entry.right {
@@ -116,7 +150,9 @@ impl WordIndex {
             } else if whole_first {
                 let len = core.len().min(PREFIX);
                 (Lookup::Prefix, word_key(&core[..len]))
-            } else if runs.len() == 1 || (runs.len() == 2 && runs[1].end as usize == core.len()) {
+            } else if runs.len() == 1
+                || (runs.len() == 2 && runs[1].end as usize == core.len() && !entry.right)
+            {
                 // One word then punctuation ("funziona!"), or two words where the second may
                 // run on in the comment ("shipping delay*" in "shipping delays"): only the
                 // first word is sure to be a whole comment word.
@@ -124,35 +160,63 @@ impl WordIndex {
             } else {
                 (Lookup::Pair, pair_key(first.key, runs[1].key))
             };
-            filed.push((lookup, key, anchored));
+            filed.push((lookup, key, first.key, anchored));
         }
-        filed.sort_by_key(|(lookup, key, _)| (*lookup, *key));
+        filed.sort_by_key(|(lookup, key, _, _)| (*lookup, *key));
         let mut prefix_lens: Vec<usize> = filed
             .iter()
-            .filter(|(lookup, _, _)| *lookup == Lookup::Prefix)
-            .map(|(_, _, a)| (a.len as usize).min(PREFIX))
+            .filter(|(lookup, _, _, _)| *lookup == Lookup::Prefix)
+            .map(|(_, _, _, a)| (a.spelling.len as usize).min(PREFIX))
             .collect();
         prefix_lens.sort_unstable();
         prefix_lens.dedup();
-        let mut tables: [Vec<(u128, (u32, u32))>; 3] = Default::default();
+        let mut tables: [Vec<(u128, Bucket)>; 3] = Default::default();
         let mut anchored = Vec::with_capacity(filed.len());
-        for (lookup, key, entry) in filed {
+        let mut phrase_starts = Vec::new();
+        for (lookup, key, first, entry) in filed {
             let index = anchored.len() as u32;
             anchored.push(entry);
+            if lookup == Lookup::Pair {
+                phrase_starts.push(first);
+            }
             // Sorted by key, so a key's entries are consecutive.
             let table = &mut tables[lookup as usize];
             match table.last_mut() {
-                Some((last, range)) if *last == key => range.1 = index + 1,
-                _ => table.push((key, (index, index + 1))),
+                Some((last, bucket)) if *last == key => bucket.to = index + 1,
+                _ => table.push((
+                    key,
+                    Bucket {
+                        from: index,
+                        to: index + 1,
+                        starts_phrase: false,
+                    },
+                )),
+            }
+        }
+        phrase_starts.sort_unstable();
+        phrase_starts.dedup();
+        let words = &mut tables[Lookup::Word as usize];
+        for first in phrase_starts {
+            match words.binary_search_by_key(&first, |(key, _)| *key) {
+                Ok(at) => words[at].1.starts_phrase = true,
+                Err(at) => words.insert(
+                    at,
+                    (
+                        first,
+                        Bucket {
+                            starts_phrase: true,
+                            ..Bucket::default()
+                        },
+                    ),
+                ),
             }
         }
         let [by_word, by_pair, by_prefix] = tables.map(WordTable::new);
-        // Padding, so every entry can be read as 16 bytes (see `starts_with_at`).
-        bytes.extend_from_slice(&[0; 16]);
-        loose.sort_by_key(|entry| bytes[entry.offset as usize]);
+        let first_byte = |entry: &Loose| entry.spelling.head as u8;
+        loose.sort_by_key(first_byte);
         let mut loose_by_byte = Box::new([(0, 0); 256]);
         for (i, entry) in loose.iter().enumerate() {
-            let group = &mut loose_by_byte[bytes[entry.offset as usize] as usize];
+            let group = &mut loose_by_byte[first_byte(entry) as usize];
             if group.0 == group.1 {
                 *group = (i as u32, i as u32);
             }
@@ -178,20 +242,20 @@ impl WordIndex {
         let first = out.len();
         for (i, word) in words.iter().enumerate() {
             let start = word.start as usize;
-            if let Some(range) = self.by_word.get(word.key) {
-                self.check(range, bytes, start, out);
-            }
-            if let Some(next) = words.get(i + 1) {
-                if let Some(range) = self.by_pair.get(pair_key(word.key, next.key)) {
-                    self.check(range, bytes, start, out);
+            if let Some(bucket) = self.by_word.get(word.key) {
+                self.check(bucket, bytes, start, out);
+                if let (true, Some(next)) = (bucket.starts_phrase, words.get(i + 1)) {
+                    if let Some(bucket) = self.by_pair.get(pair_key(word.key, next.key)) {
+                        self.check(bucket, bytes, start, out);
+                    }
                 }
             }
             for &len in &self.prefix_lens {
                 if len > word.len() {
                     break;
                 }
-                if let Some(range) = self.by_prefix.get(key_at(bytes, start, len)) {
-                    self.check(range, bytes, start, out);
+                if let Some(bucket) = self.by_prefix.get(key_at(bytes, start, len)) {
+                    self.check(bucket, bytes, start, out);
                 }
             }
         }
@@ -199,9 +263,8 @@ impl WordIndex {
             for (start, &byte) in bytes.iter().enumerate() {
                 let (from, to) = self.loose_by_byte[byte as usize];
                 for entry in &self.loose[from as usize..to as usize] {
-                    let end = start + entry.len as usize;
-                    let entry_bytes = &self.bytes[entry.offset as usize..];
-                    if !starts_with_at(bytes, start, entry_bytes, entry.len)
+                    let end = start + entry.spelling.len as usize;
+                    if !entry.spelling.is_at(bytes, start, &self.bytes)
                         || (entry.right && end < bytes.len() && is_word_byte(bytes[end]))
                     {
                         continue;
@@ -227,18 +290,13 @@ impl WordIndex {
         out.truncate(kept);
     }
 
-    /// Pushes the entries of `range` that match at `start`.
+    /// Pushes the entries of `bucket` that match at `start`.
     #[inline]
-    fn check(&self, (from, to): (u32, u32), bytes: &[u8], start: usize, out: &mut Vec<TermHit>) {
-        for entry in &self.anchored[from as usize..to as usize] {
-            let end = start + entry.len as usize;
+    fn check(&self, bucket: Bucket, bytes: &[u8], start: usize, out: &mut Vec<TermHit>) {
+        for entry in &self.anchored[bucket.from as usize..bucket.to as usize] {
+            let end = start + entry.spelling.len as usize;
             if !entry.proven {
-                if !starts_with_at(
-                    bytes,
-                    start,
-                    &self.bytes[entry.offset as usize..],
-                    entry.len,
-                ) {
+                if !entry.spelling.is_at(bytes, start, &self.bytes) {
                     continue;
                 }
                 if entry.right && end < bytes.len() && is_word_byte(bytes[end]) {
@@ -247,21 +305,6 @@ impl WordIndex {
             }
             out.push(TermHit::word(entry.term, start, end));
         }
-    }
-}
-
-/// Whether `text[start..]` starts with the first `len` bytes of `entry` (which has at least
-/// 16 bytes from there, thanks to the padding). Entries are short: most are compared as one
-/// masked 16-byte number rather than through a call to `memcmp`.
-#[inline]
-fn starts_with_at(text: &[u8], start: usize, entry: &[u8], len: u32) -> bool {
-    let len = len as usize;
-    if len <= 16 && start + 16 <= text.len() {
-        let load = |b: &[u8]| u128::from_le_bytes(b[..16].try_into().expect("16 bytes"));
-        let mask = u128::MAX >> (128 - 8 * len);
-        (load(&text[start..]) ^ load(entry)) & mask == 0
-    } else {
-        text.get(start..start + len) == Some(&entry[..len])
     }
 }
 
@@ -360,6 +403,21 @@ mod tests {
                 ("waiting", "waiting"),
             ])
         );
+    }
+
+    #[test]
+    fn a_word_that_is_an_entry_can_also_start_phrases() {
+        let list = ["not", "not working", "not working at all", "working"];
+        assert_eq!(
+            found(&list, "it's not working at all"),
+            pairs(&[
+                ("not", "not"),
+                ("not working", "not working"),
+                ("working", "working"),
+                ("not working at all", "not working at all"),
+            ])
+        );
+        assert_eq!(found(&list, "not yet"), pairs(&[("not", "not")]));
     }
 
     #[test]
