@@ -436,12 +436,17 @@ struct Cues {
 impl Cues {
     fn of(original: &str) -> Cues {
         let bytes = original.as_bytes();
-        let exclamations = bytes
-            .windows(2)
-            .any(|pair| pair[0] == b'!' && pair[1] == b'!');
+        // Counting first (a loop the compiler vectorises) rules out most comments, which
+        // have neither two "!" nor three capitals, before any run is looked for.
+        let count = |is: fn(&u8) -> bool| bytes.iter().filter(|b| is(b)).count();
+        let exclamations = count(|b| *b == b'!') >= 2
+            && bytes
+                .windows(2)
+                .any(|pair| pair[0] == b'!' && pair[1] == b'!');
         // Most comments are ASCII, read byte by byte without decoding.
         let all_caps = if original.is_ascii() {
-            caps_run(bytes.iter().map(|b| (b.is_ascii_uppercase(), true)))
+            count(u8::is_ascii_uppercase) >= 3
+                && caps_run(bytes.iter().map(|b| (b.is_ascii_uppercase(), true)))
         } else {
             caps_run(
                 original
