@@ -300,10 +300,7 @@ pub fn word_key(word: &[u8]) -> u128 {
         let key = high | hash(0xcbf2_9ce4_8422_2325) as u128;
         return key | (0xff_u128 << 120);
     }
-    let mut packed = [0u8; 16];
-    packed[..word.len()].copy_from_slice(word);
-    packed[15] = word.len() as u8;
-    u128::from_le_bytes(packed)
+    bytes_at(word, 0, word.len()) | ((word.len() as u128) << 120)
 }
 
 /// The [`word_key`] of `text[start..start + len]`.

@@ -89,7 +89,7 @@ impl MatcherBuilder {
         id
     }
 
-    /// Compiles every term into the two automata.
+    /// Compiles the words into their index and the patterns into one set.
     pub fn build(self) -> Result<Matcher, String> {
         let mut words = Vec::new();
         let mut patterns = Vec::new();
