@@ -449,22 +449,14 @@ fn mix(key: u128) -> u64 {
     (key as u64 ^ (key >> 64) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
-/// Splits normalised text into word tokens with their byte ranges.
+/// The words of normalised text with where each starts, for code off the hot path that
+/// wants them as text (triage uses [`split_words`] and its keys).
 pub fn tokens(text: &str) -> impl Iterator<Item = (usize, &str)> {
-    let bytes = text.as_bytes();
-    let mut pos = 0;
-    std::iter::from_fn(move || {
-        while pos < bytes.len() && !is_word_byte(bytes[pos]) {
-            pos += 1;
-        }
-        if pos >= bytes.len() {
-            return None;
-        }
-        let start = pos;
-        while pos < bytes.len() && is_word_byte(bytes[pos]) {
-            pos += 1;
-        }
-        Some((start, &text[start..pos]))
+    let mut words = Vec::new();
+    split_words(text, &mut words);
+    words.into_iter().map(move |w| {
+        let (start, end) = (w.start as usize, w.end as usize);
+        (start, &text[start..end])
     })
 }
 
