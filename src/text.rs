@@ -67,12 +67,7 @@ impl Writer {
 
     /// Appends a byte that came from byte `original` of the original text.
     fn push(&mut self, byte: u8, original: usize) {
-        let original = original as u32;
-        if original != self.next {
-            self.jumps.push((self.text.len() as u32, original));
-        }
-        self.next = original + 1;
-        self.text.push(byte);
+        self.push_run(&[byte], original);
     }
 }
 

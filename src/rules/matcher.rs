@@ -14,7 +14,7 @@ use regex_automata::util::syntax;
 use regex_automata::{meta, Input, MatchKind as SetKind, PatternSet};
 
 use super::words::{WordEntry, WordIndex};
-use crate::text::{is_word_byte, Word};
+use crate::text::Word;
 
 /// Index of a word or pattern in the library's matcher.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -97,19 +97,7 @@ impl MatcherBuilder {
         for (i, key) in self.keys.iter().enumerate() {
             let term = TermId(i as u32);
             match key {
-                // `*` at either end of a word turns off that boundary check.
-                TermKey::Word(word) => {
-                    let left_wild = word.starts_with('*');
-                    let right_wild = word.ends_with('*') && word.len() > 1;
-                    let core = word.trim_matches('*');
-                    let bytes = core.as_bytes();
-                    words.push(WordEntry {
-                        term,
-                        core: core.to_owned(),
-                        left: !left_wild && bytes.first().is_some_and(|b| is_word_byte(*b)),
-                        right: !right_wild && bytes.last().is_some_and(|b| is_word_byte(*b)),
-                    });
-                }
+                TermKey::Word(word) => words.push(WordEntry::new(term, word)),
                 TermKey::Pattern(source) => {
                     patterns.push(source.to_string());
                     pattern_terms.push(term);

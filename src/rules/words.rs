@@ -22,6 +22,23 @@ pub(super) struct WordEntry {
     pub right: bool,
 }
 
+impl WordEntry {
+    /// The entry for a library word (normalised; `*` at either end turns off that boundary
+    /// check, and an end that is not a word byte has none to check).
+    pub fn new(term: TermId, word: &str) -> WordEntry {
+        let left_wild = word.starts_with('*');
+        let right_wild = word.ends_with('*') && word.len() > 1;
+        let core = word.trim_matches('*');
+        let bytes = core.as_bytes();
+        WordEntry {
+            term,
+            core: core.to_owned(),
+            left: !left_wild && bytes.first().is_some_and(|b| is_word_byte(*b)),
+            right: !right_wild && bytes.last().is_some_and(|b| is_word_byte(*b)),
+        }
+    }
+}
+
 /// An entry's bytes: the first 16 in place, compared as one number (nearly every entry is
 /// that short), and all of them in `WordIndex::bytes` for the rest of longer ones.
 #[derive(Debug, Clone, Copy)]
@@ -318,20 +335,11 @@ fn pair_key(first: u128, second: u128) -> u128 {
 mod tests {
     use super::*;
 
-    fn entry(term: u32, word: &str) -> WordEntry {
-        let core = word.trim_matches('*');
-        let b = core.as_bytes();
-        WordEntry {
-            term: TermId(term),
-            core: core.to_owned(),
-            left: !word.starts_with('*') && b.first().is_some_and(|b| is_word_byte(*b)),
-            right: !(word.ends_with('*') && word.len() > 1)
-                && b.last().is_some_and(|b| is_word_byte(*b)),
-        }
-    }
-
     fn found(list: &[&str], text: &str) -> Vec<(String, String)> {
-        let entries = list.iter().enumerate().map(|(i, w)| entry(i as u32, w));
+        let entries = list
+            .iter()
+            .enumerate()
+            .map(|(i, w)| WordEntry::new(TermId(i as u32), w));
         let index = WordIndex::build(entries.collect());
         let mut words = Vec::new();
         split_words(text, &mut words);
