@@ -278,7 +278,7 @@ impl WordSet {
 }
 
 /// The longest word [`word_key`] packs whole.
-const PACKED_MAX: usize = 15;
+pub const PACKED_MAX: usize = 15;
 
 /// A number standing for a word, so words are compared and hashed as one integer.
 ///

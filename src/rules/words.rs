@@ -8,7 +8,9 @@
 //! start inside a word ("*rotto", emoji, "?") are filed by their first byte instead.
 
 use super::matcher::{TermHit, TermId};
-use crate::text::{bytes_at, is_word_byte, key_at, split_words, word_key, Word, WordTable};
+use crate::text::{
+    bytes_at, is_word_byte, key_at, split_words, word_key, Word, WordTable, PACKED_MAX,
+};
 
 /// A word-list entry after normalisation, with its `*` wildcards resolved into boundary checks.
 #[derive(Debug, Clone)]
@@ -70,7 +72,8 @@ struct Anchored {
     term: TermId,
     spelling: Spelling,
     right: bool,
-    /// Finding the entry by its key proves it matches (a whole single word): nothing to compare.
+    /// Finding the entry by its key proves it matches (a whole single word short enough for
+    /// its key to be the word itself, not a hash): nothing to compare.
     proven: bool,
 }
 
@@ -162,7 +165,7 @@ impl WordIndex {
             let first = runs[0];
             let whole_first = first.end as usize == core.len();
             let (lookup, key) = if whole_first && entry.right {
-                anchored.proven = true;
+                anchored.proven = core.len() <= PACKED_MAX;
                 (Lookup::Word, first.key)
             } else if whole_first {
                 let len = core.len().min(PREFIX);
@@ -426,6 +429,25 @@ mod tests {
             ])
         );
         assert_eq!(found(&list, "not yet"), pairs(&[("not", "not")]));
+    }
+
+    #[test]
+    fn only_packed_keys_prove_a_match_long_entries_are_compared() {
+        // A key over 15 bytes is a hash that another word may share, so the text decides.
+        let entries = ["late", "incomprehensibilities"]
+            .iter()
+            .enumerate()
+            .map(|(i, w)| WordEntry::new(TermId(i as u32), w));
+        let index = WordIndex::build(entries.collect());
+        let proven: Vec<(u32, bool)> = index
+            .anchored
+            .iter()
+            .map(|a| (a.term.0, a.proven))
+            .collect();
+        assert!(
+            proven.contains(&(0, true)) && proven.contains(&(1, false)),
+            "{proven:?}"
+        );
     }
 
     #[test]
