@@ -283,13 +283,10 @@ impl WordIndex {
             for (start, &byte) in bytes.iter().enumerate() {
                 let (from, to) = self.loose_by_byte[byte as usize];
                 for entry in &self.loose[from as usize..to as usize] {
-                    let end = start + entry.spelling.len as usize;
-                    if !entry.spelling.is_at(bytes, start, &self.bytes)
-                        || (entry.right && end < bytes.len() && is_word_byte(bytes[end]))
-                    {
-                        continue;
+                    if self.matches_at(entry.spelling, entry.right, bytes, start) {
+                        let end = start + entry.spelling.len as usize;
+                        out.push(TermHit::word(entry.term, start, end));
                     }
-                    out.push(TermHit::word(entry.term, start, end));
                 }
             }
         }
@@ -314,17 +311,19 @@ impl WordIndex {
     #[inline]
     fn check(&self, bucket: Bucket, bytes: &[u8], start: usize, out: &mut Vec<TermHit>) {
         for entry in &self.anchored[bucket.from as usize..bucket.to as usize] {
-            let end = start + entry.spelling.len as usize;
-            if !entry.proven {
-                if !entry.spelling.is_at(bytes, start, &self.bytes) {
-                    continue;
-                }
-                if entry.right && end < bytes.len() && is_word_byte(bytes[end]) {
-                    continue;
-                }
+            if entry.proven || self.matches_at(entry.spelling, entry.right, bytes, start) {
+                let end = start + entry.spelling.len as usize;
+                out.push(TermHit::word(entry.term, start, end));
             }
-            out.push(TermHit::word(entry.term, start, end));
         }
+    }
+
+    /// Whether an entry spelled `spelling` is at `start` and, if `right`, ends a word there.
+    #[inline]
+    fn matches_at(&self, spelling: Spelling, right: bool, bytes: &[u8], start: usize) -> bool {
+        let end = start + spelling.len as usize;
+        spelling.is_at(bytes, start, &self.bytes)
+            && !(right && end < bytes.len() && is_word_byte(bytes[end]))
     }
 }
 
