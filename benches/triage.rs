@@ -18,7 +18,7 @@ use chrono::{TimeZone, Utc};
 use criterion::{criterion_group, Criterion, Throughput};
 use regex::bytes::{Regex, RegexBuilder};
 
-use ascolto::comment::{Author, AuthorId, ChannelId, Comment, CommentId, Place, Source};
+use ascolto::comment::{Author, Comment, Place, Source};
 use ascolto::rules::Library;
 use ascolto::text::normalize;
 use ascolto::triage::{triage, TriageOptions};
@@ -67,28 +67,14 @@ fn corpus() -> Vec<Comment> {
             } else {
                 a.to_owned()
             };
-            Comment {
-                id: CommentId(i.to_string()),
-                source: Source::Replay,
-                place: Place {
-                    channel: ChannelId("general".into()),
-                    channel_name: "general".into(),
-                    guild: None,
-                    parent: None,
-                    is_dm: false,
-                },
-                author: Author {
-                    id: AuthorId(format!("u{}", i % 50)),
-                    name: format!("member{}", i % 50),
-                    is_staff: false,
-                    is_bot: false,
-                    joined_at: None,
-                },
+            Comment::new(
+                i.to_string(),
+                Source::Replay,
+                Place::channel("general", "general"),
+                Author::member(format!("u{}", i % 50), format!("member{}", i % 50)),
                 text,
                 time,
-                reply_to: None,
-                mentions: Vec::new(),
-            }
+            )
         })
         .collect()
 }

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::config::{ConfigError, Settings};
+use crate::escalation::EscalationPolicy;
 use crate::rules::{Library, LibraryError};
+use crate::sla::Sla;
 use crate::store::{Store, StoreError};
 use crate::tracker::{AnswerPolicy, Tracker, TrackerConfig};
 
@@ -20,11 +22,14 @@ pub enum AppError {
     Store(#[from] StoreError),
 }
 
-/// The wired core: settings and the tracker (with its store and rule library).
+/// The wired core: settings, the tracker (with its store and rule library), and the
+/// response targets and escalation policy every adapter and the replay read.
 #[derive(Debug, Clone)]
 pub struct App {
     pub settings: Settings,
     pub tracker: Arc<Tracker>,
+    pub sla: Arc<Sla>,
+    pub escalation: Arc<EscalationPolicy>,
 }
 
 impl App {
@@ -56,6 +61,8 @@ impl App {
             clock,
         );
         Ok(App {
+            sla: Arc::new(Sla::from_settings(&settings.sla)),
+            escalation: Arc::new(EscalationPolicy::from_settings(&settings.escalation)),
             settings,
             tracker: Arc::new(tracker),
         })

@@ -17,13 +17,14 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::alert::{chat_safe, format_wait, jump_link};
-use crate::clock::Clock;
+use crate::alert::Room;
 use crate::comment::CommentId;
 use crate::config::EscalationSettings;
-use crate::rules::{cut_chars, Label};
-use crate::sla::{format_target, Sla, SlaClock, SlaStatus};
-use crate::store::{Store, StoreError, StoredComment};
+use crate::lifecycle::StoredComment;
+use crate::rules::Label;
+use crate::sla::{format_target, format_wait, Sla, SlaClock, SlaStatus};
+use crate::text::cut_chars;
+use crate::tracker::{Tracker, TrackerError};
 
 /// Comment text in an escalation is cut to this many characters.
 const EXCERPT_CHARS: usize = 120;
@@ -86,8 +87,8 @@ impl Escalation {
         )
     }
 
-    /// The message for Discord: the role mention (when pinging), then the escalation.
-    pub fn to_markdown(&self) -> String {
+    /// The message for a chat room: the role mention (when pinging), then the escalation.
+    pub fn to_markdown(&self, room: &dyn Room) -> String {
         let mut out = String::new();
         if let Some(role) = self.ping {
             out.push_str(&format!("<@&{role}> "));
@@ -96,14 +97,14 @@ impl Escalation {
             "⛔ **Response {}** — {} by {} in {}, waiting {}",
             self.headline(),
             self.labels,
-            chat_safe(&self.author),
-            chat_safe(&self.place),
+            room.quote(&self.author),
+            room.quote(&self.place),
             format_wait(self.waited)
         ));
         if let Some(link) = &self.link {
             out.push_str(&format!(" · [open](<{link}>)"));
         }
-        out.push_str(&format!("\n> {}", chat_safe(&self.excerpt)));
+        out.push_str(&format!("\n> {}", room.quote(&self.excerpt)));
         if self.over_budget {
             out.push_str("\n-# no ping: the hourly ping budget is spent");
         }
@@ -173,7 +174,7 @@ fn escalation(
         waited: (now - comment.time).max(chrono::Duration::zero()),
         missed_by: -clock.remaining(now),
         excerpt: cut_chars(&comment.text, EXCERPT_CHARS).replace('\n', " "),
-        link: jump_link(comment),
+        link: comment.link.clone(),
     }
 }
 
@@ -181,27 +182,25 @@ fn escalation(
 /// before. Each is recorded (with its ping decision) before being returned, so calling this
 /// again returns nothing for the same comments. Nothing is returned when escalation is off.
 pub async fn due_escalations(
-    store: &Store,
+    tracker: &Tracker,
     sla: &Sla,
     policy: &EscalationPolicy,
-    clock: &dyn Clock,
-) -> Result<Vec<Escalation>, StoreError> {
+) -> Result<Vec<Escalation>, TrackerError> {
     if !policy.enabled {
         return Ok(Vec::new());
     }
-    let now = clock.now();
-    let open = store.open_unescalated().await?;
+    let now = tracker.clock().now();
+    let open = tracker.store().open_unescalated().await?;
     let role = policy.role_id.map(|r| r.to_string());
     let mut out = Vec::new();
     let mut stale = 0;
     for (stored, sla_clock) in breached(&open, sla, now) {
         let is_stale = now - sla_clock.deadline > STALE_AFTER;
-        let recorded = store
+        let recorded = tracker
             .record_escalation(
                 &stored.comment.id,
                 sla_clock.label,
                 sla_clock.deadline,
-                now,
                 if is_stale { None } else { role.as_deref() },
                 policy.max_pings_per_hour,
             )
@@ -232,10 +231,11 @@ mod tests {
     use chrono::{Duration, TimeZone};
     use chrono_tz::Tz;
 
-    use crate::comment::{Author, AuthorId, ChannelId, Comment, Place, Source};
+    use crate::comment::{Author, Comment, Place, Source};
+    use crate::discord::markdown::DiscordRoom;
+    use crate::lifecycle::CommentState;
     use crate::rules::{Lang, RuleId};
     use crate::sla::Calendar;
-    use crate::store::CommentState;
     use crate::triage::{LabelScore, Verdict};
 
     fn t0() -> DateTime<Utc> {
@@ -255,28 +255,18 @@ mod tests {
 
     fn stored(id: &str, minutes_after_t0: i64, label: Label, state: CommentState) -> StoredComment {
         StoredComment {
-            comment: Comment {
-                id: CommentId(id.into()),
-                source: Source::Discord,
-                place: Place {
-                    channel: ChannelId("42".into()),
-                    channel_name: "support".into(),
+            comment: Comment::new(
+                id,
+                Source::Discord,
+                Place {
                     guild: Some("7".into()),
-                    parent: None,
-                    is_dm: false,
+                    ..Place::channel("42", "support")
                 },
-                author: Author {
-                    id: AuthorId("u1".into()),
-                    name: "nora_*".into(),
-                    is_staff: false,
-                    is_bot: false,
-                    joined_at: None,
-                },
-                text: "My parcel is still not here\nplease help".into(),
-                time: t0() + Duration::minutes(minutes_after_t0),
-                reply_to: None,
-                mentions: Vec::new(),
-            },
+                Author::member("u1", "nora_*"),
+                "My parcel is still not here\nplease help",
+                t0() + Duration::minutes(minutes_after_t0),
+            )
+            .with_link(Some(format!("https://discord.com/channels/7/42/{id}"))),
             state,
             state_changed_at: t0(),
             verdict: Some(Verdict {
@@ -321,7 +311,7 @@ mod tests {
         let clock = sla().clock_for(&s).unwrap();
         let now = t0() + Duration::minutes(95);
         let e = escalation(&s, &clock, now, Some(555), false);
-        let md = e.to_markdown();
+        let md = e.to_markdown(&DiscordRoom);
         assert!(
             md.starts_with("<@&555> ⛔ **Response target 30 min missed by 1 h 05 min**"),
             "{md}"
@@ -340,11 +330,11 @@ mod tests {
         );
         let quiet = escalation(&s, &clock, now, None, true);
         assert!(
-            !quiet.to_markdown().contains("<@&"),
+            !quiet.to_markdown(&DiscordRoom).contains("<@&"),
             "{}",
-            quiet.to_markdown()
+            quiet.to_markdown(&DiscordRoom)
         );
-        assert!(quiet.to_markdown().contains("no ping"));
+        assert!(quiet.to_markdown(&DiscordRoom).contains("no ping"));
         assert!(quiet.to_text().contains("[no ping: hourly budget spent]"));
     }
 }

@@ -1,21 +1,39 @@
-//! Ascolto: listens to community comments, flags complaints and unanswered questions, and drafts replies.
+//! Ascolto: listens to community comments, flags complaints and unanswered questions, and
+//! drafts replies for moderators. This crate is everything around the pure core
+//! (`ascolto-core`, re-exported below under the same module names): the store, the tracker
+//! that owns each comment's state, time, the channel adapters and the command line's stages.
+//!
+//! # Layout
+//!
+//! The data flow is channels → comment → triage → tracker → alerts and replies:
+//!
+//! - From the core (re-exported): [`comment`], [`text`], [`rules`], [`triage`], [`draft`],
+//!   [`explain`], [`answer`], [`lifecycle`], [`eval`]. Pure: no network, no database.
+//! - Channels, where comments come from: [`discord`] (the live bot, one file per feature) and
+//!   [`replay`] (a JSONL file through the same pipeline: the demo, backfills, drills). A new
+//!   platform is one more folder beside `discord`, building [`comment::Comment`]s and posting
+//!   what the tracker decided.
+//! - [`tracker`]: the only writer of comment state, checkpoints, escalations and digest
+//!   claims; it decides, persists, then tells the adapter what to show.
+//! - [`store`]: SQLite through sqlx: queries and row mapping, no decisions.
+//! - What moderators see: [`alert`] (one view of a flagged comment for chat and terminal),
+//!   [`sla`] (response targets and business hours), [`escalation`] (missed targets),
+//!   [`digest`] (the daily summary and its chart).
+//! - Wiring: [`config`] (the one typed `Settings`), [`app`] (builds the tracker, targets and
+//!   escalation policy once, for `main`, the demo and every test), [`clock`] (real or
+//!   hand-moved time), [`telemetry`] (logging).
+
+pub use ascolto_core::{answer, comment, draft, eval, explain, lifecycle, rules, text, triage};
 
 pub mod alert;
-pub mod answer;
 pub mod app;
 pub mod clock;
-pub mod comment;
 pub mod config;
 pub mod digest;
 pub mod discord;
-pub mod draft;
 pub mod escalation;
-pub mod eval;
 pub mod replay;
-pub mod rules;
 pub mod sla;
 pub mod store;
 pub mod telemetry;
-pub mod text;
 pub mod tracker;
-pub mod triage;

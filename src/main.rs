@@ -16,15 +16,13 @@ use clap::{Parser, Subcommand};
 
 use ascolto::app::App;
 use ascolto::clock::{Clock, ManualClock, SystemClock};
-use ascolto::comment::{Author, AuthorId, ChannelId, Comment, CommentId, Place, Source};
+use ascolto::comment::{Author, Comment, Place, Source};
 use ascolto::config::{discord_token, parse_duration, Settings};
 use ascolto::digest::{self, DigestWindow};
-use ascolto::escalation::EscalationPolicy;
 use ascolto::eval::{self, Task};
 use ascolto::rules::Library;
-use ascolto::sla::Sla;
 use ascolto::store::Store;
-use ascolto::{discord, replay, telemetry};
+use ascolto::{discord, explain, replay, telemetry};
 
 /// Where `ascolto demo` writes the chart of its digest.
 const DEMO_CHART: &str = "data/demo-digest.png";
@@ -86,7 +84,8 @@ enum Command {
     /// Measure detection on labelled data: a CSV (`id,text,label`) for complaint, question and
     /// negative; an annotated chat stream (JSONL) for unanswered.
     Eval {
-        #[arg(long, value_enum)]
+        /// complaint, question, negative or unanswered.
+        #[arg(long)]
         task: Task,
         #[arg(long)]
         data: PathBuf,
@@ -291,11 +290,9 @@ async fn run_replay(
         file.display(),
         app.tracker.library().rules.len()
     )?;
-    let sla = Sla::from_settings(&app.settings.sla);
-    let escalation = EscalationPolicy::from_settings(&app.settings.escalation);
     let watch = replay::Watch {
-        sla: &sla,
-        escalation: &escalation,
+        sla: &app.sla,
+        escalation: &app.escalation,
         every: Duration::minutes(5),
     };
     let summary =
@@ -353,71 +350,20 @@ async fn rules_test(
 ) -> Result<ExitCode> {
     let clock = ManualClock::new(Utc::now());
     let app = App::build_with_store(settings, "sqlite::memory:", Arc::new(clock)).await?;
-    let comment = Comment {
-        id: CommentId("test".into()),
-        source: Source::Replay,
-        place: Place {
-            channel: ChannelId(channel.clone()),
-            channel_name: channel,
-            guild: None,
-            parent: None,
-            is_dm: dm,
-        },
-        author: Author {
-            id: AuthorId("member".into()),
-            name: "member".into(),
-            is_staff: false,
-            is_bot: false,
-            joined_at: None,
-        },
-        text,
-        time: Utc::now(),
-        reply_to: None,
-        mentions: Vec::new(),
+    let place = Place {
+        is_dm: dm,
+        ..Place::channel(channel.clone(), channel)
     };
-    let (verdict, draft) = app.tracker.dry_run(&comment);
-    println!("language: {}", verdict.language_text());
-    println!("labels: {}", verdict.scores_text());
-    println!(
-        "needs reply: {}",
-        if verdict.needs_reply() { "yes" } else { "no" }
+    let comment = Comment::new(
+        "test",
+        Source::Replay,
+        place,
+        Author::member("member", "member"),
+        text,
+        Utc::now(),
     );
-    for m in &verdict.matches {
-        println!(
-            "rule {} [{}] priority {} severity {}",
-            m.rule,
-            m.labels
-                .iter()
-                .map(|l| l.as_str())
-                .collect::<Vec<_>>()
-                .join(","),
-            m.priority,
-            m.severity
-        );
-        for e in &m.evidence {
-            let weight = e
-                .weight
-                .map(|w| format!(" weight {w:+.2}"))
-                .unwrap_or_default();
-            println!(
-                "    \"{}\" at {}..{} (term `{}`){weight}",
-                e.text, e.span.start, e.span.end, e.term
-            );
-        }
-    }
-    for (label, rule) in &verdict.suppressed {
-        println!("suppressed: {label} (by {rule})");
-    }
-    match draft {
-        Some(d) => println!(
-            "draft ({}, template {}, wording {}):\n{}",
-            d.lang,
-            d.template,
-            d.wording + 1,
-            d.text
-        ),
-        None => println!("draft: none"),
-    }
+    let (verdict, draft) = app.tracker.dry_run(&comment);
+    print!("{}", explain::report(&verdict, draft.as_ref()));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -485,13 +431,13 @@ fn eval_unanswered(data: &Path, explain: bool) -> Result<ExitCode> {
         let baseline = evaluate_baseline_stream(open()?)?;
         println!(
             "baseline (author's name in the next 10 messages): {}",
-            baseline.summary_line()
+            baseline.positive_summary_line()
         );
     }
     println!(
         "tp={} fp={} fn={} tn={}",
         scores.tp, scores.fp, scores.fn_, scores.tn
     );
-    println!("{}", scores.summary_line());
+    println!("{}", scores.positive_summary_line());
     Ok(ExitCode::SUCCESS)
 }

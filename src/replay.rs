@@ -10,13 +10,12 @@ use std::path::Path;
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 
-use crate::alert::{format_wait, AlertView};
+use crate::alert::AlertView;
 use crate::clock::{Clock, ManualClock};
-use crate::comment::{Author, AuthorId, ChannelId, Comment, CommentId, Place, Source};
+use crate::comment::{Author, AuthorId, Comment, CommentId, Place, Source};
 use crate::escalation::{due_escalations, EscalationPolicy};
-use crate::rules::cut_chars;
+use crate::lifecycle::AlertRef;
 use crate::sla::Sla;
-use crate::store::AlertRef;
 use crate::tracker::{Ingested, Tracker, TrackerError};
 
 /// Why a replay line could not be used.
@@ -71,28 +70,19 @@ impl Record {
         } else {
             channel_name.clone()
         };
-        Comment {
-            id: CommentId(self.id),
-            source: Source::Replay,
-            place: Place {
-                channel: ChannelId(channel),
-                channel_name,
-                guild: None,
-                parent: None,
-                is_dm: self.dm,
-            },
-            author: Author {
-                id: AuthorId(author_id),
-                name: self.author,
-                is_staff: self.staff,
-                is_bot: self.bot,
-                joined_at: self.joined,
-            },
-            text: self.text,
-            time: self.time,
-            reply_to: self.reply_to.map(CommentId),
-            mentions: self.mentions.into_iter().map(AuthorId).collect(),
-        }
+        let place = Place {
+            is_dm: self.dm,
+            ..Place::channel(channel, channel_name)
+        };
+        let author = Author {
+            is_staff: self.staff,
+            is_bot: self.bot,
+            joined_at: self.joined,
+            ..Author::member(author_id, self.author)
+        };
+        Comment::new(self.id, Source::Replay, place, author, self.text, self.time)
+            .with_reply_to(self.reply_to.map(CommentId))
+            .with_mentions(self.mentions.into_iter().map(AuthorId).collect())
     }
 }
 
@@ -249,9 +239,7 @@ async fn watch_until(
     loop {
         at = (at + step).min(until);
         clock.set(at);
-        for escalation in
-            due_escalations(tracker.store(), watch.sla, watch.escalation, clock).await?
-        {
+        for escalation in due_escalations(tracker, watch.sla, watch.escalation).await? {
             summary.escalated += 1;
             summary.pinged += usize::from(escalation.ping.is_some());
             let _ = writeln!(out, "[{}] {}", at.format("%H:%M"), escalation.to_text());
@@ -260,29 +248,6 @@ async fn watch_until(
             return Ok(());
         }
     }
-}
-
-/// Writes the comments still waiting for an answer, oldest first.
-pub async fn write_unanswered(
-    tracker: &Tracker,
-    now: DateTime<Utc>,
-    out: &mut dyn std::io::Write,
-) -> Result<usize, TrackerError> {
-    let open = tracker.open().await?;
-    let _ = writeln!(out, "Still unanswered: {}", open.len());
-    for stored in &open {
-        let view = AlertView::new(stored, now);
-        let _ = writeln!(
-            out,
-            "  - waiting {:>10}  {:<10} {} in {}: {}",
-            format_wait(view.waited),
-            view.labels_text(),
-            view.author,
-            view.place(),
-            cut_chars(&stored.comment.text, 70).replace('\n', " ")
-        );
-    }
-    Ok(open.len())
 }
 
 #[cfg(test)]

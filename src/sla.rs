@@ -11,10 +11,9 @@
 use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
 
-use crate::alert::format_wait;
 use crate::config::SlaSettings;
+use crate::lifecycle::{CommentState, StoredComment};
 use crate::rules::Label;
-use crate::store::{CommentState, StoredComment};
 
 /// The opening hours of the community's staff, in local time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -432,9 +431,29 @@ pub fn format_target(d: Duration) -> String {
     }
 }
 
+/// A waiting time as people say it: "45 min", "2 h 05 min", "3 d 4 h".
+pub fn format_wait(d: Duration) -> String {
+    let minutes = d.num_minutes().max(0);
+    if minutes < 60 {
+        format!("{minutes} min")
+    } else if minutes < 24 * 60 {
+        format!("{} h {:02} min", minutes / 60, minutes % 60)
+    } else {
+        format!("{} d {} h", minutes / (24 * 60), (minutes / 60) % 24)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn waits_read_naturally() {
+        assert_eq!(format_wait(Duration::minutes(45)), "45 min");
+        assert_eq!(format_wait(Duration::minutes(125)), "2 h 05 min");
+        assert_eq!(format_wait(Duration::hours(76)), "3 d 4 h");
+        assert_eq!(format_wait(Duration::minutes(-3)), "0 min");
+    }
 
     const WEEKDAYS: [Weekday; 5] = [
         Weekday::Mon,

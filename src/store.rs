@@ -1,15 +1,15 @@
 //! The store: SQLite through sqlx, holding comments, verdicts, drafts, alerts, the audit
-//! trail of moderator actions and per-channel checkpoints.
+//! trail of moderator actions, per-channel checkpoints, escalations and digest claims.
 //!
-//! Only the tracker calls these functions; they are small, each one statement or one
-//! transaction, and state changes are compare-and-set so that two moderators clicking at the
-//! same moment cannot both win.
+//! Queries and row mapping only: what to write is the tracker's decision, and the tracker is
+//! the only caller of the writing functions (the adapters read). Each function is one
+//! statement or one transaction, and state changes are compare-and-set on a
+//! [`Transition`], so two moderators clicking at the same moment cannot both win.
 
 use std::path::Path;
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteRow,
 };
@@ -17,6 +17,7 @@ use sqlx::{Row, SqlitePool};
 
 use crate::comment::{Author, AuthorId, ChannelId, Comment, CommentId, Place, Source};
 use crate::draft::Draft;
+use crate::lifecycle::{Action, ActionKind, AlertRef, CommentState, StoredComment, Transition};
 use crate::rules::{Label, Lang, TemplateId};
 use crate::triage::Verdict;
 
@@ -35,149 +36,6 @@ pub enum StoreError {
     },
     #[error("stored data for comment {id} is unreadable: {message}")]
     Corrupt { id: String, message: String },
-}
-
-/// Where a comment stands. Stored as text; the order of a comment's life is
-/// new → (clear | flagged → alerted → sending → replied) or dismissed / answered / withdrawn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CommentState {
-    /// Received, not yet triaged (only ever seen inside a transaction).
-    New,
-    /// Triaged; nothing for moderators to do.
-    Clear,
-    /// Needs a reply; no alert posted yet.
-    Flagged,
-    /// A moderators' alert is up.
-    Alerted,
-    /// A moderator approved; the reply is being posted (the claim that prevents doubles).
-    Sending,
-    /// The bot posted an approved reply.
-    Replied,
-    /// A moderator decided no reply is needed.
-    Dismissed,
-    /// Someone answered (staff, or a moderator marked it answered).
-    Answered,
-    /// The author deleted the comment.
-    Withdrawn,
-}
-
-impl CommentState {
-    pub const OPEN: [CommentState; 3] = [
-        CommentState::Flagged,
-        CommentState::Alerted,
-        CommentState::Sending,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CommentState::New => "new",
-            CommentState::Clear => "clear",
-            CommentState::Flagged => "flagged",
-            CommentState::Alerted => "alerted",
-            CommentState::Sending => "sending",
-            CommentState::Replied => "replied",
-            CommentState::Dismissed => "dismissed",
-            CommentState::Answered => "answered",
-            CommentState::Withdrawn => "withdrawn",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<CommentState> {
-        [
-            CommentState::New,
-            CommentState::Clear,
-            CommentState::Flagged,
-            CommentState::Alerted,
-            CommentState::Sending,
-            CommentState::Replied,
-            CommentState::Dismissed,
-            CommentState::Answered,
-            CommentState::Withdrawn,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == value)
-    }
-
-    /// Still waiting for someone to answer.
-    pub fn is_open(self) -> bool {
-        Self::OPEN.contains(&self)
-    }
-}
-
-/// Where the alert for a comment lives, so buttons and updates work after a restart.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AlertRef {
-    pub channel: String,
-    pub message: String,
-    pub posted_at: DateTime<Utc>,
-}
-
-/// A comment as stored, with everything the tracker knows about it.
-#[derive(Debug, Clone)]
-pub struct StoredComment {
-    pub comment: Comment,
-    pub state: CommentState,
-    pub state_changed_at: DateTime<Utc>,
-    pub verdict: Option<Verdict>,
-    pub draft: Option<Draft>,
-    pub alert: Option<AlertRef>,
-    pub answered_by: Option<String>,
-    pub closed_at: Option<DateTime<Utc>>,
-}
-
-/// What a moderator did (or what happened on their behalf).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ActionKind {
-    Approved,
-    Edited,
-    Dismissed,
-    MarkedAnswered,
-    AnotherWording,
-    /// Someone in the community answered; recorded so the audit trail is complete.
-    AnsweredInChannel,
-}
-
-impl ActionKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ActionKind::Approved => "approved",
-            ActionKind::Edited => "edited",
-            ActionKind::Dismissed => "dismissed",
-            ActionKind::MarkedAnswered => "marked_answered",
-            ActionKind::AnotherWording => "another_wording",
-            ActionKind::AnsweredInChannel => "answered_in_channel",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<ActionKind> {
-        [
-            ActionKind::Approved,
-            ActionKind::Edited,
-            ActionKind::Dismissed,
-            ActionKind::MarkedAnswered,
-            ActionKind::AnotherWording,
-            ActionKind::AnsweredInChannel,
-        ]
-        .into_iter()
-        .find(|a| a.as_str() == value)
-    }
-}
-
-/// One row of the audit trail.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Action {
-    pub comment: CommentId,
-    pub kind: ActionKind,
-    pub moderator_id: Option<String>,
-    pub moderator_name: Option<String>,
-    pub at: DateTime<Utc>,
-    /// The draft as proposed.
-    pub draft_text: Option<String>,
-    /// What was actually posted (differs from the draft after an edit).
-    pub sent_text: Option<String>,
-    pub reply_message_id: Option<String>,
 }
 
 /// The database.
@@ -228,10 +86,6 @@ impl Store {
         Store::connect("sqlite::memory:").await
     }
 
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
-
     /// Stores a newly triaged comment with its verdict and draft, in one transaction.
     /// Returns false, changing nothing, when the comment id is already stored.
     pub async fn insert_triaged(
@@ -245,8 +99,8 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO comments (id, source, channel_id, channel_name, guild_id, parent_id, is_dm,
-                author_id, author_name, author_is_staff, text, created_at, reply_to, state, state_changed_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                author_id, author_name, author_is_staff, text, created_at, reply_to, link, state, state_changed_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(comment.id.as_str())
@@ -262,6 +116,7 @@ impl Store {
         .bind(&comment.text)
         .bind(comment.time)
         .bind(comment.reply_to.as_ref().map(|r| r.as_str()))
+        .bind(comment.link.as_deref())
         .bind(state.as_str())
         .bind(now)
         .execute(&mut *tx)
@@ -302,36 +157,34 @@ impl Store {
         Ok(())
     }
 
-    /// Moves a comment to `to` only if it is in one of `from`; true if this call moved it.
+    /// Makes the move if the comment is in one of its `from` states; true if this call moved it.
     pub async fn transition(
         &self,
         id: &CommentId,
-        from: &[CommentState],
-        to: CommentState,
+        change: Transition,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        transition_on(&mut conn, id, from, to, now).await
+        transition_on(&mut conn, id, change, now).await
     }
 
-    /// Moves a comment from one of `from` to the closing state `to` and writes the action that
-    /// closed it, in one transaction: whoever reads the comment sees the new state together
-    /// with who closed it and how, never one without the other. False if the state was not in
-    /// `from` (someone else got there first); nothing is written then.
+    /// Makes a closing move and writes the action that closed it, in one transaction: whoever
+    /// reads the comment sees the new state together with who closed it and how, never one
+    /// without the other. False if the comment was not in a `from` state (someone else got
+    /// there first); nothing is written then.
     pub async fn close_with_action(
         &self,
-        from: &[CommentState],
-        to: CommentState,
+        change: Transition,
         answered_by: Option<&str>,
         action: &Action,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        if !transition_on(&mut tx, &action.comment, from, to, action.at).await? {
+        if !transition_on(&mut tx, &action.comment, change, action.at).await? {
             tx.rollback().await?;
             return Ok(false);
         }
         if let Some(by) = answered_by {
-            sqlx::query(SET_ANSWERED_BY)
+            sqlx::query("UPDATE comments SET answered_by = COALESCE(answered_by, ?) WHERE id = ?")
                 .bind(by)
                 .bind(action.comment.as_str())
                 .execute(&mut *tx)
@@ -340,16 +193,6 @@ impl Store {
         insert_action(&mut tx, action).await?;
         tx.commit().await?;
         Ok(true)
-    }
-
-    /// Records who answered a comment (kept even if the state was already closed).
-    pub async fn set_answered_by(&self, id: &CommentId, by: &str) -> Result<(), StoreError> {
-        sqlx::query(SET_ANSWERED_BY)
-            .bind(by)
-            .bind(id.as_str())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
     }
 
     pub async fn set_draft(
@@ -423,38 +266,10 @@ impl Store {
 
     /// Comments still waiting for an answer, oldest first.
     pub async fn open_comments(&self) -> Result<Vec<StoredComment>, StoreError> {
+        let open = states_sql(CommentState::OPEN);
         let rows = sqlx::query(&format!(
-            "{SELECT_STORED} WHERE c.state IN ('flagged', 'alerted', 'sending') ORDER BY c.created_at, c.id"
+            "{SELECT_STORED} WHERE c.state IN ({open}) ORDER BY c.created_at, c.id"
         ))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(stored_from_row).collect()
-    }
-
-    /// Every comment written at or after `since`, oldest first.
-    pub async fn comments_since(
-        &self,
-        since: DateTime<Utc>,
-    ) -> Result<Vec<StoredComment>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "{SELECT_STORED} WHERE c.created_at >= ? ORDER BY c.created_at, c.id"
-        ))
-        .bind(since)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(stored_from_row).collect()
-    }
-
-    /// Open comments in a channel written before `before` (candidates a new message may answer).
-    pub async fn open_in_channel(
-        &self,
-        channel: &ChannelId,
-    ) -> Result<Vec<StoredComment>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "{SELECT_STORED} WHERE c.channel_id = ? AND c.state IN ('flagged', 'alerted', 'sending')
-             ORDER BY c.created_at, c.id"
-        ))
-        .bind(channel.as_str())
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(stored_from_row).collect()
@@ -535,8 +350,9 @@ pub struct PostedDigest {
 impl Store {
     /// Open comments not escalated yet, oldest first: the candidates for an escalation.
     pub async fn open_unescalated(&self) -> Result<Vec<StoredComment>, StoreError> {
+        let open = states_sql(CommentState::OPEN);
         let rows = sqlx::query(&format!(
-            "{SELECT_STORED} WHERE c.state IN ('flagged', 'alerted', 'sending')
+            "{SELECT_STORED} WHERE c.state IN ({open})
                 AND NOT EXISTS (SELECT 1 FROM escalations e WHERE e.comment_id = c.id)
              ORDER BY c.created_at, c.id"
         ))
@@ -614,9 +430,10 @@ impl Store {
         &self,
         since: DateTime<Utc>,
     ) -> Result<Vec<StoredComment>, StoreError> {
+        let open = states_sql(CommentState::OPEN);
         let rows = sqlx::query(&format!(
             "{SELECT_STORED} WHERE c.created_at >= ? OR c.closed_at >= ?
-                OR c.state IN ('flagged', 'alerted', 'sending')
+                OR c.state IN ({open})
              ORDER BY c.created_at, c.id"
         ))
         .bind(since)
@@ -767,6 +584,8 @@ fn stored_from_row(row: &SqliteRow) -> Result<StoredComment, StoreError> {
         time: row.try_get("created_at")?,
         reply_to: row.try_get::<Option<String>, _>("reply_to")?.map(CommentId),
         mentions: Vec::new(),
+        link: row.try_get("link")?,
+        thread_root: None,
     };
     let verdict = row
         .try_get::<Option<String>, _>("v_verdict")?
@@ -806,37 +625,38 @@ fn stored_from_row(row: &SqliteRow) -> Result<StoredComment, StoreError> {
     })
 }
 
-const SET_ANSWERED_BY: &str =
-    "UPDATE comments SET answered_by = COALESCE(answered_by, ?) WHERE id = ?";
-
 /// The state change behind [`Store::transition`], on a connection or inside a transaction.
 async fn transition_on(
     conn: &mut SqliteConnection,
     id: &CommentId,
-    from: &[CommentState],
-    to: CommentState,
+    change: Transition,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let closes = matches!(
-        to,
-        CommentState::Replied | CommentState::Dismissed | CommentState::Answered
-    );
-    let placeholders = vec!["?"; from.len()].join(", ");
     let sql = format!(
         "UPDATE comments SET state = ?, state_changed_at = ?,
             closed_at = CASE WHEN ? AND closed_at IS NULL THEN ? ELSE closed_at END
-         WHERE id = ? AND state IN ({placeholders})"
+         WHERE id = ? AND state IN ({})",
+        states_sql(change.from)
     );
-    let mut query = sqlx::query(&sql)
-        .bind(to.as_str())
+    let done = sqlx::query(&sql)
+        .bind(change.to.as_str())
         .bind(now)
-        .bind(closes)
+        .bind(change.to.closes())
         .bind(now)
-        .bind(id.as_str());
-    for state in from {
-        query = query.bind(state.as_str());
-    }
-    Ok(query.execute(conn).await?.rows_affected() == 1)
+        .bind(id.as_str())
+        .execute(conn)
+        .await?
+        .rows_affected()
+        == 1;
+    Ok(done)
+}
+
+/// A set of states as an SQL list (`'flagged', 'alerted'`), so every query that asks "is it
+/// open?" reads the one definition in [`lifecycle`](crate::lifecycle). The names are the
+/// enum's own constants, never user input.
+fn states_sql(states: &[CommentState]) -> String {
+    let quoted: Vec<String> = states.iter().map(|s| format!("'{}'", s.as_str())).collect();
+    quoted.join(", ")
 }
 
 async fn insert_action(conn: &mut SqliteConnection, action: &Action) -> Result<(), StoreError> {
@@ -879,28 +699,18 @@ mod tests {
     use crate::triage::Verdict;
 
     fn comment(id: &str, channel: &str, source: Source, is_dm: bool) -> Comment {
-        Comment {
-            id: CommentId::new(id),
+        let place = Place {
+            is_dm,
+            ..Place::channel(channel, channel)
+        };
+        Comment::new(
+            id,
             source,
-            place: Place {
-                channel: ChannelId::new(channel),
-                channel_name: channel.into(),
-                guild: None,
-                parent: None,
-                is_dm,
-            },
-            author: Author {
-                id: AuthorId::new("u"),
-                name: "u".into(),
-                is_staff: false,
-                is_bot: false,
-                joined_at: None,
-            },
-            text: "hello".into(),
-            time: Utc::now(),
-            reply_to: None,
-            mentions: Vec::new(),
-        }
+            place,
+            Author::member("u", "u"),
+            "hello",
+            Utc::now(),
+        )
     }
 
     fn verdict() -> Verdict {
@@ -955,14 +765,13 @@ mod tests {
             sent_text: None,
             reply_message_id: None,
         };
-        let open = [CommentState::Flagged, CommentState::Alerted];
         assert!(store
-            .close_with_action(&open, CommentState::Answered, Some("mia"), &action("mia"))
+            .close_with_action(Transition::ANSWER, Some("mia"), &action("mia"))
             .await
             .unwrap());
         // A second moderator a moment later: refused, and nothing of theirs is written.
         assert!(!store
-            .close_with_action(&open, CommentState::Answered, Some("lea"), &action("lea"))
+            .close_with_action(Transition::ANSWER, Some("lea"), &action("lea"))
             .await
             .unwrap());
         let stored = store.comment(&c.id).await.unwrap().unwrap();

@@ -1,5 +1,7 @@
 //! The tracker owns what is open, what was answered and by whom. It is the only writer of the
-//! store, and it persists each decision before any adapter acts on it.
+//! store (comment state, drafts, alerts, the audit trail, channel checkpoints, escalations and
+//! digest claims), and it persists each decision before any adapter acts on it. The moves it
+//! may make are the ones [`lifecycle`](crate::lifecycle) allows.
 //!
 //! Adapters (the Discord bot, the replay) hand it comments and moderator actions; it runs
 //! triage, writes the outcome, and tells the adapter what to show. Processing the same
@@ -13,10 +15,15 @@ use tracing::{info, info_span, Instrument};
 
 use crate::answer::{AnswerConfig, AnswerDetector, Answered};
 use crate::clock::Clock;
+use crate::comment::ChannelId;
 use crate::comment::{Comment, CommentId};
 use crate::draft::{draft, draft_wording, wording_count, Draft, DraftContext};
+use crate::lifecycle::{
+    after_edit, Action, ActionKind, AlertRef, CommentState, StoredComment, Transition,
+};
+use crate::rules::Label;
 use crate::rules::{Library, LibraryError};
-use crate::store::{Action, ActionKind, AlertRef, CommentState, Store, StoreError, StoredComment};
+use crate::store::{PostedDigest, Store, StoreError};
 use crate::triage::{triage, TriageOptions, Verdict};
 
 /// Why a tracker operation could not be done.
@@ -63,7 +70,8 @@ pub struct IngestOutcome {
 pub enum Edited {
     /// The comment was unknown (never seen, or before the bot started): ingest it instead.
     Unknown,
-    /// Closed already (replied, dismissed...): the edit is stored but changes nothing.
+    /// Closed already (replied, dismissed, withdrawn): the edit changes nothing and is not
+    /// stored, since nobody will read that comment again.
     Closed(Box<StoredComment>),
     /// Re-triaged: still flagged, now flagged, or no longer flagged.
     Retriaged(Box<StoredComment>),
@@ -249,9 +257,9 @@ impl Tracker {
         if let Some(reply_to) = &comment.reply_to {
             targets.push(reply_to.clone());
         }
-        // On Discord a thread started from a message has that message's id.
-        if comment.place.parent.is_some() {
-            targets.push(CommentId(comment.place.channel.0.clone()));
+        // Writing in the thread that hangs from a comment answers it (the adapter knows which).
+        if let Some(root) = &comment.thread_root {
+            targets.push(root.clone());
         }
         for found in detected {
             tracing::debug!(answered = %found.comment, cue = ?found.cue, "answer detected");
@@ -268,7 +276,7 @@ impl Tracker {
             if let Some(closed) = self
                 .close(
                     &target,
-                    CommentState::Answered,
+                    Transition::ANSWER,
                     ActionKind::AnsweredInChannel,
                     &Moderator {
                         id: comment.author.id.0.clone(),
@@ -288,14 +296,75 @@ impl Tracker {
     pub async fn mark_alerted(&self, id: &CommentId, alert: AlertRef) -> Result<(), TrackerError> {
         self.store.set_alert(id, &alert).await?;
         self.store
-            .transition(
-                id,
-                &[CommentState::Flagged],
-                CommentState::Alerted,
-                self.clock.now(),
-            )
+            .transition(id, Transition::ALERT, self.clock.now())
             .await?;
         Ok(())
+    }
+
+    /// The draft a moderator may edit before sending: refused, as a claim would be, once the
+    /// comment is no longer claimable or has no draft.
+    pub async fn editable_draft(
+        &self,
+        id: &CommentId,
+    ) -> Result<crate::draft::Draft, TrackerError> {
+        let stored = self.stored(id).await?;
+        if !stored.state.is_claimable() {
+            return Err(TrackerError::AlreadyClosed {
+                id: id.clone(),
+                state: stored.state,
+            });
+        }
+        stored
+            .draft
+            .ok_or_else(|| TrackerError::NoDraft(id.clone()))
+    }
+
+    /// Records that a channel was read up to `message`, so catching up after downtime starts
+    /// there. Call it once the message is handled: a crash before then means it is read again,
+    /// and ingesting it again changes nothing.
+    pub async fn advance_checkpoint(
+        &self,
+        channel: &ChannelId,
+        message: &str,
+    ) -> Result<(), TrackerError> {
+        self.store
+            .advance_checkpoint(channel, message, self.clock.now())
+            .await?;
+        Ok(())
+    }
+
+    /// Records a missed target before it is announced: `None` if the comment was escalated
+    /// already (by another process, or before a restart), else whether this one may ping.
+    pub async fn record_escalation(
+        &self,
+        id: &CommentId,
+        label: Label,
+        deadline: chrono::DateTime<chrono::Utc>,
+        role_id: Option<&str>,
+        max_pings_per_hour: u32,
+    ) -> Result<Option<bool>, TrackerError> {
+        Ok(self
+            .store
+            .record_escalation(
+                id,
+                label,
+                deadline,
+                self.clock.now(),
+                role_id,
+                max_pings_per_hour,
+            )
+            .await?)
+    }
+
+    /// Claims a day's digest for posting: true for exactly one caller per day, across restarts
+    /// and processes. Post only on true, and [`Tracker::release_digest`] if posting fails.
+    pub async fn claim_digest(&self, digest: &PostedDigest) -> Result<bool, TrackerError> {
+        Ok(self.store.mark_digest_posted(digest).await?)
+    }
+
+    /// Gives back a digest claim whose posting failed, so it is tried again rather than lost.
+    pub async fn release_digest(&self, day: chrono::NaiveDate) -> Result<(), TrackerError> {
+        Ok(self.store.unmark_digest(day).await?)
     }
 
     async fn stored(&self, id: &CommentId) -> Result<StoredComment, TrackerError> {
@@ -320,12 +389,7 @@ impl Tracker {
             .ok_or_else(|| TrackerError::NoDraft(id.clone()))?;
         let claimed = self
             .store
-            .transition(
-                id,
-                &[CommentState::Flagged, CommentState::Alerted],
-                CommentState::Sending,
-                self.clock.now(),
-            )
+            .transition(id, Transition::CLAIM_REPLY, self.clock.now())
             .await?;
         if !claimed {
             let state = self.stored(id).await?.state;
@@ -394,12 +458,7 @@ impl Tracker {
         };
         let closed = self
             .store
-            .close_with_action(
-                &[CommentState::Sending],
-                CommentState::Replied,
-                Some(&claim.moderator.name),
-                &action,
-            )
+            .close_with_action(Transition::REPLY_SENT, Some(&claim.moderator.name), &action)
             .await?;
         if !closed {
             // The claim was taken back meanwhile (a restart's recovery), yet the reply is out:
@@ -414,8 +473,7 @@ impl Tracker {
         self.store
             .transition(
                 &claim.comment.comment.id,
-                &[CommentState::Sending],
-                CommentState::Alerted,
+                Transition::GIVE_BACK,
                 self.clock.now(),
             )
             .await?;
@@ -429,12 +487,7 @@ impl Tracker {
             if open.state == CommentState::Sending
                 && self
                     .store
-                    .transition(
-                        &open.comment.id,
-                        &[CommentState::Sending],
-                        CommentState::Alerted,
-                        self.clock.now(),
-                    )
+                    .transition(&open.comment.id, Transition::GIVE_BACK, self.clock.now())
                     .await?
             {
                 tracing::warn!(id = %open.comment.id, "reply was in flight at shutdown; back in the queue");
@@ -450,13 +503,8 @@ impl Tracker {
         id: &CommentId,
         moderator: &Moderator,
     ) -> Result<StoredComment, TrackerError> {
-        self.close_or_explain(
-            id,
-            CommentState::Dismissed,
-            ActionKind::Dismissed,
-            moderator,
-        )
-        .await
+        self.close_or_explain(id, Transition::DISMISS, ActionKind::Dismissed, moderator)
+            .await
     }
 
     /// A moderator says the comment was answered elsewhere.
@@ -467,7 +515,7 @@ impl Tracker {
     ) -> Result<StoredComment, TrackerError> {
         self.close_or_explain(
             id,
-            CommentState::Answered,
+            Transition::ANSWER,
             ActionKind::MarkedAnswered,
             moderator,
         )
@@ -477,11 +525,11 @@ impl Tracker {
     async fn close_or_explain(
         &self,
         id: &CommentId,
-        to: CommentState,
+        change: Transition,
         kind: ActionKind,
         moderator: &Moderator,
     ) -> Result<StoredComment, TrackerError> {
-        match self.close(id, to, kind, moderator).await? {
+        match self.close(id, change, kind, moderator).await? {
             Some(stored) => Ok(stored),
             None => {
                 let state = self.stored(id).await?.state;
@@ -496,7 +544,7 @@ impl Tracker {
     async fn close(
         &self,
         id: &CommentId,
-        to: CommentState,
+        change: Transition,
         kind: ActionKind,
         who: &Moderator,
     ) -> Result<Option<StoredComment>, TrackerError> {
@@ -511,15 +559,10 @@ impl Tracker {
             sent_text: None,
             reply_message_id: None,
         };
-        let answered_by = (to == CommentState::Answered).then_some(who.name.as_str());
+        let answered_by = (change.to == CommentState::Answered).then_some(who.name.as_str());
         let closed = self
             .store
-            .close_with_action(
-                &[CommentState::Flagged, CommentState::Alerted],
-                to,
-                answered_by,
-                &action,
-            )
+            .close_with_action(change, answered_by, &action)
             .await?;
         if !closed {
             return Ok(None);
@@ -572,21 +615,17 @@ impl Tracker {
         self.stored(id).await
     }
 
-    /// The author edited a comment: triage it again and keep its alert in step.
+    /// The author edited a comment: triage it again and keep its alert in step. A comment
+    /// flagged again while its alert is still up is alerted at once (the alert shows it).
     pub async fn edit(&self, comment: &Comment) -> Result<Edited, TrackerError> {
         let Some(stored) = self.store.comment(&comment.id).await? else {
             return Ok(Edited::Unknown);
         };
         let (verdict, draft) = self.dry_run(comment);
         let now = self.clock.now();
-        if !(stored.state.is_open() || stored.state == CommentState::Clear) {
-            return Ok(Edited::Closed(Box::new(stored)));
-        }
         let needs = verdict.needs_reply() && !comment.author.is_staff;
-        let state = match (needs, stored.state) {
-            (true, CommentState::Clear) => CommentState::Flagged,
-            (true, s) => s,
-            (false, _) => CommentState::Clear,
+        let Some(state) = after_edit(stored.state, needs, stored.alert.is_some()) else {
+            return Ok(Edited::Closed(Box::new(stored)));
         };
         self.store
             .update_triaged(
@@ -604,16 +643,7 @@ impl Tracker {
     pub async fn delete(&self, id: &CommentId) -> Result<Option<StoredComment>, TrackerError> {
         let moved = self
             .store
-            .transition(
-                id,
-                &[
-                    CommentState::Flagged,
-                    CommentState::Alerted,
-                    CommentState::Clear,
-                ],
-                CommentState::Withdrawn,
-                self.clock.now(),
-            )
+            .transition(id, Transition::WITHDRAW, self.clock.now())
             .await?;
         if !moved {
             return Ok(None);

@@ -257,7 +257,7 @@ fn draw_responses(
         Some(median) => format!(
             "First response: {} answered, median {}",
             samples.len(),
-            crate::alert::format_wait(median)
+            crate::sla::format_wait(median)
         ),
         None => "First response: none in this window".to_owned(),
     };

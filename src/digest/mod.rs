@@ -3,32 +3,31 @@
 //!
 //! It is computed from the store by [`compute`], a pure function of the stored comments,
 //! actions and escalations, and rendered three ways from the one [`Digest`]: Markdown for
-//! Discord ([`Digest::to_markdown`], always under Discord's 2000-character limit), plain text
+//! a chat room ([`Digest::to_markdown`], always under the room's message limit), plain text
 //! for the terminal ([`Digest::to_text`]) and a PNG chart ([`Digest::chart_png`]).
 //!
 //! Scheduling is a pure decision too: [`digest_due`] says whether a digest should go out now,
 //! given the last one posted, so a digest missed while the bot was down goes out once at the
-//! next start. The adapter marks it with `Store::mark_digest_posted` just before posting.
+//! next start. The adapter claims it with `Tracker::claim_digest` just before posting.
 
 pub mod chart;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 
-use crate::alert::{chat_safe, format_wait, jump_link};
+use crate::alert::Room;
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::rules::{cut_chars, Label};
-use crate::sla::{format_target, local_to_utc, Sla, SlaView};
-use crate::store::{
-    Action, ActionKind, CommentState, EscalationRecord, PostedDigest, Store, StoreError,
-    StoredComment,
-};
+use crate::lifecycle::{Action, ActionKind, CommentState, StoredComment};
+use crate::rules::Label;
+use crate::sla::{format_target, format_wait, local_to_utc, Sla, SlaView};
+use crate::store::{EscalationRecord, PostedDigest, Store, StoreError};
+use crate::text::cut_chars;
 
 pub use chart::{ChartError, CHART_SIZE};
 
-/// Discord refuses messages over 2000 characters; keep a margin for the adapter's additions.
-pub const MARKDOWN_LIMIT: usize = 1900;
+/// Characters kept free under the room's message limit, for the adapter's additions.
+const LIMIT_MARGIN: usize = 100;
 
 /// Comment text in the digest's lists is cut to this many characters.
 const EXCERPT_CHARS: usize = 60;
@@ -299,7 +298,7 @@ pub fn compute(
                     .map(|v| v.label_names())
                     .unwrap_or_default(),
                 waited: (now - c.time).max(Duration::zero()),
-                link: jump_link(c),
+                link: c.link.clone(),
                 excerpt: cut_chars(&c.text, EXCERPT_CHARS).replace('\n', " "),
                 sla: sla.clock_for(s).map(|clock| clock.view(now)),
             }
@@ -518,7 +517,7 @@ impl Digest {
         )
     }
 
-    fn markdown_with(&self, shown: Shown) -> String {
+    fn markdown_with(&self, shown: Shown, room: &dyn Room) -> String {
         let mut out = format!("## Ascolto digest · {}\n", self.title_day());
         out.push_str(&format!("-# {}\n", self.window_text()));
         out.push_str(&format!(
@@ -537,9 +536,9 @@ impl Digest {
                 i + 1,
                 format_wait(u.waited),
                 u.labels,
-                chat_safe(&u.author),
-                chat_safe(&u.place),
-                chat_safe(&u.excerpt)
+                room.quote(&u.author),
+                room.quote(&u.place),
+                room.quote(&u.excerpt)
             ));
         }
         let hidden = self.unanswered.len().saturating_sub(shown.oldest);
@@ -570,16 +569,17 @@ impl Digest {
         out
     }
 
-    /// The digest as a Discord message, under [`MARKDOWN_LIMIT`] characters: the lists are cut
-    /// (saying how many are left out) until it fits.
-    pub fn to_markdown(&self) -> String {
+    /// The digest as a chat message that fits the room (a margin under its limit): the lists
+    /// are cut (saying how many are left out) until it does.
+    pub fn to_markdown(&self, room: &dyn Room) -> String {
+        let limit = room.message_limit().saturating_sub(LIMIT_MARGIN);
         let mut shown = Shown {
             oldest: self.oldest_shown.min(self.unanswered.len()),
             rules: self.complaints.len().min(10),
         };
         loop {
-            let text = self.markdown_with(shown);
-            if text.chars().count() <= MARKDOWN_LIMIT {
+            let text = self.markdown_with(shown, room);
+            if text.chars().count() <= limit {
                 return text;
             }
             if shown.rules > 3 {
@@ -590,7 +590,7 @@ impl Digest {
                 shown.rules -= 1;
             } else {
                 // Only absurdly long names or settings get here; cutting is better than failing.
-                return cut_chars(&text, MARKDOWN_LIMIT);
+                return cut_chars(&text, limit);
             }
         }
     }

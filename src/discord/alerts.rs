@@ -15,11 +15,12 @@ use serenity::{
 };
 use tracing::{info, warn};
 
-use crate::alert::{format_wait, AlertView};
+use crate::alert::AlertView;
 use crate::comment::CommentId;
-use crate::rules::{cut_chars, Severity};
-use crate::sla::SlaStatus;
-use crate::store::{Action, ActionKind, AlertRef, CommentState, StoredComment};
+use crate::lifecycle::{Action, ActionKind, AlertRef, CommentState, StoredComment};
+use crate::rules::Severity;
+use crate::sla::{format_wait, SlaStatus};
+use crate::text::cut_chars;
 
 use super::types::{Data, DiscordError};
 
@@ -273,7 +274,7 @@ impl Card {
             format_wait(view.waited)
         };
         let severity = view.severity.map(|s| format!(" · {s}")).unwrap_or_default();
-        let why = view.why_lines();
+        let why = &view.why;
         let mut fields = vec![
             ("Author".to_owned(), author, true),
             ("Where".to_owned(), place, true),
@@ -481,7 +482,7 @@ pub(crate) fn parse_snowflake(value: &str) -> Result<u64, DiscordError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::comment::{Author, AuthorId, ChannelId as Channel, Comment, Place, Source};
+    use crate::comment::{Author, Comment, Place, Source};
     use chrono::TimeZone;
 
     #[test]
@@ -527,28 +528,22 @@ mod tests {
     fn stored(state: CommentState) -> StoredComment {
         let time = Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap();
         StoredComment {
-            comment: Comment {
-                id: CommentId::new("42"),
-                source: Source::Discord,
-                place: Place {
-                    channel: Channel::new("7"),
-                    channel_name: "supporto".into(),
+            comment: Comment::new(
+                "42",
+                Source::Discord,
+                Place {
                     guild: Some("1".into()),
-                    parent: None,
-                    is_dm: false,
+                    ..Place::channel("7", "supporto")
                 },
-                author: Author {
-                    id: AuthorId::new("99"),
-                    name: "Nora".into(),
-                    is_staff: false,
-                    is_bot: false,
-                    joined_at: None,
-                },
-                text: "Il pacco non è arrivato\n@everyone aiuto".into(),
+                Author::member("99", "Nora"),
+                "Il pacco non è arrivato\n@everyone aiuto",
                 time,
-                reply_to: None,
-                mentions: vec![],
-            },
+            )
+            .with_link(Some(super::super::markdown::jump_link(
+                Some("1"),
+                "7",
+                "42",
+            ))),
             state,
             state_changed_at: time,
             verdict: None,

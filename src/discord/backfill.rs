@@ -20,7 +20,7 @@ use serenity::{ChannelType, GetMessages, GuildId, Http, Message, MessageId, User
 use tracing::{debug, info, info_span, warn, Instrument};
 
 use crate::comment::ChannelId;
-use crate::store::CommentState;
+use crate::lifecycle::CommentState;
 
 use super::alerts;
 use super::ingest::{self, MemberFacts};

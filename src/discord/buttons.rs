@@ -16,12 +16,13 @@ use serenity::{
 use tracing::{error, info, info_span, warn, Instrument};
 
 use crate::comment::{CommentId, Source};
-use crate::rules::{cut_chars, DISCORD_MESSAGE_LIMIT};
-use crate::store::{CommentState, StoredComment};
+use crate::lifecycle::{CommentState, StoredComment};
+use crate::text::cut_chars;
 use crate::tracker::{Moderator, ReplyClaim, TrackerError};
 
 use super::alerts::{self, ButtonAction, CustomId};
 use super::checks;
+use super::markdown::MESSAGE_LIMIT;
 use super::types::{Data, DiscordError};
 
 /// The id of the text field in the Edit modal.
@@ -91,7 +92,7 @@ impl Click<'_> {
     /// A private note after the click was already acknowledged.
     async fn followup(&self, ctx: &serenity::Context, text: &str) -> Result<(), DiscordError> {
         let note = CreateInteractionResponseFollowup::new()
-            .content(cut_chars(text, DISCORD_MESSAGE_LIMIT))
+            .content(cut_chars(text, MESSAGE_LIMIT))
             .ephemeral(true)
             .allowed_mentions(CreateAllowedMentions::new());
         match self {
@@ -118,7 +119,7 @@ impl Click<'_> {
 fn private(text: &str) -> CreateInteractionResponse {
     CreateInteractionResponse::Message(
         CreateInteractionResponseMessage::new()
-            .content(cut_chars(text, DISCORD_MESSAGE_LIMIT))
+            .content(cut_chars(text, MESSAGE_LIMIT))
             .ephemeral(true)
             .allowed_mentions(CreateAllowedMentions::new()),
     )
@@ -228,36 +229,26 @@ async fn open_editor(
     i: &ComponentInteraction,
     id: &CommentId,
 ) -> Result<(), DiscordError> {
-    let refusal = match data.tracker.store().comment(id).await? {
-        None => Some(TrackerError::NotFound(id.clone())),
-        Some(s) if !matches!(s.state, CommentState::Flagged | CommentState::Alerted) => {
-            Some(TrackerError::AlreadyClosed {
-                id: id.clone(),
-                state: s.state,
-            })
+    let draft = match data.tracker.editable_draft(id).await {
+        Ok(draft) => draft,
+        Err(TrackerError::Store(e)) => return Err(e.into()),
+        Err(refusal) => {
+            i.create_response(ctx, private(&explain(&refusal))).await?;
+            return Ok(());
         }
-        Some(s) => match s.draft {
-            None => Some(TrackerError::NoDraft(id.clone())),
-            Some(draft) => {
-                let field = CreateInputText::new(
-                    InputTextStyle::Paragraph,
-                    "Reply (posted as the bot)",
-                    EDIT_FIELD,
-                )
-                .value(draft.text)
-                .max_length(DISCORD_MESSAGE_LIMIT as u16)
-                .required(true);
-                let modal = CreateModal::new(alerts::edit_modal_id(id), "Edit the reply")
-                    .components(vec![CreateActionRow::InputText(field)]);
-                i.create_response(ctx, CreateInteractionResponse::Modal(modal))
-                    .await?;
-                None
-            }
-        },
     };
-    if let Some(e) = refusal {
-        i.create_response(ctx, private(&explain(&e))).await?;
-    }
+    let field = CreateInputText::new(
+        InputTextStyle::Paragraph,
+        "Reply (posted as the bot)",
+        EDIT_FIELD,
+    )
+    .value(draft.text)
+    .max_length(MESSAGE_LIMIT as u16)
+    .required(true);
+    let modal = CreateModal::new(alerts::edit_modal_id(id), "Edit the reply")
+        .components(vec![CreateActionRow::InputText(field)]);
+    i.create_response(ctx, CreateInteractionResponse::Modal(modal))
+        .await?;
     Ok(())
 }
 

@@ -12,12 +12,15 @@ use poise::serenity_prelude as serenity;
 use poise::CreateReply;
 use tracing::{info, warn};
 
-use crate::alert::{format_wait, jump_link, AlertView};
-use crate::comment::{Author, AuthorId, ChannelId, Comment, CommentId, Place, Source};
-use crate::rules::{cut_chars, DISCORD_MESSAGE_LIMIT};
+use crate::alert::AlertView;
+use crate::comment::{Author, Comment, Place, Source};
+use crate::explain;
+use crate::sla::format_wait;
+use crate::text::cut_chars;
 
 use super::checks;
 use super::ingest;
+use super::markdown::MESSAGE_LIMIT;
 use super::schedule;
 use super::types::{Context, Data, DiscordError};
 
@@ -51,7 +54,7 @@ async fn queue(ctx: Context<'_>) -> Result<(), DiscordError> {
             l if l.is_empty() => "flagged".to_owned(),
             l => l,
         };
-        let link = jump_link(&stored.comment)
+        let link = (stored.comment.link.as_ref())
             .map(|l| format!(" — [open]({l})"))
             .unwrap_or_default();
         let _ = writeln!(
@@ -68,7 +71,7 @@ async fn queue(ctx: Context<'_>) -> Result<(), DiscordError> {
     }
     ctx.send(
         CreateReply::default()
-            .content(cut_chars(&text, DISCORD_MESSAGE_LIMIT))
+            .content(cut_chars(&text, MESSAGE_LIMIT))
             .allowed_mentions(serenity::CreateAllowedMentions::new()),
     )
     .await?;
@@ -92,60 +95,30 @@ async fn test(
         None => "direct message".to_owned(),
     };
     let author = ctx.author();
-    let comment = Comment {
-        id: CommentId(ctx.id().to_string()),
-        source: Source::Discord,
-        place: Place {
-            channel: ChannelId(channel.to_string()),
-            channel_name,
-            guild: guild.map(|g| g.to_string()),
-            parent: None,
-            is_dm: guild.is_none(),
-        },
-        author: Author {
-            id: AuthorId(author.id.to_string()),
-            name: author.display_name().to_owned(),
-            // As a member would be treated: staff are never flagged, which is not what a
-            // moderator trying a text wants to see.
-            is_staff: false,
-            is_bot: false,
-            joined_at: None,
-        },
-        text,
-        time: Utc::now(),
-        reply_to: None,
-        mentions: Vec::new(),
+    let place = Place {
+        guild: guild.map(|g| g.to_string()),
+        is_dm: guild.is_none(),
+        ..Place::channel(channel.to_string(), channel_name)
     };
-    let (verdict, draft) = ctx.data().tracker.dry_run(&comment);
-    let mut out = format!("**Language:** {}\n", verdict.language_text());
-    let _ = writeln!(
-        out,
-        "**Labels:** {}\n**Needs a reply:** {}",
-        verdict.scores_text(),
-        if verdict.needs_reply() { "yes" } else { "no" }
+    // As a member would be treated: staff are never flagged, which is not what a moderator
+    // trying a text wants to see.
+    let author = Author::member(author.id.to_string(), author.display_name());
+    let comment = Comment::new(
+        ctx.id().to_string(),
+        Source::Discord,
+        place,
+        author,
+        text,
+        Utc::now(),
     );
-    for m in &verdict.matches {
-        let matched: Vec<String> = m
-            .evidence
-            .iter()
-            .take(5)
-            .map(|e| format!("\"{}\"", e.text))
-            .collect();
-        let _ = writeln!(out, "• rule `{}`: {}", m.rule, matched.join(", "));
-    }
-    match draft {
-        Some(d) => {
-            let _ = write!(
-                out,
-                "**Draft** ({}, template `{}`):\n{}",
-                d.lang, d.template, d.text
-            );
-        }
-        None => out.push_str("**Draft:** none"),
-    }
+    let (verdict, draft) = ctx.data().tracker.dry_run(&comment);
+    // The same report `ascolto rules test` prints; a code block keeps member text inert.
+    let report = explain::report(&verdict, draft.as_ref());
+    let report = report.trim_end().replace("```", "`\u{200B}``");
+    let out = format!("```\n{}\n```", cut_chars(&report, MESSAGE_LIMIT - 10));
     ctx.send(
         CreateReply::default()
-            .content(cut_chars(&out, DISCORD_MESSAGE_LIMIT))
+            .content(out)
             .allowed_mentions(serenity::CreateAllowedMentions::new()),
     )
     .await?;
@@ -167,7 +140,7 @@ async fn reload(ctx: Context<'_>) -> Result<(), DiscordError> {
             let problems: Vec<String> = e.problems().iter().map(|p| p.to_string()).collect();
             format!(
                 "The rule library has problems, so it was **not** loaded; the current rules stay in use.\n```\n{}\n```",
-                cut_chars(&problems.join("\n"), DISCORD_MESSAGE_LIMIT - 200)
+                cut_chars(&problems.join("\n"), MESSAGE_LIMIT - 200)
             )
         }
     };

@@ -1,6 +1,8 @@
 //! Messages in: translates Discord messages, edits and deletions into the core's terms and
 //! hands them to the tracker. No business rule lives here: what is flagged, what counts as an
-//! answer and what an edit changes are the tracker's decisions.
+//! answer and what an edit changes are the tracker's decisions. What only Discord knows is
+//! written onto the comment here: its jump link, and that a thread started from a message has
+//! that message's id (so the thread's messages answer it).
 //!
 //! Live gateway messages and backfilled REST messages take the same path
 //! ([`handle_message`]), so catching up after downtime behaves exactly like being online.
@@ -17,11 +19,12 @@ use tracing::{debug, info_span, warn, Instrument};
 
 use crate::comment::{Author, AuthorId, ChannelId, Comment, CommentId, Place, Source};
 use crate::config::DiscordSettings;
-use crate::store::CommentState;
+use crate::lifecycle::CommentState;
 use crate::tracker::{Edited, IngestOutcome, Ingested};
 
 use super::alerts;
 use super::checks;
+use super::markdown::jump_link;
 use super::types::{Data, DiscordError};
 
 /// What the core needs to know about the author's membership in the guild.
@@ -141,36 +144,44 @@ pub fn to_comment(
         .filter(|r| r.kind == MessageReferenceKind::Default)
         .and_then(|r| r.message_id)
         .map(|id| CommentId(id.to_string()));
-    Comment {
-        id: CommentId(msg.id.to_string()),
-        source: Source::Discord,
-        place: Place {
-            channel: ChannelId(msg.channel_id.to_string()),
-            channel_name: place
-                .map(|p| p.name.clone())
-                .unwrap_or_else(|| "direct message".to_owned()),
-            guild: guild.map(|g| g.to_string()),
-            parent: place
-                .and_then(|p| p.parent)
-                .map(|p| ChannelId(p.to_string())),
-            is_dm: guild.is_none(),
-        },
-        author: Author {
-            id: AuthorId(msg.author.id.to_string()),
-            name,
-            is_staff: member.is_some_and(|m| checks::is_staff(&m.roles, discord)),
-            is_bot: msg.author.bot,
-            joined_at: member.and_then(|m| m.joined_at),
-        },
-        text: msg.content.clone(),
-        time: *msg.timestamp,
-        reply_to,
-        mentions: msg
-            .mentions
-            .iter()
-            .map(|u| AuthorId(u.id.to_string()))
-            .collect(),
-    }
+    let guild = guild.map(|g| g.to_string());
+    let parent = place.and_then(|p| p.parent);
+    let channel = msg.channel_id.to_string();
+    let link = jump_link(guild.as_deref(), &channel, &msg.id.to_string());
+    let place = Place {
+        channel: ChannelId(channel.clone()),
+        channel_name: place
+            .map(|p| p.name.clone())
+            .unwrap_or_else(|| "direct message".to_owned()),
+        is_dm: guild.is_none(),
+        guild,
+        parent: parent.map(|p| ChannelId(p.to_string())),
+    };
+    let author = Author {
+        id: AuthorId(msg.author.id.to_string()),
+        name,
+        is_staff: member.is_some_and(|m| checks::is_staff(&m.roles, discord)),
+        is_bot: msg.author.bot,
+        joined_at: member.and_then(|m| m.joined_at),
+    };
+    let mentions = msg
+        .mentions
+        .iter()
+        .map(|u| AuthorId(u.id.to_string()))
+        .collect();
+    Comment::new(
+        msg.id.to_string(),
+        Source::Discord,
+        place,
+        author,
+        msg.content.clone(),
+        *msg.timestamp,
+    )
+    .with_reply_to(reply_to)
+    .with_mentions(mentions)
+    .with_link(Some(link))
+    // A thread started from a message has that message's id.
+    .with_thread_root(parent.map(|_| CommentId(channel)))
 }
 
 /// Handles one message, live or backfilled: triage through the tracker, alert, update the
@@ -214,12 +225,7 @@ pub async fn handle_message(
     // After the tracker has stored it: a crash before this line means backfill reads the
     // message again at the next start, and the tracker ignores what it already has.
     data.tracker
-        .store()
-        .advance_checkpoint(
-            &ChannelId(msg.channel_id.to_string()),
-            &msg.id.to_string(),
-            data.tracker.clock().now(),
-        )
+        .advance_checkpoint(&ChannelId(msg.channel_id.to_string()), &msg.id.to_string())
         .await?;
     Ok(())
 }
@@ -299,13 +305,7 @@ async fn handle_edit(
     }
     match data.tracker.edit(&comment).await? {
         Edited::Retriaged(now) => match &now.alert {
-            Some(alert) => {
-                if now.state == CommentState::Flagged {
-                    // Flagged again after an edit had cleared it: the alert is back in play.
-                    data.tracker.mark_alerted(&id, alert.clone()).await?;
-                }
-                alerts::refresh(ctx, data, &id).await?;
-            }
+            Some(_) => alerts::refresh(ctx, data, &id).await?,
             None if now.state == CommentState::Flagged => alerts::post(ctx, data, &now).await?,
             None => {}
         },

@@ -5,8 +5,9 @@
 //! One file per feature: `ingest` (messages, edits, deletions), `alerts` (the moderators'
 //! alert messages), `buttons` (clicks and the Edit modal), `commands` (slash commands),
 //! `backfill` (catching up after downtime), `checks` (who is a moderator), `schedule` (target
-//! warnings, escalations and the daily digest as time passes), and `types` (the
-//! shared `Data`, the error type, the poise context). [`start`] builds and connects the bot;
+//! warnings, escalations and the daily digest as time passes), `markdown` (what is Discord's
+//! about writing: the message limit, escaping member text, links), and `types` (the shared
+//! `Data`, the error type, the poise context). [`start`] builds and connects the bot;
 //! `main` and the integration tests share it, so tests run exactly what production runs.
 
 pub mod alerts;
@@ -15,6 +16,7 @@ pub mod buttons;
 pub mod checks;
 pub mod commands;
 pub mod ingest;
+pub mod markdown;
 pub mod schedule;
 pub mod types;
 

@@ -4,7 +4,7 @@
 //! check after start.
 //!
 //! What to post is decided in the database before posting (escalations are recorded by
-//! `escalation::due_escalations`, a digest day is claimed with `mark_digest_posted`), so a
+//! `escalation::due_escalations`, a digest day is claimed with `Tracker::claim_digest`), so a
 //! restart or a second process never repeats a message. Time comes from the tracker's clock,
 //! so tests move it by hand.
 
@@ -20,11 +20,12 @@ use tracing::{info, info_span, warn, Instrument};
 
 use crate::comment::CommentId;
 use crate::digest::{self, Digest};
-use crate::escalation::{self, Escalation, EscalationPolicy};
+use crate::escalation::{self, Escalation};
+use crate::lifecycle::CommentState;
 use crate::sla::SlaStatus;
-use crate::store::CommentState;
 
 use super::alerts;
+use super::markdown::DiscordRoom;
 use super::types::{Data, DiscordError};
 
 /// The name of the chart attached to a digest.
@@ -104,14 +105,7 @@ async fn refresh_targets(http: &Http, data: &Data, shown: &mut Shown) -> Result<
 
 /// Posts one message per comment that has just missed its target.
 async fn escalate(http: &Http, data: &Data) -> Result<(), DiscordError> {
-    let policy = EscalationPolicy::from_settings(&data.settings.escalation);
-    let due = escalation::due_escalations(
-        data.tracker.store(),
-        &data.sla,
-        &policy,
-        data.tracker.clock().as_ref(),
-    )
-    .await?;
+    let due = escalation::due_escalations(&data.tracker, &data.sla, &data.escalation).await?;
     for escalation in due {
         let id = escalation.comment_id.clone();
         match post_escalation(http, data, &escalation).await {
@@ -140,7 +134,7 @@ async fn post_escalation(
         .send_message(
             http,
             CreateMessage::new()
-                .content(escalation.to_markdown())
+                .content(escalation.to_markdown(&DiscordRoom))
                 .allowed_mentions(mentions),
         )
         .await?;
@@ -156,7 +150,7 @@ async fn scheduled_digest(http: &Http, data: &Data) -> Result<(), DiscordError> 
     let Some(window) = digest::digest_due(now, last.as_ref(), &data.settings) else {
         return Ok(());
     };
-    if !store.mark_digest_posted(&window.posted(now)).await? {
+    if !data.tracker.claim_digest(&window.posted(now)).await? {
         return Ok(());
     }
     let posted = async {
@@ -170,7 +164,7 @@ async fn scheduled_digest(http: &Http, data: &Data) -> Result<(), DiscordError> 
             Ok(())
         }
         Err(e) => {
-            store.unmark_digest(window.day).await?;
+            data.tracker.release_digest(window.day).await?;
             Err(e)
         }
     }
@@ -184,7 +178,7 @@ pub async fn post_digest(
     digest: &Digest,
 ) -> Result<Message, DiscordError> {
     let mut message = CreateMessage::new()
-        .content(digest.to_markdown())
+        .content(digest.to_markdown(&DiscordRoom))
         .allowed_mentions(CreateAllowedMentions::new());
     match digest.chart_png() {
         Ok(png) => message = message.add_file(CreateAttachment::bytes(png, CHART_FILE)),

@@ -12,6 +12,7 @@ use tokio::sync::{OwnedRwLockReadGuard, RwLock};
 
 use crate::app::App;
 use crate::config::{ConfigError, DiscordSettings, Settings};
+use crate::escalation::EscalationPolicy;
 use crate::sla::Sla;
 use crate::store::StoreError;
 use crate::tracker::{Tracker, TrackerError};
@@ -52,8 +53,9 @@ pub type Context<'a> = poise::Context<'a, Data, DiscordError>;
 pub struct Data {
     pub tracker: Arc<Tracker>,
     pub settings: Arc<Settings>,
-    /// Response-time targets, read once from `settings.sla`.
+    /// Response-time targets and the escalation policy, built once by [`App`].
     pub sla: Arc<Sla>,
+    pub escalation: Arc<EscalationPolicy>,
     bot_id: Arc<OnceLock<serenity::UserId>>,
     /// Handlers hold a read guard while they work; shutdown takes the write guard, so it waits
     /// for in-flight work (a reply being posted, an alert being written) to finish.
@@ -75,7 +77,8 @@ impl Data {
     pub fn new(app: App) -> Data {
         Data {
             tracker: app.tracker,
-            sla: Arc::new(Sla::from_settings(&app.settings.sla)),
+            sla: app.sla,
+            escalation: app.escalation,
             settings: Arc::new(app.settings),
             bot_id: Arc::new(OnceLock::new()),
             work: Arc::new(RwLock::new(())),

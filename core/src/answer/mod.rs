@@ -1,0 +1,849 @@
+//! Answer detection: decides whether a new message answers a comment that is still open.
+//!
+//! In many community channels people answer without the platform's reply feature: on IRC and
+//! in busy Discord channels an answer is "nick: try X", a mention, or just the next message in
+//! a two-person exchange. The tracker feeds every message of a channel through
+//! [`AnswerDetector::observe_open`], saying which ones it tracks as open (triage flagged them),
+//! and gets back the open comments the message answers, each with the [`AnswerCue`] that
+//! explains why, so a moderator can see it and the digest can trust it.
+//!
+//! Pure logic: no I/O and no clock. Time comes from the comments, so a replay, a backfill and
+//! the live gateway give the same answers. Memory is bounded per channel: a window of recent
+//! messages for turn-taking, the last [`AnswerConfig::max_open_per_channel`] open comments and
+//! the last few speakers' names.
+
+mod cues;
+pub mod eval;
+
+use std::collections::{HashMap, VecDeque};
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::comment::{AuthorId, ChannelId, Comment, CommentId};
+
+pub use cues::looks_like_question;
+use cues::{addressing, is_answer_like, is_question, word_count, NameForms};
+
+/// Tuning of the detector; [`Default`] suits chat channels with several conversations at once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnswerConfig {
+    /// How many later messages in the channel can still answer by the heuristic cues (name,
+    /// turn-taking, content). Explicit replies, threads and mentions are not limited by it.
+    pub window_messages: usize,
+    /// How long after a comment the heuristic cues may still answer it.
+    pub window: Duration,
+    /// Only staff answers count, except explicit replies and mentions: those are unambiguous
+    /// answers whoever writes them, while a member's unaddressed chatter is not.
+    pub staff_only: bool,
+    /// Open comments remembered per channel; the oldest is dropped first. Bounds memory.
+    pub max_open_per_channel: usize,
+    /// How many of an author's latest messages an answer addressed to them can reach. An answer
+    /// to "bob" answers what bob said last, or the real question just before a nudge ("?").
+    pub turn_lookback: usize,
+    /// Messages with fewer words than this are nudges ("?", "anyone??"): when one follows a
+    /// real question, an answer goes to the question.
+    pub nudge_words: usize,
+    /// Within how many messages the person a question was addressed to (or the asker's
+    /// conversation partner) answers it by simply speaking next, without naming the asker.
+    pub reply_turns: usize,
+    /// How far back to look for whom an author is talking with.
+    pub partner_turns: usize,
+    /// Whether an unaddressed, answer-like message may answer the one open question before it.
+    pub conversational: bool,
+    /// The conversational cue only fires within this many messages after the question...
+    pub conversational_turns: usize,
+    /// ...and this soon after it.
+    pub conversational_window: Duration,
+    /// ...and only in a quiet channel: at most this many people among the last
+    /// [`QUIET_LOOKBACK`] messages. With more, an unaddressed message cannot be attributed.
+    pub quiet_speakers: usize,
+}
+
+impl Default for AnswerConfig {
+    fn default() -> Self {
+        Self {
+            window_messages: 30,
+            window: Duration::minutes(30),
+            staff_only: false,
+            max_open_per_channel: 64,
+            turn_lookback: 2,
+            nudge_words: 4,
+            reply_turns: 20,
+            partner_turns: 20,
+            conversational: true,
+            conversational_turns: 2,
+            conversational_window: Duration::minutes(5),
+            quiet_speakers: 3,
+        }
+    }
+}
+
+/// Messages looked at to decide whether a channel is quiet enough for the conversational cue.
+pub const QUIET_LOOKBACK: usize = 10;
+
+/// Recent speakers remembered per channel, for recognising names in messages.
+const KNOWN_NAMES: usize = 64;
+
+/// Why a message counts as an answer, strongest evidence first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AnswerCue {
+    /// The platform says it replies to the comment (`Comment::reply_to`).
+    ExplicitReply,
+    /// Written in the thread started from the comment, or in the thread where it was asked.
+    SameThread,
+    /// Mentions the comment's author (`Comment::mentions`).
+    MentionsAuthor,
+    /// Addresses the author by name, IRC style: "nick: ...", "nick, ...", "thanks nick".
+    AddressesByName,
+    /// The comment was addressed to this message's author, who speaks next without naming
+    /// anyone: in chat, that is the reply.
+    AddresseeReplies,
+    /// The asker was in a conversation with this message's author, who speaks next without
+    /// naming anyone.
+    ConversationPartner,
+    /// Soon after, by someone else, in a quiet channel, reads like an answer, and no other
+    /// open question competes for it.
+    Conversational,
+}
+
+/// An open comment that a new message answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answered {
+    pub comment: CommentId,
+    pub by: AuthorId,
+    pub cue: AnswerCue,
+}
+
+/// Tracks open comments per channel and recognises the messages that answer them.
+#[derive(Debug, Clone, Default)]
+pub struct AnswerDetector {
+    config: AnswerConfig,
+    channels: HashMap<ChannelId, ChannelState>,
+}
+
+/// One message of a channel's recent history, reduced to what the cues need.
+#[derive(Debug, Clone)]
+struct Seen {
+    /// Position in the channel, to measure distances in messages.
+    seq: u64,
+    id: CommentId,
+    author: AuthorId,
+    time: DateTime<Utc>,
+    /// Whom it addresses (mentions and names).
+    addressees: Vec<AuthorId>,
+    /// Addressed to someone the channel has not seen: nobody we track.
+    addressed_unknown: bool,
+    /// Whom its author was talking with when they wrote it.
+    partner: Option<AuthorId>,
+    nudge: bool,
+    /// Whether its author's heuristic answers count (not under `staff_only` for members).
+    counts: bool,
+}
+
+impl Seen {
+    fn undirected(&self) -> bool {
+        self.addressees.is_empty() && !self.addressed_unknown
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Open {
+    id: CommentId,
+    author: AuthorId,
+    seq: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+struct ChannelState {
+    /// Recent messages, oldest first, within the window.
+    history: VecDeque<Seen>,
+    /// Open comments, oldest first; the only record of what is open.
+    open: VecDeque<Open>,
+    /// Recent speakers, most recent last.
+    speakers: VecDeque<(AuthorId, NameForms)>,
+    next_seq: u64,
+}
+
+impl ChannelState {
+    fn is_open(&self, seq: u64) -> bool {
+        self.open.iter().any(|o| o.seq == seq)
+    }
+
+    fn close(&mut self, pick: impl Fn(&Open) -> bool) -> Option<Open> {
+        let at = self.open.iter().position(pick)?;
+        self.open.remove(at)
+    }
+
+    fn expire(&mut self, seq: u64, now: DateTime<Utc>, config: &AnswerConfig) {
+        while let Some(front) = self.history.front() {
+            let too_many = seq - front.seq > config.window_messages as u64;
+            let too_old = now.signed_duration_since(front.time) > config.window;
+            if !(too_many || too_old) {
+                break;
+            }
+            self.history.pop_front();
+        }
+    }
+
+    /// Whom `author` is talking with: the one person they last addressed, or the last person
+    /// who addressed them, within `turns` messages.
+    fn partner_of(&self, author: &AuthorId, seq: u64, turns: usize) -> Option<AuthorId> {
+        for seen in self.history.iter().rev() {
+            if seq - seen.seq > turns as u64 {
+                break;
+            }
+            if seen.author == *author {
+                if let [only] = seen.addressees.as_slice() {
+                    return Some(only.clone());
+                }
+            } else if seen.addressees.contains(author) {
+                return Some(seen.author.clone());
+            }
+        }
+        None
+    }
+
+    /// Which open comment of `asker` a message addressed to them answers.
+    ///
+    /// An answer addressed to someone answers what they said last: look at their latest
+    /// messages back to the last time anyone answered them, prefer a real question to a nudge.
+    /// If none of their messages is recent and `explicit` (a platform mention, which is
+    /// deliberate), fall back to their newest open comment.
+    fn pick_for(&self, asker: &AuthorId, config: &AnswerConfig, explicit: bool) -> Option<u64> {
+        let mut turn = Vec::new();
+        for seen in self.history.iter().rev() {
+            if seen.author != *asker {
+                // Someone already answered what the asker said before this.
+                if seen.counts && seen.addressees.contains(asker) {
+                    break;
+                }
+                continue;
+            }
+            turn.push(seen);
+            if turn.len() >= config.turn_lookback {
+                break;
+            }
+        }
+        let open: Vec<&Seen> = turn
+            .iter()
+            .copied()
+            .filter(|s| self.is_open(s.seq))
+            .collect();
+        if let Some(best) = open.iter().find(|s| !s.nudge).or(open.first()) {
+            return Some(best.seq);
+        }
+        if explicit && turn.is_empty() {
+            return self
+                .open
+                .iter()
+                .rev()
+                .find(|o| o.author == *asker)
+                .map(|o| o.seq);
+        }
+        None
+    }
+
+    /// The open comment whose addressee (or the asker's partner) is `author`, speaking next.
+    fn awaiting_reply_from(
+        &self,
+        author: &AuthorId,
+        seq: u64,
+        turns: usize,
+    ) -> Option<(u64, AnswerCue)> {
+        for seen in self.history.iter().rev() {
+            if seen.author == *author || seq - seen.seq > turns as u64 {
+                break;
+            }
+            if !self.is_open(seen.seq) {
+                continue;
+            }
+            if seen.addressees.contains(author) {
+                return Some((seen.seq, AnswerCue::AddresseeReplies));
+            }
+            if seen.undirected() && seen.partner.as_ref() == Some(author) {
+                return Some((seen.seq, AnswerCue::ConversationPartner));
+            }
+        }
+        None
+    }
+
+    /// The one open, undirected question just before an answer-like message in a quiet
+    /// channel, if nothing competes for the answer.
+    fn conversational_target(
+        &self,
+        comment: &Comment,
+        seq: u64,
+        config: &AnswerConfig,
+    ) -> Option<u64> {
+        let author = &comment.author.id;
+        let mut speakers: Vec<&AuthorId> = vec![author];
+        for seen in self.history.iter().rev().take(QUIET_LOOKBACK) {
+            if !speakers.contains(&&seen.author) {
+                speakers.push(&seen.author);
+            }
+        }
+        if speakers.len() > config.quiet_speakers {
+            return None;
+        }
+        // Someone in the middle of helping another person is not answering this one.
+        let busy = self
+            .history
+            .iter()
+            .rev()
+            .find(|s| s.author == *author)
+            .is_some_and(|s| !s.addressees.is_empty());
+        if busy {
+            return None;
+        }
+        let mut target: Option<&Seen> = None;
+        for seen in self.history.iter().rev() {
+            if seen.author == *author
+                || seq - seen.seq > config.conversational_turns as u64
+                || comment.time.signed_duration_since(seen.time) > config.conversational_window
+            {
+                break;
+            }
+            if self.is_open(seen.seq) {
+                if target.is_some() {
+                    return None; // two open questions: the answer could be for either
+                }
+                target = Some(seen);
+            }
+        }
+        target
+            .filter(|t| t.undirected() && t.partner.is_none())
+            .map(|t| t.seq)
+    }
+
+    fn remember_speaker(&mut self, comment: &Comment) {
+        self.speakers.retain(|(id, _)| *id != comment.author.id);
+        self.speakers.push_back((
+            comment.author.id.clone(),
+            NameForms::new(&comment.author.name),
+        ));
+        if self.speakers.len() > KNOWN_NAMES {
+            self.speakers.pop_front();
+        }
+    }
+
+    fn has_seen(&self, id: &CommentId) -> bool {
+        self.history.iter().any(|s| s.id == *id) || self.open.iter().any(|o| o.id == *id)
+    }
+
+    /// Reduces a new comment to what the cues need, in the context of this channel.
+    fn describe(&mut self, comment: &Comment, text: &str, config: &AnswerConfig) -> Seen {
+        let author = &comment.author.id;
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.expire(seq, comment.time, config);
+
+        let others = self.speakers.iter().rev().filter(|(id, _)| id != author);
+        let found = addressing(text, others.map(|(id, name)| (id, name)));
+        let mut addressees: Vec<AuthorId> = Vec::new();
+        for id in comment.mentions.iter().chain(&found.names) {
+            if id != author && !addressees.contains(id) {
+                addressees.push(id.clone());
+            }
+        }
+        Seen {
+            seq,
+            id: comment.id.clone(),
+            author: author.clone(),
+            time: comment.time,
+            partner: self.partner_of(author, seq, config.partner_turns),
+            addressed_unknown: found.unknown && addressees.is_empty(),
+            addressees,
+            nudge: word_count(text) < config.nudge_words,
+            counts: !comment.author.is_bot && (!config.staff_only || comment.author.is_staff),
+        }
+    }
+
+    /// Closes the open comments that `seen` answers by name, mention, turn-taking or content.
+    fn answer_by_cues(
+        &mut self,
+        comment: &Comment,
+        text: &str,
+        seen: &Seen,
+        config: &AnswerConfig,
+        hits: &mut Vec<(Open, AnswerCue)>,
+    ) {
+        for addressee in &seen.addressees {
+            let mentioned = comment.mentions.contains(addressee);
+            // A reply pings its target: that mention is the reply, not a second answer.
+            let done = hits.iter().any(|(open, _)| open.author == *addressee);
+            if done || !(mentioned || seen.counts) {
+                continue;
+            }
+            let cue = if mentioned {
+                AnswerCue::MentionsAuthor
+            } else {
+                AnswerCue::AddressesByName
+            };
+            let target = self.pick_for(addressee, config, mentioned);
+            if let Some(open) = target.and_then(|t| self.close(|o| o.seq == t)) {
+                hits.push((open, cue));
+            }
+        }
+        if !hits.is_empty() || !seen.undirected() || !seen.counts {
+            return;
+        }
+        let target = if comment.place.parent.is_some() {
+            // A thread is one conversation: whoever speaks next answers it.
+            self.open
+                .iter()
+                .rev()
+                .find(|o| o.author != seen.author)
+                .map(|o| (o.seq, AnswerCue::SameThread))
+        } else {
+            self.awaiting_reply_from(&seen.author, seen.seq, config.reply_turns)
+        };
+        let target = target.or_else(|| {
+            let answer_like = config.conversational && is_answer_like(text) && !is_question(text);
+            answer_like
+                .then(|| self.conversational_target(comment, seen.seq, config))
+                .flatten()
+                .map(|t| (t, AnswerCue::Conversational))
+        });
+        if let Some(open) = target.and_then(|(t, cue)| Some((self.close(|o| o.seq == t)?, cue))) {
+            hits.push(open);
+        }
+    }
+
+    fn record(&mut self, comment: &Comment, seen: Seen, is_open: bool, config: &AnswerConfig) {
+        if is_open && !comment.author.is_bot {
+            self.open.push_back(Open {
+                id: comment.id.clone(),
+                author: comment.author.id.clone(),
+                seq: seen.seq,
+            });
+            if self.open.len() > config.max_open_per_channel {
+                self.open.pop_front();
+            }
+        }
+        self.history.push_back(seen);
+        self.remember_speaker(comment);
+    }
+}
+
+impl AnswerDetector {
+    pub fn new(config: AnswerConfig) -> Self {
+        Self {
+            config,
+            channels: HashMap::new(),
+        }
+    }
+
+    pub fn config(&self) -> &AnswerConfig {
+        &self.config
+    }
+
+    /// Records `comment` as open and returns the earlier open comments it answers.
+    pub fn observe(&mut self, comment: &Comment) -> Vec<Answered> {
+        self.observe_open(comment, true)
+    }
+
+    /// Records `comment`, open or not, and returns the earlier open comments it answers.
+    ///
+    /// Every message of a channel should pass through here, open or not: turn-taking needs
+    /// them all ("what did bob say last?"). Bots never answer and are never open. Observing a
+    /// comment a second time (a backfill overlapping the gateway) changes nothing.
+    pub fn observe_open(&mut self, comment: &Comment, is_open: bool) -> Vec<Answered> {
+        let channel = &comment.place.channel;
+        if self
+            .channels
+            .get(channel)
+            .is_some_and(|s| s.has_seen(&comment.id))
+        {
+            return Vec::new();
+        }
+        let mut hits = if comment.author.is_bot {
+            Vec::new()
+        } else {
+            self.close_linked(comment)
+        };
+        let config = &self.config;
+        let state = self.channels.entry(channel.clone()).or_default();
+        let text = crate::text::normalize(&comment.text).text;
+        let seen = state.describe(comment, &text, config);
+        if !comment.author.is_bot {
+            state.answer_by_cues(comment, &text, &seen, config, &mut hits);
+        }
+        state.record(comment, seen, is_open, config);
+        hits.into_iter()
+            .map(|(open, cue)| Answered {
+                comment: open.id,
+                by: comment.author.id.clone(),
+                cue,
+            })
+            .collect()
+    }
+
+    /// Closes what the platform links the comment to: the comment it replies to, or the one
+    /// whose thread it is written in. Either may live in the parent channel of a thread.
+    fn close_linked(&mut self, comment: &Comment) -> Vec<(Open, AnswerCue)> {
+        let author = &comment.author.id;
+        let mut hits = Vec::new();
+        if let Some(reply_to) = &comment.reply_to {
+            let channels = std::iter::once(&comment.place.channel).chain(&comment.place.parent);
+            let open = channels
+                .filter_map(|channel| {
+                    let state = self.channels.get_mut(channel)?;
+                    state.close(|o| o.id == *reply_to && o.author != *author)
+                })
+                .next();
+            hits.extend(open.map(|open| (open, AnswerCue::ExplicitReply)));
+        }
+        if let Some(parent) = &comment.place.parent {
+            // On Discord a thread started from a message has that message's id.
+            let starter = comment.place.channel.as_str();
+            let open = self
+                .channels
+                .get_mut(parent)
+                .and_then(|s| s.close(|o| o.id.as_str() == starter && o.author != *author));
+            hits.extend(open.map(|open| (open, AnswerCue::SameThread)));
+        }
+        hits
+    }
+
+    /// Stops tracking a comment (answered elsewhere, dismissed, deleted). Returns whether it
+    /// was open.
+    pub fn forget(&mut self, id: &CommentId) -> bool {
+        self.channels
+            .values_mut()
+            .any(|state| state.close(|o| o.id == *id).is_some())
+    }
+
+    /// Whether a comment is still open as far as the detector knows.
+    pub fn is_open(&self, id: &CommentId) -> bool {
+        self.channels
+            .values()
+            .any(|state| state.open.iter().any(|o| o.id == *id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::comment::{Author, Place, Source};
+
+    /// Builds a channel's messages one minute apart.
+    struct Chat {
+        detector: AnswerDetector,
+        channel: &'static str,
+        minute: i64,
+        next_id: u32,
+    }
+
+    impl Chat {
+        fn new(config: AnswerConfig) -> Self {
+            Self {
+                detector: AnswerDetector::new(config),
+                channel: "general",
+                minute: 0,
+                next_id: 0,
+            }
+        }
+
+        fn comment(&mut self, author: &str, text: &str) -> Comment {
+            self.next_id += 1;
+            self.minute += 1;
+            let author = Author {
+                is_staff: author.starts_with("Mod"),
+                is_bot: author.ends_with("Bot"),
+                ..Author::member(author.to_lowercase(), author)
+            };
+            let place = Place {
+                guild: Some("g".to_owned()),
+                ..Place::channel(self.channel, self.channel)
+            };
+            let time =
+                Utc.with_ymd_and_hms(2024, 5, 1, 9, 0, 0).unwrap() + Duration::minutes(self.minute);
+            Comment::new(
+                format!("m{}", self.next_id),
+                Source::Discord,
+                place,
+                author,
+                text,
+                time,
+            )
+        }
+
+        /// An open question.
+        fn ask(&mut self, author: &str, text: &str) -> CommentId {
+            let c = self.comment(author, text);
+            self.detector.observe(&c);
+            c.id
+        }
+
+        /// A message that is not tracked as open; returns what it answers.
+        fn say(&mut self, author: &str, text: &str) -> Vec<Answered> {
+            let c = self.comment(author, text);
+            self.detector.observe_open(&c, false)
+        }
+
+        fn send(&mut self, c: &Comment) -> Vec<Answered> {
+            self.detector.observe_open(c, false)
+        }
+    }
+
+    fn one(answers: &[Answered]) -> (&str, &str, AnswerCue) {
+        assert_eq!(answers.len(), 1, "{answers:?}");
+        let a = &answers[0];
+        (a.comment.as_str(), a.by.as_str(), a.cue)
+    }
+
+    #[test]
+    fn explicit_reply_answers_whenever_it_comes() {
+        let mut chat = Chat::new(AnswerConfig::default());
+        let q = chat.ask("Ann", "Where do I find the invoice for my order?");
+        chat.minute += 24 * 60; // a day later, far outside the heuristic window
+        let mut reply = chat.comment("Bob", "Under Account > Orders.");
+        reply.reply_to = Some(q.clone());
+        assert_eq!(
+            one(&chat.send(&reply)),
+            (q.as_str(), "bob", AnswerCue::ExplicitReply)
+        );
+        assert!(!chat.detector.is_open(&q));
+    }
+
+    #[test]
+    fn mention_answers_the_authors_question() {
+        let mut chat = Chat::new(AnswerConfig::default());
+        let q = chat.ask("Ann", "Does the beta work on Android 14?");
+        let mut reply = chat.comment("Bob", "@Ann yes since last week");
+        reply.mentions = vec![AuthorId::new("ann")];
+        assert_eq!(
+            one(&chat.send(&reply)),
+            (q.as_str(), "bob", AnswerCue::MentionsAuthor)
+        );
+    }
+
+    #[test]
+    fn a_reply_and_its_automatic_mention_answer_once() {
+        let mut chat = Chat::new(AnswerConfig::default());
+        let first = chat.ask("Ann", "How do I export my data?");
+        let second = chat.ask("Ann", "And can I import it elsewhere?");
+        let mut reply = chat.comment("Bob", "Settings > Export");
+        reply.reply_to = Some(first.clone());
+        reply.mentions = vec![AuthorId::new("ann")];
+        assert_eq!(one(&chat.send(&reply)).0, first.as_str());
+        assert!(chat.detector.is_open(&second));
+    }
+
+    #[test]
+    fn nick_addressed_answer_without_reply() {
+        let mut chat = Chat::new(AnswerConfig::default());
+        let q = chat.ask("Rick^", "how do i move the bot to another server");
+        chat.say("Carl", "morning all");
+        let answer = chat.say(
+            "Dora",
+            "rick: kick it and invite it again with the new link",
+        );
+        assert_eq!(
+            one(&answer),
+            (q.as_str(), "dora", AnswerCue::AddressesByName)
+        );
+    }
+
+    #[test]
+    fn own_follow_up_is_not_an_answer() {
+        let mut chat = Chat::new(AnswerConfig::default());
+        let q = chat.ask("Ann", "why does the app log me out every hour?");
+        assert!(chat
+            .say("Ann", "ann: try clearing the cache, I guess")
+            .is_empty());
+        assert!(chat.say("Ann", "you need to reinstall maybe").is_empty());
+        assert!(chat.detector.is_open(&q));
+    }
+
+    #[test]
+    fn unrelated_chatter_is_not_an_answer() {
+        let mut chat = Chat::new(AnswerConfig::default());
+        let q = chat.ask("Ann", "is the server down for anyone else?");
+        chat.say("Bob", "Carl: did you see the match yesterday");
+        chat.say("Carl", "Bob: yes what a game");
+        assert!(chat.say("Dora", "lol").is_empty());
+        assert!(chat.say("Bob", "try the new pizza place").is_empty());
+        assert!(chat.detector.is_open(&q));
+    }
+
+    #[test]
+    fn answers_addressed_to_someone_else_do_not_count() {
+        let mut chat = Chat::new(AnswerConfig::default());
+        let q = chat.ask("Ann", "how do I change my avatar?");
+        chat.say("Zed", "hello");
+        assert!(chat.say("Bob", "zed: hi, welcome").is_empty());
+        assert!(chat.detector.is_open(&q));
+    }
+
+    #[test]
+    fn window_expiry_by_time_and_by_messages() {
+        let mut chat = Chat::new(AnswerConfig::default());
+        let q = chat.ask("Ann", "how do I reset my password?");
+        chat.minute += 45; // past the 30-minute window
+        assert!(chat
+            .say("Bob", "ann: use the forgot-password link")
+            .is_empty());
+        assert!(chat.detector.is_open(&q));
+
+        let mut chat = Chat::new(AnswerConfig {
+            window_messages: 3,
+            ..AnswerConfig::default()
+        });
+        let q = chat.ask("Ann", "how do I reset my password?");
+        for _ in 0..3 {
+            chat.say("Carl", "spam");
+        }
+        assert!(chat
+            .say("Bob", "ann: use the forgot-password link")
+            .is_empty());
+        assert!(chat.detector.is_open(&q));
+    }
+
+    #[test]
+    fn italian_answer_without_reply_in_a_quiet_channel() {
+        let mut chat = Chat::new(AnswerConfig::default());
+        let q = chat.ask("Giulia", "Qualcuno sa perché il bot non risponde più?");
+        let answer = chat.say("Marco", "prova a riavviare il bot dal pannello");
+        assert_eq!(
+            one(&answer),
+            (q.as_str(), "marco", AnswerCue::Conversational)
+        );
+    }
+
+    #[test]
+    fn conversational_cue_needs_a_single_candidate_and_a_quiet_channel() {
+        let mut chat = Chat::new(AnswerConfig::default());
+        chat.ask("Ann", "how do I enable dark mode?");
+        chat.ask("Bob", "where are the release notes?");
+        // Two open questions: the instruction could answer either, so it answers neither.
+        assert!(chat.say("Carl", "try the settings page").is_empty());
+
+        let mut chat = Chat::new(AnswerConfig::default());
+        for who in ["Dan", "Eve", "Fay", "Gus"] {
+            chat.say(who, "hi");
+        }
+        let q = chat.ask("Ann", "how do I enable dark mode?");
+        assert!(chat.say("Carl", "try the settings page").is_empty());
+        assert!(chat.detector.is_open(&q));
+    }
+
+    #[test]
+    fn the_addressee_answers_by_speaking_next() {
+        let mut chat = Chat::new(AnswerConfig::default());
+        chat.say("Bob", "the export finished");
+        let q = chat.ask("Ann", "bob: did it include the attachments?");
+        chat.say("Carl", "Dora: see the pinned message");
+        let answer = chat.say("Bob", "yes, all of them");
+        assert_eq!(
+            one(&answer),
+            (q.as_str(), "bob", AnswerCue::AddresseeReplies)
+        );
+    }
+
+    #[test]
+    fn the_conversation_partner_answers_a_follow_up() {
+        let mut chat = Chat::new(AnswerConfig::default());
+        chat.say("Ann", "the import keeps failing");
+        chat.say("Bob", "Ann: open the admin panel first");
+        let q = chat.ask("Ann", "and then which tab?");
+        let answer = chat.say("Bob", "permissions");
+        assert_eq!(
+            one(&answer),
+            (q.as_str(), "bob", AnswerCue::ConversationPartner)
+        );
+    }
+
+    #[test]
+    fn an_answer_goes_to_the_question_not_the_nudge() {
+        let mut chat = Chat::new(AnswerConfig::default());
+        let q = chat.ask("Ann", "how do I delete my account?");
+        let nudge = chat.ask("Ann", "anyone??");
+        let answer = chat.say("Bob", "Ann: Settings > Privacy > Delete");
+        assert_eq!(one(&answer).0, q.as_str());
+        assert!(chat.detector.is_open(&nudge));
+    }
+
+    #[test]
+    fn staff_only_counts_staff_heuristics_and_anyones_explicit_replies() {
+        let config = AnswerConfig {
+            staff_only: true,
+            ..AnswerConfig::default()
+        };
+        let mut chat = Chat::new(config);
+        let q = chat.ask("Ann", "when does the event start?");
+        assert!(chat.say("Bob", "ann: at 8pm I think").is_empty());
+        let answer = chat.say("ModMia", "ann: 8pm CET, see #events");
+        assert_eq!(
+            one(&answer),
+            (q.as_str(), "modmia", AnswerCue::AddressesByName)
+        );
+
+        let q = chat.ask("Ann", "is it streamed too?");
+        let mut reply = chat.comment("Bob", "yes on the usual channel");
+        reply.reply_to = Some(q.clone());
+        assert_eq!(one(&chat.send(&reply)).2, AnswerCue::ExplicitReply);
+    }
+
+    #[test]
+    fn bots_never_answer() {
+        let mut chat = Chat::new(AnswerConfig::default());
+        let q = chat.ask("Ann", "how do I get the member role?");
+        let mut reply = chat.comment("HelperBot", "ann: type /verify");
+        reply.reply_to = Some(q.clone());
+        assert!(chat.send(&reply).is_empty());
+        assert!(chat.detector.is_open(&q));
+    }
+
+    #[test]
+    fn only_open_comments_are_answered_and_forget_closes() {
+        let mut chat = Chat::new(AnswerConfig::default());
+        chat.say("Ann", "I love the new logo");
+        assert!(chat.say("Bob", "ann: thanks!").is_empty());
+
+        let q = chat.ask("Ann", "who designed it?");
+        assert!(chat.detector.forget(&q));
+        assert!(!chat.detector.forget(&q));
+        assert!(chat.say("Bob", "ann: Carl did").is_empty());
+    }
+
+    #[test]
+    fn observing_a_comment_twice_changes_nothing() {
+        let mut chat = Chat::new(AnswerConfig::default());
+        let question = chat.comment("Ann", "how do I enable 2FA?");
+        chat.detector.observe(&question);
+        let answer = chat.comment("Bob", "ann: Settings > Security");
+        assert_eq!(chat.send(&answer).len(), 1);
+        // The backfill replays both: the answer is not reported again, nothing reopens.
+        assert!(chat.detector.observe(&question).is_empty());
+        assert!(chat.send(&answer).is_empty());
+        assert!(!chat.detector.is_open(&question.id));
+    }
+
+    #[test]
+    fn open_comments_per_channel_are_bounded() {
+        let mut chat = Chat::new(AnswerConfig {
+            max_open_per_channel: 2,
+            ..AnswerConfig::default()
+        });
+        let oldest = chat.ask("Ann", "first question?");
+        chat.ask("Bob", "second question?");
+        chat.ask("Carl", "third question?");
+        assert!(!chat.detector.is_open(&oldest));
+    }
+
+    #[test]
+    fn a_thread_on_a_question_answers_it() {
+        let mut chat = Chat::new(AnswerConfig::default());
+        let q = chat.ask("Ann", "can someone review my PR?");
+        let mut in_thread = chat.comment("Bob", "looking now");
+        in_thread.place.parent = Some(in_thread.place.channel.clone());
+        in_thread.place.channel = ChannelId::new(q.as_str());
+        assert_eq!(
+            one(&chat.send(&in_thread)),
+            (q.as_str(), "bob", AnswerCue::SameThread)
+        );
+    }
+}

@@ -1,0 +1,18 @@
+//! Ascolto's integration tests: one binary, whole flows through the public interfaces, every
+//! flow built through `App::build` (see `support::app`) on the one fixture rule library in
+//! `tests/fixtures/rules`.
+//!
+//! - `pipeline`: triage → tracker → store, moderators' actions, restarts.
+//! - `digest`: response targets, escalations and the daily digest from the store.
+//! - `discord_bot`: the real bot against the fake Discord in `support`.
+//! - `fake_discord`: the fake Discord itself, proven with the real serenity client.
+//! - `shipped_library`: the rule library in `rules/` on comments written for these tests.
+//! - `cli`: the `ascolto` binary as a user runs it.
+
+mod cli;
+mod digest;
+mod discord_bot;
+mod fake_discord;
+mod pipeline;
+mod shipped_library;
+mod support;

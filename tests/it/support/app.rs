@@ -1,0 +1,110 @@
+//! The real application for a test, built the way `main` builds it ([`App::build`]): settings
+//! from `config/default.toml` with `ASCOLTO__...` overrides, the one fixture rule library
+//! (`tests/fixtures/rules`, copied into the test's own folder so a test may break it), a
+//! fresh SQLite database in that folder, and a clock the test moves by hand.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use ascolto::app::App;
+use ascolto::clock::{Clock, ManualClock};
+use ascolto::config::Settings;
+
+/// Friday 20 November 2026, 09:00 UTC: the day the flow tests play out.
+pub fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap()
+}
+
+/// The committed fixture library.
+pub fn fixture_rules() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rules")
+}
+
+/// Copies the fixture library into `to` (created if needed).
+pub fn copy_fixture_rules(to: &Path) {
+    copy_dir(&fixture_rules(), to);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// The committed `config/default.toml` with `env` applied as `ASCOLTO__...` variables would be.
+pub fn settings(env: &[(&str, &str)]) -> Settings {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config");
+    let env: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    Settings::load_with_env(&dir, Some(env)).expect("test settings")
+}
+
+/// A test's folder with its copy of the fixture library and its database.
+pub struct TestDir {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestDir {
+    pub fn new() -> TestDir {
+        let dir = tempfile::tempdir().unwrap();
+        copy_fixture_rules(&dir.path().join("rules"));
+        TestDir { dir }
+    }
+
+    pub fn rules(&self) -> PathBuf {
+        self.dir.path().join("rules")
+    }
+
+    /// The database URL (the file is created on first use).
+    pub fn db(&self) -> String {
+        format!(
+            "sqlite://{}",
+            self.dir.path().join("data/test.db").display()
+        )
+    }
+
+    /// Settings pointing at this folder's library and database, then `env` on top.
+    pub fn settings(&self, env: &[(&str, &str)]) -> Settings {
+        let rules = self.rules().display().to_string();
+        let db = self.db();
+        let mut all = vec![
+            ("ASCOLTO__RULES__DIR", rules.as_str()),
+            ("ASCOLTO__STORE__URL", db.as_str()),
+        ];
+        all.extend_from_slice(env);
+        settings(&all)
+    }
+
+    /// Builds the application on this folder, as `main` does.
+    pub async fn app(&self, env: &[(&str, &str)], clock: Arc<dyn Clock>) -> App {
+        App::build(self.settings(env), clock).await.expect("app")
+    }
+}
+
+/// A built application on a fresh folder, with its hand-moved clock at [`t0`].
+pub struct TestApp {
+    pub dir: TestDir,
+    pub clock: ManualClock,
+    pub app: App,
+}
+
+impl TestApp {
+    pub async fn start(env: &[(&str, &str)]) -> TestApp {
+        let dir = TestDir::new();
+        let clock = ManualClock::new(t0());
+        let app = dir.app(env, Arc::new(clock.clone())).await;
+        TestApp { dir, clock, app }
+    }
+}
