@@ -1,5 +1,5 @@
 //! The live Discord layer end to end: the real bot (`ascolto::discord::start`, serenity and
-//! poise, the tracker and a SQLite file) against the fake Discord of `tests/support` on
+//! poise, the tracker and a SQLite file) against the fake Discord of `tests/it/support` on
 //! 127.0.0.1. Each test pushes what members and moderators do and waits for what the bot sends;
 //! every request body the bot sends is checked against Discord's OpenAPI description
 //! (`assert_clean` at the end of each test).

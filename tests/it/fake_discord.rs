@@ -1,4 +1,4 @@
-//! Smoke tests of the fake Discord (`tests/support`) with the real serenity client, built the way
+//! Smoke tests of the fake Discord (`tests/it/support`) with the real serenity client, built the way
 //! the bot builds it. They prove the fake is good enough to test the bot against: events arrive
 //! with the fields serenity needs, what serenity sends passes Discord's spec, reconnects resume.
 
