@@ -300,8 +300,13 @@ impl Settings {
             ));
         }
         self.fallback_language()?;
-        if self.triage.new_member_days < 0 {
-            return Err(invalid("triage.new_member_days", "must be 0 or more"));
+        // Beyond about 290,000 years a day count no longer fits a time span; a century is
+        // already more than any community has existed.
+        if !(0..=36_500).contains(&self.triage.new_member_days) {
+            return Err(invalid(
+                "triage.new_member_days",
+                "must be between 0 and 36500 (days)",
+            ));
         }
         if self.discord.backfill_limit > 10_000 {
             return Err(invalid("discord.backfill_limit", "must be at most 10000"));
@@ -708,6 +713,16 @@ mod tests {
         )]);
         let err = Settings::load_with_env(&config_dir(), Some(env)).unwrap_err();
         assert!(err.to_string().contains("fallback_languag"), "{err}");
+    }
+
+    #[test]
+    fn a_new_member_window_too_large_for_a_time_span_is_refused_at_start() {
+        let env = HashMap::from([(
+            "ASCOLTO__TRIAGE__NEW_MEMBER_DAYS".to_owned(),
+            "106751991168".to_owned(),
+        )]);
+        let err = Settings::load_with_env(&config_dir(), Some(env)).unwrap_err();
+        assert!(err.to_string().contains("triage.new_member_days"), "{err}");
     }
 
     #[test]

@@ -228,8 +228,9 @@ impl Comment {
 
     /// Whether the author joined less than `days` days before writing this comment.
     pub fn is_from_new_member(&self, days: i64) -> bool {
-        self.author
-            .joined_at
-            .is_some_and(|joined| self.time - joined < chrono::Duration::days(days))
+        self.author.joined_at.is_some_and(|joined| {
+            // A window too wide for a time span covers every member there is.
+            chrono::Duration::try_days(days).is_none_or(|window| self.time - joined < window)
+        })
     }
 }
