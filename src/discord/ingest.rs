@@ -7,8 +7,6 @@
 //! Live gateway messages and backfilled REST messages take the same path
 //! ([`handle_message`]), so catching up after downtime behaves exactly like being online.
 
-use std::sync::atomic::Ordering;
-
 use chrono::{DateTime, Utc};
 use poise::serenity_prelude as serenity;
 use serenity::{
@@ -213,14 +211,11 @@ pub async fn handle_message(
         let comment = to_comment(msg, guild, place.as_ref(), member.as_ref(), data.discord());
         let outcome = data.tracker.ingest(&comment).await?;
         act_on(ctx, data, &outcome).await;
-    } else if msg.content.trim().is_empty()
-        && !msg.author.bot
-        && msg.attachments.is_empty()
-        && msg.embeds.is_empty()
-        && msg.sticker_items.is_empty()
-        && !data.warned_empty_content.swap(true, Ordering::Relaxed)
-    {
-        warn!("a message arrived without text: enable the Message Content intent for the bot in the Discord Developer Portal (Bot → Privileged Gateway Intents)");
+    } else if msg.content.trim().is_empty() {
+        // Not a sign of a missing Message Content intent: without it Discord refuses the
+        // connection (close code 4014), which stops the start with that diagnosis. Here the
+        // message simply has no text (a poll, a forward, a sticker, an empty edit).
+        debug!("a message without text; nothing to triage");
     }
     // After the tracker has stored it: a crash before this line means backfill reads the
     // message again at the next start, and the tracker ignores what it already has.

@@ -61,8 +61,6 @@ pub struct Data {
     /// for in-flight work (a reply being posted, an alert being written) to finish.
     work: Arc<RwLock<()>>,
     stopping: Arc<AtomicBool>,
-    /// Set once the "messages arrive without text" warning has been logged.
-    pub(crate) warned_empty_content: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Data {
@@ -83,7 +81,6 @@ impl Data {
             bot_id: Arc::new(OnceLock::new()),
             work: Arc::new(RwLock::new(())),
             stopping: Arc::new(AtomicBool::new(false)),
-            warned_empty_content: Arc::new(AtomicBool::new(false)),
         }
     }
 
