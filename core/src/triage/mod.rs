@@ -551,6 +551,7 @@ fn words_before<'a>(text: &Text<'a>, at: usize) -> impl Iterator<Item = (u128, &
 mod tests {
     use super::*;
     use crate::comment::{Author, Place, Source};
+    use chrono::TimeZone;
     use std::collections::BTreeMap;
     use std::path::{Path, PathBuf};
 
@@ -578,7 +579,8 @@ mod tests {
             Place::channel("c", "general"),
             Author::member("a", "ann"),
             text,
-            chrono::Utc::now(),
+            // The core is built without a clock; a fixed time also keeps these tests repeatable.
+            chrono::Utc.with_ymd_and_hms(2024, 5, 1, 9, 0, 0).unwrap(),
         )
     }
 
