@@ -33,16 +33,44 @@ impl Normalized {
     }
 
     /// Maps a byte range of the normalised text back to the original text.
+    ///
+    /// Both ends are character boundaries of the original, so the range can always be sliced:
+    /// a range that starts or ends inside what one original character became takes that
+    /// character whole. That happens when lowercasing makes two characters of one ("İ" is "i"
+    /// and a combining dot, and a match may end between them), and when a byte-level pattern
+    /// stops inside a multi-byte character.
     pub fn original_range(&self, start: usize, end: usize) -> (usize, usize) {
+        let len = self.text.len();
+        let (start, end) = (start.min(len), end.min(len));
         let start_at = self.original_offset(start);
-        let end_at = if end == 0 {
-            0
-        } else {
-            // The end of the last byte we kept, so multi-byte originals stay whole.
-            self.original_offset(end)
-                .max(self.original_offset(end - 1) + 1)
-        };
-        (start_at, end_at.max(start_at))
+        if end <= start {
+            return (start_at, start_at);
+        }
+        (start_at, self.original_end(end).max(start_at))
+    }
+
+    /// Where in the original a range of `text` ending at byte `end` (not 0) ends: after the
+    /// original character its last byte came from.
+    fn original_end(&self, end: usize) -> usize {
+        let last = self.original_offset(end - 1);
+        let at = self.original_offset(end);
+        if at > last {
+            return at;
+        }
+        // `end` falls among the bytes one original character became, which all map to its
+        // start. The first byte after them maps to where the next kept character starts, or,
+        // past the end of `text`, to the end of the original: the same end a range stopping
+        // right after the character gets. Offsets never decrease, so search for that byte.
+        let (mut low, mut high) = (end + 1, self.text.len());
+        while low < high {
+            let mid = low + (high - low) / 2;
+            if self.original_offset(mid) > last {
+                high = mid;
+            } else {
+                low = mid + 1;
+            }
+        }
+        self.original_offset(low)
     }
 }
 
@@ -537,6 +565,35 @@ mod tests {
             }
         }
         assert!(normalize("plain text, one space").jumps.is_empty());
+    }
+
+    #[test]
+    fn a_range_ending_inside_a_lowercased_capital_dotted_i_takes_the_whole_letter() {
+        let original = "FESSERİ";
+        let n = normalize(original);
+        assert_eq!(n.text, "fesseri\u{307}");
+        let end = "fesseri".len();
+        assert_eq!(n.original_range(0, end), (0, original.len()));
+        // Starting between the "i" and its dot takes the letter from its start.
+        assert_eq!(n.original_range(end, n.text.len()), (6, original.len()));
+        assert_eq!(n.original_range(end, end), (6, 6));
+    }
+
+    #[test]
+    fn a_range_ending_inside_a_multi_byte_character_takes_the_whole_character() {
+        // What a byte-level `caf.` matches in "caf€": the euro sign's first byte of three.
+        let original = "caf€ e cappuccino";
+        let n = normalize(original);
+        assert_eq!(n.original_range(0, 4), (0, "caf€".len()));
+        assert_eq!(n.original_range(4, 5), (3, "caf€".len()));
+    }
+
+    #[test]
+    fn a_range_past_the_end_of_the_text_is_cut_to_it() {
+        let n = normalize("Ciao İ ");
+        let len = n.text.len();
+        assert_eq!(n.original_range(len + 3, len + 9), (8, 8));
+        assert_eq!(n.original_range(0, len + 9), (0, 8));
     }
 
     #[test]

@@ -410,9 +410,17 @@ fn applies(rule: &Rule, comment: &Comment, detected: Detected, options: &TriageO
 fn evidence(text: &Text<'_>, hit: &TermHit, weight: Option<f32>) -> Evidence {
     let (start, end) = text.library.matcher.locate(hit, &text.normalized.text);
     let (start, end) = text.normalized.original_range(start, end);
+    // `original_range` gives character boundaries of the original. Were that ever broken,
+    // tests should say so, but a live comment should get empty evidence, not a crash.
+    let words = text.original.get(start..end);
+    debug_assert!(words.is_some(), "{start}..{end} splits {:?}", text.original);
+    let (span, words) = match words {
+        Some(words) => (Span { start, end }, words),
+        None => (Span { start: 0, end: 0 }, ""),
+    };
     Evidence {
-        span: Span { start, end },
-        text: text.original[start..end].to_owned(),
+        span,
+        text: words.to_owned(),
         term: text.library.matcher.describe(hit.term).clone(),
         weight,
     }
@@ -714,6 +722,33 @@ fixed = ["http*", "why"]
         let e = &v.matches[0].evidence[0];
         assert_eq!(&text[e.span.start..e.span.end], "PERCHÉ");
         assert_eq!(e.text, "PERCHÉ");
+    }
+
+    #[test]
+    fn a_match_ending_inside_a_capital_dotted_i_takes_the_whole_letter() {
+        // "İ" lowercases to "i" and a combining dot: "fesseri" ends between the two.
+        let lib = library_in(
+            "it",
+            "[[rule]]\nid = \"it.insult\"\nlabels = [\"negative\"]\n[rule.any]\nwords = [\"fesseri*\"]\n",
+        );
+        let text = "FESSERİ";
+        let v = triage(&comment(text), &lib, &TriageOptions::default());
+        let e = &v.matches[0].evidence[0];
+        assert_eq!((e.span.start, e.span.end), (0, text.len()));
+        assert_eq!(e.text, "FESSERİ");
+    }
+
+    #[test]
+    fn a_byte_pattern_stopping_inside_a_character_takes_the_whole_character() {
+        // Patterns match bytes: `.` takes only the first of the euro sign's three.
+        let lib = library(
+            "[[rule]]\nid = \"en.cafe\"\nlabels = [\"praise\"]\n[rule.any]\npatterns = [\"caf.\"]\n",
+        );
+        let text = "caf€ ok";
+        let v = triage(&comment(text), &lib, &TriageOptions::default());
+        let e = &v.matches[0].evidence[0];
+        assert_eq!(e.text, "caf€");
+        assert_eq!(&text[e.span.start..e.span.end], "caf€");
     }
 
     #[test]
