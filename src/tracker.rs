@@ -15,14 +15,12 @@ use tracing::{info, info_span, Instrument};
 
 use crate::answer::{AnswerConfig, AnswerDetector, Answered};
 use crate::clock::Clock;
-use crate::comment::ChannelId;
-use crate::comment::{Comment, CommentId};
+use crate::comment::{ChannelId, Comment, CommentId};
 use crate::draft::{draft, draft_wording, wording_count, Draft, DraftContext};
 use crate::lifecycle::{
     after_edit, Action, ActionKind, AlertRef, CommentState, StoredComment, Transition,
 };
-use crate::rules::Label;
-use crate::rules::{Library, LibraryError};
+use crate::rules::{Label, Library, LibraryError};
 use crate::store::{PostedDigest, Store, StoreError};
 use crate::triage::{triage, TriageOptions, Verdict};
 
@@ -303,10 +301,7 @@ impl Tracker {
 
     /// The draft a moderator may edit before sending: refused, as a claim would be, once the
     /// comment is no longer claimable or has no draft.
-    pub async fn editable_draft(
-        &self,
-        id: &CommentId,
-    ) -> Result<crate::draft::Draft, TrackerError> {
+    pub async fn editable_draft(&self, id: &CommentId) -> Result<Draft, TrackerError> {
         let stored = self.stored(id).await?;
         if !stored.state.is_claimable() {
             return Err(TrackerError::AlreadyClosed {

@@ -54,7 +54,10 @@ async fn queue(ctx: Context<'_>) -> Result<(), DiscordError> {
             l if l.is_empty() => "flagged".to_owned(),
             l => l,
         };
-        let link = (stored.comment.link.as_ref())
+        let link = stored
+            .comment
+            .link
+            .as_ref()
             .map(|l| format!(" — [open]({l})"))
             .unwrap_or_default();
         let _ = writeln!(
