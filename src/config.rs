@@ -55,6 +55,8 @@ pub struct Settings {
     pub escalation: EscalationSettings,
     pub digest: DigestSettings,
     pub log: LogSettings,
+    pub http: HttpSettings,
+    pub meta: MetaSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -242,6 +244,126 @@ pub struct LogSettings {
     pub level: String,
 }
 
+/// The HTTP server (`[http]`) that webhook channels share. It only starts when a channel
+/// that needs it is configured, so a Discord-only bot opens no port.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    /// `address:port` to listen on; keep it on 127.0.0.1 behind an HTTPS reverse proxy.
+    pub listen: String,
+    /// Largest request body accepted, in KiB; bigger ones are refused with 413.
+    pub max_body_kb: usize,
+}
+
+/// Facebook Pages, Instagram and Messenger (`[meta]`); on when at least one page is listed.
+/// Secrets are never read here: they come from `META_APP_SECRET`, `META_VERIFY_TOKEN` and
+/// `META_PAGE_TOKEN_<PAGE_ID>` in the environment.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetaSettings {
+    /// Graph API host, without the version (tests point it at a fake on 127.0.0.1).
+    pub graph_base: String,
+    /// Graph API version, such as `v21.0`.
+    pub version: String,
+    #[serde(default)]
+    pub pages: Vec<MetaPageSettings>,
+}
+
+/// One Facebook Page, and the Instagram professional account linked to it, if any.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetaPageSettings {
+    /// The Page id (digits), as shown under the Page's About → Page transparency.
+    pub id: String,
+    /// How moderators know the Page ("Facebook · <name>"); empty shows the id.
+    #[serde(default)]
+    pub name: String,
+    /// The linked Instagram professional account's id, to take in its comments and messages.
+    #[serde(default)]
+    pub instagram_id: String,
+    /// The Instagram account's username without `@` ("Instagram · @name"); empty shows the id.
+    #[serde(default)]
+    pub instagram_username: String,
+}
+
+impl MetaSettings {
+    /// Whether the Meta channel runs: some page is configured.
+    pub fn is_enabled(&self) -> bool {
+        !self.pages.is_empty()
+    }
+}
+
+impl Settings {
+    /// Whether any channel that receives webhooks is configured, so the HTTP server must run.
+    pub fn needs_http(&self) -> bool {
+        self.meta.is_enabled()
+    }
+
+    fn validate_channels(&self) -> Result<(), ConfigError> {
+        if self.http.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(invalid(
+                "http.listen",
+                format!(
+                    "`{}` is not an address and port such as 127.0.0.1:8080",
+                    self.http.listen
+                ),
+            ));
+        }
+        if !(1..=16_384).contains(&self.http.max_body_kb) {
+            return Err(invalid(
+                "http.max_body_kb",
+                "must be between 1 and 16384 (KiB)",
+            ));
+        }
+        let meta = &self.meta;
+        if !meta.graph_base.starts_with("http://") && !meta.graph_base.starts_with("https://") {
+            return Err(invalid(
+                "meta.graph_base",
+                "must start with https:// (https://graph.facebook.com)",
+            ));
+        }
+        let version_ok = meta
+            .version
+            .strip_prefix('v')
+            .is_some_and(|v| !v.is_empty() && v.chars().all(|c| c.is_ascii_digit() || c == '.'));
+        if !version_ok {
+            return Err(invalid(
+                "meta.version",
+                format!(
+                    "`{}` is not a Graph API version such as v21.0",
+                    meta.version
+                ),
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, page) in meta.pages.iter().enumerate() {
+            let all_digits = |v: &str| !v.is_empty() && v.chars().all(|c| c.is_ascii_digit());
+            if !all_digits(&page.id) {
+                return Err(invalid(
+                    &format!("meta.pages[{i}].id"),
+                    format!("`{}` is not a Page id (digits only)", page.id),
+                ));
+            }
+            if !page.instagram_id.is_empty() && !all_digits(&page.instagram_id) {
+                return Err(invalid(
+                    &format!("meta.pages[{i}].instagram_id"),
+                    format!(
+                        "`{}` is not an Instagram account id (digits only)",
+                        page.instagram_id
+                    ),
+                ));
+            }
+            if !seen.insert(page.id.as_str()) {
+                return Err(invalid(
+                    &format!("meta.pages[{i}].id"),
+                    format!("page {} is listed twice", page.id),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Settings {
     /// Loads settings from `dir` (default.toml, then optional local.toml) and the environment.
     pub fn load(dir: &Path) -> Result<Settings, ConfigError> {
@@ -322,6 +444,7 @@ impl Settings {
             ));
         }
         self.validate_sla()?;
+        self.validate_channels()?;
         if self.digest.time.minutes() >= 24 * 60 {
             return Err(invalid(
                 "digest.time",
@@ -815,6 +938,37 @@ mod tests {
         assert_eq!(s.sla.targets.question, None);
         let err = load(&[("ASCOLTO__SLA__WARN_FRACTION", "1.5")]).unwrap_err();
         assert!(err.to_string().contains("sla.warn_fraction"), "{err}");
+    }
+
+    #[test]
+    fn http_and_meta_settings_are_checked() {
+        let s = load(&[]).unwrap();
+        assert!(!s.needs_http(), "no page configured: no HTTP server");
+        assert_eq!(s.http.listen, "127.0.0.1:8080");
+        let err = load(&[("ASCOLTO__HTTP__LISTEN", "localhost")]).unwrap_err();
+        assert!(err.to_string().contains("http.listen"), "{err}");
+        let err = load(&[("ASCOLTO__HTTP__MAX_BODY_KB", "0")]).unwrap_err();
+        assert!(err.to_string().contains("http.max_body_kb"), "{err}");
+        let err = load(&[("ASCOLTO__META__VERSION", "21")]).unwrap_err();
+        assert!(err.to_string().contains("meta.version"), "{err}");
+        let err = load(&[("ASCOLTO__META__GRAPH_BASE", "graph.facebook.com")]).unwrap_err();
+        assert!(err.to_string().contains("meta.graph_base"), "{err}");
+        let mut s = load(&[]).unwrap();
+        let page = |id: &str| MetaPageSettings {
+            id: id.into(),
+            name: String::new(),
+            instagram_id: String::new(),
+            instagram_username: String::new(),
+        };
+        s.meta.pages = vec![page("123")];
+        s.validate().unwrap();
+        assert!(s.needs_http());
+        s.meta.pages = vec![page("123"), page("123")];
+        let err = s.validate().unwrap_err();
+        assert!(err.to_string().contains("listed twice"), "{err}");
+        s.meta.pages = vec![page("my-page")];
+        let err = s.validate().unwrap_err();
+        assert!(err.to_string().contains("meta.pages[0].id"), "{err}");
     }
 
     #[test]

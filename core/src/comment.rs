@@ -62,6 +62,12 @@ id_type!(
 pub enum Source {
     Discord,
     Replay,
+    /// A comment on a Facebook Page's post.
+    Facebook,
+    /// A comment on an Instagram professional account's media, or a direct message to it.
+    Instagram,
+    /// A direct message to a Facebook Page.
+    Messenger,
 }
 
 impl Source {
@@ -69,6 +75,9 @@ impl Source {
         match self {
             Source::Discord => "discord",
             Source::Replay => "replay",
+            Source::Facebook => "facebook",
+            Source::Instagram => "instagram",
+            Source::Messenger => "messenger",
         }
     }
 
@@ -76,6 +85,9 @@ impl Source {
         match value {
             "discord" => Some(Source::Discord),
             "replay" => Some(Source::Replay),
+            "facebook" => Some(Source::Facebook),
+            "instagram" => Some(Source::Instagram),
+            "messenger" => Some(Source::Messenger),
             _ => None,
         }
     }
