@@ -9,10 +9,11 @@
 //!
 //! - From the core (re-exported): [`comment`], [`text`], [`rules`], [`triage`], [`draft`],
 //!   [`explain`], [`answer`], [`lifecycle`], [`eval`]. Pure: no network, no database.
-//! - Channels, where comments come from: [`discord`] (the live bot, one file per feature) and
-//!   [`replay`] (a JSONL file through the same pipeline: the demo, backfills, drills). A new
-//!   platform is one more folder beside `discord`, building [`comment::Comment`]s and posting
-//!   what the tracker decided.
+//! - Channels, where comments come from: [`discord`] (the live bot, one file per feature),
+//!   [`meta`] (Facebook Page and Instagram comments and direct messages, by webhook through
+//!   the [`http`] server) and [`replay`] (a JSONL file through the same pipeline: the demo,
+//!   backfills, drills). A new platform is one more folder beside `discord`, building
+//!   [`comment::Comment`]s and posting what the tracker decided.
 //! - [`tracker`]: the only writer of comment state, checkpoints, escalations and digest
 //!   claims; it decides, persists, then tells the adapter what to show.
 //! - [`store`]: SQLite through sqlx: queries and row mapping, no decisions.
@@ -32,6 +33,8 @@ pub mod config;
 pub mod digest;
 pub mod discord;
 pub mod escalation;
+pub mod http;
+pub mod meta;
 pub mod replay;
 pub mod sla;
 pub mod store;

@@ -6,6 +6,7 @@
 //! - `digest`: response targets, escalations and the daily digest from the store.
 //! - `discord_bot`: the real bot against the fake Discord in `support`.
 //! - `fake_discord`: the fake Discord itself, proven with the real serenity client.
+//! - `meta`: Facebook, Instagram and Messenger webhooks in, the Graph client out (fake Graph).
 //! - `shipped_library`: the rule library in `rules/` on comments written for these tests.
 //! - `cli`: the `ascolto` binary as a user runs it.
 
@@ -13,6 +14,7 @@ mod cli;
 mod digest;
 mod discord_bot;
 mod fake_discord;
+mod meta;
 mod pipeline;
 mod shipped_library;
 mod support;

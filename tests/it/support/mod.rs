@@ -11,6 +11,7 @@
 
 pub mod app;
 pub mod fake_discord;
+pub mod fake_graph;
 mod gateway;
 pub mod objects;
 mod rest;

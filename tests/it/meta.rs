@@ -1,0 +1,602 @@
+//! The Meta channel end to end: signed webhooks into the real HTTP server, stored, processed
+//! through the tracker (fixture rule library, real SQLite), and the Graph client against the
+//! fake Graph API in `support::fake_graph`.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use serde_json::{json, Value};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use ascolto::app::App;
+use ascolto::clock::ManualClock;
+use ascolto::comment::{CommentId, Source};
+use ascolto::config::MetaPageSettings;
+use ascolto::http::{self, HttpServer};
+use ascolto::lifecycle::{CommentState, StoredComment};
+use ascolto::meta::graph::GraphError;
+use ascolto::meta::types::MetaSecrets;
+use ascolto::meta::webhook::{sign, PATH};
+use ascolto::meta::{Meta, Notice};
+
+use crate::support::app::{t0, TestDir};
+use crate::support::fake_graph::FakeGraph;
+
+const APP_SECRET: &str = "test-app-secret";
+const VERIFY_TOKEN: &str = "test-verify-token";
+const PAGE: &str = "100";
+const IG: &str = "1784";
+
+struct MetaTest {
+    dir: TestDir,
+    clock: ManualClock,
+    app: App,
+    meta: Meta,
+    notices: UnboundedReceiver<Notice>,
+    server: HttpServer,
+    graph: FakeGraph,
+    http: reqwest::Client,
+}
+
+async fn build(
+    dir: &TestDir,
+    clock: &ManualClock,
+    graph: &FakeGraph,
+) -> (App, Meta, UnboundedReceiver<Notice>) {
+    let base = graph.base();
+    let mut settings = dir.settings(&[("ASCOLTO__META__GRAPH_BASE", base.as_str())]);
+    settings.meta.pages = vec![MetaPageSettings {
+        id: PAGE.into(),
+        name: "Acme Shop".into(),
+        instagram_id: IG.into(),
+        instagram_username: "acme".into(),
+    }];
+    settings.validate().unwrap();
+    let app = App::build(settings, Arc::new(clock.clone())).await.unwrap();
+    let pages = ascolto::meta::types::Pages::from_settings(&app.settings.meta);
+    let secrets = MetaSecrets::from_lookup(&pages, |name| {
+        Some(match name {
+            "META_APP_SECRET" => APP_SECRET.to_owned(),
+            "META_VERIFY_TOKEN" => VERIFY_TOKEN.to_owned(),
+            _ => format!("token-for-{name}"),
+        })
+    })
+    .unwrap();
+    let (meta, notices) = Meta::start(&app, secrets).await.unwrap();
+    (app, meta, notices)
+}
+
+impl MetaTest {
+    async fn start() -> MetaTest {
+        Self::start_with_limit(1024).await
+    }
+
+    async fn start_with_limit(max_body_kb: usize) -> MetaTest {
+        let dir = TestDir::new();
+        let clock = ManualClock::new(t0());
+        let graph = FakeGraph::start().await;
+        let (app, meta, notices) = build(&dir, &clock, &graph).await;
+        let router = http::router(vec![meta.routes()], max_body_kb * 1024);
+        let server = HttpServer::start("127.0.0.1:0", router).await.unwrap();
+        MetaTest {
+            dir,
+            clock,
+            app,
+            meta,
+            notices,
+            server,
+            graph,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.server.base_url())
+    }
+
+    /// POSTs `body` with `signature` (none: unsigned); returns the status.
+    async fn post_raw(&self, body: Vec<u8>, signature: Option<String>) -> u16 {
+        let mut request = self
+            .http
+            .post(self.url(PATH))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(signature) = signature {
+            request = request.header("x-hub-signature-256", signature);
+        }
+        request.send().await.unwrap().status().as_u16()
+    }
+
+    /// Delivers a body signed as Meta would, then lets the processor run.
+    async fn deliver(&self, body: &Value) -> u16 {
+        let bytes = body.to_string().into_bytes();
+        let signature = sign(APP_SECRET.as_bytes(), &bytes);
+        let status = self.post_raw(bytes, Some(signature)).await;
+        self.meta.process_pending().await.unwrap();
+        status
+    }
+
+    async fn stored(&self, id: &str) -> StoredComment {
+        self.app
+            .tracker
+            .store()
+            .comment(&CommentId::new(id))
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("comment {id} not stored"))
+    }
+
+    async fn find(&self, id: &str) -> Option<StoredComment> {
+        self.app
+            .tracker
+            .store()
+            .comment(&CommentId::new(id))
+            .await
+            .unwrap()
+    }
+
+    fn drain_notices(&mut self) -> Vec<Notice> {
+        let mut all = Vec::new();
+        while let Ok(notice) = self.notices.try_recv() {
+            all.push(notice);
+        }
+        all
+    }
+}
+
+fn feed(value: Value) -> Value {
+    json!({"object": "page", "entry": [{"id": PAGE, "time": t0().timestamp(),
+        "changes": [{"field": "feed", "value": value}]}]})
+}
+
+fn fb_comment(comment_id: &str, parent: &str, from: (&str, &str), text: &str, verb: &str) -> Value {
+    feed(json!({
+        "item": "comment", "verb": verb, "comment_id": comment_id, "post_id": "100_5",
+        "parent_id": parent, "message": text, "from": {"id": from.0, "name": from.1},
+        "created_time": t0().timestamp() + 60
+    }))
+}
+
+fn nora_complains() -> Value {
+    fb_comment(
+        "5_77",
+        "100_5",
+        ("900", "Nora"),
+        "My parcel is still not here",
+        "add",
+    )
+}
+
+fn messenger(sender: &str, recipient: &str, mid: &str, text: &str, echo: bool) -> Value {
+    json!({"object": "page", "entry": [{"id": PAGE, "time": t0().timestamp_millis(),
+        "messaging": [{"sender": {"id": sender}, "recipient": {"id": recipient},
+            "timestamp": t0().timestamp_millis() + 5_000,
+            "message": {"mid": mid, "text": text, "is_echo": echo}}]}]})
+}
+
+#[tokio::test]
+async fn a_facebook_comment_is_stored_flagged_and_linked() {
+    let mut t = MetaTest::start().await;
+    assert_eq!(t.deliver(&nora_complains()).await, 200);
+    let stored = t.stored("fb:5_77").await;
+    assert_eq!(stored.state, CommentState::Flagged);
+    assert_eq!(stored.comment.source, Source::Facebook);
+    assert_eq!(stored.comment.place.channel_name, "Facebook · Acme Shop");
+    assert_eq!(stored.comment.author.name, "Nora");
+    assert_eq!(stored.comment.time, t0() + Duration::seconds(60));
+    assert_eq!(
+        stored.comment.link.as_deref(),
+        Some("https://www.facebook.com/100_5?comment_id=5_77")
+    );
+    let verdict = stored.verdict.as_ref().unwrap();
+    assert_eq!(
+        verdict.main_match().unwrap().rule.as_str(),
+        "en.complaint.late"
+    );
+    assert!(stored.draft.is_some());
+    let notices = t.drain_notices();
+    assert!(
+        matches!(notices.as_slice(), [Notice::Alert(s)] if s.comment.id.as_str() == "fb:5_77"),
+        "{notices:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_same_body_twice_is_stored_and_ingested_once() {
+    let mut t = MetaTest::start().await;
+    let body = nora_complains();
+    assert_eq!(t.deliver(&body).await, 200);
+    assert_eq!(t.deliver(&body).await, 200);
+    assert_eq!(t.meta.inbox().count("meta").await.unwrap(), 1);
+    // The same event in another body (Meta batches differently on retry) changes nothing.
+    let mut batched = nora_complains();
+    batched["entry"][0]["time"] = json!(t0().timestamp() + 999);
+    assert_eq!(t.deliver(&batched).await, 200);
+    assert_eq!(t.meta.inbox().count("meta").await.unwrap(), 2);
+    let alerts = t
+        .drain_notices()
+        .into_iter()
+        .filter(|n| matches!(n, Notice::Alert(_)))
+        .count();
+    assert_eq!(alerts, 1);
+    assert_eq!(t.app.tracker.open().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_edit_is_triaged_again_and_a_removal_withdraws() {
+    let t = MetaTest::start().await;
+    t.deliver(&nora_complains()).await;
+    t.deliver(&fb_comment(
+        "5_77",
+        "100_5",
+        ("900", "Nora"),
+        "Found it, thanks!",
+        "edited",
+    ))
+    .await;
+    let edited = t.stored("fb:5_77").await;
+    assert_eq!(edited.comment.text, "Found it, thanks!");
+    assert_eq!(edited.state, CommentState::Clear);
+    t.deliver(&fb_comment(
+        "5_77",
+        "100_5",
+        ("900", "Nora"),
+        "My parcel is still not here, again",
+        "edited",
+    ))
+    .await;
+    assert_eq!(t.stored("fb:5_77").await.state, CommentState::Flagged);
+    t.deliver(&feed(
+        json!({"item": "comment", "verb": "remove", "comment_id": "5_77",
+        "post_id": "100_5", "from": {"id": "900"}}),
+    ))
+    .await;
+    assert_eq!(t.stored("fb:5_77").await.state, CommentState::Withdrawn);
+}
+
+#[tokio::test]
+async fn the_pages_reply_answers_the_comment() {
+    let mut t = MetaTest::start().await;
+    t.deliver(&nora_complains()).await;
+    t.drain_notices();
+    t.deliver(&fb_comment(
+        "5_78",
+        "5_77",
+        (PAGE, "Acme Shop"),
+        "So sorry Nora, a new one ships today.",
+        "add",
+    ))
+    .await;
+    let answered = t.stored("fb:5_77").await;
+    assert_eq!(answered.state, CommentState::Answered);
+    assert_eq!(answered.answered_by.as_deref(), Some("Acme Shop"));
+    let reply = t.stored("fb:5_78").await;
+    assert!(reply.comment.author.is_staff);
+    assert_eq!(reply.state, CommentState::Clear);
+    let notices = t.drain_notices();
+    assert!(
+        matches!(notices.as_slice(), [Notice::Refresh(id)] if id.as_str() == "fb:5_77"),
+        "{notices:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_instagram_comment_is_flagged() {
+    let t = MetaTest::start().await;
+    let body = json!({"object": "instagram", "entry": [{"id": IG, "time": t0().timestamp(),
+        "changes": [{"field": "comments", "value": {"id": "1801", "text": "My parcel is still not here",
+            "from": {"id": "42", "username": "luca"},
+            "media": {"id": "1799", "media_product_type": "FEED"}}}]}]});
+    assert_eq!(t.deliver(&body).await, 200);
+    let stored = t.stored("ig:1801").await;
+    assert_eq!(stored.state, CommentState::Flagged);
+    assert_eq!(stored.comment.source, Source::Instagram);
+    assert_eq!(stored.comment.place.channel_name, "Instagram · @acme");
+    assert_eq!(stored.comment.author.name, "@luca");
+    assert_eq!(stored.comment.link, None);
+}
+
+#[tokio::test]
+async fn a_messenger_message_is_flagged_and_the_pages_echo_answers_it() {
+    let t = MetaTest::start().await;
+    t.deliver(&messenger(
+        "555",
+        PAGE,
+        "m_first",
+        "My parcel is still not here",
+        false,
+    ))
+    .await;
+    let open = t.app.tracker.open().await.unwrap();
+    let [stored] = open.as_slice() else {
+        panic!("{open:?}")
+    };
+    assert_eq!(stored.comment.source, Source::Messenger);
+    assert!(stored.comment.place.is_dm);
+    assert_eq!(stored.comment.place.channel_name, "Messenger");
+    assert_eq!(stored.comment.time, t0() + Duration::seconds(5));
+    assert_eq!(
+        t.meta
+            .inbox()
+            .last_inbound(&stored.comment.place.channel)
+            .await
+            .unwrap(),
+        Some(t0() + Duration::seconds(5))
+    );
+    t.deliver(&messenger(
+        PAGE,
+        "555",
+        "m_echo",
+        "We're on it, sorry!",
+        true,
+    ))
+    .await;
+    let answered = t.stored(stored.comment.id.as_str()).await;
+    assert_eq!(answered.state, CommentState::Answered);
+    assert!(t.app.tracker.open().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn unsigned_and_mis_signed_deliveries_are_refused_and_never_stored() {
+    let t = MetaTest::start().await;
+    let body = nora_complains().to_string().into_bytes();
+    assert_eq!(t.post_raw(body.clone(), None).await, 403);
+    let wrong = sign(b"another-secret", &body);
+    assert_eq!(t.post_raw(body.clone(), Some(wrong)).await, 403);
+    let tampered = sign(APP_SECRET.as_bytes(), b"{}");
+    assert_eq!(t.post_raw(body.clone(), Some(tampered)).await, 403);
+    assert_eq!(
+        t.post_raw(body, Some("sha256=not-hex".to_owned())).await,
+        403
+    );
+    t.meta.process_pending().await.unwrap();
+    assert_eq!(t.meta.inbox().count("meta").await.unwrap(), 0);
+    assert!(t.find("fb:5_77").await.is_none());
+}
+
+#[tokio::test]
+async fn signed_but_malformed_bodies_are_acknowledged_and_skipped() {
+    let t = MetaTest::start().await;
+    let junk = b"this is not json".to_vec();
+    let signature = sign(APP_SECRET.as_bytes(), &junk);
+    assert_eq!(t.post_raw(junk, Some(signature)).await, 200);
+    // One broken event, one good one in the same body: the good one is still taken in.
+    let body = json!({"object": "page", "entry": [
+        {"id": PAGE, "changes": [{"field": "feed", "value": {"item": "comment", "verb": "add"}}]},
+        {"id": PAGE, "changes": [{"field": "feed", "value": {"item": "comment", "verb": "add",
+            "comment_id": "5_80", "post_id": "100_5", "message": "My parcel is still not here",
+            "from": {"id": "901", "name": "Ada"}, "created_time": t0().timestamp()}}]}
+    ]});
+    assert_eq!(t.deliver(&body).await, 200);
+    assert_eq!(t.stored("fb:5_80").await.state, CommentState::Flagged);
+    assert!(t.meta.inbox().pending("meta", 10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn deliveries_left_by_a_crash_are_processed_at_the_next_start() {
+    let t = MetaTest::start().await;
+    let bytes = nora_complains().to_string().into_bytes();
+    let signature = sign(APP_SECRET.as_bytes(), &bytes);
+    assert_eq!(t.post_raw(bytes, Some(signature)).await, 200);
+    // Acknowledged, not processed yet: the process dies here.
+    assert!(t.find("fb:5_77").await.is_none());
+    let (_app, restarted, _notices) = build(&t.dir, &t.clock, &t.graph).await;
+    assert_eq!(restarted.process_pending().await.unwrap(), 1);
+    assert_eq!(t.stored("fb:5_77").await.state, CommentState::Flagged);
+}
+
+#[tokio::test]
+async fn the_processor_takes_deliveries_in_without_being_asked() {
+    let t = MetaTest::start().await;
+    let processor = t.meta.spawn_processor();
+    let bytes = nora_complains().to_string().into_bytes();
+    let signature = sign(APP_SECRET.as_bytes(), &bytes);
+    assert_eq!(t.post_raw(bytes, Some(signature)).await, 200);
+    let mut found = None;
+    for _ in 0..100 {
+        found = t.find("fb:5_77").await;
+        if found.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    processor.abort();
+    assert_eq!(found.unwrap().state, CommentState::Flagged);
+}
+
+#[tokio::test]
+async fn the_subscription_check_echoes_the_challenge_only_for_our_token() {
+    let t = MetaTest::start().await;
+    let check = |token: &str| {
+        format!(
+            "{}?hub.mode=subscribe&hub.verify_token={token}&hub.challenge=1158201444",
+            t.url(PATH)
+        )
+    };
+    let ok = t.http.get(check(VERIFY_TOKEN)).send().await.unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+    assert_eq!(ok.text().await.unwrap(), "1158201444");
+    let wrong = t.http.get(check("guess")).send().await.unwrap();
+    assert_eq!(wrong.status().as_u16(), 403);
+    let none = t.http.get(t.url(PATH)).send().await.unwrap();
+    assert_eq!(none.status().as_u16(), 403);
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_and_health_is_reported() {
+    let t = MetaTest::start_with_limit(4).await;
+    let big = vec![b' '; 5 * 1024];
+    let signature = sign(APP_SECRET.as_bytes(), &big);
+    assert_eq!(t.post_raw(big, Some(signature)).await, 413);
+    assert_eq!(t.meta.inbox().count("meta").await.unwrap(), 0);
+    let health = t.http.get(t.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+}
+
+#[test]
+fn arbitrary_bodies_and_signatures_never_break_the_endpoint() {
+    use proptest::prelude::*;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let t = runtime.block_on(MetaTest::start());
+    let config = ProptestConfig {
+        cases: 48,
+        ..ProptestConfig::default()
+    };
+    proptest!(config, |(
+        body in proptest::collection::vec(any::<u8>(), 0..600),
+        signature in proptest::option::of("[ -~]{0,80}"),
+        sign_it in any::<bool>(),
+    )| {
+        let header = if sign_it { Some(sign(APP_SECRET.as_bytes(), &body)) } else { signature };
+        let status = runtime.block_on(t.post_raw(body, header));
+        prop_assert!(status == 200 || status == 403, "status {}", status);
+        prop_assert!(runtime.block_on(t.meta.process_pending()).is_ok());
+    });
+    let status = runtime.block_on(async {
+        t.http
+            .get(t.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    });
+    assert_eq!(status, 200);
+}
+
+// ----- the Graph client ------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_facebook_reply_is_one_post_to_the_comments_edge() {
+    let t = MetaTest::start().await;
+    t.deliver(&nora_complains()).await;
+    let stored = t.stored("fb:5_77").await;
+    let id = t
+        .meta
+        .graph()
+        .post_reply(&stored.comment, "So sorry, Nora!")
+        .await
+        .unwrap();
+    assert_eq!(id, "reply_1");
+    let requests = t.graph.requests();
+    let [request] = requests.as_slice() else {
+        panic!("{requests:?}")
+    };
+    assert_eq!(request.method, "POST");
+    assert_eq!(request.path, "/v21.0/5_77/comments");
+    assert_eq!(request.body, json!({"message": "So sorry, Nora!"}));
+    assert!(request.query.is_empty(), "the token is never in the URL");
+    assert_eq!(
+        request.authorization.as_deref(),
+        Some("Bearer token-for-META_PAGE_TOKEN_100")
+    );
+}
+
+#[tokio::test]
+async fn an_instagram_reply_goes_to_the_replies_edge() {
+    let t = MetaTest::start().await;
+    let body = json!({"object": "instagram", "entry": [{"id": IG, "time": t0().timestamp(),
+        "changes": [{"field": "comments", "value": {"id": "1801", "text": "My parcel is still not here",
+            "from": {"id": "42", "username": "luca"}, "media": {"id": "1799"}}}]}]});
+    t.deliver(&body).await;
+    let stored = t.stored("ig:1801").await;
+    t.meta
+        .graph()
+        .post_reply(&stored.comment, "On its way!")
+        .await
+        .unwrap();
+    let requests = t.graph.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].path, "/v21.0/1801/replies");
+    assert_eq!(requests[0].body, json!({"message": "On its way!"}));
+}
+
+#[tokio::test]
+async fn a_direct_message_reply_is_a_response_within_the_window() {
+    let t = MetaTest::start().await;
+    t.deliver(&messenger(
+        "555",
+        PAGE,
+        "m_first",
+        "My parcel is still not here",
+        false,
+    ))
+    .await;
+    let open = t.app.tracker.open().await.unwrap();
+    t.clock.advance(Duration::hours(23));
+    let id = t
+        .meta
+        .graph()
+        .post_reply(&open[0].comment, "Sorry! Checking now.")
+        .await
+        .unwrap();
+    assert_eq!(id, "m_reply_1");
+    let requests = t.graph.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].path, "/v21.0/100/messages");
+    assert_eq!(
+        requests[0].body,
+        json!({"recipient": {"id": "555"}, "message": {"text": "Sorry! Checking now."},
+            "messaging_type": "RESPONSE"})
+    );
+}
+
+#[tokio::test]
+async fn outside_the_24_hour_window_no_request_is_made() {
+    let t = MetaTest::start().await;
+    t.deliver(&messenger(
+        "555",
+        PAGE,
+        "m_first",
+        "My parcel is still not here",
+        false,
+    ))
+    .await;
+    let open = t.app.tracker.open().await.unwrap();
+    t.clock.advance(Duration::hours(25));
+    let err = t
+        .meta
+        .graph()
+        .post_reply(&open[0].comment, "Sorry!")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GraphError::OutsideWindow { .. }), "{err}");
+    assert!(err.to_string().contains("24 hours"), "{err}");
+    assert_eq!(err.retry_after(), None);
+    assert!(t.graph.requests().is_empty());
+}
+
+#[tokio::test]
+async fn graph_errors_are_classified_on_their_code() {
+    let t = MetaTest::start().await;
+    t.deliver(&nora_complains()).await;
+    let comment = t.stored("fb:5_77").await.comment;
+    t.graph
+        .fail_next(403, 4, "Application request limit reached");
+    let limited = t.meta.graph().post_reply(&comment, "hi").await.unwrap_err();
+    assert!(
+        matches!(limited, GraphError::Retry { code: 4, .. }),
+        "{limited}"
+    );
+    assert!(limited.retry_after().is_some());
+    t.graph.fail_next(
+        400,
+        190,
+        "Error validating access token: Session has expired",
+    );
+    let expired = t.meta.graph().post_reply(&comment, "hi").await.unwrap_err();
+    assert!(matches!(expired, GraphError::Expired { .. }), "{expired}");
+    assert_eq!(expired.retry_after(), None);
+    assert!(
+        expired.to_string().contains("set META_PAGE_TOKEN_100"),
+        "{expired}"
+    );
+    t.graph.fail_next(400, 506, "Duplicate status message");
+    let duplicate = t.meta.graph().post_reply(&comment, "hi").await.unwrap_err();
+    assert!(duplicate.is_delivered());
+    assert_eq!(t.graph.requests().len(), 3);
+}
