@@ -20,6 +20,9 @@ use ascolto::comment::{Author, Comment, Place, Source};
 use ascolto::config::{discord_token, parse_duration, Settings};
 use ascolto::digest::{self, DigestWindow};
 use ascolto::eval::{self, Task};
+use ascolto::http::{self, HttpServer};
+use ascolto::meta::types::{MetaSecrets, Pages};
+use ascolto::meta::{Meta, Notice};
 use ascolto::rules::Library;
 use ascolto::store::Store;
 use ascolto::{discord, explain, replay, telemetry};
@@ -185,23 +188,77 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
 
 /// `ascolto run`: checks settings and token before connecting, runs until Ctrl-C or SIGTERM,
 /// then stops gracefully (work in flight finishes; anything missed is caught up at the next start).
+/// With `[[meta.pages]]` configured, the HTTP server for Meta's webhooks runs alongside.
 async fn run_bot(settings: Settings) -> Result<ExitCode> {
     settings.validate_for_discord()?;
     let token = discord_token()?;
+    // Like Discord's token, Meta's secrets are checked before anything connects.
+    let meta_secrets = if settings.meta.is_enabled() {
+        Some(MetaSecrets::from_env(&Pages::from_settings(
+            &settings.meta,
+        ))?)
+    } else {
+        None
+    };
     let app = App::build(settings, Arc::new(SystemClock)).await?;
-    let mut bot = discord::start(app, token)
+    let mut bot = discord::start(app.clone(), token)
         .await
         .context("starting the Discord bot")?;
-    tokio::select! {
-        () = shutdown_signal() => {
-            bot.shutdown().await?;
-            Ok(ExitCode::SUCCESS)
-        }
-        stopped = bot.stopped() => {
-            stopped.context("the Discord connection stopped")?;
-            Ok(ExitCode::SUCCESS)
+    let webhooks = match meta_secrets {
+        Some(secrets) => Some(start_meta(&app, secrets, &bot).await?),
+        None => None,
+    };
+    let result = tokio::select! {
+        () = shutdown_signal() => bot.shutdown().await.map_err(anyhow::Error::from),
+        stopped = bot.stopped() => stopped.context("the Discord connection stopped"),
+    };
+    if let Some(webhooks) = webhooks {
+        webhooks.stop().await;
+    }
+    result.map(|()| ExitCode::SUCCESS)
+}
+
+/// The Meta channel while the bot runs: its HTTP server, its processor, and the task that
+/// shows its flagged comments as Discord alerts.
+struct Webhooks {
+    server: HttpServer,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Webhooks {
+    async fn stop(self) {
+        // Deliveries not processed yet are in the inbox: processed at the next start.
+        self.server.shutdown().await;
+        for task in self.tasks {
+            task.abort();
         }
     }
+}
+
+async fn start_meta(app: &App, secrets: MetaSecrets, bot: &discord::BotHandle) -> Result<Webhooks> {
+    let (meta, mut notices) = Meta::start(app, secrets)
+        .await
+        .context("starting the Meta channel")?;
+    let router = http::router(vec![meta.routes()], app.settings.http.max_body_kb * 1024);
+    let server = HttpServer::start(&app.settings.http.listen, router).await?;
+    let processor = meta.spawn_processor();
+    let (rest, data) = (bot.http.clone(), bot.data().clone());
+    let alerts = tokio::spawn(async move {
+        while let Some(notice) = notices.recv().await {
+            match notice {
+                Notice::Alert(stored) => {
+                    if let Err(e) = discord::alerts::post(&*rest, &data, &stored).await {
+                        tracing::warn!(comment = %stored.comment.id, error = %e, "alert not posted; it will be posted at the next start");
+                    }
+                }
+                Notice::Refresh(id) => discord::alerts::refresh_logged(&*rest, &data, &id).await,
+            }
+        }
+    });
+    Ok(Webhooks {
+        server,
+        tasks: vec![processor, alerts],
+    })
 }
 
 /// Ctrl-C, or SIGTERM from a service manager.
