@@ -77,6 +77,8 @@ pub struct RulesSettings {
 pub struct TriageSettings {
     pub fallback_language: String,
     pub new_member_days: i64,
+    /// Longest comment text, in characters, a replay accepts; longer ones are refused.
+    pub max_comment_chars: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -428,6 +430,14 @@ impl Settings {
             return Err(invalid(
                 "triage.new_member_days",
                 "must be between 0 and 36500 (days)",
+            ));
+        }
+        // Discord's own limit is 4,000 characters; beyond a million a replay line stops being
+        // a comment and starts being a memory problem.
+        if !(1..=1_000_000).contains(&self.triage.max_comment_chars) {
+            return Err(invalid(
+                "triage.max_comment_chars",
+                "must be between 1 and 1000000 (characters)",
             ));
         }
         if self.discord.backfill_limit > 10_000 {

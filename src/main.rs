@@ -326,24 +326,33 @@ async fn run_digest(
     Ok(ExitCode::SUCCESS)
 }
 
+/// Replay problems go to standard error as they are found, alerts to standard output.
+struct StderrNotes;
+
+impl replay::Notes for StderrNotes {
+    fn problem(&mut self, message: &str) {
+        eprintln!("{message}");
+    }
+}
+
 async fn run_replay(
     settings: Settings,
     file: &Path,
     db: &str,
     chart: Option<&Path>,
 ) -> Result<ExitCode> {
-    let (comments, skipped) = replay::read(file)?;
-    for problem in &skipped {
-        eprintln!("skipped: {problem}");
-    }
-    let start = comments.first().map(|c| c.time).unwrap_or_else(Utc::now);
-    let clock = ManualClock::new(start);
+    let limits = replay::Limits {
+        max_comment_chars: settings.triage.max_comment_chars,
+    };
+    let reader = replay::open(file, limits)?;
+    let name = reader.path().to_owned();
+    // The replay sets the clock to its first comment's time.
+    let clock = ManualClock::new(Utc::now());
     let app = App::build_with_store(settings, db, Arc::new(clock.clone())).await?;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "Replaying {} comments from {} ({} rules loaded)\n",
-        comments.len(),
+        "Replaying {} ({} rules loaded)\n",
         file.display(),
         app.tracker.library().rules.len()
     )?;
@@ -352,17 +361,37 @@ async fn run_replay(
         escalation: &app.escalation,
         every: Duration::minutes(5),
     };
-    let summary =
-        replay::run_watched(&app.tracker, &clock, &comments, Some(&watch), &mut out).await?;
-    // The summary and the digest are read at the end of the replayed day.
-    if let Some(last) = comments.last() {
-        clock.set(last.time);
-    }
-    writeln!(
-        out,
-        "── {} comments, {} flagged, {} answered in the channel, {} duplicates ignored, {} targets missed and escalated\n",
+    let summary = replay::run_watched(
+        &app.tracker,
+        &clock,
+        &name,
+        reader,
+        Some(&watch),
+        &mut out,
+        &mut StderrNotes,
+    )
+    .await?;
+    // The summary and the digest are read at the end of the replayed day, where the clock is.
+    let mut line = format!(
+        "── {} comments, {} flagged, {} answered in the channel, {} duplicates ignored, {} targets missed and escalated",
         summary.comments, summary.flagged, summary.answered_in_channel, summary.duplicates, summary.escalated
-    )?;
+    );
+    if summary.skipped > 0 {
+        line.push_str(&format!(", {} lines skipped", summary.skipped));
+    }
+    if summary.out_of_order > 0 {
+        line.push_str(&format!(
+            ", {} comments out of time order",
+            summary.out_of_order
+        ));
+    }
+    if summary.failed > 0 {
+        line.push_str(&format!(
+            ", {} comments could not be processed",
+            summary.failed
+        ));
+    }
+    writeln!(out, "{line}\n")?;
     let window = DigestWindow::ending(
         clock.now(),
         Duration::hours(24),

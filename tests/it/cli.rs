@@ -181,3 +181,114 @@ fn the_demo_shows_flags_and_drafts_in_both_languages() {
     assert!(stdout.contains("Ascolto digest"), "{stdout}");
     assert!(stdout.contains("Unanswered now:"), "{stdout}");
 }
+
+fn comment_line(id: &str, time: &str, text: &str) -> String {
+    format!(r#"{{"id":"{id}","time":"{time}","channel":"general","author":"ann","text":"{text}"}}"#)
+}
+
+#[test]
+fn replay_survives_bad_bytes_a_byte_order_mark_bad_times_and_disorder() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("day.jsonl");
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    for line in [
+        comment_line("1", "2026-11-20T09:00:00Z", "hello"),
+        comment_line("2", "2026-11-20T09:01:00Z", "caf\u{e9}"),
+        comment_line("3", "9999-12-31T23:59:59Z", "far future"),
+        comment_line("4", "2026-11-20T09:05:00Z", "hey"),
+        comment_line("5", "2026-11-20T09:02:00Z", "late line"),
+    ] {
+        bytes.extend(line.into_bytes());
+        bytes.push(b'\n');
+    }
+    // Line 2 as a Latin-1 editor would save it: é as the single byte 0xE9.
+    let e_acute = bytes.windows(2).position(|w| w == "é".as_bytes()).unwrap();
+    bytes.splice(e_acute..e_acute + 2, [0xE9]);
+    std::fs::write(&file, bytes).unwrap();
+    let out = ascolto(&["replay", file.to_str().unwrap()], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("day.jsonl:2: not valid UTF-8"), "{stderr}");
+    assert!(
+        stderr.contains("day.jsonl:3: field `time`: 9999-12-31T23:59:59Z is out of range"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("day.jsonl:5: comment `5` at 2026-11-20T09:02:00+00:00 is earlier than the comment before it: replayed at 2026-11-20T09:05:00+00:00"),
+        "{stderr}"
+    );
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("── 3 comments,")
+            && stdout.contains("2 lines skipped, 1 comments out of time order"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_comment_the_tracker_fails_on_is_reported_and_the_replay_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("drill.db").display());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        ascolto::store::Store::connect(&db).await.unwrap();
+        let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db)
+            .await
+            .unwrap();
+        // A drill: the database refuses this one comment, as a full disk or a corrupt page
+        // would refuse a write.
+        sqlx::query(
+            "CREATE TRIGGER refuse_c2 BEFORE INSERT ON comments WHEN NEW.id = 'c2'
+             BEGIN SELECT RAISE(ABORT, 'drill: refused'); END",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    });
+    let file = dir.path().join("day.jsonl");
+    let lines = [
+        comment_line("c1", "2026-11-20T09:00:00Z", "hello"),
+        comment_line("c2", "2026-11-20T09:01:00Z", "my order is still not here"),
+        comment_line("c3", "2026-11-20T09:02:00Z", "hey"),
+    ];
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let out = ascolto(&["replay", file.to_str().unwrap(), "--db", &db], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("day.jsonl:2: comment `c2` could not be processed:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("drill: refused"), "{stderr}");
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("── 2 comments,") && stdout.contains("1 comments could not be processed"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_gap_of_decades_between_comments_is_crossed_without_stepping_through_it() {
+    // Before, the replay checked targets every 5 replayed minutes through the gap: about
+    // 7.7 million checks here. Now it goes from deadline to deadline.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gap.jsonl");
+    let lines = [
+        comment_line("c1", "2026-11-20T09:00:00Z", "my order is still not here"),
+        comment_line("c2", "2099-11-20T09:00:00Z", "hello again"),
+    ];
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let started = std::time::Instant::now();
+    let out = ascolto(&["replay", file.to_str().unwrap()], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("[09:30] ⛔ target 30 min missed by 0 min"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("1 targets missed and escalated"),
+        "{stdout}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+}
