@@ -23,6 +23,9 @@ pub enum ConfigError {
     // Not a `#[source]`: the message already includes it, and error chains would print it twice.
     #[error("cannot read settings: {0}")]
     Load(config::ConfigError),
+    /// A settings file that cannot be read, is not TOML, or holds a value of the wrong type.
+    #[error("{}: {message}", path.display())]
+    File { path: PathBuf, message: String },
     #[error("setting `{field}` is invalid: {message}")]
     Invalid { field: String, message: String },
     #[error("the DISCORD_TOKEN environment variable is not set (the token is never read from config files)")]
@@ -366,6 +369,74 @@ impl Settings {
     }
 }
 
+/// Reads one settings file as a TOML table; a missing optional file is an empty one.
+fn read_table(path: &Path, required: bool) -> Result<toml::Table, ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(toml::Table::new())
+        }
+        Err(e) => {
+            return Err(ConfigError::File {
+                path: path.to_owned(),
+                message: format!("cannot read it: {e}"),
+            })
+        }
+    };
+    text.parse()
+        .map_err(|e: toml::de::Error| ConfigError::File {
+            path: path.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
+        })
+}
+
+/// `over`'s keys replace `base`'s, table by table, as the layered sources do.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(inner)), toml::Value::Table(value)) => merge(inner, value),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+/// Checks the files' values strictly, as TOML types: the `config` crate turns `"200"` into a
+/// number and `"yes"` into true without a word, which would hide a quoting mistake. Environment
+/// variables are text by nature and are read afterwards, with parsing (see `load_with_env`).
+/// Each problem names the file it is in: `default.toml` alone first, then with `local.toml`.
+fn check_files(default: &Path, local: &Path) -> Result<(), ConfigError> {
+    let mut merged = read_table(default, true)?;
+    let overrides = read_table(local, false)?;
+    let strict = |table: &toml::Table| -> Result<(), String> {
+        match toml::Value::Table(table.clone()).try_into::<Settings>() {
+            Ok(_) => Ok(()),
+            // A key may come from the environment; the layered load reports it if it does not.
+            Err(e) if e.message().starts_with("missing field") => Ok(()),
+            Err(e) => {
+                let mut message = e.to_string().trim_end().replace('\n', " ");
+                if message.starts_with("invalid type: string") {
+                    message.push_str(" (write numbers and true/false without quotes)");
+                }
+                Err(message)
+            }
+        }
+    };
+    strict(&merged).map_err(|message| ConfigError::File {
+        path: default.to_owned(),
+        message,
+    })?;
+    if overrides.is_empty() {
+        return Ok(());
+    }
+    merge(&mut merged, overrides);
+    strict(&merged).map_err(|message| ConfigError::File {
+        path: local.to_owned(),
+        message,
+    })
+}
+
 impl Settings {
     /// Loads settings from `dir` (default.toml, then optional local.toml) and the environment.
     pub fn load(dir: &Path) -> Result<Settings, ConfigError> {
@@ -387,6 +458,8 @@ impl Settings {
                 ),
             ));
         }
+        let local = dir.join("local.toml");
+        check_files(&default, &local)?;
         let mut environment = config::Environment::with_prefix("ASCOLTO")
             .separator("__")
             .try_parsing(true)
@@ -401,7 +474,7 @@ impl Settings {
         }
         let settings: Settings = config::Config::builder()
             .add_source(config::File::from(default))
-            .add_source(config::File::from(dir.join("local.toml")).required(false))
+            .add_source(config::File::from(local).required(false))
             .add_source(environment)
             .build()?
             .try_deserialize()?;
@@ -443,8 +516,33 @@ impl Settings {
         if self.discord.backfill_limit > 10_000 {
             return Err(invalid("discord.backfill_limit", "must be at most 10000"));
         }
-        if self.discord.check_every.0 < Duration::seconds(1) {
-            return Err(invalid("discord.check_every", "must be at least 1s"));
+        // Targets are read against this clock: checked less than hourly, a 15-minute target
+        // would be reported missed up to an hour late.
+        let every = self.discord.check_every.0;
+        if every < Duration::seconds(1) || every > Duration::hours(1) {
+            return Err(invalid(
+                "discord.check_every",
+                "must be between 1s and 1h (such as 30s)",
+            ));
+        }
+        // More than one ping a minute is no longer a budget.
+        if self.escalation.max_pings_per_hour > 60 {
+            return Err(invalid(
+                "escalation.max_pings_per_hour",
+                format!(
+                    "{} is over 60; use 0 to 60 (0 posts escalations without pinging)",
+                    self.escalation.max_pings_per_hour
+                ),
+            ));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return Err(invalid(
+                "log.level",
+                format!(
+                    "`{}` is not a log filter (such as info, debug or ascolto=debug,serenity=warn)",
+                    self.log.level
+                ),
+            ));
         }
         let base = &self.discord.api_base;
         if !base.is_empty() && !base.starts_with("http://") && !base.starts_with("https://") {
@@ -493,10 +591,10 @@ impl Settings {
         ];
         for (label, target) in targets {
             if let Some(target) = target {
-                if target.0 < Duration::minutes(1) {
+                if target.0 < Duration::minutes(1) || target.0 > Duration::days(30) {
                     return Err(invalid(
                         &format!("sla.targets.{label}"),
-                        "must be at least 1 minute (or \"off\" for no target)",
+                        "must be between 1 minute and 30 days (or \"off\" for no target)",
                     ));
                 }
             }
@@ -948,6 +1046,115 @@ mod tests {
         assert_eq!(s.sla.targets.question, None);
         let err = load(&[("ASCOLTO__SLA__WARN_FRACTION", "1.5")]).unwrap_err();
         assert!(err.to_string().contains("sla.warn_fraction"), "{err}");
+    }
+
+    /// A settings folder with the committed defaults and `local` as local.toml.
+    fn folder_with_local(local: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(
+            config_dir().join("default.toml"),
+            dir.path().join("default.toml"),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("local.toml"), local).unwrap();
+        dir
+    }
+
+    #[test]
+    fn quoted_numbers_and_booleans_in_a_file_are_refused_naming_the_file_and_key() {
+        let dir = folder_with_local("[discord]\nbackfill_limit = \"200\"\n");
+        let err = Settings::load_with_env(dir.path(), Some(HashMap::new()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("local.toml: invalid type: string \"200\""),
+            "{err}"
+        );
+        assert!(err.contains("discord.backfill_limit"), "{err}");
+        assert!(err.contains("without quotes"), "{err}");
+        let dir = folder_with_local("[escalation]\nenabled = \"yes\"\n");
+        let err = Settings::load_with_env(dir.path(), Some(HashMap::new()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("local.toml: invalid type: string \"yes\", expected a boolean"),
+            "{err}"
+        );
+        assert!(err.contains("escalation.enabled"), "{err}");
+        // Typed values in the file, and text in the environment, are read as before.
+        let dir =
+            folder_with_local("[discord]\nbackfill_limit = 300\n[escalation]\nenabled = false\n");
+        let s = Settings::load_with_env(dir.path(), Some(HashMap::new())).unwrap();
+        assert_eq!(s.discord.backfill_limit, 300);
+        assert!(!s.escalation.enabled);
+    }
+
+    #[test]
+    fn numbers_and_booleans_from_the_environment_are_parsed() {
+        let s = load(&[
+            ("ASCOLTO__DISCORD__BACKFILL_LIMIT", "200"),
+            ("ASCOLTO__ESCALATION__ENABLED", "false"),
+            ("ASCOLTO__SLA__WARN_FRACTION", "0.5"),
+        ])
+        .unwrap();
+        assert_eq!(s.discord.backfill_limit, 200);
+        assert!(!s.escalation.enabled);
+        assert_eq!(s.sla.warn_fraction, 0.5);
+    }
+
+    #[test]
+    fn a_syntax_error_in_local_toml_names_the_file_and_line() {
+        let dir = folder_with_local("[discord]\nbackfill_limit = = 3\n");
+        let err = Settings::load_with_env(dir.path(), Some(HashMap::new()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("local.toml: TOML parse error at line 2, column"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_numeric_setting_is_range_checked() {
+        for (key, value, field) in [
+            ("ASCOLTO__DISCORD__CHECK_EVERY", "2h", "discord.check_every"),
+            ("ASCOLTO__DISCORD__CHECK_EVERY", "0s", "discord.check_every"),
+            (
+                "ASCOLTO__DISCORD__BACKFILL_LIMIT",
+                "10001",
+                "discord.backfill_limit",
+            ),
+            (
+                "ASCOLTO__ESCALATION__MAX_PINGS_PER_HOUR",
+                "61",
+                "escalation.max_pings_per_hour",
+            ),
+            ("ASCOLTO__SLA__WARN_FRACTION", "0", "sla.warn_fraction"),
+            ("ASCOLTO__SLA__TARGETS__URGENT", "31d", "sla.targets.urgent"),
+            ("ASCOLTO__SLA__TARGETS__URGENT", "0m", "sla.targets.urgent"),
+            (
+                "ASCOLTO__TRIAGE__MAX_COMMENT_CHARS",
+                "0",
+                "triage.max_comment_chars",
+            ),
+            (
+                "ASCOLTO__TRIAGE__MAX_COMMENT_CHARS",
+                "1000001",
+                "triage.max_comment_chars",
+            ),
+            (
+                "ASCOLTO__TRIAGE__NEW_MEMBER_DAYS",
+                "-1",
+                "triage.new_member_days",
+            ),
+            ("ASCOLTO__DIGEST__OLDEST", "0", "digest.oldest"),
+            ("ASCOLTO__LOG__LEVEL", "ascolto=loud", "log.level"),
+        ] {
+            let err = load(&[(key, value)]).unwrap_err().to_string();
+            assert!(err.contains(field), "{key}={value}: {err}");
+        }
+        let s = load(&[("ASCOLTO__TRIAGE__MAX_COMMENT_CHARS", "500")]).unwrap();
+        assert_eq!(s.triage.max_comment_chars, 500);
     }
 
     #[test]
