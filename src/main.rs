@@ -312,9 +312,8 @@ async fn run_digest(
     at: Option<DateTime<Utc>>,
 ) -> Result<ExitCode> {
     let url = db.unwrap_or_else(|| settings.store.url.clone());
-    let store = Store::connect(&url)
-        .await
-        .with_context(|| format!("opening the database {url}"))?;
+    // The digest only reads: a read-only file, or a copy, is enough, and nothing is migrated.
+    let store = Store::open_read_only(&url).await?;
     let end = at.unwrap_or_else(|| SystemClock.now());
     let window = DigestWindow::ending(end, since, settings.digest_time_zone());
     let digest = digest::build_window(&store, &window, &settings).await?;

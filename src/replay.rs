@@ -487,8 +487,9 @@ where
                     });
                 }
                 notes.problem(&format!(
-                    "{path}:{line}: comment `{}` could not be processed: {source}",
-                    comment.id
+                    "{path}:{line}: comment `{}` could not be processed (database {}): {source}",
+                    comment.id,
+                    tracker.store().name()
                 ));
             }
         }

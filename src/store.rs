@@ -13,7 +13,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteRow,
 };
-use sqlx::{Row, SqlitePool};
+use sqlx::{ConnectOptions, Row, SqlitePool};
 
 use crate::comment::{Author, AuthorId, ChannelId, Comment, CommentId, Place, Source};
 use crate::draft::Draft;
@@ -24,61 +24,185 @@ use crate::triage::Verdict;
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("database error: {0}")]
-    Db(#[from] sqlx::Error),
-    #[error("cannot prepare the database: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    // Not a `#[source]`: the message already includes sqlx's, and error chains would repeat it.
+    #[error("database error: {}", db_message(.0))]
+    Db(sqlx::Error),
+    #[error("cannot open the database {db}: {message}")]
+    Open { db: String, message: String },
+    #[error("cannot prepare the database {db}: {message}")]
+    Migrate { db: String, message: String },
     #[error("cannot create the database folder {path}: {source}")]
     Folder {
         path: String,
         #[source]
         source: std::io::Error,
     },
+    #[error("the database {db} has an older schema than this version of Ascolto reads (it has migration {found}, needs {needed}): run `ascolto run` or `ascolto replay FILE --db URL` on it once with write access to upgrade it")]
+    OldSchema { db: String, found: i64, needed: i64 },
     #[error("stored data for comment {id} is unreadable: {message}")]
     Corrupt { id: String, message: String },
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        StoreError::Db(error)
+    }
+}
+
+/// sqlx's message, with what to do when the cause is one an operator can fix.
+fn db_message(error: &sqlx::Error) -> String {
+    let hint = match error.as_database_error().and_then(|e| e.code()).as_deref() {
+        Some("5") | Some("6") => Some(format!(
+            "another process kept the database locked for over {} s; stop it (another ascolto, a sqlite3 shell) and try again",
+            BUSY_TIMEOUT.as_secs()
+        )),
+        Some("8") => Some("the database file or its folder is read-only; fix its permissions".into()),
+        Some("13") => Some("the disk is full; free some space".into()),
+        Some("14") => Some("check that the file exists (check the path) and that its folder can be read".into()),
+        Some("11") | Some("26") => Some("the file is damaged or not a SQLite database; restore a backup".into()),
+        _ => None,
+    };
+    match hint {
+        Some(hint) => format!("{error} ({hint})"),
+        None => error.to_string(),
+    }
+}
+
+/// How long a statement waits for another process's lock before failing. Long enough for a
+/// backup or a `sqlite3` session to finish a write, short enough to notice a stuck process.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// The database as messages name it: the URL without its query string (options, never secrets
+/// for SQLite, but not useful in a message either).
+fn db_name(url: &str) -> String {
+    url.split('?').next().unwrap_or(url).to_owned()
+}
+
+/// The file behind a `sqlite:` URL, unless the database lives in memory.
+fn db_file(url: &str) -> Option<&str> {
+    if url.contains(":memory:") || url.contains("mode=memory") {
+        return None;
+    }
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    path.split('?').next()
+}
+
+/// Why opening failed, worded for an operator.
+fn open_error(db: &str, error: sqlx::Error) -> StoreError {
+    StoreError::Open {
+        db: db.to_owned(),
+        message: db_message(&error),
+    }
+}
+
+/// A pool on `options` with the settings every store shares.
+async fn pool(
+    options: SqliteConnectOptions,
+    memory: bool,
+    db: &str,
+) -> Result<SqlitePool, StoreError> {
+    let options = options
+        .busy_timeout(BUSY_TIMEOUT)
+        // A replay or a digest reads big batches on purpose: sqlx's warning about slow
+        // statements would be noise in their output; keep it for debugging.
+        .log_slow_statements(log::LevelFilter::Debug, std::time::Duration::from_secs(1))
+        .log_statements(log::LevelFilter::Trace);
+    // An in-memory database exists once per connection: keep exactly one.
+    SqlitePoolOptions::new()
+        .max_connections(if memory { 1 } else { 4 })
+        .min_connections(if memory { 1 } else { 0 })
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .connect_with(options)
+        .await
+        .map_err(|e| open_error(db, e))
 }
 
 /// The database.
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
+    /// The database as messages name it.
+    name: std::sync::Arc<str>,
 }
 
 impl Store {
     /// Opens (creating if needed) the database at `url` and brings its schema up to date.
+    ///
+    /// An empty (0-byte) file is accepted as a new database, with a warning: that is what
+    /// SQLite makes of it, and what `touch` or a provisioning tool leaves for a new database;
+    /// a truncated real database cannot be told apart, nor recovered from the empty file.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
-        let memory = url.contains(":memory:") || url.contains("mode=memory");
-        if !memory {
-            if let Some(path) = url
-                .strip_prefix("sqlite://")
-                .or_else(|| url.strip_prefix("sqlite:"))
-            {
-                let path = path.split('?').next().unwrap_or(path);
-                if let Some(parent) = Path::new(path).parent() {
-                    if !parent.as_os_str().is_empty() {
-                        std::fs::create_dir_all(parent).map_err(|source| StoreError::Folder {
-                            path: parent.display().to_string(),
-                            source,
-                        })?;
-                    }
+        let db = db_name(url);
+        let file = db_file(url);
+        if let Some(path) = file {
+            if let Some(parent) = Path::new(path).parent() {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(parent).map_err(|source| StoreError::Folder {
+                        path: parent.display().to_string(),
+                        source,
+                    })?;
                 }
             }
+            if std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0) {
+                tracing::warn!("database {db} is an empty file: treating it as a new database");
+            }
         }
-        let options = SqliteConnectOptions::from_str(url)?
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| open_error(&db, e))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .foreign_keys(true)
-            .busy_timeout(std::time::Duration::from_secs(5));
-        // An in-memory database exists once per connection: keep exactly one.
-        let pool = SqlitePoolOptions::new()
-            .max_connections(if memory { 1 } else { 4 })
-            .min_connections(if memory { 1 } else { 0 })
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options)
-            .await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Store { pool })
+            .foreign_keys(true);
+        let memory = file.is_none();
+        let pool = pool(options, memory, &db).await?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Migrate {
+                db: db.clone(),
+                message: e.to_string(),
+            })?;
+        Ok(Store {
+            pool,
+            name: db.into(),
+        })
+    }
+
+    /// Opens an existing database only to read it (`ascolto digest`): nothing is created or
+    /// migrated, so a read-only file or a copy works. A schema older than this version's is
+    /// refused with what to do, rather than read wrongly.
+    pub async fn open_read_only(url: &str) -> Result<Store, StoreError> {
+        let db = db_name(url);
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| open_error(&db, e))?
+            .create_if_missing(false)
+            .read_only(true);
+        let pool = pool(options, db_file(url).is_none(), &db).await?;
+        let needed = sqlx::migrate!("./migrations")
+            .iter()
+            .map(|m| m.version)
+            .max()
+            .unwrap_or(0);
+        let found: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap_or(0);
+        if found < needed {
+            return Err(StoreError::OldSchema { db, found, needed });
+        }
+        Ok(Store {
+            pool,
+            name: db.into(),
+        })
+    }
+
+    /// The database as messages name it (its URL without options).
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// A private in-memory database (tests, `rules test`).

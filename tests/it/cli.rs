@@ -256,7 +256,9 @@ fn a_comment_the_tracker_fails_on_is_reported_and_the_replay_goes_on() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("day.jsonl:2: comment `c2` could not be processed:"),
+        stderr.contains(&format!(
+            "day.jsonl:2: comment `c2` could not be processed (database {db}):"
+        )),
         "{stderr}"
     );
     assert!(stderr.contains("drill: refused"), "{stderr}");
@@ -291,4 +293,123 @@ fn a_gap_of_decades_between_comments_is_crossed_without_stepping_through_it() {
         "{stdout}"
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(60));
+}
+
+#[test]
+fn a_store_error_names_the_database_and_says_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.db");
+    std::fs::write(&path, "these are my notes, not a database\n".repeat(200)).unwrap();
+    let db = format!("sqlite://{}", path.display());
+    let out = ascolto(&["replay", "examples/comments.jsonl", "--db", &db], &[]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!("cannot open the database {db}"))
+            || stderr.contains(&format!("cannot prepare the database {db}")),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("not a database").count(), 1, "{stderr}");
+    assert!(stderr.contains("restore a backup"), "{stderr}");
+}
+
+#[test]
+fn an_empty_file_is_taken_as_a_new_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.db");
+    std::fs::write(&path, "").unwrap();
+    let db = format!("sqlite://{}", path.display());
+    let out = ascolto(&["replay", "examples/comments.jsonl", "--db", &db], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("is an empty file: treating it as a new database"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn digest_reads_a_database_without_writing_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("day.db");
+    let db = format!("sqlite://{}", path.display());
+    let out = ascolto(&["replay", "examples/comments.jsonl", "--db", &db], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut permissions = std::fs::metadata(&path).unwrap().permissions();
+    permissions.set_readonly(true);
+    std::fs::set_permissions(&path, permissions).unwrap();
+    let digest = ["digest", "--db", &db, "--at", "2026-11-20T22:30:00Z"];
+    let out = ascolto(&digest, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("Unanswered now: 22"),
+        "{}",
+        text(&out.stdout)
+    );
+    // A database that does not exist is not created by reading it.
+    let missing = format!("sqlite://{}", dir.path().join("missing.db").display());
+    let out = ascolto(&["digest", "--db", &missing], &[]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains(&format!("cannot open the database {missing}")),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!dir.path().join("missing.db").exists());
+}
+
+#[test]
+fn digest_refuses_a_schema_older_than_it_reads_saying_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("old.db").display());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        ascolto::store::Store::connect(&db).await.unwrap();
+        let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db)
+            .await
+            .unwrap();
+        sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 3")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    });
+    let out = ascolto(&["digest", "--db", &db], &[]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!("the database {db} has an older schema")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("it has migration 2, needs 3"), "{stderr}");
+}
+
+#[test]
+fn a_replay_waits_for_another_process_holding_the_lock() {
+    // Longer than the old 5 s busy timeout, which aborted the replay.
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("busy.db").display());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        ascolto::store::Store::connect(&db).await.unwrap();
+        let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db)
+            .await
+            .unwrap();
+        sqlx::query("BEGIN EXCLUSIVE")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let replay = tokio::task::spawn_blocking({
+            let db = db.clone();
+            move || ascolto(&["replay", "examples/comments.jsonl", "--db", &db], &[])
+        });
+        tokio::time::sleep(std::time::Duration::from_secs(7)).await;
+        sqlx::query("COMMIT").execute(&mut conn).await.unwrap();
+        let out = replay.await.unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stdout).contains("── 39 comments"),
+            "{}",
+            text(&out.stdout)
+        );
+    });
 }
