@@ -367,6 +367,24 @@ fn report() {
         "1000 rules cost {ratio:.2}x what 100 rules cost (target <= 3x: {}); naive baseline: {naive_ratio:.2}x",
         if ratio <= 3.0 { "met" } else { "NOT met" }
     );
+    // Loading: four times the rules should cost about four times the time (sixteen when a
+    // step is quadratic, as rule loading once was).
+    let load = |n: usize| {
+        let sources = generated_library(n);
+        (0..3)
+            .map(|_| {
+                let started = Instant::now();
+                black_box(Library::from_sources(Path::new("rules"), &sources, &values()).ok());
+                started.elapsed()
+            })
+            .min()
+            .unwrap_or_default()
+    };
+    let (small, large) = (load(2_500), load(10_000));
+    println!(
+        "loading 2500 rules: {small:?}, 10000 rules: {large:?}: {:.1}x (linear ~4x, quadratic ~16x)",
+        large.as_secs_f64() / small.as_secs_f64().max(1e-9)
+    );
 }
 
 criterion_group!(benches, bench);
