@@ -30,6 +30,8 @@ pub enum ConfigError {
     Invalid { field: String, message: String },
     #[error("the DISCORD_TOKEN environment variable is not set (the token is never read from config files)")]
     MissingToken,
+    #[error("the TELEGRAM_TOKEN environment variable is not set: ask @BotFather for the bot's token (/token) and put it there (it is never read from config files)")]
+    MissingTelegramToken,
 }
 
 impl From<config::ConfigError> for ConfigError {
@@ -54,6 +56,7 @@ pub struct Settings {
     pub triage: TriageSettings,
     pub templates: TemplateSettings,
     pub discord: DiscordSettings,
+    pub telegram: TelegramSettings,
     pub sla: SlaSettings,
     pub escalation: EscalationSettings,
     pub digest: DigestSettings,
@@ -122,6 +125,40 @@ pub struct DiscordSettings {
     pub backfill_limit: u32,
     /// How often alerts' targets, escalations and the digest are checked.
     pub check_every: HumanDuration,
+}
+
+/// The Telegram channel and moderators' room (`[telegram]`). Telegram ids are signed: group
+/// and supergroup chat ids are negative (`-1001234567890`), user ids positive.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelegramSettings {
+    /// Poll Telegram for updates when `ascolto run` starts (token in `TELEGRAM_TOKEN`).
+    pub enabled: bool,
+    /// Bot API base URL, without the `/bot<token>` part.
+    pub api_base: String,
+    /// Chat id of the moderators' group, where alerts are posted.
+    #[serde(default)]
+    pub moderators_chat: i64,
+    /// User ids who may act on alerts.
+    #[serde(default, deserialize_with = "signed_id_list")]
+    pub moderators: Vec<i64>,
+    /// When true, the administrators of `moderators_chat` may act on alerts too.
+    pub moderators_are_admins: bool,
+    /// User ids whose messages answer the comments they reply to.
+    #[serde(default, deserialize_with = "signed_id_list")]
+    pub staff: Vec<i64>,
+    /// When true, a group's administrators count as staff in that group.
+    pub staff_are_admins: bool,
+    /// Chat ids to watch; empty means every group (and private chat) the bot is in.
+    #[serde(default, deserialize_with = "signed_id_list")]
+    pub watched_chats: Vec<i64>,
+    /// Chat ids never watched (the moderators' chat never is).
+    #[serde(default, deserialize_with = "signed_id_list")]
+    pub excluded_chats: Vec<i64>,
+    /// How long one `getUpdates` call waits for news (long polling), at most 50s.
+    pub poll_timeout: HumanDuration,
+    /// How long a group's administrator list is trusted before it is asked again.
+    pub admin_cache: HumanDuration,
 }
 
 /// Response-time targets (`[sla]`): how fast each kind of comment should get a first answer.
@@ -195,6 +232,43 @@ fn id_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u64>, D::Er
                 .collect()
         }
         fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u64>, A::Error> {
+            let mut ids = Vec::new();
+            while let Some(id) = seq.next_element()? {
+                ids.push(id);
+            }
+            Ok(ids)
+        }
+    }
+    deserializer.deserialize_any(Ids)
+}
+
+/// As [`id_list`], for Telegram's signed ids (group chat ids are negative).
+fn signed_id_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<i64>, D::Error> {
+    struct Ids;
+    impl<'de> Visitor<'de> for Ids {
+        type Value = Vec<i64>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a list of Telegram ids, or one id")
+        }
+        fn visit_i64<E: de::Error>(self, id: i64) -> Result<Vec<i64>, E> {
+            Ok(vec![id])
+        }
+        fn visit_u64<E: de::Error>(self, id: u64) -> Result<Vec<i64>, E> {
+            i64::try_from(id)
+                .map(|id| vec![id])
+                .map_err(|_| E::custom(format!("{id} is not a Telegram id")))
+        }
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<Vec<i64>, E> {
+            text.split(',')
+                .map(str::trim)
+                .filter(|part| !part.is_empty())
+                .map(|part| {
+                    part.parse()
+                        .map_err(|_| E::custom(format!("`{part}` is not a Telegram id")))
+                })
+                .collect()
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<i64>, A::Error> {
             let mut ids = Vec::new();
             while let Some(id) = seq.next_element()? {
                 ids.push(id);
@@ -468,6 +542,10 @@ impl Settings {
             .with_list_parse_key("discord.excluded_channels")
             .with_list_parse_key("discord.moderator_roles")
             .with_list_parse_key("discord.staff_roles")
+            .with_list_parse_key("telegram.moderators")
+            .with_list_parse_key("telegram.staff")
+            .with_list_parse_key("telegram.watched_chats")
+            .with_list_parse_key("telegram.excluded_chats")
             .with_list_parse_key("sla.business_hours.days");
         if let Some(env) = env {
             environment = environment.source(Some(env));
@@ -553,6 +631,7 @@ impl Settings {
         }
         self.validate_sla()?;
         self.validate_channels()?;
+        self.validate_telegram()?;
         if self.digest.time.minutes() >= 24 * 60 {
             return Err(invalid(
                 "digest.time",
@@ -618,6 +697,57 @@ impl Settings {
             }
         }
         Ok(())
+    }
+
+    fn validate_telegram(&self) -> Result<(), ConfigError> {
+        let telegram = &self.telegram;
+        let base = &telegram.api_base;
+        if !base.starts_with("http://") && !base.starts_with("https://") {
+            return Err(invalid(
+                "telegram.api_base",
+                "must start with http:// or https:// (the default is https://api.telegram.org)",
+            ));
+        }
+        let timeout = telegram.poll_timeout.0;
+        if timeout < Duration::zero() || timeout > Duration::seconds(50) {
+            return Err(invalid(
+                "telegram.poll_timeout",
+                "must be between 0s and 50s (Telegram holds a long poll at most about that long)",
+            ));
+        }
+        if telegram.admin_cache.0 > Duration::days(1) {
+            return Err(invalid(
+                "telegram.admin_cache",
+                "must be at most 1d, or a demoted admin keeps staff rights too long",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks the settings the Telegram channel needs, before polling.
+    pub fn validate_for_telegram(&self) -> Result<(), ConfigError> {
+        let telegram = &self.telegram;
+        if telegram.moderators_chat == 0 {
+            return Err(invalid(
+                "telegram.moderators_chat",
+                "set the chat id of the moderators' group where alerts are posted (a negative number such as -1001234567890)",
+            ));
+        }
+        if telegram.moderators.is_empty() && !telegram.moderators_are_admins {
+            return Err(invalid(
+                "telegram.moderators",
+                "list at least one user id who may approve replies, or set moderators_are_admins = true",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether `ascolto run` should connect to Discord: when it is configured, or when Telegram
+    /// is not (so a bare configuration still says what Discord needs).
+    pub fn discord_wanted(&self) -> bool {
+        !self.telegram.enabled
+            || self.discord.alert_channel != 0
+            || std::env::var_os("DISCORD_TOKEN").is_some()
     }
 
     /// The time zone the digest's `time` is read in.
@@ -893,6 +1023,14 @@ pub fn discord_token() -> Result<SecretString, ConfigError> {
     }
 }
 
+/// The Telegram bot token, from the environment only; wrapped so it never appears in logs.
+pub fn telegram_token() -> Result<SecretString, ConfigError> {
+    match std::env::var("TELEGRAM_TOKEN") {
+        Ok(token) if !token.trim().is_empty() => Ok(SecretString::from(token.trim().to_owned())),
+        _ => Err(ConfigError::MissingTelegramToken),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -974,6 +1112,27 @@ mod tests {
         let s = Settings::load_with_env(&config_dir(), Some(HashMap::new())).unwrap();
         let err = s.validate_for_discord().unwrap_err();
         assert!(err.to_string().contains("discord.alert_channel"), "{err}");
+    }
+
+    #[test]
+    fn telegram_ids_are_signed_and_settings_checked_before_polling() {
+        let s = load(&[
+            ("ASCOLTO__TELEGRAM__WATCHED_CHATS", "-1001,-1002"),
+            ("ASCOLTO__TELEGRAM__STAFF", "42"),
+        ])
+        .unwrap();
+        assert_eq!(s.telegram.watched_chats, vec![-1001, -1002]);
+        assert_eq!(s.telegram.staff, vec![42]);
+        assert!(!s.telegram.enabled);
+        let err = s.validate_for_telegram().unwrap_err();
+        assert!(
+            err.to_string().contains("telegram.moderators_chat"),
+            "{err}"
+        );
+        let err = load(&[("ASCOLTO__TELEGRAM__POLL_TIMEOUT", "2m")]).unwrap_err();
+        assert!(err.to_string().contains("telegram.poll_timeout"), "{err}");
+        let err = load(&[("ASCOLTO__TELEGRAM__API_BASE", "api.telegram.org")]).unwrap_err();
+        assert!(err.to_string().contains("telegram.api_base"), "{err}");
     }
 
     fn load(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {

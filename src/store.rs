@@ -205,6 +205,12 @@ impl Store {
         &self.name
     }
 
+    /// The connection pool, for a channel adapter's own bookkeeping tables (Telegram's update
+    /// offset): state that is the platform's, not a comment's, so not the tracker's to write.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     /// A private in-memory database (tests, `rules test`).
     pub async fn in_memory() -> Result<Store, StoreError> {
         Store::connect("sqlite::memory:").await

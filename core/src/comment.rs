@@ -68,6 +68,7 @@ pub enum Source {
     Instagram,
     /// A direct message to a Facebook Page.
     Messenger,
+    Telegram,
 }
 
 impl Source {
@@ -78,6 +79,7 @@ impl Source {
             Source::Facebook => "facebook",
             Source::Instagram => "instagram",
             Source::Messenger => "messenger",
+            Source::Telegram => "telegram",
         }
     }
 
@@ -88,6 +90,7 @@ impl Source {
             "facebook" => Some(Source::Facebook),
             "instagram" => Some(Source::Instagram),
             "messenger" => Some(Source::Messenger),
+            "telegram" => Some(Source::Telegram),
             _ => None,
         }
     }
