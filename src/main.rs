@@ -17,7 +17,7 @@ use clap::{Parser, Subcommand};
 use ascolto::app::App;
 use ascolto::clock::{Clock, ManualClock, SystemClock};
 use ascolto::comment::{Author, Comment, Place, Source};
-use ascolto::config::{discord_token, parse_duration, Settings};
+use ascolto::config::{discord_token, parse_duration, telegram_token, Settings};
 use ascolto::digest::{self, DigestWindow};
 use ascolto::eval::{self, Task};
 use ascolto::http::{self, HttpServer};
@@ -25,7 +25,7 @@ use ascolto::meta::types::{MetaSecrets, Pages};
 use ascolto::meta::{Meta, Notice};
 use ascolto::rules::Library;
 use ascolto::store::Store;
-use ascolto::{discord, explain, replay, telemetry};
+use ascolto::{discord, explain, replay, telegram, telemetry};
 
 /// Where `ascolto demo` writes the chart of its digest.
 const DEMO_CHART: &str = "data/demo-digest.png";
@@ -46,7 +46,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the bot on Discord (token from the DISCORD_TOKEN environment variable).
+    /// Run the bot on Discord (token from DISCORD_TOKEN) and, with `[telegram] enabled`, on
+    /// Telegram (token from TELEGRAM_TOKEN); Telegram alone when Discord is not configured.
     Run,
     /// Replay the bundled day in a community (examples/comments.jsonl) through the bot's
     /// pipeline, print the alerts and escalations moderators would see, and end with the
@@ -186,14 +187,28 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// `ascolto run`: checks settings and token before connecting, runs until Ctrl-C or SIGTERM,
-/// then stops gracefully (work in flight finishes; anything missed is caught up at the next start).
-/// With `[[meta.pages]]` configured, the HTTP server for Meta's webhooks runs alongside.
+/// `ascolto run`: checks settings and tokens before connecting, runs Discord, Telegram or both
+/// (and Meta's webhooks beside Discord, whose channel shows their alerts) until Ctrl-C or
+/// SIGTERM, then stops gracefully (work in flight finishes; anything missed is caught up at
+/// the next start).
 async fn run_bot(settings: Settings) -> Result<ExitCode> {
-    settings.validate_for_discord()?;
-    let token = discord_token()?;
-    // Like Discord's token, Meta's secrets are checked before anything connects.
+    let discord_token = if settings.discord_wanted() {
+        settings.validate_for_discord()?;
+        Some(discord_token()?)
+    } else {
+        None
+    };
+    let telegram_token = if settings.telegram.enabled {
+        settings.validate_for_telegram()?;
+        Some(telegram_token()?)
+    } else {
+        None
+    };
+    // Like the tokens, Meta's secrets are checked before anything connects.
     let meta_secrets = if settings.meta.is_enabled() {
+        if discord_token.is_none() {
+            anyhow::bail!("Meta's pages are configured, but their alerts are shown in the moderators' Discord channel: configure [discord] too");
+        }
         Some(MetaSecrets::from_env(&Pages::from_settings(
             &settings.meta,
         ))?)
@@ -201,21 +216,58 @@ async fn run_bot(settings: Settings) -> Result<ExitCode> {
         None
     };
     let app = App::build(settings, Arc::new(SystemClock)).await?;
-    let mut bot = discord::start(app.clone(), token)
-        .await
-        .context("starting the Discord bot")?;
-    let webhooks = match meta_secrets {
-        Some(secrets) => Some(start_meta(&app, secrets, &bot).await?),
+    let mut bot = match discord_token {
+        Some(token) => Some(
+            discord::start(app.clone(), token)
+                .await
+                .context("starting the Discord bot")?,
+        ),
         None => None,
     };
-    let result = tokio::select! {
-        () = shutdown_signal() => bot.shutdown().await.map_err(anyhow::Error::from),
-        stopped = bot.stopped() => stopped.context("the Discord connection stopped"),
+    let webhooks = match (meta_secrets, &bot) {
+        (Some(secrets), Some(bot)) => Some(start_meta(&app, secrets, bot).await?),
+        _ => None,
+    };
+    let mut polling = match telegram_token {
+        Some(token) => Some(
+            telegram::start(app, token)
+                .await
+                .context("starting the Telegram channel")?,
+        ),
+        None => None,
+    };
+    // A channel that stops on its own has ended its task: only the others are shut down.
+    let outcome = tokio::select! {
+        () = shutdown_signal() => Ok(()),
+        stopped = async {
+            match &mut bot {
+                Some(bot) => bot.stopped().await,
+                None => std::future::pending().await,
+            }
+        } => {
+            bot = None;
+            stopped.context("the Discord connection stopped")
+        }
+        stopped = async {
+            match &mut polling {
+                Some(polling) => polling.stopped().await,
+                None => std::future::pending().await,
+            }
+        } => {
+            polling = None;
+            stopped.context("Telegram polling stopped")
+        }
     };
     if let Some(webhooks) = webhooks {
         webhooks.stop().await;
     }
-    result.map(|()| ExitCode::SUCCESS)
+    if let Some(polling) = polling {
+        polling.shutdown().await?;
+    }
+    if let Some(bot) = bot {
+        bot.shutdown().await?;
+    }
+    outcome.map(|()| ExitCode::SUCCESS)
 }
 
 /// The Meta channel while the bot runs: its HTTP server, its processor, and the task that

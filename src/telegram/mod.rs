@@ -1,0 +1,252 @@
+//! The Telegram channel and moderators' room (`ascolto run` with `[telegram] enabled = true`).
+//! An adapter only, like [`discord`](crate::discord): it turns Bot API updates into tracker
+//! calls and the tracker's answers into messages, and holds no business rule.
+//!
+//! One file per feature: `api` (the Bot API client and its errors), `types` (the Bot API
+//! objects Ascolto reads, and typed ids), `ingest` (messages and edits → comments → tracker),
+//! `poll` (long polling from the offset stored in the database), and `room` (the moderators'
+//! chat: alert text and buttons, clicks, edits by reply). [`start`] checks the bot and starts
+//! polling; `main` and the integration tests share it.
+
+pub mod api;
+pub mod ingest;
+pub mod poll;
+pub mod room;
+pub mod types;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use secrecy::SecretString;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use crate::app::App;
+use crate::config::{ConfigError, Settings, TelegramSettings};
+use crate::sla::Sla;
+use crate::store::StoreError;
+use crate::tracker::{Tracker, TrackerError};
+
+pub use api::{TelegramApi, TelegramError};
+use types::{ChatId, User, UserId};
+
+/// Why the Telegram channel could not start, or one update could not be handled.
+#[derive(Debug, thiserror::Error)]
+pub enum TelegramChannelError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Api(#[from] TelegramError),
+    #[error(transparent)]
+    Tracker(#[from] TrackerError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl TelegramChannelError {
+    /// The database failed: what was being handled should be handled again later.
+    pub fn is_database(&self) -> bool {
+        matches!(
+            self,
+            TelegramChannelError::Store(_) | TelegramChannelError::Tracker(TrackerError::Store(_))
+        )
+    }
+}
+
+impl From<sqlx::Error> for TelegramChannelError {
+    fn from(error: sqlx::Error) -> Self {
+        TelegramChannelError::Store(StoreError::Db(error))
+    }
+}
+
+/// What everything in the Telegram channel shares. Cheap to clone.
+#[derive(Clone)]
+pub struct Telegram {
+    pub api: TelegramApi,
+    pub tracker: Arc<Tracker>,
+    pub settings: Arc<Settings>,
+    pub sla: Arc<Sla>,
+    /// The bot itself, from `getMe` at start.
+    pub bot: Arc<User>,
+    admins: Arc<AdminCache>,
+}
+
+impl std::fmt::Debug for Telegram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Telegram")
+            .field("bot", &self.bot.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Telegram {
+    pub fn config(&self) -> &TelegramSettings {
+        &self.settings.telegram
+    }
+
+    pub fn moderators_chat(&self) -> ChatId {
+        ChatId(self.settings.telegram.moderators_chat)
+    }
+
+    /// Whether `user` administers `chat`, from a list asked of Telegram at most once per
+    /// `admin_cache`. When Telegram cannot say, nobody counts as an administrator: a
+    /// staff answer is then missed, which is safer than taking a member for staff.
+    pub async fn is_admin(&self, chat: ChatId, user: UserId) -> bool {
+        if let Some(known) = self.admins.get(chat) {
+            return known.contains(&user);
+        }
+        match self.api.get_chat_administrators(chat).await {
+            Ok(members) => {
+                let ids: HashSet<UserId> = members
+                    .into_iter()
+                    .filter(|m| m.status.is_admin())
+                    .map(|m| m.user.id)
+                    .collect();
+                let is = ids.contains(&user);
+                self.admins.put(chat, ids, self.admin_ttl());
+                is
+            }
+            Err(e) => {
+                warn!(%chat, error = %e, "could not list the chat's administrators; nobody counts as one for now");
+                false
+            }
+        }
+    }
+
+    fn admin_ttl(&self) -> Duration {
+        self.config()
+            .admin_cache
+            .0
+            .to_std()
+            .unwrap_or(Duration::from_secs(600))
+    }
+}
+
+/// Each group's administrators, remembered for a while: every message needs the answer, and
+/// Telegram limits how often a bot may ask.
+#[derive(Debug, Default)]
+struct AdminCache {
+    chats: Mutex<HashMap<ChatId, (Instant, HashSet<UserId>)>>,
+}
+
+impl AdminCache {
+    fn get(&self, chat: ChatId) -> Option<HashSet<UserId>> {
+        let chats = self.chats.lock().unwrap_or_else(|e| e.into_inner());
+        chats
+            .get(&chat)
+            .filter(|(until, _)| Instant::now() < *until)
+            .map(|(_, ids)| ids.clone())
+    }
+
+    fn put(&self, chat: ChatId, ids: HashSet<UserId>, ttl: Duration) {
+        let mut chats = self.chats.lock().unwrap_or_else(|e| e.into_inner());
+        chats.insert(chat, (Instant::now() + ttl, ids));
+    }
+}
+
+/// What operators are told when privacy mode hides group messages from the bot, or `None`.
+pub fn privacy_notice(bot: &User) -> Option<String> {
+    if bot.can_read_all_group_messages == Some(false) {
+        let name = bot.username.as_deref().unwrap_or(&bot.first_name);
+        Some(format!(
+            "privacy mode is on for @{name}: in groups it only receives commands and replies to \
+             its own messages, so it cannot read complaints. Turn it off in @BotFather \
+             (/setprivacy → choose the bot → Disable), then remove the bot from each group and \
+             add it again; or make the bot an administrator of the groups"
+        ))
+    } else {
+        None
+    }
+}
+
+/// A running Telegram channel.
+pub struct TelegramHandle {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<Result<(), TelegramChannelError>>,
+    telegram: Telegram,
+}
+
+impl TelegramHandle {
+    /// The shared state (bot, tracker, settings) the channel runs with.
+    pub fn telegram(&self) -> &Telegram {
+        &self.telegram
+    }
+
+    /// Whether privacy mode keeps group messages from the bot (see [`privacy_notice`]).
+    pub fn privacy_mode(&self) -> bool {
+        privacy_notice(&self.telegram.bot).is_some()
+    }
+
+    /// Resolves when polling stops on its own: a rejected token, or another process polling.
+    pub async fn stopped(&mut self) -> Result<(), TelegramChannelError> {
+        match (&mut self.task).await {
+            Ok(result) => result,
+            Err(e) => Err(TelegramError::Transient(format!("the polling task ended: {e}")).into()),
+        }
+    }
+
+    /// Graceful stop: the batch being handled is finished and its offset stored; a long poll
+    /// in progress is abandoned (its updates come again at the next start).
+    pub async fn shutdown(self) -> Result<(), TelegramChannelError> {
+        info!("stopping Telegram polling");
+        let _ = self.stop.send(true);
+        match tokio::time::timeout(Duration::from_secs(15), self.task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(e)) => {
+                Err(TelegramError::Transient(format!("the polling task ended: {e}")).into())
+            }
+            Err(_) => {
+                warn!("Telegram polling did not stop within 15s; leaving it");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Checks the settings and the token (`getMe`), warns about privacy mode, and starts polling.
+/// The token is only handed to the client; it is never logged.
+pub async fn start(app: App, token: SecretString) -> Result<TelegramHandle, TelegramChannelError> {
+    app.settings.validate_for_telegram()?;
+    let api = TelegramApi::new(&app.settings.telegram.api_base, token)?;
+    let bot = api.get_me().await?;
+    info!(bot = %bot.id, username = ?bot.username, "Telegram accepted the token");
+    if let Some(notice) = privacy_notice(&bot) {
+        warn!("{notice}");
+    }
+    let telegram = Telegram {
+        api,
+        tracker: app.tracker,
+        settings: Arc::new(app.settings),
+        sla: app.sla,
+        bot: Arc::new(bot),
+        admins: Arc::new(AdminCache::default()),
+    };
+    let (stop, stopping) = watch::channel(false);
+    let task = tokio::spawn(poll::run(telegram.clone(), stopping));
+    Ok(TelegramHandle {
+        stop,
+        task,
+        telegram,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn privacy_mode_is_explained_with_the_way_out() {
+        let mut bot: User = serde_json::from_value(serde_json::json!({
+            "id": 1, "is_bot": true, "first_name": "Ascolto", "username": "ascolto_bot",
+            "can_read_all_group_messages": false
+        }))
+        .unwrap();
+        let notice = privacy_notice(&bot).unwrap();
+        assert!(notice.contains("/setprivacy"), "{notice}");
+        assert!(notice.contains("administrator"), "{notice}");
+        bot.can_read_all_group_messages = Some(true);
+        assert_eq!(privacy_notice(&bot), None);
+    }
+}
