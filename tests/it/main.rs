@@ -7,6 +7,7 @@
 //! - `discord_bot`: the real bot against the fake Discord in `support`.
 //! - `fake_discord`: the fake Discord itself, proven with the real serenity client.
 //! - `meta`: Facebook, Instagram and Messenger webhooks in, the Graph client out (fake Graph).
+//! - `telegram`: the Telegram channel against the fake Bot API in `support`.
 //! - `shipped_library`: the rule library in `rules/` on comments written for these tests.
 //! - `cli`: the `ascolto` binary as a user runs it.
 
@@ -18,3 +19,4 @@ mod meta;
 mod pipeline;
 mod shipped_library;
 mod support;
+mod telegram;

@@ -5,6 +5,9 @@
 //! serenity/poise client connects to, so the bot's Discord layer is tested end to end without
 //! the internet. See `fake_discord.rs` for how a test uses it.
 //!
+//! [`fake_telegram`] is the same for the Telegram Bot API: one HTTP server checking every
+//! request against `telegram-api/api.json`.
+//!
 //! Layout: `world` (the guild, channels, roles and members a fake serves), `objects` (Discord's
 //! JSON shapes), `state` (messages, interactions, gateway session), `rest` and `gateway` (the two
 //! servers), `schema` (request checks against `discord-api/openapi.json`, Discord's own spec).
@@ -12,6 +15,7 @@
 pub mod app;
 pub mod fake_discord;
 pub mod fake_graph;
+pub mod fake_telegram;
 mod gateway;
 pub mod objects;
 mod rest;

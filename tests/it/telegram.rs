@@ -1,0 +1,620 @@
+//! The Telegram channel end to end: the real application (`App::build`) polling the fake Bot
+//! API in `support::fake_telegram`, which checks every request against Telegram's spec.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde_json::{json, Value};
+
+use ascolto::app::App;
+use ascolto::clock::ManualClock;
+use ascolto::comment::CommentId;
+use ascolto::lifecycle::{ActionKind, CommentState};
+use ascolto::telegram::{self, TelegramApi, TelegramHandle};
+
+use crate::support::app::{t0, TestDir};
+use crate::support::fake_telegram::{tg, FakeTelegram, Recorded, TOKEN};
+
+const WAIT: Duration = Duration::from_secs(15);
+const COMPLAINT: &str = "Il mio ordine non è arrivato e nessuno mi risponde";
+
+struct Run {
+    fake: FakeTelegram,
+    dir: TestDir,
+    app: App,
+    handle: Option<TelegramHandle>,
+}
+
+impl Run {
+    async fn start(privacy_ok: bool) -> Run {
+        let fake = FakeTelegram::start(privacy_ok).await;
+        let dir = TestDir::new();
+        let (app, handle) = start_on(&fake, &dir).await;
+        Run {
+            fake,
+            dir,
+            app,
+            handle: Some(handle),
+        }
+    }
+
+    async fn stop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            handle.shutdown().await.expect("clean stop");
+        }
+    }
+
+    async fn restart(&mut self) {
+        self.stop().await;
+        let (app, handle) = start_on(&self.fake, &self.dir).await;
+        self.app = app;
+        self.handle = Some(handle);
+    }
+
+    async fn state(&self, id: &CommentId) -> CommentState {
+        self.app
+            .tracker
+            .store()
+            .comment(id)
+            .await
+            .unwrap()
+            .expect("stored")
+            .state
+    }
+
+    /// Waits until the comment reaches `state`.
+    async fn wait_state(&self, id: &CommentId, state: CommentState) {
+        let deadline = std::time::Instant::now() + WAIT;
+        while self
+            .app
+            .tracker
+            .store()
+            .comment(id)
+            .await
+            .unwrap()
+            .map(|s| s.state)
+            != Some(state)
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{id} never became {state:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+async fn start_on(fake: &FakeTelegram, dir: &TestDir) -> (App, TelegramHandle) {
+    let base = fake.base();
+    let mods = tg::MODS.to_string();
+    let env = [
+        ("ASCOLTO__TELEGRAM__ENABLED", "true"),
+        ("ASCOLTO__TELEGRAM__API_BASE", base.as_str()),
+        ("ASCOLTO__TELEGRAM__MODERATORS_CHAT", mods.as_str()),
+        ("ASCOLTO__TELEGRAM__POLL_TIMEOUT", "1s"),
+    ];
+    let app = dir.app(&env, Arc::new(ManualClock::new(t0()))).await;
+    let handle = telegram::start(app.clone(), SecretString::from(TOKEN))
+        .await
+        .expect("telegram starts");
+    (app, handle)
+}
+
+fn comment_id(chat: i64, message: i64) -> CommentId {
+    CommentId::new(format!("telegram:{chat}:{message}"))
+}
+
+fn to_chat(chat: i64) -> impl Fn(&Value) -> bool {
+    move |p| p["chat_id"].as_i64() == Some(chat)
+}
+
+/// The alert for a comment: the sendMessage to the moderators' chat quoting `text`.
+async fn alert_for(fake: &FakeTelegram, text: &str) -> Recorded {
+    let text = text.to_owned();
+    fake.wait_for(
+        "sendMessage",
+        move |p| p["chat_id"] == tg::MODS && p["text"].as_str().is_some_and(|t| t.contains(&text)),
+        WAIT,
+    )
+    .await
+}
+
+fn alert_id(alert: &Recorded) -> i64 {
+    alert.response["result"]["message_id"].as_i64().unwrap()
+}
+
+/// The `callback_data` of the alert's button labelled `label`.
+fn button(alert: &Recorded, label: &str) -> String {
+    alert.params["reply_markup"]["inline_keyboard"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|row| row.as_array().unwrap())
+        .find(|b| b["text"] == label)
+        .and_then(|b| b["callback_data"].as_str())
+        .unwrap_or_else(|| panic!("no {label} button"))
+        .to_owned()
+}
+
+/// Waits until the alert message reads `wanted` (after the bot's edits).
+async fn wait_alert_text(fake: &FakeTelegram, alert: i64, wanted: &str) -> Value {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let message = fake.message(tg::MODS, alert).unwrap();
+        if message["text"].as_str().is_some_and(|t| t.contains(wanted)) {
+            return message;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the alert never said {wanted:?}: {message}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_complaint_in_a_topic_is_alerted_and_approve_replies_there_exactly_once() {
+    let mut run = Run::start(true).await;
+    let fake = &run.fake;
+    let nora = fake.post(tg::SHOP, tg::NORA, COMPLAINT, None, Some(tg::TOPIC));
+    let id = comment_id(tg::SHOP, nora);
+
+    let alert = alert_for(fake, COMPLAINT).await;
+    let text = alert.params["text"].as_str().unwrap();
+    assert!(text.contains("Nora Rossi in Telegram · Clienti"), "{text}");
+    assert!(text.contains("🔗 https://t.me/c/1000000001/"), "{text}");
+    assert!(text.contains("Why: it.complaint.late"), "{text}");
+    assert!(
+        text.contains("Suggested reply:\nCi dispiace Nora Rossi"),
+        "{text}"
+    );
+    assert!(alert.params.get("parse_mode").is_none(), "plain text only");
+    let labels: Vec<_> = alert.params["reply_markup"]["inline_keyboard"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|row| row.as_array().unwrap())
+        .map(|b| b["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        labels,
+        ["Approve", "Another wording", "Dismiss", "Mark answered"]
+    );
+    run.wait_state(&id, CommentState::Alerted).await;
+    let stored = run.app.tracker.store().comment(&id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.comment.reply_to, None,
+        "the topic's root is not a reply"
+    );
+    let draft = stored.draft.unwrap().text;
+
+    let click = fake.click(
+        tg::MIA,
+        tg::MODS,
+        alert_id(&alert),
+        &button(&alert, "Approve"),
+    );
+    let reply = fake.wait_for("sendMessage", to_chat(tg::SHOP), WAIT).await;
+    assert_eq!(reply.params["reply_parameters"]["message_id"], nora);
+    assert_eq!(reply.params["message_thread_id"], tg::TOPIC);
+    assert_eq!(reply.params["text"], json!(draft));
+    assert!(reply.params.get("parse_mode").is_none());
+
+    let closed = wait_alert_text(fake, alert_id(&alert), "Replied by Mia").await;
+    assert!(
+        closed.get("reply_markup").is_none(),
+        "no buttons once replied"
+    );
+    run.wait_state(&id, CommentState::Replied).await;
+    // A second click on a stale copy of the buttons sends nothing more.
+    let again = fake.click(
+        tg::MIA,
+        tg::MODS,
+        alert_id(&alert),
+        &button(&alert, "Approve"),
+    );
+    fake.wait_for(
+        "answerCallbackQuery",
+        move |p| p["callback_query_id"] == again.as_str(),
+        WAIT,
+    )
+    .await;
+    assert_eq!(fake.calls("sendMessage", to_chat(tg::SHOP)).len(), 1);
+    assert_eq!(fake.answers(&click), 1, "every click answered exactly once");
+    let actions = run.app.tracker.store().actions_for(&id).await.unwrap();
+    assert_eq!(actions.last().unwrap().kind, ActionKind::Approved);
+    run.stop().await;
+    run.fake.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_click_by_someone_who_is_not_a_moderator_is_refused_and_changes_nothing() {
+    let mut run = Run::start(true).await;
+    let fake = &run.fake;
+    let nora = fake.post(tg::PUBLIC, tg::NORA, COMPLAINT, None, None);
+    let alert = alert_for(fake, COMPLAINT).await;
+    assert!(alert.params["text"]
+        .as_str()
+        .unwrap()
+        .contains("https://t.me/negozio_it/"));
+    let click = fake.click(
+        tg::EVE,
+        tg::MODS,
+        alert_id(&alert),
+        &button(&alert, "Approve"),
+    );
+    let answer = fake
+        .wait_for(
+            "answerCallbackQuery",
+            move |p| p["callback_query_id"] == click.as_str(),
+            WAIT,
+        )
+        .await;
+    assert_eq!(answer.params["show_alert"], true);
+    assert!(answer.params["text"]
+        .as_str()
+        .unwrap()
+        .contains("Only Ascolto's moderators"));
+    let dismiss = fake.click(
+        tg::EVE,
+        tg::MODS,
+        alert_id(&alert),
+        &button(&alert, "Dismiss"),
+    );
+    fake.wait_for(
+        "answerCallbackQuery",
+        move |p| p["callback_query_id"] == dismiss.as_str(),
+        WAIT,
+    )
+    .await;
+    assert!(fake.calls("sendMessage", to_chat(tg::PUBLIC)).is_empty());
+    assert_eq!(
+        run.state(&comment_id(tg::PUBLIC, nora)).await,
+        CommentState::Alerted
+    );
+    run.stop().await;
+    run.fake.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moderator_replying_to_the_alert_sends_their_own_wording() {
+    let mut run = Run::start(true).await;
+    let fake = &run.fake;
+    let nora = fake.post(tg::SHOP, tg::NORA, COMPLAINT, None, None);
+    let alert = alert_for(fake, COMPLAINT).await;
+    // Chatter among moderators is not an edit.
+    fake.post(tg::MODS, tg::MIA, "Chi se ne occupa?", None, None);
+    let mine = "Ciao Nora, il corriere consegna domani mattina.";
+    fake.post(tg::MODS, tg::MIA, mine, Some(alert_id(&alert)), None);
+    let reply = fake.wait_for("sendMessage", to_chat(tg::SHOP), WAIT).await;
+    assert_eq!(reply.params["text"], mine);
+    assert_eq!(reply.params["reply_parameters"]["message_id"], nora);
+    assert!(reply.params.get("message_thread_id").is_none());
+    wait_alert_text(fake, alert_id(&alert), "Replied by Mia (edited)").await;
+    let id = comment_id(tg::SHOP, nora);
+    let actions = run.app.tracker.store().actions_for(&id).await.unwrap();
+    let last = actions.last().unwrap();
+    assert_eq!(last.kind, ActionKind::Edited);
+    assert_eq!(last.sent_text.as_deref(), Some(mine));
+    // A non-moderator replying to an alert sends nothing.
+    fake.post(
+        tg::MODS,
+        tg::EVE,
+        "Lo faccio io",
+        Some(alert_id(&alert)),
+        None,
+    );
+    fake.wait_until_confirmed(WAIT).await;
+    assert_eq!(fake.calls("sendMessage", to_chat(tg::SHOP)).len(), 1);
+    run.stop().await;
+    run.fake.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_admins_reply_answers_the_comment_and_the_alert_says_so() {
+    let mut run = Run::start(true).await;
+    let fake = &run.fake;
+    let nora = fake.post(tg::SHOP, tg::NORA, COMPLAINT, None, None);
+    let alert = alert_for(fake, COMPLAINT).await;
+    let id = comment_id(tg::SHOP, nora);
+    run.wait_state(&id, CommentState::Alerted).await;
+    fake.post(
+        tg::SHOP,
+        tg::LUCA,
+        "Ciao Nora, controllo subito il tuo ordine.",
+        Some(nora),
+        None,
+    );
+    run.wait_state(&id, CommentState::Answered).await;
+    let closed = wait_alert_text(fake, alert_id(&alert), "Answered in the channel by Luca").await;
+    assert!(closed.get("reply_markup").is_none());
+    assert!(!fake
+        .calls("getChatAdministrators", to_chat(tg::SHOP))
+        .is_empty());
+    // A member's reply to the same kind of complaint answers nothing.
+    let other = fake.post(
+        tg::SHOP,
+        tg::NORA,
+        "Anche il secondo ordine non è arrivato",
+        None,
+        None,
+    );
+    alert_for(fake, "Anche il secondo").await;
+    fake.post(tg::SHOP, tg::EVE, "Anche a me!", Some(other), None);
+    fake.wait_until_confirmed(WAIT).await;
+    assert_eq!(
+        run.state(&comment_id(tg::SHOP, other)).await,
+        CommentState::Alerted
+    );
+    run.stop().await;
+    run.fake.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_neither_loses_nor_repeats_updates() {
+    let mut run = Run::start(true).await;
+    let first = run.fake.post(tg::SHOP, tg::NORA, COMPLAINT, None, None);
+    alert_for(&run.fake, COMPLAINT).await;
+    run.fake.wait_until_confirmed(WAIT).await;
+    run.stop().await;
+
+    // Written while the bot is down.
+    let second = run.fake.post(
+        tg::PUBLIC,
+        tg::EVE,
+        "Il rimborso è in ritardo di due settimane",
+        None,
+        None,
+    );
+    let expected_offset = run.fake.next_update_id() - 1;
+    let before = run.fake.requests().len();
+    run.restart().await;
+    alert_for(&run.fake, "Il rimborso è in ritardo").await;
+    let polls: Vec<_> = run.fake.requests()[before..]
+        .iter()
+        .filter(|r| r.method == "getUpdates")
+        .map(|r| r.params["offset"].as_i64())
+        .collect();
+    assert_eq!(
+        polls.first().copied().flatten(),
+        Some(expected_offset),
+        "resumes at the stored offset"
+    );
+    let alerts = run.fake.calls("sendMessage", to_chat(tg::MODS));
+    assert_eq!(alerts.len(), 2, "one alert per comment across the restart");
+    assert_eq!(
+        run.state(&comment_id(tg::SHOP, first)).await,
+        CommentState::Alerted
+    );
+    run.wait_state(&comment_id(tg::PUBLIC, second), CommentState::Alerted)
+        .await;
+    run.stop().await;
+    run.fake.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flood_control_is_waited_out_and_the_call_retried() {
+    let fake = FakeTelegram::start(true).await;
+    let wait = json!({"retry_after": 1});
+    fake.fail_next(
+        "getUpdates",
+        429,
+        "Too Many Requests: retry after 1",
+        wait.clone(),
+    );
+    fake.fail_next("sendMessage", 429, "Too Many Requests: retry after 1", wait);
+    let dir = TestDir::new();
+    let (_app, handle) = start_on(&fake, &dir).await;
+    fake.post(tg::SHOP, tg::NORA, COMPLAINT, None, None);
+    alert_for(&fake, COMPLAINT).await;
+    let requests = fake.requests();
+    for method in ["getUpdates", "sendMessage"] {
+        let calls: Vec<_> = requests.iter().filter(|r| r.method == method).collect();
+        let refused = calls.iter().position(|r| r.status == 429).expect("a 429");
+        let retried = calls[refused + 1..]
+            .iter()
+            .find(|r| r.status == 200)
+            .expect("retried after the 429");
+        let waited = retried.at - calls[refused].at;
+        assert!(
+            waited >= Duration::from_millis(950),
+            "{method} retried after {waited:?}"
+        );
+    }
+    handle.shutdown().await.unwrap();
+    fake.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn privacy_mode_is_detected_at_start() {
+    let mut run = Run::start(false).await;
+    assert!(run.handle.as_ref().unwrap().privacy_mode());
+    let notice = telegram::privacy_notice(&run.handle.as_ref().unwrap().telegram().bot).unwrap();
+    assert!(notice.contains("@ascolto_test_bot"), "{notice}");
+    assert!(notice.contains("/setprivacy"), "{notice}");
+    run.stop().await;
+
+    let mut run = Run::start(true).await;
+    assert!(!run.handle.as_ref().unwrap().privacy_mode());
+    run.stop().await;
+    run.fake.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_update_is_skipped_and_the_next_ones_handled() {
+    let mut run = Run::start(true).await;
+    let fake = &run.fake;
+    let bad = fake.next_update_id();
+    fake.push_raw(json!({"update_id": bad, "message": {"message_id": "not a number", "chat": 5}}));
+    fake.post(tg::SHOP, tg::NORA, COMPLAINT, None, None);
+    alert_for(fake, COMPLAINT).await;
+    fake.wait_until_confirmed(WAIT).await;
+    assert!(fake
+        .requests()
+        .iter()
+        .any(|r| r.method == "getUpdates" && r.params["offset"].as_i64() > Some(bad)));
+    run.stop().await;
+    run.fake.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dismiss_another_wording_and_edits_keep_the_alert_in_step() {
+    let mut run = Run::start(true).await;
+    let fake = &run.fake;
+    let nora = fake.post(tg::SHOP, tg::NORA, COMPLAINT, None, None);
+    let id = comment_id(tg::SHOP, nora);
+    let alert = alert_for(fake, COMPLAINT).await;
+    let message = alert_id(&alert);
+
+    fake.click(
+        tg::MIA,
+        tg::MODS,
+        message,
+        &button(&alert, "Another wording"),
+    );
+    wait_alert_text(fake, message, "capiamo il fastidio").await;
+    assert_eq!(run.state(&id).await, CommentState::Alerted);
+
+    // The author edits the complaint away: the alert says so and loses its buttons.
+    fake.edit(tg::SHOP, nora, "Scusate, è arrivato adesso. Grazie!");
+    let edited = wait_alert_text(fake, message, "no longer needs a reply").await;
+    assert!(edited.get("reply_markup").is_none());
+    run.wait_state(&id, CommentState::Clear).await;
+
+    // A new complaint, dismissed.
+    let other = fake.post(tg::SHOP, tg::EVE, "Il pacco è in ritardo", None, None);
+    let alert = alert_for(fake, "Il pacco è in ritardo").await;
+    let click = fake.click(
+        tg::MIA,
+        tg::MODS,
+        alert_id(&alert),
+        &button(&alert, "Dismiss"),
+    );
+    wait_alert_text(fake, alert_id(&alert), "Dismissed by Mia").await;
+    run.wait_state(&comment_id(tg::SHOP, other), CommentState::Dismissed)
+        .await;
+    fake.wait_for(
+        "answerCallbackQuery",
+        move |p| p["callback_query_id"] == click.as_str(),
+        WAIT,
+    )
+    .await;
+    run.stop().await;
+    run.fake.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_follow_a_group_upgraded_to_a_supergroup_and_direct_messages_work() {
+    let mut run = Run::start(true).await;
+    let fake = &run.fake;
+    let old = fake.post(tg::OLD_GROUP, tg::NORA, COMPLAINT, None, None);
+    let alert = alert_for(fake, COMPLAINT).await;
+    fake.migrate(tg::OLD_GROUP, tg::UPGRADED);
+    fake.wait_until_confirmed(WAIT).await;
+    fake.click(
+        tg::MIA,
+        tg::MODS,
+        alert_id(&alert),
+        &button(&alert, "Approve"),
+    );
+    let reply = fake
+        .wait_for("sendMessage", to_chat(tg::UPGRADED), WAIT)
+        .await;
+    assert_eq!(reply.params["reply_parameters"]["message_id"], old);
+    run.wait_state(&comment_id(tg::OLD_GROUP, old), CommentState::Replied)
+        .await;
+
+    let dm = fake.post(tg::NORA, tg::NORA, "Il mio reso è in ritardo", None, None);
+    let alert = alert_for(fake, "Il mio reso è in ritardo").await;
+    assert!(alert.params["text"]
+        .as_str()
+        .unwrap()
+        .contains("Telegram · direct message"));
+    let stored = run
+        .app
+        .tracker
+        .store()
+        .comment(&comment_id(tg::NORA, dm))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.comment.place.is_dm);
+    fake.click(
+        tg::MIA,
+        tg::MODS,
+        alert_id(&alert),
+        &button(&alert, "Approve"),
+    );
+    let reply = fake.wait_for("sendMessage", to_chat(tg::NORA), WAIT).await;
+    assert_eq!(reply.params["reply_parameters"]["message_id"], dm);
+    run.stop().await;
+    run.fake.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_sends_a_chart_as_a_multipart_photo() {
+    let fake = FakeTelegram::start(true).await;
+    let api = TelegramApi::new(&fake.base(), SecretString::from(TOKEN)).unwrap();
+    let png = vec![0x89, b'P', b'N', b'G', 1, 2, 3];
+    api.send_photo(
+        telegram::types::ChatId(tg::MODS),
+        png.clone(),
+        "digest.png",
+        "Digest",
+    )
+    .await
+    .unwrap();
+    let sent = fake.wait_for("sendPhoto", |_| true, WAIT).await;
+    assert_eq!(sent.params["chat_id"], tg::MODS.to_string());
+    assert_eq!(sent.files.len(), 1);
+    assert_eq!(sent.files[0].0, "photo");
+    assert_eq!(sent.files[0].2, png);
+    let wrong = TelegramApi::new(&fake.base(), SecretString::from("1:wrong")).unwrap();
+    let err = wrong.get_me().await.unwrap_err();
+    assert!(
+        matches!(err, telegram::TelegramError::Unauthorized(_)),
+        "{err}"
+    );
+    assert!(
+        !err.to_string().contains("1:wrong"),
+        "the token never shows: {err}"
+    );
+    fake.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fake_refuses_requests_the_spec_does_not_describe() {
+    let fake = FakeTelegram::start(true).await;
+    let api = TelegramApi::new(&fake.base(), SecretString::from(TOKEN)).unwrap();
+    let timeout = Duration::from_secs(5);
+    let _ = api
+        .call::<Value>(
+            "sendMessage",
+            &json!({"chat_id": tg::MODS, "txt": "hi"}),
+            timeout,
+        )
+        .await;
+    let _ = api
+        .call::<Value>(
+            "sendMessage",
+            &json!({"chat_id": true, "text": "hi", "reply_parameters": {"message": 1}}),
+            timeout,
+        )
+        .await;
+    let _ = api.call::<Value>("sendMesage", &json!({}), timeout).await;
+    let violations = fake.violations().join("\n");
+    for expected in [
+        "required field `text` is missing",
+        "`txt` is not a field of sendMessage",
+        "chat_id: expected",
+        "ReplyParameters lacks required `message_id`",
+        "`message` is not a field of ReplyParameters",
+        "`sendMesage` is not a Bot API method",
+    ] {
+        assert!(
+            violations.contains(expected),
+            "{expected:?} not in:\n{violations}"
+        );
+    }
+}
