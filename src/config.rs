@@ -159,6 +159,8 @@ pub struct TelegramSettings {
     pub poll_timeout: HumanDuration,
     /// How long a group's administrator list is trusted before it is asked again.
     pub admin_cache: HumanDuration,
+    /// How often the alerts' target readings are looked at (and rewritten when they change).
+    pub check_every: HumanDuration,
 }
 
 /// Response-time targets (`[sla]`): how fast each kind of comment should get a first answer.
@@ -714,6 +716,9 @@ impl Settings {
                 "telegram.poll_timeout",
                 "must be between 0s and 50s (Telegram holds a long poll at most about that long)",
             ));
+        }
+        if telegram.check_every.0 < Duration::seconds(1) {
+            return Err(invalid("telegram.check_every", "must be at least 1s"));
         }
         if telegram.admin_cache.0 > Duration::days(1) {
             return Err(invalid(

@@ -216,6 +216,16 @@ async fn run_bot(settings: Settings) -> Result<ExitCode> {
         None
     };
     let app = App::build(settings, Arc::new(SystemClock)).await?;
+    // Discord's start gives back replies a crash left mid-send; alone, Telegram needs it done.
+    if discord_token.is_none() {
+        let recovered = app.tracker.recover_after_restart().await?;
+        if recovered > 0 {
+            tracing::info!(
+                recovered,
+                "replies interrupted by the last stop are back in the queue"
+            );
+        }
+    }
     let mut bot = match discord_token {
         Some(token) => Some(
             discord::start(app.clone(), token)

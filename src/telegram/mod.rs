@@ -4,14 +4,16 @@
 //!
 //! One file per feature: `api` (the Bot API client and its errors), `types` (the Bot API
 //! objects Ascolto reads, and typed ids), `ingest` (messages and edits → comments → tracker),
-//! `poll` (long polling from the offset stored in the database), and `room` (the moderators'
-//! chat: alert text and buttons, clicks, edits by reply). [`start`] checks the bot and starts
+//! `poll` (long polling from the offset stored in the database), `room` (the moderators'
+//! chat: alert text and buttons, clicks, edits by reply), and `schedule` (alerts' target
+//! readings kept current as time passes). [`start`] checks the bot and starts
 //! polling; `main` and the integration tests share it.
 
 pub mod api;
 pub mod ingest;
 pub mod poll;
 pub mod room;
+pub mod schedule;
 pub mod types;
 
 use std::collections::{HashMap, HashSet};
@@ -24,7 +26,9 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::app::App;
+use crate::comment::Source;
 use crate::config::{ConfigError, Settings, TelegramSettings};
+use crate::lifecycle::CommentState;
 use crate::sla::Sla;
 use crate::store::StoreError;
 use crate::tracker::{Tracker, TrackerError};
@@ -165,6 +169,7 @@ pub fn privacy_notice(bot: &User) -> Option<String> {
 pub struct TelegramHandle {
     stop: watch::Sender<bool>,
     task: JoinHandle<Result<(), TelegramChannelError>>,
+    schedule: JoinHandle<()>,
     telegram: Telegram,
 }
 
@@ -192,6 +197,13 @@ impl TelegramHandle {
     pub async fn shutdown(self) -> Result<(), TelegramChannelError> {
         info!("stopping Telegram polling");
         let _ = self.stop.send(true);
+        // Between checks it only waits for the next tick; a refresh in flight is one edit.
+        if tokio::time::timeout(Duration::from_secs(5), self.schedule)
+            .await
+            .is_err()
+        {
+            warn!("the Telegram clock did not stop within 5s; leaving it");
+        }
         match tokio::time::timeout(Duration::from_secs(15), self.task).await {
             Ok(Ok(result)) => result,
             Ok(Err(e)) => {
@@ -205,7 +217,11 @@ impl TelegramHandle {
     }
 }
 
-/// Checks the settings and the token (`getMe`), warns about privacy mode, and starts polling.
+/// Checks the settings and the token (`getMe`), warns about privacy mode, posts the alerts a
+/// failure left unposted, and starts polling and the alerts' clock.
+///
+/// Replies left mid-send by a crash are not given back here: with Discord running in the same
+/// process that would race its clicks, so `main` does it once, before any channel starts.
 /// The token is only handed to the client; it is never logged.
 pub async fn start(app: App, token: SecretString) -> Result<TelegramHandle, TelegramChannelError> {
     app.settings.validate_for_telegram()?;
@@ -223,13 +239,40 @@ pub async fn start(app: App, token: SecretString) -> Result<TelegramHandle, Tele
         bot: Arc::new(bot),
         admins: Arc::new(AdminCache::default()),
     };
+    post_missing_alerts(&telegram).await?;
     let (stop, stopping) = watch::channel(false);
-    let task = tokio::spawn(poll::run(telegram.clone(), stopping));
+    let task = tokio::spawn(poll::run(telegram.clone(), stopping.clone()));
+    let schedule = schedule::spawn(telegram.clone(), stopping);
     Ok(TelegramHandle {
         stop,
         task,
+        schedule,
         telegram,
     })
+}
+
+/// Posts the alerts of Telegram comments flagged while the moderators' chat could not be
+/// written to (the bot removed from it, Telegram down): the comments stayed flagged, so the
+/// alerts are owed. Comments from other platforms are their own rooms' to alert.
+async fn post_missing_alerts(tg: &Telegram) -> Result<(), TelegramChannelError> {
+    let mut posted = 0;
+    for stored in tg.tracker.open().await? {
+        let owed = stored.state == CommentState::Flagged
+            && stored.alert.is_none()
+            && stored.comment.source == Source::Telegram;
+        if owed {
+            match room::alert(tg, &stored).await {
+                Ok(()) => posted += 1,
+                Err(e) => {
+                    warn!(comment = %stored.comment.id, error = %e, "alert still not posted")
+                }
+            }
+        }
+    }
+    if posted > 0 {
+        info!(posted, "alerts left over from the last run posted");
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -353,7 +353,7 @@ pub async fn alert_logged(tg: &Telegram, stored: &StoredComment) {
 
 /// Where a comment's alert is in the moderators' chat, if it is there (an alert in another
 /// room, such as Discord's, is that room's to update).
-fn alert_message(tg: &Telegram, stored: &StoredComment) -> Option<TgMessageId> {
+pub(super) fn alert_message(tg: &Telegram, stored: &StoredComment) -> Option<TgMessageId> {
     let alert = stored.alert.as_ref()?;
     if alert.channel != tg.moderators_chat().to_string() {
         return None;

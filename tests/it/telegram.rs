@@ -22,6 +22,7 @@ const COMPLAINT: &str = "Il mio ordine non è arrivato e nessuno mi risponde";
 struct Run {
     fake: FakeTelegram,
     dir: TestDir,
+    clock: ManualClock,
     app: App,
     handle: Option<TelegramHandle>,
 }
@@ -30,10 +31,12 @@ impl Run {
     async fn start(privacy_ok: bool) -> Run {
         let fake = FakeTelegram::start(privacy_ok).await;
         let dir = TestDir::new();
-        let (app, handle) = start_on(&fake, &dir).await;
+        let clock = ManualClock::new(t0());
+        let (app, handle) = start_on(&fake, &dir, &clock).await;
         Run {
             fake,
             dir,
+            clock,
             app,
             handle: Some(handle),
         }
@@ -47,7 +50,7 @@ impl Run {
 
     async fn restart(&mut self) {
         self.stop().await;
-        let (app, handle) = start_on(&self.fake, &self.dir).await;
+        let (app, handle) = start_on(&self.fake, &self.dir, &self.clock).await;
         self.app = app;
         self.handle = Some(handle);
     }
@@ -85,7 +88,11 @@ impl Run {
     }
 }
 
-async fn start_on(fake: &FakeTelegram, dir: &TestDir) -> (App, TelegramHandle) {
+async fn start_on(
+    fake: &FakeTelegram,
+    dir: &TestDir,
+    clock: &ManualClock,
+) -> (App, TelegramHandle) {
     let base = fake.base();
     let mods = tg::MODS.to_string();
     let env = [
@@ -93,8 +100,9 @@ async fn start_on(fake: &FakeTelegram, dir: &TestDir) -> (App, TelegramHandle) {
         ("ASCOLTO__TELEGRAM__API_BASE", base.as_str()),
         ("ASCOLTO__TELEGRAM__MODERATORS_CHAT", mods.as_str()),
         ("ASCOLTO__TELEGRAM__POLL_TIMEOUT", "1s"),
+        ("ASCOLTO__TELEGRAM__CHECK_EVERY", "1s"),
     ];
-    let app = dir.app(&env, Arc::new(ManualClock::new(t0()))).await;
+    let app = dir.app(&env, Arc::new(clock.clone())).await;
     let handle = telegram::start(app.clone(), SecretString::from(TOKEN))
         .await
         .expect("telegram starts");
@@ -405,7 +413,7 @@ async fn flood_control_is_waited_out_and_the_call_retried() {
     );
     fake.fail_next("sendMessage", 429, "Too Many Requests: retry after 1", wait);
     let dir = TestDir::new();
-    let (_app, handle) = start_on(&fake, &dir).await;
+    let (_app, handle) = start_on(&fake, &dir, &ManualClock::new(t0())).await;
     fake.post(tg::SHOP, tg::NORA, COMPLAINT, None, None);
     alert_for(&fake, COMPLAINT).await;
     let requests = fake.requests();
@@ -617,4 +625,47 @@ async fn the_fake_refuses_requests_the_spec_does_not_describe() {
             "{expected:?} not in:\n{violations}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_alert_warns_as_its_target_nears_and_says_when_it_is_missed() {
+    let mut run = Run::start(true).await;
+    let fake = &run.fake;
+    fake.post(tg::SHOP, tg::NORA, COMPLAINT, None, None);
+    let alert = alert_for(fake, COMPLAINT).await;
+    assert!(alert.params["text"]
+        .as_str()
+        .unwrap()
+        .contains("⏱ target 30 min: 30 min left"));
+    run.clock.advance(chrono::Duration::minutes(25));
+    let nearing = wait_alert_text(fake, alert_id(&alert), "⚠ target 30 min: 5 min left").await;
+    assert!(
+        nearing.get("reply_markup").is_some(),
+        "still open, still with buttons"
+    );
+    run.clock.advance(chrono::Duration::minutes(10));
+    wait_alert_text(fake, alert_id(&alert), "⛔ target 30 min: missed by 5 min").await;
+    run.stop().await;
+    run.fake.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_that_could_not_be_posted_is_posted_at_the_next_start() {
+    let mut run = Run::start(true).await;
+    run.fake.fail_next(
+        "sendMessage",
+        403,
+        "Forbidden: bot was kicked from the supergroup chat",
+        Value::Null,
+    );
+    let nora = run.fake.post(tg::SHOP, tg::NORA, COMPLAINT, None, None);
+    run.fake.wait_until_confirmed(WAIT).await;
+    let id = comment_id(tg::SHOP, nora);
+    assert_eq!(run.state(&id).await, CommentState::Flagged);
+    assert!(run.fake.calls("sendMessage", to_chat(tg::MODS)).is_empty());
+    run.restart().await;
+    alert_for(&run.fake, COMPLAINT).await;
+    run.wait_state(&id, CommentState::Alerted).await;
+    run.stop().await;
+    run.fake.assert_clean();
 }
