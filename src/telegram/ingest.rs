@@ -212,7 +212,11 @@ async fn is_staff(tg: &Telegram, msg: &Message) -> bool {
 }
 
 /// Records that a group became a supergroup, so replies to its old comments follow it.
-async fn record_move(tg: &Telegram, from: ChatId, to: ChatId) -> Result<(), TelegramChannelError> {
+pub(super) async fn record_move(
+    tg: &Telegram,
+    from: ChatId,
+    to: ChatId,
+) -> Result<(), TelegramChannelError> {
     sqlx::query(
         "INSERT INTO telegram_chat_moves (from_chat, to_chat, moved_at) VALUES (?, ?, ?)
          ON CONFLICT (from_chat) DO UPDATE SET to_chat = excluded.to_chat, moved_at = excluded.moved_at",

@@ -26,7 +26,7 @@ use crate::sla::format_wait;
 use crate::tracker::{Moderator, TrackerError};
 
 use super::api::{InlineButton, InlineKeyboard, SendMessage, TelegramApi, TelegramError};
-use super::ingest::{current_chat, TgRef};
+use super::ingest::{current_chat, record_move, TgRef};
 use super::types::{CallbackQuery, ChatId, Message, TgMessageId, UserId};
 use super::{Telegram, TelegramChannelError};
 
@@ -346,8 +346,15 @@ pub async fn alert(tg: &Telegram, stored: &StoredComment) -> Result<(), Telegram
 
 /// As [`alert`], logging a failure: the comment stays flagged in the database.
 pub async fn alert_logged(tg: &Telegram, stored: &StoredComment) {
-    if let Err(e) = alert(tg, stored).await {
-        warn!(comment = %stored.comment.id, error = %e, "alert not posted");
+    match alert(tg, stored).await {
+        Ok(()) => {}
+        Err(TelegramChannelError::Api(TelegramError::Migrated { to })) => warn!(
+            comment = %stored.comment.id,
+            "alert not posted: the moderators' chat was upgraded to a supergroup; set telegram.moderators_chat = {to}"
+        ),
+        Err(e) => {
+            warn!(comment = %stored.comment.id, error = %e, "alert not posted; it will be posted at the next start")
+        }
     }
 }
 
@@ -563,9 +570,10 @@ async fn approve(
             warn!(error = %e, "reply not posted; the alert is open again");
             tg.tracker.abandon_reply(&claim).await?;
             let text = format!("The reply could not be posted: {e}. Nothing was sent and the alert is open again, so you can retry.");
-            match (reply, alert_message(tg, &claim.comment)) {
-                (Reply::Message(msg), _) => note(tg, msg, &text).await,
-                (Reply::Click(query), _) => {
+            match reply {
+                Reply::Message(msg) => note(tg, msg, &text).await,
+                // The click was answered already: the note goes under the alert.
+                Reply::Click(query) => {
                     if let Some(msg) = &query.message {
                         note(tg, msg, &text).await;
                     }
@@ -601,7 +609,7 @@ async fn send_following_moves(
     };
     match with_flood_wait(|| post_reply(&tg.api, to, text)).await {
         Err(TelegramError::Migrated { to: new_chat }) => {
-            info!(from = %to.chat, to = %new_chat, "the group moved; replying there");
+            record_move(tg, to.chat, new_chat).await?;
             to.chat = new_chat;
             Ok(with_flood_wait(|| post_reply(&tg.api, to, text)).await?)
         }

@@ -669,3 +669,33 @@ async fn an_alert_that_could_not_be_posted_is_posted_at_the_next_start() {
     run.stop().await;
     run.fake.assert_clean();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_refused_because_the_group_moved_goes_to_the_supergroup() {
+    let mut run = Run::start(true).await;
+    let fake = &run.fake;
+    let old = fake.post(tg::OLD_GROUP, tg::NORA, COMPLAINT, None, None);
+    let alert = alert_for(fake, COMPLAINT).await;
+    fake.migrate_unannounced(tg::OLD_GROUP, tg::UPGRADED);
+    fake.click(
+        tg::MIA,
+        tg::MODS,
+        alert_id(&alert),
+        &button(&alert, "Approve"),
+    );
+    let reply = fake
+        .wait_for("sendMessage", to_chat(tg::UPGRADED), WAIT)
+        .await;
+    assert_eq!(reply.params["reply_parameters"]["message_id"], old);
+    let refused: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "sendMessage" && r.params["chat_id"] == tg::OLD_GROUP)
+        .collect();
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].status, 400);
+    run.wait_state(&comment_id(tg::OLD_GROUP, old), CommentState::Replied)
+        .await;
+    run.stop().await;
+    run.fake.assert_clean();
+}

@@ -358,6 +358,16 @@ impl FakeTelegram {
 
     /// `old` is upgraded to supergroup `new`: Telegram posts the service messages in both.
     pub fn migrate(&self, old: i64, new: i64) {
+        self.upgrade(old, new, true);
+    }
+
+    /// As [`FakeTelegram::migrate`], without the service messages reaching the bot (sent
+    /// while it was not polling and lost, say): it learns of the upgrade when it writes there.
+    pub fn migrate_unannounced(&self, old: i64, new: i64) {
+        self.upgrade(old, new, false);
+    }
+
+    fn upgrade(&self, old: i64, new: i64, announce: bool) {
         let (in_old, in_new) = {
             let mut s = self.inner.lock();
             let date = crate::support::app::t0().timestamp();
@@ -380,8 +390,10 @@ impl FakeTelegram {
                 json!({"message_id": 1, "date": date, "chat": new_chat, "sender_chat": old_chat, "migrate_from_chat_id": old}),
             )
         };
-        self.push_update("message", in_old);
-        self.push_update("message", in_new);
+        if announce {
+            self.push_update("message", in_old);
+            self.push_update("message", in_new);
+        }
     }
 
     /// The next call to `method` fails with `code`, `description` and `parameters`.
