@@ -699,3 +699,90 @@ async fn a_reply_refused_because_the_group_moved_goes_to_the_supergroup() {
     run.stop().await;
     run.fake.assert_clean();
 }
+
+/// Kills the bot if the test fails before stopping it, so no process outlives the test.
+struct Stray(Option<std::process::Child>);
+
+impl Drop for Stray {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// `ascolto run` as an operator starts it: Telegram alone, the token from the environment.
+fn ascolto_run(fake: &FakeTelegram, dir: &TestDir, token: Option<&str>) -> std::process::Child {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ascolto"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("run")
+        .env("ASCOLTO__TELEGRAM__ENABLED", "true")
+        .env("ASCOLTO__TELEGRAM__API_BASE", fake.base())
+        .env("ASCOLTO__TELEGRAM__MODERATORS_CHAT", tg::MODS.to_string())
+        .env("ASCOLTO__TELEGRAM__POLL_TIMEOUT", "1s")
+        .env("ASCOLTO__STORE__URL", dir.db())
+        .env("ASCOLTO__RULES__DIR", dir.rules())
+        .env_remove("DISCORD_TOKEN")
+        .env_remove("TELEGRAM_TOKEN")
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    if let Some(token) = token {
+        cmd.env("TELEGRAM_TOKEN", token);
+    }
+    cmd.spawn().expect("run ascolto")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ascolto_run_serves_telegram_alone_warns_about_privacy_and_never_logs_the_token() {
+    let fake = FakeTelegram::start(false).await;
+    let dir = TestDir::new();
+    let mut child = Stray(Some(ascolto_run(&fake, &dir, Some(TOKEN))));
+    fake.post(tg::SHOP, tg::NORA, COMPLAINT, None, None);
+    alert_for(&fake, COMPLAINT).await;
+    let child = child.0.take().expect("running");
+    // A graceful stop, as a service manager asks for it.
+    let pid = child.id().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .expect("ascolto ends");
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("privacy mode is on"), "{log}");
+    assert!(log.contains("/setprivacy"), "{log}");
+    assert!(
+        !log.contains("AAfake-token"),
+        "the token never shows: {log}"
+    );
+    fake.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ascolto_run_without_the_token_says_where_it_belongs() {
+    let fake = FakeTelegram::start(true).await;
+    let dir = TestDir::new();
+    let child = ascolto_run(&fake, &dir, None);
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .expect("ascolto ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("TELEGRAM_TOKEN"), "{stderr}");
+    assert!(
+        !stderr.contains("DISCORD_TOKEN"),
+        "Discord is not asked for: {stderr}"
+    );
+    assert!(fake.requests().is_empty());
+}
