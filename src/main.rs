@@ -120,6 +120,22 @@ enum RulesCommand {
         #[arg(long)]
         dm: bool,
     },
+    /// For each rule giving (or cancelling) the task's label: how many rows of a labelled CSV
+    /// it fires on and its precision there, to see whether a rule generalises.
+    Stats {
+        /// Labelled CSV (`id,text,label`).
+        #[arg(long)]
+        data: PathBuf,
+        /// complaint, question or negative.
+        #[arg(long)]
+        task: Task,
+        /// Also list each rule's words and patterns with their own counts.
+        #[arg(long)]
+        terms: bool,
+        /// Rule library to measure (default: the configured one).
+        #[arg(long)]
+        rules: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -177,6 +193,12 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             RulesCommand::Test { text, channel, dm } => {
                 rules_test(settings, text, channel, dm).await
             }
+            RulesCommand::Stats {
+                data,
+                task,
+                terms,
+                rules,
+            } => rules_stats(&settings, task, &data, terms, rules),
         },
         Command::Eval {
             task,
@@ -514,6 +536,31 @@ async fn rules_test(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `ascolto rules stats`: how often each rule fires on labelled data, and how precisely.
+fn rules_stats(
+    settings: &Settings,
+    task: Task,
+    data: &Path,
+    terms: bool,
+    rules: Option<PathBuf>,
+) -> Result<ExitCode> {
+    anyhow::ensure!(
+        task != Task::Unanswered,
+        "rules stats needs a labelled CSV task: complaint, question or negative"
+    );
+    let dir = rules.unwrap_or_else(|| settings.rules.dir.clone());
+    let library = Library::load(&dir, &settings.templates.values)?;
+    let rows = eval::read_csv(data)?;
+    let stats = eval::rule_stats(task, &rows, &library, &settings.triage_options());
+    println!(
+        "task: {task:?}  data: {}  rules: {}",
+        data.display(),
+        dir.display()
+    );
+    print!("{}", eval::rule_stats_text(&stats, &rows, terms));
+    Ok(ExitCode::SUCCESS)
+}
+
 fn run_eval(
     settings: &Settings,
     task: Task,
@@ -530,22 +577,7 @@ fn run_eval(
     let report = eval::evaluate(task, &rows, &library, &settings.triage_options());
     let c = report.confusion;
     if explain {
-        for kind in [false, true] {
-            println!(
-                "── {} ──",
-                if kind {
-                    "false negatives (missed)"
-                } else {
-                    "false positives (flagged wrongly)"
-                }
-            );
-            for m in report.mistakes.iter().filter(|m| m.gold == kind) {
-                println!("{}: {}", m.id, m.text.replace('\n', " "));
-                for f in &m.fired {
-                    println!("    fired {f}");
-                }
-            }
-        }
+        print!("{}", report.explain_text());
     }
     println!(
         "task: {task:?}  data: {}  rules: {}",
