@@ -38,7 +38,9 @@ pub struct AnswerConfig {
     /// Open comments remembered per channel; the oldest is dropped first. Bounds memory.
     pub max_open_per_channel: usize,
     /// How many of an author's latest messages an answer addressed to them can reach. An answer
-    /// to "bob" answers what bob said last, or the real question just before a nudge ("?").
+    /// to "bob" answers what bob said last, or the real question just before a nudge ("?"):
+    /// only nudges are skipped, never a real message. Once bob has said something else after
+    /// his question, an answer to "bob" is an answer to that.
     pub turn_lookback: usize,
     /// Messages with fewer words than this are nudges ("?", "anyone??"): when one follows a
     /// real question, an answer goes to the question.
@@ -48,6 +50,10 @@ pub struct AnswerConfig {
     pub reply_turns: usize,
     /// How far back to look for whom an author is talking with.
     pub partner_turns: usize,
+    /// Within how many messages the asker's conversation partner answers an undirected
+    /// question by simply speaking next. Shorter than [`AnswerConfig::reply_turns`]: a partner
+    /// speaking a few lines later in a busy channel is as often talking to someone else.
+    pub partner_reply_turns: usize,
     /// Whether an unaddressed, answer-like message may answer the one open question before it.
     pub conversational: bool,
     /// The conversational cue only fires within this many messages after the question...
@@ -70,6 +76,7 @@ impl Default for AnswerConfig {
             nudge_words: 4,
             reply_turns: 20,
             partner_turns: 20,
+            partner_reply_turns: 2,
             conversational: true,
             conversational_turns: 2,
             conversational_window: Duration::minutes(5),
@@ -205,12 +212,15 @@ impl ChannelState {
 
     /// Which open comment of `asker` a message addressed to them answers.
     ///
-    /// An answer addressed to someone answers what they said last: look at their latest
-    /// messages back to the last time anyone answered them, prefer a real question to a nudge.
-    /// If none of their messages is recent and `explicit` (a platform mention, which is
-    /// deliberate), fall back to their newest open comment.
+    /// An answer addressed to someone answers what they said last: their latest message, or the
+    /// real message before the nudges that followed it ("?", "anyone"), back to the last time
+    /// anyone answered them. If what they said last is not open (a remark after their
+    /// question), the answer is to the remark: on the training stream an answer addressed to an
+    /// asker who spoke again was to the question only 57% of the time. If none of their
+    /// messages is recent and `explicit` (a platform mention, which is deliberate), fall back to
+    /// their newest open comment.
     fn pick_for(&self, asker: &AuthorId, config: &AnswerConfig, explicit: bool) -> Option<u64> {
-        let mut turn = Vec::new();
+        let mut turn: Vec<&Seen> = Vec::new();
         for seen in self.history.iter().rev() {
             if seen.author != *asker {
                 // Someone already answered what the asker said before this.
@@ -220,7 +230,7 @@ impl ChannelState {
                 continue;
             }
             turn.push(seen);
-            if turn.len() >= config.turn_lookback {
+            if !seen.nudge || turn.len() >= config.turn_lookback {
                 break;
             }
         }
@@ -249,6 +259,7 @@ impl ChannelState {
         author: &AuthorId,
         seq: u64,
         turns: usize,
+        partner_turns: usize,
     ) -> Option<(u64, AnswerCue)> {
         for seen in self.history.iter().rev() {
             if seen.author == *author || seq - seen.seq > turns as u64 {
@@ -260,7 +271,10 @@ impl ChannelState {
             if seen.addressees.contains(author) {
                 return Some((seen.seq, AnswerCue::AddresseeReplies));
             }
-            if seen.undirected() && seen.partner.as_ref() == Some(author) {
+            if seen.undirected()
+                && seen.partner.as_ref() == Some(author)
+                && seq - seen.seq <= partner_turns as u64
+            {
                 return Some((seen.seq, AnswerCue::ConversationPartner));
             }
         }
@@ -395,7 +409,12 @@ impl ChannelState {
                 .find(|o| o.author != seen.author)
                 .map(|o| (o.seq, AnswerCue::SameThread))
         } else {
-            self.awaiting_reply_from(&seen.author, seen.seq, config.reply_turns)
+            self.awaiting_reply_from(
+                &seen.author,
+                seen.seq,
+                config.reply_turns,
+                config.partner_reply_turns,
+            )
         };
         let target = target.or_else(|| {
             let answer_like = config.conversational && is_answer_like(text) && !is_question(text);
@@ -741,6 +760,38 @@ mod tests {
             one(&answer),
             (q.as_str(), "bob", AnswerCue::AddresseeReplies)
         );
+    }
+
+    #[test]
+    fn an_answer_to_someone_who_spoke_again_is_about_what_they_said_last() {
+        let mut chat = Chat::new(AnswerConfig::default());
+        let q = chat.ask("Ann", "which driver do I need for this card?");
+        chat.say("Ann", "the screen flickers when the fan starts");
+        // Addressed to Ann, but about her latest remark, not the earlier question.
+        assert!(chat
+            .say("Bob", "ann: that sounds like a loose cable")
+            .is_empty());
+        assert!(chat.detector.is_open(&q));
+        // A nudge after the question is skipped: the answer still goes to the question.
+        let q = chat.ask("Cyd", "where does the config file live?");
+        chat.ask("Cyd", "anyone?");
+        assert_eq!(
+            one(&chat.say("Dan", "cyd: in your home folder")).0,
+            q.as_str()
+        );
+    }
+
+    #[test]
+    fn a_partner_speaking_several_lines_later_is_not_answering() {
+        let mut chat = Chat::new(AnswerConfig::default());
+        chat.say("Ann", "the import keeps failing");
+        chat.say("Bob", "Ann: open the admin panel first");
+        let q = chat.ask("Ann", "and then which tab?");
+        chat.say("Carl", "morning all");
+        chat.say("Dora", "carl: morning");
+        chat.say("Eve", "has anyone tried the new release");
+        assert!(chat.say("Bob", "lunch time for me").is_empty());
+        assert!(chat.detector.is_open(&q));
     }
 
     #[test]
