@@ -458,6 +458,37 @@ fn complaint_tone_catches_exasperation_and_failed_attempts() {
 }
 
 #[test]
+fn italian_negative_tone_catches_praise_with_a_but_and_reproach() {
+    let lib = library();
+    for text in [
+        // praise that only prepares the criticism
+        "Bravi, ma il sito è lentissimo da una settimana",
+        "grazie ma così non si può andare avanti",
+        "bello però il finale rovina tutto",
+        // the conditional of reproach
+        "sarebbe ora di sistemare le consegne",
+        // exasperated punctuation with a negation
+        "non avete ancora risposto?!",
+    ] {
+        let v = run(&lib, text);
+        assert!(
+            v.has(Label::Negative) || v.has(Label::Complaint),
+            "not negative: {text}\n{}",
+            describe(&v)
+        );
+    }
+    // plain praise, and "ma" that does not follow praise, stay unflagged
+    for text in ["bravi, ottimo lavoro", "bello, ma dove lo avete girato"] {
+        let v = run(&lib, text);
+        assert!(
+            !v.has(Label::Negative) && !v.has(Label::Complaint),
+            "{text}\n{}",
+            describe(&v)
+        );
+    }
+}
+
+#[test]
 fn questions_and_anticipation_with_complaint_words_are_not_complaints() {
     let lib = library();
     for text in [
