@@ -424,6 +424,9 @@ fn chit_chat_and_praise_are_not_flagged() {
         // small talk to one person is answered by that person, not by a moderator
         "come stai? tutto bene?",
         "ti piace la nuova grafica?",
+        // a question word in a sentence closed by "!" is an exclamation
+        "Quanto mi piace la nuova sigla!",
+        "Quanti ricordi con questo gruppo!",
     ] {
         let v = run(&lib, text);
         assert!(
