@@ -123,6 +123,41 @@ fn eval_ends_with_the_summary_line() {
 }
 
 #[test]
+fn rules_stats_lists_each_rule_with_rows_fired_and_precision() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("set.csv");
+    std::fs::write(
+        &file,
+        "id,text,label\na,\"How do I reset my password\",1\nb,is the shop open today?,1\nc,what a day?!,0\nd,nice stream,0\n",
+    )
+    .unwrap();
+    let data = file.to_str().unwrap();
+    let out = ascolto(
+        &[
+            "rules", "stats", "--task", "question", "--data", data, "--terms",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("4 rows, 2 positive (50.0%)"), "{stdout}");
+    // The question mark fires on two rows, one of them a question.
+    let mark = stdout
+        .lines()
+        .find(|l| l.starts_with("common.question.mark"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let fields: Vec<&str> = mark.split_whitespace().collect();
+    assert_eq!(&fields[1..3], ["2", "0.50"], "{mark}");
+    assert!(mark.ends_with("fits few rows"), "{mark}");
+
+    let out = ascolto(
+        &["rules", "stats", "--task", "unanswered", "--data", data],
+        &[],
+    );
+    assert!(!out.status.success());
+}
+
+#[test]
 fn eval_names_the_line_of_a_bad_label() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("set.csv");
