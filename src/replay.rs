@@ -17,7 +17,7 @@ use crate::alert::AlertView;
 use crate::clock::{Clock, ManualClock};
 use crate::comment::{Author, AuthorId, Comment, CommentId, Place, Source};
 use crate::escalation::{due_escalations, EscalationPolicy};
-use crate::lifecycle::AlertRef;
+use crate::lifecycle::{AlertRef, CommentState, StoredComment};
 use crate::sla::Sla;
 use crate::tracker::{Ingested, Tracker, TrackerError};
 
@@ -540,29 +540,50 @@ async fn replay_one(
         );
     }
     match outcome.ingested {
-        Ingested::Duplicate => summary.duplicates += 1,
+        Ingested::Duplicate => {
+            summary.duplicates += 1;
+            // A replay killed between storing a flag and showing it left the flag unshown;
+            // shown now, as the bot posts such alerts at its next start.
+            if let Some(stored) = tracker.store().comment(&comment.id).await? {
+                if stored.state == CommentState::Flagged && stored.alert.is_none() {
+                    show_alert(tracker, clock, watch, &stored, out).await?;
+                }
+            }
+        }
         Ingested::Clear(_) => {}
         Ingested::Flagged(stored) => {
             summary.flagged += 1;
-            let mut view = AlertView::new(&stored, clock.now());
-            if let Some(watch) = watch {
-                view = view.with_sla(&stored, watch.sla, clock.now());
-            }
-            let _ = writeln!(out, "[{}] {}", comment.time.format("%H:%M"), view.to_text());
-            // The terminal is this adapter's alert channel.
-            tracker
-                .mark_alerted(
-                    &comment.id,
-                    AlertRef {
-                        channel: "terminal".into(),
-                        message: comment.id.0.clone(),
-                        posted_at: clock.now(),
-                    },
-                )
-                .await?;
+            show_alert(tracker, clock, watch, &stored, out).await?;
         }
     }
     Ok(())
+}
+
+/// Writes a flagged comment's alert to `out`, the terminal being this adapter's alert
+/// channel, and records it as shown.
+async fn show_alert(
+    tracker: &Tracker,
+    clock: &ManualClock,
+    watch: Option<&Watch<'_>>,
+    stored: &StoredComment,
+    out: &mut dyn Write,
+) -> Result<(), TrackerError> {
+    let comment = &stored.comment;
+    let mut view = AlertView::new(stored, clock.now());
+    if let Some(watch) = watch {
+        view = view.with_sla(stored, watch.sla, clock.now());
+    }
+    let _ = writeln!(out, "[{}] {}", comment.time.format("%H:%M"), view.to_text());
+    tracker
+        .mark_alerted(
+            &comment.id,
+            AlertRef {
+                channel: "terminal".into(),
+                message: comment.id.0.clone(),
+                posted_at: clock.now(),
+            },
+        )
+        .await
 }
 
 /// The earliest deadline among open comments not yet escalated that can still be missed.

@@ -10,10 +10,12 @@
 //! - `telegram`: the Telegram channel against the fake Bot API in `support`.
 //! - `shipped_library`: the rule library in `rules/` on comments written for these tests.
 //! - `cli`: the `ascolto` binary as a user runs it.
+//! - `drills`: the binary killed with SIGKILL at random points, then started again.
 
 mod cli;
 mod digest;
 mod discord_bot;
+mod drills;
 mod fake_discord;
 mod meta;
 mod pipeline;
