@@ -409,12 +409,18 @@ async fn run_digest(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Replay problems go to standard error as they are found, alerts to standard output.
-struct StderrNotes;
+/// Replay problems go to standard error as they are found, with the progress; alerts go to
+/// standard output.
+struct StderrNotes(telemetry::Progress);
 
 impl replay::Notes for StderrNotes {
     fn problem(&mut self, message: &str) {
+        self.0.finish();
         eprintln!("{message}");
+    }
+
+    fn progress(&mut self, summary: &replay::ReplaySummary) {
+        self.0.tick(summary.comments + summary.skipped);
     }
 }
 
@@ -444,6 +450,7 @@ async fn run_replay(
         escalation: &app.escalation,
         every: Duration::minutes(5),
     };
+    let mut notes = StderrNotes(telemetry::Progress::new("comments replayed"));
     let summary = replay::run_watched(
         &app.tracker,
         &clock,
@@ -451,9 +458,10 @@ async fn run_replay(
         reader,
         Some(&watch),
         &mut out,
-        &mut StderrNotes,
+        &mut notes,
     )
     .await?;
+    notes.0.finish();
     // The summary and the digest are read at the end of the replayed day, where the clock is.
     let mut line = format!(
         "── {} comments, {} flagged, {} answered in the channel, {} duplicates ignored, {} targets missed and escalated",
@@ -574,7 +582,15 @@ fn run_eval(
     let dir = rules.unwrap_or_else(|| settings.rules.dir.clone());
     let library = Library::load(&dir, &settings.templates.values)?;
     let rows = eval::read_csv(data)?;
-    let report = eval::evaluate(task, &rows, &library, &settings.triage_options());
+    let mut progress = telemetry::Progress::new("rows evaluated");
+    let report = eval::evaluate_with_progress(
+        task,
+        &rows,
+        &library,
+        &settings.triage_options(),
+        &mut |done| progress.tick(done),
+    );
+    progress.finish();
     let c = report.confusion;
     if explain {
         print!("{}", report.explain_text());

@@ -1,6 +1,8 @@
-//! Logging: one `tracing` subscriber for the binary, set up in one place.
+//! Logging: one `tracing` subscriber for the binary, set up in one place, and the progress
+//! report of long one-shot commands (replay, eval).
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
 
 use tracing_subscriber::EnvFilter;
 
@@ -16,4 +18,62 @@ pub fn init(default_filter: &str) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .try_init();
+}
+
+/// Progress of a long command on standard error: on a terminal one line rewritten in place a
+/// few times a second; otherwise (a log file, a pipe) a plain line every ten seconds, since
+/// carriage returns would fill a file with noise.
+pub struct Progress {
+    what: &'static str,
+    terminal: bool,
+    started: Instant,
+    last: Option<Instant>,
+    drawn: bool,
+}
+
+impl Progress {
+    /// `what` names the items counted ("comments", "rows").
+    pub fn new(what: &'static str) -> Progress {
+        Progress {
+            what,
+            terminal: std::io::stderr().is_terminal(),
+            started: Instant::now(),
+            last: None,
+            drawn: false,
+        }
+    }
+
+    /// `done` items so far; cheap to call for every item.
+    pub fn tick(&mut self, done: usize) {
+        let every = if self.terminal {
+            Duration::from_millis(200)
+        } else {
+            Duration::from_secs(10)
+        };
+        let now = Instant::now();
+        // The first report waits a full period: short runs print nothing.
+        let last = *self.last.get_or_insert(self.started);
+        if now.duration_since(last) < every {
+            return;
+        }
+        self.last = Some(now);
+        let rate = done as f64 / now.duration_since(self.started).as_secs_f64().max(1e-3);
+        let line = format!("{done} {} ({rate:.0}/s)", self.what);
+        let mut err = std::io::stderr().lock();
+        if self.terminal {
+            let _ = write!(err, "\r\x1b[2K{line}");
+            self.drawn = true;
+        } else {
+            let _ = writeln!(err, "{line}");
+        }
+        let _ = err.flush();
+    }
+
+    /// Clears the in-place line, so what follows starts on a clean line.
+    pub fn finish(&mut self) {
+        if self.drawn {
+            let _ = write!(std::io::stderr().lock(), "\r\x1b[2K");
+            self.drawn = false;
+        }
+    }
 }

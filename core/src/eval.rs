@@ -281,8 +281,20 @@ pub fn row_comment(row: &Row) -> Comment {
 
 /// Runs every row through triage and scores the task.
 pub fn evaluate(task: Task, rows: &[Row], library: &Library, options: &TriageOptions) -> Report {
+    evaluate_with_progress(task, rows, library, options, &mut |_| {})
+}
+
+/// As [`evaluate`], calling `progress` with the number of rows done after each row.
+pub fn evaluate_with_progress(
+    task: Task,
+    rows: &[Row],
+    library: &Library,
+    options: &TriageOptions,
+    progress: &mut dyn FnMut(usize),
+) -> Report {
     let mut report = Report::default();
-    for row in rows {
+    for (done, row) in rows.iter().enumerate() {
+        progress(done + 1);
         let verdict = triage(&row_comment(row), library, options);
         let predicted = task.predicts(&verdict);
         report.confusion.add(row.label, predicted);
