@@ -439,6 +439,7 @@ where
     I: IntoIterator<Item = Result<Entry, ReplayError>>,
 {
     let mut summary = ReplaySummary::default();
+    let mut due = DueCheck::default();
     let mut started = false;
     let mut failures_in_a_row = 0;
     for entry in entries {
@@ -462,18 +463,26 @@ where
         } else if comment.time < clock.now() {
             late = Some(clock.now());
         } else if let Some(watch) = watch {
-            watch_until(tracker, clock, watch, comment.time, &mut summary, out)
-                .await
-                .map_err(|source| ReplayError::Tracker {
-                    path: path.to_owned(),
-                    source,
-                })?;
+            watch_until(
+                tracker,
+                clock,
+                watch,
+                &mut due,
+                comment.time,
+                &mut summary,
+                out,
+            )
+            .await
+            .map_err(|source| ReplayError::Tracker {
+                path: path.to_owned(),
+                source,
+            })?;
         }
         if comment.time > clock.now() {
             clock.set(comment.time);
         }
         let duplicates = summary.duplicates;
-        match replay_one(tracker, clock, watch, &comment, &mut summary, out).await {
+        match replay_one(tracker, clock, watch, &mut due, &comment, &mut summary, out).await {
             Ok(()) => failures_in_a_row = 0,
             Err(source) => {
                 summary.failed += 1;
@@ -507,7 +516,7 @@ where
     }
     if let Some(watch) = watch {
         let now = clock.now();
-        watch_until(tracker, clock, watch, now, &mut summary, out)
+        watch_until(tracker, clock, watch, &mut due, now, &mut summary, out)
             .await
             .map_err(|source| ReplayError::Tracker {
                 path: path.to_owned(),
@@ -522,6 +531,7 @@ async fn replay_one(
     tracker: &Tracker,
     clock: &ManualClock,
     watch: Option<&Watch<'_>>,
+    due: &mut DueCheck,
     comment: &Comment,
     summary: &mut ReplaySummary,
     out: &mut dyn Write,
@@ -553,6 +563,9 @@ async fn replay_one(
         Ingested::Clear(_) => {}
         Ingested::Flagged(stored) => {
             summary.flagged += 1;
+            if let Some(watch) = watch {
+                due.flagged(&stored, watch.sla);
+            }
             show_alert(tracker, clock, watch, &stored, out).await?;
         }
     }
@@ -586,23 +599,49 @@ async fn show_alert(
         .await
 }
 
-/// The earliest deadline among open comments not yet escalated that can still be missed.
-async fn next_deadline(
-    tracker: &Tracker,
-    sla: &Sla,
-) -> Result<Option<DateTime<Utc>>, TrackerError> {
-    let open = tracker.store().open_unescalated().await?;
-    Ok(open
-        .iter()
-        .filter(|stored| stored.state.is_open())
-        .filter_map(|stored| sla.clock_for(stored))
-        .filter(|clock| {
-            clock
-                .stopped
-                .is_none_or(|stopped| stopped >= clock.deadline)
-        })
-        .map(|clock| clock.deadline)
-        .min())
+/// The earliest moment an escalation can fall due, kept between the replay's steps: the open
+/// comments are read again only once a check may really find something, not at every step
+/// (reading them at every comment made a day with thousands of open comments quadratic).
+/// It is a lower bound: an answer only moves the true earliest deadline later.
+#[derive(Debug, Default)]
+struct DueCheck {
+    /// `None` when unknown (the open comments must be read); `Some(None)` when nothing is due.
+    earliest: Option<Option<DateTime<Utc>>>,
+}
+
+impl DueCheck {
+    async fn earliest(
+        &mut self,
+        tracker: &Tracker,
+        sla: &Sla,
+    ) -> Result<Option<DateTime<Utc>>, TrackerError> {
+        if let Some(known) = self.earliest {
+            return Ok(known);
+        }
+        let open = tracker.store().open_unescalated().await?;
+        let earliest = open.iter().filter_map(|s| deadline(s, sla)).min();
+        self.earliest = Some(earliest);
+        Ok(earliest)
+    }
+
+    /// A comment was just flagged: its deadline may be the earliest.
+    fn flagged(&mut self, stored: &StoredComment, sla: &Sla) {
+        if let (Some(known), Some(new)) = (self.earliest.as_mut(), deadline(stored, sla)) {
+            *known = Some(known.map_or(new, |k| k.min(new)));
+        }
+    }
+}
+
+/// When an open comment misses its target, if its clock is still running by then.
+fn deadline(stored: &StoredComment, sla: &Sla) -> Option<DateTime<Utc>> {
+    if !stored.state.is_open() {
+        return None;
+    }
+    let clock = sla.clock_for(stored)?;
+    clock
+        .stopped
+        .is_none_or(|stopped| stopped >= clock.deadline)
+        .then_some(clock.deadline)
 }
 
 /// Moves the clock to `until` in `watch.every` steps, escalating what is due at each step.
@@ -614,6 +653,7 @@ async fn watch_until(
     tracker: &Tracker,
     clock: &ManualClock,
     watch: &Watch<'_>,
+    due: &mut DueCheck,
     until: DateTime<Utc>,
     summary: &mut ReplaySummary,
     out: &mut dyn std::io::Write,
@@ -622,15 +662,14 @@ async fn watch_until(
     let step_ms = step.num_milliseconds().max(1);
     let mut at = clock.now();
     loop {
+        let earliest = if watch.escalation.enabled {
+            due.earliest(tracker, watch.sla).await?
+        } else {
+            None
+        };
         let mut steps = 1;
         if until - at > step {
-            let target = if watch.escalation.enabled {
-                next_deadline(tracker, watch.sla)
-                    .await?
-                    .map_or(until, |deadline| deadline.min(until))
-            } else {
-                until
-            };
+            let target = earliest.map_or(until, |deadline| deadline.min(until));
             // The first step at or after `target`.
             let ms = (target - at).num_milliseconds();
             steps = ms.saturating_add(step_ms - 1).div_euclid(step_ms).max(1);
@@ -639,10 +678,14 @@ async fn watch_until(
             .checked_add_signed(Duration::milliseconds(steps.saturating_mul(step_ms)))
             .map_or(until, |next| next.min(until));
         clock.set(at);
-        for escalation in due_escalations(tracker, watch.sla, watch.escalation).await? {
-            summary.escalated += 1;
-            summary.pinged += usize::from(escalation.ping.is_some());
-            let _ = writeln!(out, "[{}] {}", at.format("%H:%M"), escalation.to_text());
+        // Before the earliest deadline nothing can be escalated: no need to look.
+        if earliest.is_some_and(|deadline| at >= deadline) {
+            for escalation in due_escalations(tracker, watch.sla, watch.escalation).await? {
+                summary.escalated += 1;
+                summary.pinged += usize::from(escalation.ping.is_some());
+                let _ = writeln!(out, "[{}] {}", at.format("%H:%M"), escalation.to_text());
+            }
+            due.earliest = None;
         }
         if at >= until {
             return Ok(());
