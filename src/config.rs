@@ -60,6 +60,7 @@ pub struct Settings {
     pub sla: SlaSettings,
     pub escalation: EscalationSettings,
     pub digest: DigestSettings,
+    pub outbox: OutboxSettings,
     pub log: LogSettings,
     pub http: HttpSettings,
     pub meta: MetaSettings,
@@ -316,6 +317,29 @@ pub struct DigestSettings {
     pub time_zone: Option<TimeZone>,
     /// How many of the oldest unanswered comments are listed with links.
     pub oldest: usize,
+}
+
+/// Retries of platform writes (`[outbox]`): see `outbox::RetryPolicy`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxSettings {
+    /// The wait after a write first fails; doubled after each further failure.
+    pub first_retry: HumanDuration,
+    /// The longest wait between two attempts.
+    pub max_retry: HumanDuration,
+    /// A write still failing after this long is given up and moderators are told.
+    pub give_up_after: HumanDuration,
+}
+
+impl OutboxSettings {
+    pub fn policy(&self) -> crate::outbox::RetryPolicy {
+        let std = |d: &HumanDuration| d.0.to_std().unwrap_or_default();
+        crate::outbox::RetryPolicy {
+            first: std(&self.first_retry),
+            max: std(&self.max_retry),
+            give_up_after: std(&self.give_up_after),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -642,6 +666,24 @@ impl Settings {
         }
         if !(1..=20).contains(&self.digest.oldest) {
             return Err(invalid("digest.oldest", "must be between 1 and 20"));
+        }
+        let outbox = &self.outbox;
+        if outbox.first_retry.0 < Duration::seconds(1) {
+            return Err(invalid("outbox.first_retry", "must be at least 1s"));
+        }
+        if outbox.max_retry.0 < outbox.first_retry.0 {
+            return Err(invalid(
+                "outbox.max_retry",
+                "must be at least outbox.first_retry",
+            ));
+        }
+        if outbox.give_up_after.0 < Duration::minutes(1)
+            || outbox.give_up_after.0 > Duration::days(7)
+        {
+            return Err(invalid(
+                "outbox.give_up_after",
+                "must be between 1m and 7d (moderators should hear about a failed write the same day)",
+            ));
         }
         for name in self.templates.values.keys() {
             if crate::rules::BUILTIN_PLACEHOLDERS.contains(&name.as_str()) {
@@ -1077,6 +1119,21 @@ mod tests {
         )]);
         let s = Settings::load_with_env(&config_dir(), Some(env)).unwrap();
         assert_eq!(s.discord.staff_roles, vec![1_100_000_000_000_000_301]);
+    }
+
+    #[test]
+    fn outbox_retries_are_range_checked_and_become_a_policy() {
+        let load = |key: &str, value: &str| {
+            let env = HashMap::from([(format!("ASCOLTO__OUTBOX__{key}"), value.to_owned())]);
+            Settings::load_with_env(&config_dir(), Some(env))
+        };
+        let policy = load("GIVE_UP_AFTER", "2h").unwrap().outbox.policy();
+        assert_eq!(policy.give_up_after, std::time::Duration::from_secs(7200));
+        assert_eq!(policy.first, std::time::Duration::from_secs(1));
+        let err = load("GIVE_UP_AFTER", "30s").unwrap_err();
+        assert!(err.to_string().contains("outbox.give_up_after"), "{err}");
+        let err = load("MAX_RETRY", "0s").unwrap_err();
+        assert!(err.to_string().contains("outbox.max_retry"), "{err}");
     }
 
     #[test]

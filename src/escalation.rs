@@ -4,8 +4,9 @@
 //! The adapter (the Discord layer, or the replay) calls [`due_escalations`] periodically and
 //! posts what it returns. Each escalation is recorded in the store before it is returned, so
 //! a comment is escalated at most once, across restarts and across processes sharing the
-//! store. If posting then fails the escalation is not retried: it still shows in the digest's
-//! "targets missed", and the alert itself keeps saying "missed by ...".
+//! store. The live bot queues the message in the outbox, which retries it; if it is given up
+//! the escalation still shows in the digest's "targets missed", and the alert itself keeps
+//! saying "missed by ...".
 //!
 //! Over budget, an escalation is still recorded and posted, only without the ping: moderators
 //! keep a complete list in the channel, while a burst of breaches (an outage, a raid) cannot

@@ -15,8 +15,10 @@
 //!   chat) and [`replay`] (a JSONL file through the same pipeline: the demo, backfills,
 //!   drills). A new platform is one more folder beside `discord`, building
 //!   [`comment::Comment`]s and posting what the tracker decided.
-//! - [`tracker`]: the only writer of comment state, checkpoints, escalations and digest
-//!   claims; it decides, persists, then tells the adapter what to show.
+//! - [`tracker`]: the only writer of comment state, checkpoints, escalations, digest claims
+//!   and the outbox; it decides, persists, then tells the adapter what to show.
+//! - [`outbox`]: every platform write queued in the database and delivered by a worker with
+//!   retries, once, in order per channel; a platform delivers through its `Deliver`.
 //! - [`store`]: SQLite through sqlx: queries and row mapping, no decisions.
 //! - What moderators see: [`alert`] (one view of a flagged comment for chat and terminal),
 //!   [`sla`] (response targets and business hours), [`escalation`] (missed targets),
@@ -36,6 +38,7 @@ pub mod discord;
 pub mod escalation;
 pub mod http;
 pub mod meta;
+pub mod outbox;
 pub mod replay;
 pub mod sla;
 pub mod store;

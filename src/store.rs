@@ -1,5 +1,6 @@
 //! The store: SQLite through sqlx, holding comments, verdicts, drafts, alerts, the audit
-//! trail of moderator actions, per-channel checkpoints, escalations and digest claims.
+//! trail of moderator actions, per-channel checkpoints, escalations, digest claims and the
+//! outbox of platform writes.
 //!
 //! Queries and row mapping only: what to write is the tracker's decision, and the tracker is
 //! the only caller of the writing functions (the adapters read). Each function is one
@@ -18,6 +19,7 @@ use sqlx::{ConnectOptions, Row, SqlitePool};
 use crate::comment::{Author, AuthorId, ChannelId, Comment, CommentId, Place, Source};
 use crate::draft::Draft;
 use crate::lifecycle::{Action, ActionKind, AlertRef, CommentState, StoredComment, Transition};
+use crate::outbox::{Destination, NewOutbox, OutboxId, OutboxKind, OutboxRow, OutboxState};
 use crate::rules::{Label, Lang, TemplateId};
 use crate::triage::Verdict;
 
@@ -216,8 +218,9 @@ impl Store {
         Store::connect("sqlite::memory:").await
     }
 
-    /// Stores a newly triaged comment with its verdict and draft, in one transaction.
-    /// Returns false, changing nothing, when the comment id is already stored.
+    /// Stores a newly triaged comment with its verdict and draft, and the outbox rows its
+    /// alert needs (`then`), in one transaction. Returns false, changing nothing, when the
+    /// comment id is already stored.
     pub async fn insert_triaged(
         &self,
         comment: &Comment,
@@ -225,6 +228,7 @@ impl Store {
         state: CommentState,
         draft: Option<&Draft>,
         now: DateTime<Utc>,
+        then: &[NewOutbox],
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
@@ -257,6 +261,9 @@ impl Store {
             return Ok(false);
         }
         write_verdict(&mut tx, &comment.id, verdict, draft, now).await?;
+        for row in then {
+            insert_outbox(&mut tx, row, now).await?;
+        }
         tx.commit().await?;
         Ok(true)
     }
@@ -298,20 +305,46 @@ impl Store {
         transition_on(&mut conn, id, change, now).await
     }
 
+    /// As [`Store::transition`], writing the outbox rows `then` in the same transaction when
+    /// (and only when) the move is made.
+    pub async fn transition_then(
+        &self,
+        id: &CommentId,
+        change: Transition,
+        now: DateTime<Utc>,
+        then: &[NewOutbox],
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if !transition_on(&mut tx, id, change, now).await? {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        for row in then {
+            insert_outbox(&mut tx, row, now).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Makes a closing move and writes the action that closed it, in one transaction: whoever
     /// reads the comment sees the new state together with who closed it and how, never one
     /// without the other. False if the comment was not in a `from` state (someone else got
     /// there first); nothing is written then.
+    /// The outbox rows `then` (the alert's update) are written with it.
     pub async fn close_with_action(
         &self,
         change: Transition,
         answered_by: Option<&str>,
         action: &Action,
+        then: &[NewOutbox],
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         if !transition_on(&mut tx, &action.comment, change, action.at).await? {
             tx.rollback().await?;
             return Ok(false);
+        }
+        for row in then {
+            insert_outbox(&mut tx, row, action.at).await?;
         }
         if let Some(by) = answered_by {
             sqlx::query("UPDATE comments SET answered_by = COALESCE(answered_by, ?) WHERE id = ?")
@@ -608,6 +641,35 @@ impl Store {
         Ok(inserted)
     }
 
+    /// As [`Store::mark_digest_posted`], writing the outbox row that posts it in the same
+    /// transaction: the day is claimed exactly when its posting is queued.
+    pub async fn claim_digest_with(
+        &self,
+        digest: &PostedDigest,
+        row: &NewOutbox,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO digests (day, window_start, window_end, posted_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (day) DO NOTHING",
+        )
+        .bind(digest.day)
+        .bind(digest.window_start)
+        .bind(digest.window_end)
+        .bind(digest.posted_at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !inserted {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        insert_outbox(&mut tx, row, digest.posted_at).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Takes back [`Store::mark_digest_posted`] for `day`, when posting that digest failed, so
     /// it is tried again rather than lost.
     pub async fn unmark_digest(&self, day: NaiveDate) -> Result<(), StoreError> {
@@ -617,6 +679,296 @@ impl Store {
             .await?;
         Ok(())
     }
+}
+
+/// What marking an outbox row done changes besides the row, all in one transaction: the
+/// tracker decides it, so the platform's answer and what it means are recorded together.
+#[derive(Debug, Default)]
+pub struct OutboxDone<'a> {
+    /// The platform's id of what was posted.
+    pub message_id: Option<&'a str>,
+    /// Why it was given up (`None`: it was sent).
+    pub given_up: Option<&'a str>,
+    /// An alert is up: record where, and move the comment from flagged to alerted.
+    pub alert: Option<(&'a CommentId, &'a AlertRef)>,
+    /// A reply is out: make this closing move with its action; if the move is no longer
+    /// possible the action is still written, since what was sent must be on record.
+    pub close: Option<(Transition, Option<&'a str>, &'a Action)>,
+    /// A move to make if possible (a reply given up goes back to the moderators).
+    pub transition: Option<(&'a CommentId, Transition)>,
+    /// Rows to write next (the alert's update, a notice to moderators).
+    pub then: Vec<NewOutbox>,
+}
+
+/// The outbox (see [`outbox`](crate::outbox)): written by the tracker, read by the workers.
+impl Store {
+    /// Writes one row; `None` when an equivalent row is already waiting (alert updates
+    /// coalesce).
+    pub async fn enqueue(
+        &self,
+        row: &NewOutbox,
+        now: DateTime<Utc>,
+    ) -> Result<Option<OutboxId>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        insert_outbox(&mut conn, row, now).await
+    }
+
+    /// The oldest open row of each channel of `destination`: only these may be claimed, so
+    /// each channel's rows go out in order.
+    pub async fn outbox_heads(
+        &self,
+        destination: Destination,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT o.* FROM outbox o
+             WHERE o.destination = ?1 AND o.state IN ('pending', 'claimed')
+               AND o.id = (SELECT MIN(h.id) FROM outbox h
+                           WHERE h.destination = ?1 AND h.channel = o.channel
+                             AND h.state IN ('pending', 'claimed'))
+             ORDER BY o.id",
+        )
+        .bind(destination.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(outbox_from_row).collect()
+    }
+
+    /// Claims a row (compare-and-set): pending and due, or claimed with its lease run out (its
+    /// worker died, so the attempt may have gone out: `maybe_sent`). Counts the attempt,
+    /// which becomes the claim's token. `None` if someone else holds it.
+    pub async fn outbox_claim(
+        &self,
+        id: OutboxId,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<Option<OutboxRow>, StoreError> {
+        let row = sqlx::query(
+            "UPDATE outbox SET
+                maybe_sent = CASE WHEN state = 'claimed' THEN 1 ELSE maybe_sent END,
+                state = 'claimed', lease_ms = ?2, attempts = attempts + 1
+             WHERE id = ?1 AND (
+                (state = 'pending' AND COALESCE(due_ms, 0) <= ?3)
+                OR (state = 'claimed' AND COALESCE(lease_ms, 0) <= ?3))
+             RETURNING *",
+        )
+        .bind(id.0)
+        .bind(now_ms + lease_ms)
+        .bind(now_ms)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(outbox_from_row).transpose()
+    }
+
+    /// Puts a claimed row back to wait until `due_ms`. False if the claim was no longer ours.
+    pub async fn outbox_retry(
+        &self,
+        row: &OutboxRow,
+        error: &str,
+        due_ms: i64,
+        first_failed_ms: i64,
+        maybe_sent: bool,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE outbox SET state = 'pending', due_ms = ?, lease_ms = NULL,
+                first_failed_ms = COALESCE(first_failed_ms, ?), last_error = ?,
+                maybe_sent = maybe_sent OR ?
+             WHERE id = ? AND state = 'claimed' AND attempts = ?",
+        )
+        .bind(due_ms)
+        .bind(first_failed_ms)
+        .bind(error)
+        .bind(maybe_sent)
+        .bind(row.id.0)
+        .bind(i64::from(row.attempts))
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1;
+        Ok(done)
+    }
+
+    /// Marks a claimed row sent or given up, with everything `done` says, in one transaction.
+    /// False, changing nothing, if the claim was no longer ours.
+    pub async fn outbox_finish(
+        &self,
+        row: &OutboxRow,
+        done: &OutboxDone<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let state = if done.given_up.is_some() {
+            OutboxState::GivenUp
+        } else {
+            OutboxState::Sent
+        };
+        let marked = sqlx::query(
+            "UPDATE outbox SET state = ?, done_at = ?, lease_ms = NULL,
+                message_id = COALESCE(?, message_id), last_error = COALESCE(?, last_error)
+             WHERE id = ? AND state = 'claimed' AND attempts = ?",
+        )
+        .bind(state.as_str())
+        .bind(now)
+        .bind(done.message_id)
+        .bind(done.given_up)
+        .bind(row.id.0)
+        .bind(i64::from(row.attempts))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !marked {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        if let Some((id, alert)) = done.alert {
+            sqlx::query(
+                "INSERT INTO alerts (comment_id, channel_id, message_id, posted_at) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (comment_id) DO UPDATE SET channel_id = excluded.channel_id,
+                    message_id = excluded.message_id, posted_at = excluded.posted_at",
+            )
+            .bind(id.as_str())
+            .bind(&alert.channel)
+            .bind(&alert.message)
+            .bind(alert.posted_at)
+            .execute(&mut *tx)
+            .await?;
+            transition_on(&mut tx, id, Transition::ALERT, now).await?;
+        }
+        if let Some((change, answered_by, action)) = done.close {
+            if transition_on(&mut tx, &action.comment, change, action.at).await? {
+                if let Some(by) = answered_by {
+                    sqlx::query(
+                        "UPDATE comments SET answered_by = COALESCE(answered_by, ?) WHERE id = ?",
+                    )
+                    .bind(by)
+                    .bind(action.comment.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            insert_action(&mut tx, action).await?;
+        }
+        if let Some((id, change)) = done.transition {
+            transition_on(&mut tx, id, change, now).await?;
+        }
+        for next in &done.then {
+            insert_outbox(&mut tx, next, now).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub async fn outbox_row(&self, id: OutboxId) -> Result<Option<OutboxRow>, StoreError> {
+        let row = sqlx::query("SELECT * FROM outbox WHERE id = ?")
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(outbox_from_row).transpose()
+    }
+
+    /// Every row about a comment, oldest first.
+    pub async fn outbox_for(&self, id: &CommentId) -> Result<Vec<OutboxRow>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM outbox WHERE comment_id = ? ORDER BY id")
+            .bind(id.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(outbox_from_row).collect()
+    }
+
+    /// Whether a row of `kind` about the comment is still waiting or being delivered.
+    pub async fn outbox_open(&self, id: &CommentId, kind: OutboxKind) -> Result<bool, StoreError> {
+        let open: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE comment_id = ? AND kind = ?
+                AND state IN ('pending', 'claimed')",
+        )
+        .bind(id.as_str())
+        .bind(kind.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(open > 0)
+    }
+
+    /// Why the latest approved reply for a comment was given up, if it was.
+    pub async fn reply_given_up(&self, id: &CommentId) -> Result<Option<String>, StoreError> {
+        let row: Option<(String, Option<String>)> = sqlx::query_as(
+            "SELECT state, last_error FROM outbox WHERE comment_id = ? AND kind = 'reply'
+             ORDER BY id DESC LIMIT 1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row
+            .filter(|(state, _)| state == OutboxState::GivenUp.as_str())
+            .map(|(_, error)| error.unwrap_or_default()))
+    }
+
+    /// Writes given up in `(start, end]` (the digest's line), by the tracker's clock.
+    pub async fn outbox_given_up_between(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE state = 'given_up' AND done_at > ? AND done_at <= ?",
+        )
+        .bind(start)
+        .bind(end)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(count.max(0) as usize)
+    }
+}
+
+async fn insert_outbox(
+    conn: &mut SqliteConnection,
+    row: &NewOutbox,
+    now: DateTime<Utc>,
+) -> Result<Option<OutboxId>, StoreError> {
+    let comment = row.payload.comment();
+    let json = serde_json::to_string(&row.payload).map_err(|e| StoreError::Corrupt {
+        id: comment.map(|c| c.to_string()).unwrap_or_default(),
+        message: e.to_string(),
+    })?;
+    let id: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO outbox (destination, channel, comment_id, kind, payload, state, created_at)
+         VALUES (?, ?, ?, ?, ?, 'pending', ?)
+         ON CONFLICT DO NOTHING
+         RETURNING id",
+    )
+    .bind(row.destination.as_str())
+    .bind(&row.channel)
+    .bind(comment.map(|c| c.as_str()))
+    .bind(row.payload.kind().as_str())
+    .bind(json)
+    .bind(now)
+    .fetch_optional(conn)
+    .await?;
+    Ok(id.map(OutboxId))
+}
+
+fn outbox_from_row(row: &SqliteRow) -> Result<OutboxRow, StoreError> {
+    let id: i64 = row.try_get("id")?;
+    let name = format!("outbox row {id}");
+    let destination: String = row.try_get("destination")?;
+    let state: String = row.try_get("state")?;
+    let payload: String = row.try_get("payload")?;
+    Ok(OutboxRow {
+        id: OutboxId(id),
+        destination: Destination::parse(&destination)
+            .ok_or_else(|| corrupt(&name, format!("unknown destination `{destination}`")))?,
+        channel: row.try_get("channel")?,
+        payload: serde_json::from_str(&payload).map_err(|e| corrupt(&name, e.to_string()))?,
+        state: OutboxState::parse(&state)
+            .ok_or_else(|| corrupt(&name, format!("unknown state `{state}`")))?,
+        attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
+        maybe_sent: row.try_get("maybe_sent")?,
+        due_ms: row.try_get("due_ms")?,
+        lease_ms: row.try_get("lease_ms")?,
+        first_failed_ms: row.try_get("first_failed_ms")?,
+        created_at: row.try_get("created_at")?,
+        message_id: row.try_get("message_id")?,
+        last_error: row.try_get("last_error")?,
+    })
 }
 
 async fn write_verdict(
@@ -866,7 +1218,7 @@ mod tests {
             comment("5", "dm-r", Source::Replay, true),
         ] {
             store
-                .insert_triaged(&c, &verdict(), CommentState::Clear, None, now)
+                .insert_triaged(&c, &verdict(), CommentState::Clear, None, now, &[])
                 .await
                 .unwrap();
         }
@@ -882,7 +1234,7 @@ mod tests {
         let now = Utc::now();
         let c = comment("1", "general", Source::Discord, false);
         store
-            .insert_triaged(&c, &verdict(), CommentState::Alerted, None, now)
+            .insert_triaged(&c, &verdict(), CommentState::Alerted, None, now, &[])
             .await
             .unwrap();
         let action = |name: &str| Action {
@@ -896,12 +1248,12 @@ mod tests {
             reply_message_id: None,
         };
         assert!(store
-            .close_with_action(Transition::ANSWER, Some("mia"), &action("mia"))
+            .close_with_action(Transition::ANSWER, Some("mia"), &action("mia"), &[])
             .await
             .unwrap());
         // A second moderator a moment later: refused, and nothing of theirs is written.
         assert!(!store
-            .close_with_action(Transition::ANSWER, Some("lea"), &action("lea"))
+            .close_with_action(Transition::ANSWER, Some("lea"), &action("lea"), &[])
             .await
             .unwrap());
         let stored = store.comment(&c.id).await.unwrap().unwrap();

@@ -6,11 +6,21 @@
 //! Adapters (the Discord bot, the replay) hand it comments and moderator actions; it runs
 //! triage, writes the outcome, and tells the adapter what to show. Processing the same
 //! comment twice changes nothing, and two moderators acting at once cannot both send a reply.
+//!
+//! What a live platform must write (alerts, their updates, approved replies, escalations,
+//! digests, notices) the tracker queues in the [`outbox`](crate::outbox), in the same
+//! transaction as the decision, once an adapter has named the moderators' room
+//! ([`Tracker::set_room`]); the outbox worker delivers it and reports back here
+//! ([`Tracker::outbox_delivered`], [`Tracker::outbox_retry`], [`Tracker::outbox_give_up`]),
+//! so the platform's answer is recorded in the same place as what it means. Without a room
+//! (the replay, the demo) nothing is queued.
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
 use tracing::{info, info_span, Instrument};
 
 use crate::answer::{AnswerConfig, AnswerDetector, Answered};
@@ -20,8 +30,12 @@ use crate::draft::{draft, draft_wording, wording_count, Draft, DraftContext};
 use crate::lifecycle::{
     after_edit, Action, ActionKind, AlertRef, CommentState, StoredComment, Transition,
 };
+use crate::outbox::{
+    self, DeliveryError, Destination, DigestOrder, NewOutbox, OutboxId, OutboxKind, OutboxRow,
+    Payload, ReplyOrder, Room,
+};
 use crate::rules::{Label, Library, LibraryError};
-use crate::store::{PostedDigest, Store, StoreError};
+use crate::store::{OutboxDone, PostedDigest, Store, StoreError};
 use crate::triage::{triage, TriageOptions, Verdict};
 
 /// Why a tracker operation could not be done.
@@ -35,10 +49,12 @@ pub enum TrackerError {
     AlreadyClosed { id: CommentId, state: CommentState },
     #[error("comment {0} has no draft to send")]
     NoDraft(CommentId),
+    #[error("comment {0} came from a replayed file: there is no platform to post a reply on")]
+    Unpostable(CommentId),
 }
 
 /// Who acted on an alert.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Moderator {
     pub id: String,
     pub name: String,
@@ -107,6 +123,10 @@ pub struct Tracker {
     /// only looks a few dozen messages back, so a restart loses nothing that matters.
     detector: Mutex<AnswerDetector>,
     clock: Arc<dyn Clock>,
+    /// The moderators' room, once a live adapter has named it: until then nothing is queued.
+    room: OnceLock<Room>,
+    /// Wakes the outbox worker when a row is queued.
+    outbox_wake: Arc<Notify>,
 }
 
 /// What the tracker needs besides the store.
@@ -135,7 +155,53 @@ impl Tracker {
             // Who may answer is decided here (staff, or anyone), so the detector hears everyone.
             detector: Mutex::new(AnswerDetector::new(AnswerConfig::default())),
             clock,
+            room: OnceLock::new(),
+            outbox_wake: Arc::new(Notify::new()),
         }
+    }
+
+    /// Names the moderators' room: from now on platform writes are queued in the outbox. Set
+    /// once, by the adapter that delivers them; a second call changes nothing.
+    pub fn set_room(&self, room: Room) {
+        let _ = self.room.set(room);
+    }
+
+    pub fn room(&self) -> Option<&Room> {
+        self.room.get()
+    }
+
+    /// Notified whenever a row is queued (the worker waits on it).
+    pub fn outbox_wake(&self) -> Arc<Notify> {
+        self.outbox_wake.clone()
+    }
+
+    fn wake(&self) {
+        self.outbox_wake.notify_one();
+    }
+
+    /// The row that posts a comment's alert, when there is a room.
+    fn alert_row(&self, id: &CommentId) -> Option<NewOutbox> {
+        self.room().map(|room| {
+            NewOutbox::to_room(
+                room,
+                Payload::Alert {
+                    comment: id.clone(),
+                },
+            )
+        })
+    }
+
+    /// The row that re-renders a comment's alert, when there is a room. Queued in the room's
+    /// channel, so it follows the alert's own post.
+    fn update_row(&self, id: &CommentId) -> Option<NewOutbox> {
+        self.room().map(|room| {
+            NewOutbox::to_room(
+                room,
+                Payload::AlertUpdate {
+                    comment: id.clone(),
+                },
+            )
+        })
     }
 
     pub fn store(&self) -> &Store {
@@ -202,10 +268,18 @@ impl Tracker {
             CommentState::Clear
         };
         let draft = draft.filter(|_| state == CommentState::Flagged);
+        let alert: Vec<NewOutbox> = (state == CommentState::Flagged)
+            .then(|| self.alert_row(&comment.id))
+            .flatten()
+            .into_iter()
+            .collect();
         let inserted = self
             .store
-            .insert_triaged(comment, &verdict, state, draft.as_ref(), now)
+            .insert_triaged(comment, &verdict, state, draft.as_ref(), now, &alert)
             .await?;
+        if !alert.is_empty() && inserted {
+            self.wake();
+        }
         if !inserted {
             tracing::debug!("already processed; ignored");
             return Ok(IngestOutcome {
@@ -280,6 +354,7 @@ impl Tracker {
                         id: comment.author.id.0.clone(),
                         name: comment.author.name.clone(),
                     },
+                    true,
                 )
                 .await?
             {
@@ -351,17 +426,6 @@ impl Tracker {
             .await?)
     }
 
-    /// Claims a day's digest for posting: true for exactly one caller per day, across restarts
-    /// and processes. Post only on true, and [`Tracker::release_digest`] if posting fails.
-    pub async fn claim_digest(&self, digest: &PostedDigest) -> Result<bool, TrackerError> {
-        Ok(self.store.mark_digest_posted(digest).await?)
-    }
-
-    /// Gives back a digest claim whose posting failed, so it is tried again rather than lost.
-    pub async fn release_digest(&self, day: chrono::NaiveDate) -> Result<(), TrackerError> {
-        Ok(self.store.unmark_digest(day).await?)
-    }
-
     async fn stored(&self, id: &CommentId) -> Result<StoredComment, TrackerError> {
         self.store
             .comment(id)
@@ -369,12 +433,36 @@ impl Tracker {
             .ok_or_else(|| TrackerError::NotFound(id.clone()))
     }
 
-    /// Claims the right to send the reply. Exactly one claim succeeds per comment.
+    /// Claims the right to send the reply, for a caller that posts it itself (the replay,
+    /// tests) and then calls [`Tracker::complete_reply`] or [`Tracker::abandon_reply`].
+    /// Exactly one claim succeeds per comment.
     pub async fn claim_reply(
         &self,
         id: &CommentId,
         moderator: &Moderator,
         edited_text: Option<String>,
+    ) -> Result<ReplyClaim, TrackerError> {
+        self.claim(id, moderator, edited_text, false).await
+    }
+
+    /// A moderator approved (or edited) the draft: claims the reply as
+    /// [`Tracker::claim_reply`] does and, in the same transaction, queues its posting and an
+    /// update of the alert ("sending"). The outbox worker posts it and records the outcome.
+    pub async fn approve(
+        &self,
+        id: &CommentId,
+        moderator: &Moderator,
+        edited_text: Option<String>,
+    ) -> Result<ReplyClaim, TrackerError> {
+        self.claim(id, moderator, edited_text, true).await
+    }
+
+    async fn claim(
+        &self,
+        id: &CommentId,
+        moderator: &Moderator,
+        edited_text: Option<String>,
+        queue: bool,
     ) -> Result<ReplyClaim, TrackerError> {
         let stored = self.stored(id).await?;
         let draft_text = stored
@@ -382,17 +470,6 @@ impl Tracker {
             .as_ref()
             .map(|d| d.text.clone())
             .ok_or_else(|| TrackerError::NoDraft(id.clone()))?;
-        let claimed = self
-            .store
-            .transition(id, Transition::CLAIM_REPLY, self.clock.now())
-            .await?;
-        if !claimed {
-            let state = self.stored(id).await?.state;
-            return Err(TrackerError::AlreadyClosed {
-                id: id.clone(),
-                state,
-            });
-        }
         let edited = edited_text.as_ref().is_some_and(|t| t != &draft_text);
         // An approved draft speaks with the approving moderator's name where it says
         // `{moderator}`; an edited one is sent exactly as the moderator wrote it.
@@ -402,6 +479,37 @@ impl Tracker {
                 .signed_draft(&stored, moderator)
                 .unwrap_or_else(|| draft_text.clone()),
         };
+        let mut rows = Vec::new();
+        if queue {
+            let destination = Destination::for_source(stored.comment.source)
+                .ok_or_else(|| TrackerError::Unpostable(id.clone()))?;
+            rows.push(NewOutbox {
+                destination,
+                channel: stored.comment.place.channel.0.clone(),
+                payload: Payload::Reply(ReplyOrder {
+                    comment: id.clone(),
+                    draft_text: draft_text.clone(),
+                    text: text.clone(),
+                    moderator: moderator.clone(),
+                    edited,
+                }),
+            });
+            rows.extend(self.update_row(id));
+        }
+        let claimed = self
+            .store
+            .transition_then(id, Transition::CLAIM_REPLY, self.clock.now(), &rows)
+            .await?;
+        if !claimed {
+            let state = self.stored(id).await?.state;
+            return Err(TrackerError::AlreadyClosed {
+                id: id.clone(),
+                state,
+            });
+        }
+        if !rows.is_empty() {
+            self.wake();
+        }
         Ok(ReplyClaim {
             text,
             draft_text,
@@ -453,7 +561,12 @@ impl Tracker {
         };
         let closed = self
             .store
-            .close_with_action(Transition::REPLY_SENT, Some(&claim.moderator.name), &action)
+            .close_with_action(
+                Transition::REPLY_SENT,
+                Some(&claim.moderator.name),
+                &action,
+                &[],
+            )
             .await?;
         if !closed {
             // The claim was taken back meanwhile (a restart's recovery), yet the reply is out:
@@ -475,11 +588,16 @@ impl Tracker {
         Ok(())
     }
 
-    /// Comments left mid-send by a crash go back to the moderators' queue.
+    /// Comments left mid-send by a crash go back to the moderators' queue, unless their reply
+    /// waits in the outbox (it is delivered then, once).
     pub async fn recover_after_restart(&self) -> Result<usize, TrackerError> {
         let mut count = 0;
         for open in self.store.open_comments().await? {
             if open.state == CommentState::Sending
+                && !self
+                    .store
+                    .outbox_open(&open.comment.id, OutboxKind::Reply)
+                    .await?
                 && self
                     .store
                     .transition(&open.comment.id, Transition::GIVE_BACK, self.clock.now())
@@ -524,7 +642,8 @@ impl Tracker {
         kind: ActionKind,
         moderator: &Moderator,
     ) -> Result<StoredComment, TrackerError> {
-        match self.close(id, change, kind, moderator).await? {
+        // The click is answered with the updated alert itself: no queued update.
+        match self.close(id, change, kind, moderator, false).await? {
             Some(stored) => Ok(stored),
             None => {
                 let state = self.stored(id).await?.state;
@@ -542,6 +661,7 @@ impl Tracker {
         change: Transition,
         kind: ActionKind,
         who: &Moderator,
+        update_alert: bool,
     ) -> Result<Option<StoredComment>, TrackerError> {
         let draft_text = self.stored(id).await?.draft.map(|d| d.text);
         let action = Action {
@@ -555,12 +675,20 @@ impl Tracker {
             reply_message_id: None,
         };
         let answered_by = (change.to == CommentState::Answered).then_some(who.name.as_str());
+        let update: Vec<NewOutbox> = update_alert
+            .then(|| self.update_row(id))
+            .flatten()
+            .into_iter()
+            .collect();
         let closed = self
             .store
-            .close_with_action(change, answered_by, &action)
+            .close_with_action(change, answered_by, &action, &update)
             .await?;
         if !closed {
             return Ok(None);
+        }
+        if !update.is_empty() {
+            self.wake();
         }
         Ok(Some(self.stored(id).await?))
     }
@@ -631,20 +759,275 @@ impl Tracker {
                 now,
             )
             .await?;
-        Ok(Edited::Retriaged(Box::new(self.stored(&comment.id).await?)))
+        let now_stored = self.stored(&comment.id).await?;
+        // An alert up, or on its way (the update follows it in its channel), shows the edit.
+        if now_stored.alert.is_some()
+            || self
+                .store
+                .outbox_open(&comment.id, OutboxKind::Alert)
+                .await?
+        {
+            self.queue_alert_update(&comment.id).await?;
+        } else if now_stored.state == CommentState::Flagged {
+            self.queue_alert(&comment.id).await?;
+        }
+        Ok(Edited::Retriaged(Box::new(now_stored)))
     }
 
     /// The author deleted a comment: withdraw it. Returns it if it had been open.
     pub async fn delete(&self, id: &CommentId) -> Result<Option<StoredComment>, TrackerError> {
+        let Some(before) = self.store.comment(id).await? else {
+            return Ok(None);
+        };
+        // A flagged comment's alert may be on its way: the update queued behind it (same
+        // channel, so after it) withdraws it once it is up.
+        let update: Vec<NewOutbox> = before
+            .state
+            .is_open()
+            .then(|| self.update_row(id))
+            .flatten()
+            .into_iter()
+            .collect();
         let moved = self
             .store
-            .transition(id, Transition::WITHDRAW, self.clock.now())
+            .transition_then(id, Transition::WITHDRAW, self.clock.now(), &update)
             .await?;
         if !moved {
             return Ok(None);
         }
+        if !update.is_empty() {
+            self.wake();
+        }
         let stored = self.stored(id).await?;
         Ok(stored.alert.is_some().then_some(stored))
+    }
+
+    /// Queues an update of a comment's alert (coalescing with one already waiting).
+    pub async fn queue_alert_update(&self, id: &CommentId) -> Result<(), TrackerError> {
+        if let Some(row) = self.update_row(id) {
+            self.store.enqueue(&row, self.clock.now()).await?;
+            self.wake();
+        }
+        Ok(())
+    }
+
+    /// Queues the alert of a flagged comment, unless one is already on its way.
+    pub async fn queue_alert(&self, id: &CommentId) -> Result<bool, TrackerError> {
+        let Some(row) = self.alert_row(id) else {
+            return Ok(false);
+        };
+        if self.store.outbox_open(id, OutboxKind::Alert).await? {
+            return Ok(false);
+        }
+        self.store.enqueue(&row, self.clock.now()).await?;
+        self.wake();
+        Ok(true)
+    }
+
+    /// At start: flagged comments with no alert and none on its way (written before the
+    /// outbox existed, or given up last time) get one queued. Returns how many.
+    pub async fn queue_missing_alerts(&self) -> Result<usize, TrackerError> {
+        let mut count = 0;
+        for open in self.store.open_comments().await? {
+            if open.state == CommentState::Flagged
+                && open.alert.is_none()
+                && self.queue_alert(&open.comment.id).await?
+            {
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
+    /// Queues an escalation already recorded (see `escalation::due_escalations`), rendered by
+    /// the adapter for its room.
+    pub async fn queue_escalation(
+        &self,
+        id: &CommentId,
+        text: String,
+        ping_role: Option<u64>,
+    ) -> Result<(), TrackerError> {
+        if let Some(room) = self.room() {
+            let payload = Payload::Escalation {
+                comment: id.clone(),
+                text,
+                ping_role,
+            };
+            self.store
+                .enqueue(&NewOutbox::to_room(room, payload), self.clock.now())
+                .await?;
+            self.wake();
+        }
+        Ok(())
+    }
+
+    /// Claims a day's digest and queues its posting, in one transaction: true for exactly one
+    /// caller per day, across restarts and processes. False without a room.
+    pub async fn queue_digest(
+        &self,
+        digest: &PostedDigest,
+        order: DigestOrder,
+    ) -> Result<bool, TrackerError> {
+        let Some(room) = self.room() else {
+            return Ok(false);
+        };
+        let row = NewOutbox::to_room(room, Payload::Digest(order));
+        let queued = self.store.claim_digest_with(digest, &row).await?;
+        if queued {
+            self.wake();
+        }
+        Ok(queued)
+    }
+
+    /// Queues a digest asked for now (`/ascolto digest`); it is not a day's claim.
+    pub async fn queue_digest_now(
+        &self,
+        order: DigestOrder,
+    ) -> Result<Option<OutboxId>, TrackerError> {
+        let Some(room) = self.room() else {
+            return Ok(None);
+        };
+        let row = NewOutbox::to_room(room, Payload::Digest(order));
+        let id = self.store.enqueue(&row, self.clock.now()).await?;
+        self.wake();
+        Ok(id)
+    }
+
+    /// Claims an outbox row for delivery (see [`outbox`](crate::outbox)).
+    pub async fn outbox_claim(
+        &self,
+        id: OutboxId,
+        now_ms: i64,
+    ) -> Result<Option<OutboxRow>, TrackerError> {
+        Ok(self
+            .store
+            .outbox_claim(id, now_ms, outbox::LEASE.as_millis() as i64)
+            .await?)
+    }
+
+    /// A row was delivered: mark it sent together with what that means (the alert is up, the
+    /// reply is out and the comment closed). False if the claim had passed to someone else.
+    pub async fn outbox_delivered(
+        &self,
+        row: &OutboxRow,
+        message_id: Option<&str>,
+    ) -> Result<bool, TrackerError> {
+        let now = self.clock.now();
+        let alert_ref;
+        let action;
+        let mut done = OutboxDone {
+            message_id,
+            ..OutboxDone::default()
+        };
+        match &row.payload {
+            Payload::Alert { comment } => {
+                if let Some(message) = message_id {
+                    alert_ref = AlertRef {
+                        channel: row.channel.clone(),
+                        message: message.to_owned(),
+                        posted_at: now,
+                    };
+                    done.alert = Some((comment, &alert_ref));
+                }
+            }
+            Payload::Reply(order) => {
+                action = Action {
+                    comment: order.comment.clone(),
+                    kind: if order.edited {
+                        ActionKind::Edited
+                    } else {
+                        ActionKind::Approved
+                    },
+                    moderator_id: Some(order.moderator.id.clone()),
+                    moderator_name: Some(order.moderator.name.clone()),
+                    at: now,
+                    draft_text: Some(order.draft_text.clone()),
+                    sent_text: Some(order.text.clone()),
+                    reply_message_id: message_id.map(str::to_owned),
+                };
+                done.close = Some((
+                    Transition::REPLY_SENT,
+                    Some(order.moderator.name.as_str()),
+                    &action,
+                ));
+                done.then.extend(self.update_row(&order.comment));
+            }
+            Payload::AlertUpdate { .. }
+            | Payload::Escalation { .. }
+            | Payload::Digest(_)
+            | Payload::Notice { .. } => {}
+        }
+        let marked = self.store.outbox_finish(row, &done, now).await?;
+        if marked && !done.then.is_empty() {
+            self.wake();
+        }
+        Ok(marked)
+    }
+
+    /// A row failed and will be tried again at `due_ms` (wall clock).
+    pub async fn outbox_retry(
+        &self,
+        row: &OutboxRow,
+        error: &DeliveryError,
+        due_ms: i64,
+        first_failed_ms: i64,
+    ) -> Result<bool, TrackerError> {
+        Ok(self
+            .store
+            .outbox_retry(
+                row,
+                &error.to_string(),
+                due_ms,
+                first_failed_ms,
+                error.maybe_sent(),
+            )
+            .await?)
+    }
+
+    /// A row is given up: mark it, tell the moderators (unless it was itself a notice), and
+    /// for a reply give the comment back to them with its alert saying why.
+    pub async fn outbox_give_up(
+        &self,
+        row: &OutboxRow,
+        error: &DeliveryError,
+    ) -> Result<bool, TrackerError> {
+        let now = self.clock.now();
+        let reason = error.to_string();
+        let kind = row.payload.kind();
+        let mut done = OutboxDone {
+            given_up: Some(&reason),
+            ..OutboxDone::default()
+        };
+        if let Payload::Reply(order) = &row.payload {
+            done.transition = Some((&order.comment, Transition::GIVE_BACK));
+            done.then.extend(self.update_row(&order.comment));
+        }
+        if kind != OutboxKind::Notice {
+            let about = match &row.payload {
+                Payload::Digest(order) => Some(format!("for {}", order.day)),
+                other => match other.comment() {
+                    Some(id) => self.store.comment(id).await?.map(|c| {
+                        let place = if c.comment.place.is_dm {
+                            "a direct message".to_owned()
+                        } else {
+                            format!("#{}", c.comment.place.channel_name)
+                        };
+                        format!("about {} in {place}", c.comment.author.name)
+                    }),
+                    None => None,
+                },
+            };
+            if let Some(room) = self.room() {
+                let text = outbox::give_up_notice(kind, about.as_deref(), error);
+                done.then
+                    .push(NewOutbox::to_room(room, Payload::Notice { text }));
+            }
+        }
+        let marked = self.store.outbox_finish(row, &done, now).await?;
+        if marked && !done.then.is_empty() {
+            self.wake();
+        }
+        Ok(marked)
     }
 
     /// Comments waiting for an answer, oldest first.

@@ -8,7 +8,8 @@
 //!
 //! Scheduling is a pure decision too: [`digest_due`] says whether a digest should go out now,
 //! given the last one posted, so a digest missed while the bot was down goes out once at the
-//! next start. The adapter claims it with `Tracker::claim_digest` just before posting.
+//! next start. The live bot claims the day and queues the posting in one transaction
+//! (`Tracker::queue_digest`); the outbox builds it from the window when it delivers it.
 
 pub mod chart;
 
@@ -239,6 +240,8 @@ pub struct Digest {
     /// The configured targets, strictest first (for the text and the chart's markers).
     pub target_settings: Vec<(Label, Duration)>,
     pub moderation: Moderation,
+    /// Platform writes (alerts, replies, escalations...) the outbox gave up in the window.
+    pub writes_given_up: usize,
 }
 
 /// The rule that made a comment a complaint: the complaint label's strongest rule (the
@@ -391,6 +394,8 @@ pub fn compute(
         targets,
         target_settings,
         moderation,
+        // Read by `build_window` from the outbox; the computation only sees comments.
+        writes_given_up: 0,
     }
 }
 
@@ -403,14 +408,18 @@ pub async fn build_window(
     let comments = store.comments_for_digest(window.start).await?;
     let actions = store.actions_since(window.start).await?;
     let escalations = store.escalations_since(window.start).await?;
-    Ok(compute(
+    let mut digest = compute(
         window,
         &comments,
         &actions,
         &escalations,
         &Sla::from_settings(&settings.sla),
         settings.digest.oldest,
-    ))
+    );
+    digest.writes_given_up = store
+        .outbox_given_up_between(window.start, window.end)
+        .await?;
+    Ok(digest)
 }
 
 /// The digest of the 24 hours up to now: what the scheduled digest shows when it is on time.
@@ -566,6 +575,10 @@ impl Digest {
         ));
         out.push_str(&format!("**Targets**{}\n", self.targets_text()));
         out.push_str(&format!("**Drafts**: {}\n", self.moderation_text()));
+        out.push_str(&format!(
+            "**Platform writes given up**: {}\n",
+            self.writes_given_up
+        ));
         out
     }
 
@@ -647,6 +660,10 @@ impl Digest {
         ));
         out.push_str(&format!("Targets{}\n", self.targets_text()));
         out.push_str(&format!("Drafts: {}\n", self.moderation_text()));
+        out.push_str(&format!(
+            "Platform writes given up: {}\n",
+            self.writes_given_up
+        ));
         out
     }
 }

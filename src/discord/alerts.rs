@@ -6,18 +6,18 @@
 //! edit, a deletion, an answer in the channel, or a restart — shows the same truth.
 //! Button ids carry the action and the comment id (`ascolto:approve:<comment id>`), so buttons
 //! on alerts posted before a restart still work.
+//!
+//! Posting and editing alerts is the outbox's (`delivery` renders with [`render`] when it
+//! delivers); this module decides what an alert looks like.
 
 use chrono::{DateTime, Utc};
 use poise::serenity_prelude as serenity;
-use serenity::{
-    ButtonStyle, CacheHttp, ChannelId, CreateActionRow, CreateAllowedMentions, CreateButton,
-    CreateEmbed, CreateEmbedFooter, CreateMessage, EditMessage, MessageId,
-};
-use tracing::{info, warn};
+use serenity::{ButtonStyle, CreateActionRow, CreateButton, CreateEmbed, CreateEmbedFooter};
+use tracing::warn;
 
 use crate::alert::AlertView;
 use crate::comment::CommentId;
-use crate::lifecycle::{Action, ActionKind, AlertRef, CommentState, StoredComment};
+use crate::lifecycle::{Action, ActionKind, CommentState, StoredComment};
 use crate::rules::Severity;
 use crate::sla::{format_wait, SlaStatus};
 use crate::text::cut_chars;
@@ -383,13 +383,33 @@ pub async fn render(
     let outcome = Outcome::of(stored, &actions);
     let now = data.tracker.clock().now();
     let view = AlertView::new(stored, now).with_sla(stored, &data.sla, now);
-    let card = Card::new(
+    let mut card = Card::new(
         &view,
         stored.comment.time,
         stored.comment.author.id.as_str(),
         &outcome,
     );
+    // A reply given up by the outbox handed the comment back: say so while it is open.
+    if outcome.is_open() {
+        if let Some(reason) = data
+            .tracker
+            .store()
+            .reply_given_up(&stored.comment.id)
+            .await?
+        {
+            card.fields.push((
+                "Status".to_owned(),
+                cut_chars(&failed_reply_line(&reason), FIELD_MAX),
+                false,
+            ));
+        }
+    }
     Ok((card.embed(), card.components(&stored.comment.id)))
+}
+
+/// The status line of an alert whose approved reply could not be posted.
+pub fn failed_reply_line(reason: &str) -> String {
+    format!("⚠️ The approved reply could not be posted: {reason}. Nothing was sent; approve again once that is fixed, or answer yourself.")
 }
 
 fn snowflake(value: &str) -> Result<u64, DiscordError> {
@@ -402,76 +422,17 @@ fn snowflake(value: &str) -> Result<u64, DiscordError> {
         })
 }
 
-/// Posts the alert for a flagged comment in the alert channel and records where it is.
-pub async fn post(
-    http: impl CacheHttp,
-    data: &Data,
-    stored: &StoredComment,
-) -> Result<(), DiscordError> {
-    let id = &stored.comment.id;
-    let channel = ChannelId::new(data.discord().alert_channel);
-    let (embed, components) = render(data, stored).await?;
-    let message = channel
-        .send_message(
-            &http,
-            CreateMessage::new()
-                .embed(embed)
-                .components(components)
-                // The embed quotes members' words: never let it ping anyone.
-                .allowed_mentions(CreateAllowedMentions::new()),
-        )
-        .await?;
-    data.tracker
-        .mark_alerted(
-            id,
-            AlertRef {
-                channel: channel.to_string(),
-                message: message.id.to_string(),
-                posted_at: data.tracker.clock().now(),
-            },
-        )
-        .await?;
-    info!(comment = %id, alert = %message.id, "alert posted");
-    // Someone may have answered while the alert was being posted: show that now.
-    if let Some(now) = data.tracker.store().comment(id).await? {
-        if !now.state.is_open() {
-            refresh(&http, data, id).await?;
-        }
-    }
-    Ok(())
-}
-
-/// Rewrites a comment's alert (if it has one) to show how the comment stands now.
-pub async fn refresh(
-    http: impl CacheHttp,
-    data: &Data,
-    id: &CommentId,
-) -> Result<(), DiscordError> {
-    let Some(stored) = data.tracker.store().comment(id).await? else {
-        return Ok(());
-    };
-    let Some(alert) = &stored.alert else {
-        return Ok(());
-    };
-    let (embed, components) = render(data, &stored).await?;
-    ChannelId::new(snowflake(&alert.channel)?)
-        .edit_message(
-            &http,
-            MessageId::new(snowflake(&alert.message)?),
-            EditMessage::new()
-                .embed(embed)
-                .components(components)
-                .allowed_mentions(CreateAllowedMentions::new()),
-        )
-        .await?;
-    info!(comment = %id, state = stored.state.as_str(), "alert updated");
+/// Queues an update of a comment's alert, re-rendered from the database when the outbox
+/// delivers it (see `delivery`); several updates in a row coalesce into one edit.
+pub async fn refresh(data: &Data, id: &CommentId) -> Result<(), DiscordError> {
+    data.tracker.queue_alert_update(id).await?;
     Ok(())
 }
 
 /// As [`refresh`], logging instead of failing: used where nobody waits for the answer.
-pub async fn refresh_logged(http: impl CacheHttp, data: &Data, id: &CommentId) {
-    if let Err(e) = refresh(http, data, id).await {
-        warn!(comment = %id, error = %e, "could not update the alert");
+pub async fn refresh_logged(data: &Data, id: &CommentId) {
+    if let Err(e) = refresh(data, id).await {
+        warn!(comment = %id, error = %e, "could not queue the alert's update");
     }
 }
 

@@ -1,8 +1,9 @@
 //! Catching up after downtime, so nothing written while the bot was away is lost.
 //!
-//! - Before connecting: replies left mid-send by a crash go back to the queue
-//!   (`tracker.recover_after_restart`), and flagged comments whose alert never got posted get
-//!   it now.
+//! - Before connecting: replies left mid-send by a crash go back to the queue unless the
+//!   outbox still holds them (`tracker.recover_after_restart`), and flagged comments whose
+//!   alert is neither posted nor on its way get one queued. The outbox worker, started first,
+//!   delivers whatever the last run left pending.
 //! - For each guild (on GUILD_CREATE, right after READY): every watched text channel and active
 //!   thread is read over REST from its checkpoint on, oldest first, through the same path as
 //!   live messages. Direct-message conversations the bot has seen before are read the same way.
@@ -20,7 +21,6 @@ use serenity::{ChannelType, GetMessages, GuildId, Http, Message, MessageId, User
 use tracing::{debug, info, info_span, warn, Instrument};
 
 use crate::comment::ChannelId;
-use crate::lifecycle::CommentState;
 
 use super::alerts;
 use super::ingest::{self, MemberFacts};
@@ -34,8 +34,8 @@ const PAGE: u32 = 100;
 /// flight; if the bot dies right then, the overlap brings the earlier one back.
 pub const OVERLAP_MS: u64 = 60_000;
 
-/// Before connecting: give back interrupted replies and post alerts that were never posted.
-pub async fn before_connecting(http: &Http, data: &Data) -> Result<(), DiscordError> {
+/// Before connecting: give back interrupted replies and queue alerts that were never posted.
+pub async fn before_connecting(data: &Data) -> Result<(), DiscordError> {
     let recovered = data.tracker.recover_after_restart().await?;
     if recovered > 0 {
         info!(
@@ -43,19 +43,9 @@ pub async fn before_connecting(http: &Http, data: &Data) -> Result<(), DiscordEr
             "replies interrupted by the last stop are back in the queue"
         );
     }
-    let mut posted = 0;
-    for stored in data.tracker.open().await? {
-        if stored.state == CommentState::Flagged && stored.alert.is_none() {
-            match alerts::post(http, data, &stored).await {
-                Ok(()) => posted += 1,
-                Err(e) => {
-                    warn!(comment = %stored.comment.id, error = %e, "alert still not posted")
-                }
-            }
-        }
-    }
-    if posted > 0 {
-        info!(posted, "alerts posted that were missing from the last run");
+    let queued = data.tracker.queue_missing_alerts().await?;
+    if queued > 0 {
+        info!(queued, "alerts queued that were missing from the last run");
     }
     Ok(())
 }

@@ -2,23 +2,23 @@
 //!
 //! Everything a click needs is in its custom id (action and comment id) and in the database,
 //! so buttons on alerts posted before a restart work the same. Every click is answered within
-//! Discord's 3 seconds: a private refusal, the Edit modal, the updated alert, or — for Approve,
-//! which has to post a message first — an acknowledgement followed by the alert update.
-//! Two moderators approving at once cannot both send: the tracker grants one claim.
+//! Discord's 3 seconds: a private refusal, the Edit modal, the updated alert, or — for Approve —
+//! an acknowledgement: the tracker queues the reply and the alert's update in the outbox, whose
+//! worker posts them with retries (a reply it has to give up comes back to the queue, its alert
+//! saying why). Two moderators approving at once cannot both send: the tracker grants one claim.
 
 use poise::serenity_prelude as serenity;
 use serenity::{
     ActionRowComponent, ComponentInteraction, CreateActionRow, CreateAllowedMentions,
-    CreateInputText, CreateInteractionResponse, CreateInteractionResponseFollowup,
-    CreateInteractionResponseMessage, CreateMessage, CreateModal, InputTextStyle, Interaction,
-    Member, Message, MessageId, MessageReference, ModalInteraction, User,
+    CreateInputText, CreateInteractionResponse, CreateInteractionResponseMessage, CreateModal,
+    InputTextStyle, Interaction, Member, ModalInteraction, User,
 };
-use tracing::{error, info, info_span, warn, Instrument};
+use tracing::{info, info_span, warn, Instrument};
 
-use crate::comment::{CommentId, Source};
+use crate::comment::CommentId;
 use crate::lifecycle::{CommentState, StoredComment};
 use crate::text::cut_chars;
-use crate::tracker::{Moderator, ReplyClaim, TrackerError};
+use crate::tracker::{Moderator, TrackerError};
 
 use super::alerts::{self, ButtonAction, CustomId};
 use super::checks;
@@ -86,19 +86,6 @@ impl Click<'_> {
             Click::Button(i) => i.create_response(ctx, response).await?,
             Click::Modal(i) => i.create_response(ctx, response).await?,
         }
-        Ok(())
-    }
-
-    /// A private note after the click was already acknowledged.
-    async fn followup(&self, ctx: &serenity::Context, text: &str) -> Result<(), DiscordError> {
-        let note = CreateInteractionResponseFollowup::new()
-            .content(cut_chars(text, MESSAGE_LIMIT))
-            .ephemeral(true)
-            .allowed_mentions(CreateAllowedMentions::new());
-        match self {
-            Click::Button(i) => i.create_followup(ctx, note).await?,
-            Click::Modal(i) => i.create_followup(ctx, note).await?,
-        };
         Ok(())
     }
 
@@ -185,6 +172,7 @@ pub fn explain(error: &TrackerError) -> String {
         TrackerError::NotFound(_) => "Ascolto has no record of this comment (was its database replaced?); nothing was sent.".to_owned(),
         TrackerError::NoDraft(_) => "There is no draft for this comment. Answer in the channel yourself, then use Mark answered.".to_owned(),
         TrackerError::Store(_) => "Ascolto could not use its database, so nothing was sent. The details are in the bot's log.".to_owned(),
+        TrackerError::Unpostable(_) => "This comment came from a replayed file, so there is nowhere to post a reply; nothing was sent.".to_owned(),
     }
 }
 
@@ -203,7 +191,7 @@ async fn update_in_place(
             info!(reason = %e, "not done");
             i.create_response(ctx, private(&explain(&e))).await?;
             // The alert may be stale (an answer it missed, a restart): show the truth.
-            alerts::refresh_logged(ctx, data, id).await;
+            alerts::refresh_logged(data, id).await;
             return Ok(());
         }
     };
@@ -216,8 +204,8 @@ async fn update_in_place(
     );
     if let Err(e) = i.create_response(ctx, update).await {
         // Too late for the interaction (or Discord hiccuped): edit the alert directly.
-        warn!(error = %e, "could not answer the click; updating the alert directly");
-        alerts::refresh(ctx, data, id).await?;
+        warn!(error = %e, "could not answer the click; queueing the alert's update");
+        alerts::refresh(data, id).await?;
     }
     Ok(())
 }
@@ -264,7 +252,8 @@ fn edited_text(i: &ModalInteraction) -> String {
         .unwrap_or_default()
 }
 
-/// Approve (or the Edit modal's submit): claim, acknowledge, post, record, update the alert.
+/// Approve (or the Edit modal's submit): claim and queue the reply, then acknowledge. The
+/// outbox posts it, records it (`Tracker::outbox_delivered`) and updates the alert.
 async fn approve(
     ctx: &serenity::Context,
     data: &Data,
@@ -273,66 +262,24 @@ async fn approve(
     moderator: &Moderator,
     edited: Option<String>,
 ) -> Result<(), DiscordError> {
-    let claim = match data.tracker.claim_reply(id, moderator, edited).await {
-        Ok(claim) => claim,
+    match data.tracker.approve(id, moderator, edited).await {
+        Ok(claim) => {
+            info!(edited = claim.edited, "reply queued");
+            if let Err(e) = click
+                .respond(ctx, CreateInteractionResponse::Acknowledge)
+                .await
+            {
+                warn!(error = %e, "could not acknowledge the click; the reply is queued anyway");
+            }
+            Ok(())
+        }
         Err(e) => {
             info!(reason = %e, "not sent");
             click.respond(ctx, private(&explain(&e))).await?;
-            alerts::refresh_logged(ctx, data, id).await;
-            return Ok(());
+            alerts::refresh_logged(data, id).await;
+            Ok(())
         }
-    };
-    // Posting is a network call: acknowledge first so Discord's 3 seconds cannot run out.
-    if let Err(e) = click
-        .respond(ctx, CreateInteractionResponse::Acknowledge)
-        .await
-    {
-        warn!(error = %e, "could not acknowledge the click; posting the reply anyway");
     }
-    let reply = match send_reply(ctx, &claim).await {
-        Ok(reply) => reply,
-        Err(e) => {
-            warn!(error = %e, "reply not posted; the alert is open again");
-            data.tracker.abandon_reply(&claim).await?;
-            click
-                .followup(
-                    ctx,
-                    &format!("The reply could not be posted: {e}. Nothing was sent and the alert is open again, so you can retry."),
-                )
-                .await?;
-            return Ok(());
-        }
-    };
-    if let Err(e) = data
-        .tracker
-        .complete_reply(&claim, Some(reply.id.to_string()))
-        .await
-    {
-        // The reply is out but the database does not know: say so loudly, it needs a human.
-        error!(reply = %reply.id, error = %e, "reply POSTED but not recorded; check the alert by hand");
-        return Err(e.into());
-    }
-    info!(reply = %reply.id, edited = claim.edited, "reply posted");
-    alerts::refresh(ctx, data, id).await
-}
-
-/// Posts the reply as the bot, as a reply to the original message (or in the DM), pinging
-/// nobody whatever the text says: no @everyone/@here, no roles, no users, not even the author.
-async fn send_reply(ctx: &serenity::Context, claim: &ReplyClaim) -> Result<Message, DiscordError> {
-    let original = &claim.comment.comment;
-    if original.source != Source::Discord {
-        return Err(DiscordError::NotASnowflake {
-            value: original.id.to_string(),
-        });
-    }
-    let channel =
-        serenity::ChannelId::new(alerts::parse_snowflake(original.place.channel.as_str())?);
-    let message = MessageId::new(alerts::parse_snowflake(original.id.as_str())?);
-    let reply = CreateMessage::new()
-        .content(&claim.text)
-        .reference_message(MessageReference::from((channel, message)))
-        .allowed_mentions(CreateAllowedMentions::new().replied_user(false));
-    Ok(channel.send_message(ctx, reply).await?)
 }
 
 #[cfg(test)]

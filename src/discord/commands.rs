@@ -6,6 +6,7 @@
 //! `checks.rs`; `/ascolto test` stores nothing and is open to everyone.
 
 use std::fmt::Write;
+use std::time::Duration;
 
 use chrono::Utc;
 use poise::serenity_prelude as serenity;
@@ -15,6 +16,7 @@ use tracing::{info, warn};
 use crate::alert::AlertView;
 use crate::comment::{Author, Comment, Place, Source};
 use crate::explain;
+use crate::outbox::OutboxState;
 use crate::sla::format_wait;
 use crate::text::cut_chars;
 
@@ -23,6 +25,9 @@ use super::ingest;
 use super::markdown::MESSAGE_LIMIT;
 use super::schedule;
 use super::types::{Context, Data, DiscordError};
+
+/// How long `/ascolto digest` waits for the outbox to post the digest before answering.
+const DIGEST_WAIT: Duration = Duration::from_secs(10);
 
 /// Open alerts listed at most, so the answer fits in one message.
 const QUEUE_LINES: usize = 15;
@@ -164,21 +169,46 @@ async fn digest(ctx: Context<'_>) -> Result<(), DiscordError> {
     // Reading the day and drawing the chart can outlast Discord's three seconds.
     ctx.defer_ephemeral().await?;
     let data = ctx.data();
-    let digest = crate::digest::build(
-        data.tracker.store(),
-        data.tracker.clock().as_ref(),
-        &data.settings,
-    )
-    .await?;
-    let message = schedule::post_digest(ctx.http(), data, &digest).await?;
-    info!(by = %ctx.author().id, message = %message.id, "digest posted on request");
+    let window = crate::digest::DigestWindow::ending(
+        data.tracker.clock().now(),
+        chrono::Duration::hours(24),
+        data.settings.digest_time_zone(),
+    );
+    let queued = data
+        .tracker
+        .queue_digest_now(schedule::digest_order(&window))
+        .await?;
+    info!(by = %ctx.author().id, "digest queued on request");
+    let channel = data.discord().alert_channel;
+    // The outbox posts it within moments when Discord answers; wait that long to give the link.
+    let mut posted = None;
+    if let Some(id) = queued {
+        let deadline = tokio::time::Instant::now() + DIGEST_WAIT;
+        while tokio::time::Instant::now() < deadline {
+            match data.tracker.store().outbox_row(id).await? {
+                Some(row) if row.state == OutboxState::Sent => {
+                    posted = row.message_id;
+                    break;
+                }
+                Some(row) if row.state == OutboxState::GivenUp => break,
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+    let text = match posted {
+        Some(message) => {
+            let guild = ctx.guild_id().map_or("@me".to_owned(), |g| g.to_string());
+            format!(
+                "Digest posted in <#{channel}>: https://discord.com/channels/{guild}/{channel}/{message}"
+            )
+        }
+        None => format!(
+            "The digest is queued and will appear in <#{channel}> as soon as Discord takes it."
+        ),
+    };
     ctx.send(
         CreateReply::default()
-            .content(format!(
-                "Digest posted in <#{}>: {}",
-                data.discord().alert_channel,
-                message.link()
-            ))
+            .content(text)
             .allowed_mentions(serenity::CreateAllowedMentions::new()),
     )
     .await?;

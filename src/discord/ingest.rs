@@ -6,6 +6,12 @@
 //!
 //! Live gateway messages and backfilled REST messages take the same path
 //! ([`handle_message`]), so catching up after downtime behaves exactly like being online.
+//!
+//! Serenity runs each gateway event in its own task. Live messages, edits and deletions are
+//! therefore put on one queue ([`spawn_queue`]) and handled one at a time, oldest message id
+//! first: comments are stored (and their alerts queued) in the order they arrived, and a burst
+//! no longer has a thousand tasks contending for SQLite's single writer (each waiting out the
+//! busy timeout's sleeps) before the first complaint gets through.
 
 use chrono::{DateTime, Utc};
 use poise::serenity_prelude as serenity;
@@ -17,10 +23,8 @@ use tracing::{debug, info_span, warn, Instrument};
 
 use crate::comment::{Author, AuthorId, ChannelId, Comment, CommentId, Place, Source};
 use crate::config::DiscordSettings;
-use crate::lifecycle::CommentState;
-use crate::tracker::{Edited, IngestOutcome, Ingested};
+use crate::tracker::{Edited, Ingested};
 
-use super::alerts;
 use super::checks;
 use super::markdown::jump_link;
 use super::types::{Data, DiscordError};
@@ -182,8 +186,9 @@ pub fn to_comment(
     .with_thread_root(parent.map(|_| CommentId(channel)))
 }
 
-/// Handles one message, live or backfilled: triage through the tracker, alert, update the
-/// alerts of comments it answered, then move the channel's checkpoint past it.
+/// Handles one message, live or backfilled: triage through the tracker (which queues its alert
+/// and the updates of the alerts of comments it answered), then move the channel's checkpoint
+/// past it.
 ///
 /// `guild` is the message's guild (REST messages do not carry it) and `member` the author's
 /// membership, when known.
@@ -209,8 +214,12 @@ pub async fn handle_message(
     let bot = data.bot_id().unwrap_or_else(|| ctx.cache.current_user().id);
     if is_comment(msg, Some(bot)) {
         let comment = to_comment(msg, guild, place.as_ref(), member.as_ref(), data.discord());
+        // The tracker queues the alert (and updates of the alerts this answers) with the
+        // comment itself; the outbox worker posts them, so ingesting never waits for Discord.
         let outcome = data.tracker.ingest(&comment).await?;
-        act_on(ctx, data, &outcome).await;
+        if let Ingested::Flagged(stored) = &outcome.ingested {
+            debug!(comment = %stored.comment.id, "alert queued");
+        }
     } else if msg.content.trim().is_empty() {
         // Not a sign of a missing Message Content intent: without it Discord refuses the
         // connection (close code 4014), which stops the start with that diagnosis. Here the
@@ -225,16 +234,68 @@ pub async fn handle_message(
     Ok(())
 }
 
-/// Shows moderators what an ingested comment changed. Failures are logged: the comment is
-/// stored, and an alert that could not be posted is posted at the next start.
-async fn act_on(ctx: &serenity::Context, data: &Data, outcome: &IngestOutcome) {
-    if let Ingested::Flagged(stored) = &outcome.ingested {
-        if let Err(e) = alerts::post(ctx, data, stored).await {
-            warn!(comment = %stored.comment.id, error = %e, "alert not posted; it will be posted at the next start");
+/// A gateway event for the ingest queue.
+pub enum Incoming {
+    Message(serenity::Context, Box<Message>),
+    Edit(serenity::Context, Box<MessageUpdateEvent>),
+    Delete(serenity::MessageId),
+}
+
+impl Incoming {
+    /// Arrival order: Discord's ids grow with time; for one message, create before edit
+    /// before delete.
+    fn order(&self) -> (u64, u8) {
+        match self {
+            Incoming::Message(_, m) => (m.id.get(), 0),
+            Incoming::Edit(_, e) => (e.id.get(), 1),
+            Incoming::Delete(id) => (id.get(), 2),
         }
     }
-    for answered in &outcome.answered {
-        alerts::refresh_logged(ctx, data, &answered.comment.id).await;
+
+    async fn handle(self, data: &Data) {
+        match self {
+            Incoming::Message(ctx, msg) => on_message(&ctx, data, &msg).await,
+            Incoming::Edit(ctx, event) => on_edit(&ctx, data, &event).await,
+            Incoming::Delete(id) => on_delete(data, id).await,
+        }
+    }
+}
+
+/// Most events taken off the queue and put back in order at once.
+const BATCH: usize = 256;
+
+/// How long the queue waits, once an event arrives, for the ones serenity hands over out of
+/// order. Serenity spawns a task per event and tokio runs the newest spawned task first, so
+/// in a burst the latest message can reach the queue a moment before those just before it.
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// Starts the task that handles gateway events one at a time. Events that reached the queue
+/// together are sorted into arrival order first.
+pub(crate) fn spawn_queue(data: Data) -> tokio::task::JoinHandle<()> {
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<Incoming>();
+    data.set_incoming(sender);
+    tokio::spawn(async move {
+        let mut batch = Vec::with_capacity(BATCH);
+        while receiver.recv_many(&mut batch, BATCH).await > 0 {
+            tokio::time::sleep(SETTLE).await;
+            while batch.len() < BATCH {
+                match receiver.try_recv() {
+                    Ok(event) => batch.push(event),
+                    Err(_) => break,
+                }
+            }
+            batch.sort_by_key(Incoming::order);
+            for event in batch.drain(..) {
+                event.handle(&data).await;
+            }
+        }
+    })
+}
+
+/// A gateway event: through the queue when there is one, else handled here.
+pub async fn dispatch(data: &Data, event: Incoming) {
+    if let Err(event) = data.queue_incoming(event) {
+        event.handle(data).await;
     }
 }
 
@@ -298,28 +359,24 @@ async fn handle_edit(
             .map(|u| AuthorId(u.id.to_string()))
             .collect();
     }
+    // The tracker queues the alert's update (or a new alert) itself.
     match data.tracker.edit(&comment).await? {
-        Edited::Retriaged(now) => match &now.alert {
-            Some(_) => alerts::refresh(ctx, data, &id).await?,
-            None if now.state == CommentState::Flagged => alerts::post(ctx, data, &now).await?,
-            None => {}
-        },
+        Edited::Retriaged(now) => debug!(state = now.state.as_str(), "re-triaged"),
         Edited::Closed(_) | Edited::Unknown => {}
     }
     Ok(())
 }
 
 /// A deleted message: its alert is withdrawn ("deleted by the author", buttons off).
-pub async fn on_delete(ctx: &serenity::Context, data: &Data, message: serenity::MessageId) {
+pub async fn on_delete(data: &Data, message: serenity::MessageId) {
     let Some(_working) = data.begin_work().await else {
         return;
     };
     let id = CommentId(message.to_string());
     let span = info_span!("discord.delete", message = %id);
+    // The tracker queues the alert's update ("deleted by the author") itself.
     let result = async {
-        if let Some(withdrawn) = data.tracker.delete(&id).await? {
-            alerts::refresh(ctx, data, &withdrawn.comment.id).await?;
-        }
+        data.tracker.delete(&id).await?;
         Ok::<_, DiscordError>(())
     }
     .instrument(span.clone())

@@ -3,7 +3,8 @@
 //! tracker's answers into messages, and holds no business rule.
 //!
 //! One file per feature: `ingest` (messages, edits, deletions), `alerts` (the moderators'
-//! alert messages), `buttons` (clicks and the Edit modal), `commands` (slash commands),
+//! alert messages), `delivery` (posting what the outbox holds: alerts, their updates,
+//! replies, escalations, digests, notices), `buttons` (clicks and the Edit modal), `commands` (slash commands),
 //! `backfill` (catching up after downtime), `checks` (who is a moderator), `schedule` (target
 //! warnings, escalations and the daily digest as time passes), `markdown` (what is Discord's
 //! about writing: the message limit, escaping member text, links), and `types` (the shared
@@ -15,6 +16,7 @@ pub mod backfill;
 pub mod buttons;
 pub mod checks;
 pub mod commands;
+pub mod delivery;
 pub mod ingest;
 pub mod markdown;
 pub mod schedule;
@@ -33,6 +35,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::app::App;
+use crate::outbox::{self, Destination, Room};
 
 pub use types::{Context, Data, DiscordError};
 
@@ -97,6 +100,8 @@ pub struct BotHandle {
     shard_manager: Arc<ShardManager>,
     client: JoinHandle<Result<(), serenity::Error>>,
     schedule: JoinHandle<()>,
+    ingest: JoinHandle<()>,
+    outbox: outbox::Worker,
     data: Data,
     /// The REST client the bot uses (tests read ids through it).
     pub http: Arc<Http>,
@@ -127,6 +132,13 @@ impl BotHandle {
         }
         // Between checks it only waits for the next tick; a check in flight was drained above.
         self.schedule.abort();
+        // Events still queued are left alone: backfill reads those messages at the next start.
+        self.ingest.abort();
+        // A write in flight (a reply being posted) is finished and recorded; what is still
+        // pending stays in the outbox for the next start.
+        if !self.outbox.shutdown(DRAIN_LIMIT).await {
+            warn!("a platform write still in flight after {DRAIN_LIMIT:?}; it is checked for before being retried at the next start");
+        }
         let mut client = self.client;
         match tokio::time::timeout(Duration::from_secs(5), &mut client).await {
             Ok(Ok(Ok(()))) => Ok(()),
@@ -174,29 +186,53 @@ pub async fn start(app: App, token: SecretString) -> Result<BotHandle, DiscordEr
     preflight(&http, &api_base).await?;
 
     let data = Data::new(app);
-    backfill::before_connecting(&http, &data).await?;
+    data.tracker.set_room(Room {
+        destination: Destination::Discord,
+        channel: data.discord().alert_channel.to_string(),
+    });
+    // The worker first: writes the last run left pending go out while the bot catches up.
+    let outbox = outbox::Worker::spawn(
+        data.tracker.clone(),
+        std::sync::Arc::new(delivery::DiscordDelivery::new(data.clone(), token.clone())),
+        data.settings.outbox.policy(),
+    );
+    if let Err(e) = backfill::before_connecting(&data).await {
+        outbox.shutdown(DRAIN_LIMIT).await;
+        return Err(e);
+    }
 
     // `new_with_http` keeps the proxy; `ClientBuilder::token` would replace the Http and drop it.
-    let mut client = ClientBuilder::new_with_http(http, intents())
+    let client = ClientBuilder::new_with_http(http, intents())
         .framework(commands::framework(data.clone()))
         .event_handler(Handler { data: data.clone() })
-        .await?;
+        .await;
+    let mut client = match client {
+        Ok(client) => client,
+        Err(e) => {
+            outbox.shutdown(DRAIN_LIMIT).await;
+            return Err(e.into());
+        }
+    };
+    let ingest = ingest::spawn_queue(data.clone());
     let shard_manager = client.shard_manager.clone();
     let http = client.http.clone();
     let task = tokio::spawn(async move { client.start().await });
     // Its first check runs at once: a digest missed while the bot was down goes out now.
-    let schedule = schedule::spawn(http.clone(), data.clone());
+    let schedule = schedule::spawn(data.clone());
     Ok(BotHandle {
         shard_manager,
         client: task,
         schedule,
+        ingest,
+        outbox,
         data,
         http,
     })
 }
 
 /// Routes gateway events to the feature that handles them. Serenity runs each event in its
-/// own task, so handlers must not assume an order between events.
+/// own task, so handlers must not assume an order between events; messages, edits and
+/// deletions are put back in order by the ingest queue (`ingest::spawn_queue`).
 struct Handler {
     data: Data,
 }
@@ -223,7 +259,7 @@ impl EventHandler for Handler {
     }
 
     async fn message(&self, ctx: serenity::Context, msg: Message) {
-        ingest::on_message(&ctx, &self.data, &msg).await;
+        ingest::dispatch(&self.data, ingest::Incoming::Message(ctx, Box::new(msg))).await;
     }
 
     async fn message_update(
@@ -233,28 +269,28 @@ impl EventHandler for Handler {
         _new: Option<Message>,
         event: MessageUpdateEvent,
     ) {
-        ingest::on_edit(&ctx, &self.data, &event).await;
+        ingest::dispatch(&self.data, ingest::Incoming::Edit(ctx, Box::new(event))).await;
     }
 
     async fn message_delete(
         &self,
-        ctx: serenity::Context,
+        _ctx: serenity::Context,
         _channel: serenity::ChannelId,
         message: MessageId,
         _guild: Option<GuildId>,
     ) {
-        ingest::on_delete(&ctx, &self.data, message).await;
+        ingest::dispatch(&self.data, ingest::Incoming::Delete(message)).await;
     }
 
     async fn message_delete_bulk(
         &self,
-        ctx: serenity::Context,
+        _ctx: serenity::Context,
         _channel: serenity::ChannelId,
         messages: Vec<MessageId>,
         _guild: Option<GuildId>,
     ) {
         for message in messages {
-            ingest::on_delete(&ctx, &self.data, message).await;
+            ingest::dispatch(&self.data, ingest::Incoming::Delete(message)).await;
         }
     }
 

@@ -61,6 +61,9 @@ pub struct Data {
     /// for in-flight work (a reply being posted, an alert being written) to finish.
     work: Arc<RwLock<()>>,
     stopping: Arc<AtomicBool>,
+    /// Messages, edits and deletions from the gateway, handled one at a time in arrival order
+    /// (see `ingest::spawn_queue`); set once the bot starts.
+    incoming: Arc<OnceLock<tokio::sync::mpsc::UnboundedSender<super::ingest::Incoming>>>,
 }
 
 impl std::fmt::Debug for Data {
@@ -81,6 +84,7 @@ impl Data {
             bot_id: Arc::new(OnceLock::new()),
             work: Arc::new(RwLock::new(())),
             stopping: Arc::new(AtomicBool::new(false)),
+            incoming: Arc::new(OnceLock::new()),
         }
     }
 
@@ -104,6 +108,24 @@ impl Data {
             return None;
         }
         Some(self.work.clone().read_owned().await)
+    }
+
+    pub(crate) fn set_incoming(
+        &self,
+        sender: tokio::sync::mpsc::UnboundedSender<super::ingest::Incoming>,
+    ) {
+        let _ = self.incoming.set(sender);
+    }
+
+    /// Hands a gateway event to the ingest queue; gives it back if there is no queue.
+    pub(crate) fn queue_incoming(
+        &self,
+        event: super::ingest::Incoming,
+    ) -> Result<(), super::ingest::Incoming> {
+        match self.incoming.get() {
+            Some(sender) => sender.send(event).map_err(|e| e.0),
+            None => Err(event),
+        }
     }
 
     pub(crate) fn is_stopping(&self) -> bool {

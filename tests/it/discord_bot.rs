@@ -23,34 +23,34 @@ use ascolto::discord::{self, BotHandle};
 use ascolto::lifecycle::{ActionKind, CommentState};
 
 /// Generous bound for one step; a healthy run takes milliseconds per step.
-const STEP: Duration = Duration::from_secs(10);
+pub(crate) const STEP: Duration = Duration::from_secs(10);
 
 /// A second moderator, for two moderators acting at once.
 const LEA: u64 = 1_100_000_000_000_000_405;
 
-const COMPLAINT_IT: &str = "Il mio ordine non è arrivato e nessuno mi risponde";
+pub(crate) const COMPLAINT_IT: &str = "Il mio ordine non è arrivato e nessuno mi risponde";
 
 /// One test's world: the fake Discord, a folder with the rule library and the database, and
 /// the running bot.
-struct Harness {
-    fake: FakeDiscord,
-    dir: tempfile::TempDir,
+pub(crate) struct Harness {
+    pub(crate) fake: FakeDiscord,
+    pub(crate) dir: tempfile::TempDir,
     bot: Option<BotHandle>,
     /// The bot's clock: the system's, or a [`ManualClock`] the test moves.
     clock: Arc<dyn Clock>,
 }
 
 impl Harness {
-    async fn start() -> Harness {
+    pub(crate) async fn start() -> Harness {
         Harness::start_with(World::default_test(), &[]).await
     }
 
     /// `env` overrides settings as `ASCOLTO__...` variables would.
-    async fn start_with(world: World, env: &[(&str, &str)]) -> Harness {
+    pub(crate) async fn start_with(world: World, env: &[(&str, &str)]) -> Harness {
         Harness::start_with_clock(world, env, Arc::new(SystemClock)).await
     }
 
-    async fn start_with_clock(
+    pub(crate) async fn start_with_clock(
         world: World,
         env: &[(&str, &str)],
         clock: Arc<dyn Clock>,
@@ -69,7 +69,7 @@ impl Harness {
         harness
     }
 
-    fn settings(&self, env: &[(&str, &str)]) -> Settings {
+    pub(crate) fn settings(&self, env: &[(&str, &str)]) -> Settings {
         let mut vars: HashMap<String, String> = HashMap::from([
             (
                 "ASCOLTO__STORE__URL".into(),
@@ -109,7 +109,7 @@ impl Harness {
     }
 
     /// Starts a bot on this harness's database and waits until it is connected.
-    async fn launch(&mut self, env: &[(&str, &str)]) {
+    pub(crate) async fn launch(&mut self, env: &[(&str, &str)]) {
         let app = App::build(self.settings(env), self.clock.clone())
             .await
             .expect("app");
@@ -120,21 +120,21 @@ impl Harness {
     }
 
     /// Stops the bot the way `ascolto run` does on SIGTERM.
-    async fn stop(&mut self) {
+    pub(crate) async fn stop(&mut self) {
         if let Some(bot) = self.bot.take() {
             bot.shutdown().await.expect("clean shutdown");
         }
     }
 
-    fn bot(&self) -> &BotHandle {
+    pub(crate) fn bot(&self) -> &BotHandle {
         self.bot.as_ref().expect("bot running")
     }
 
-    fn tracker(&self) -> &ascolto::tracker::Tracker {
+    pub(crate) fn tracker(&self) -> &ascolto::tracker::Tracker {
         &self.bot().data().tracker
     }
 
-    async fn state(&self, message: u64) -> CommentState {
+    pub(crate) async fn state(&self, message: u64) -> CommentState {
         self.tracker()
             .store()
             .comment(&CommentId(message.to_string()))
@@ -147,7 +147,7 @@ impl Harness {
     /// Waits until the comment for `message` is stored (in `want` state, if given). The
     /// database sends no change notifications, so this polls every 10 ms within `STEP`;
     /// everything visible on Discord is awaited through the fake's notifications instead.
-    async fn stored(&self, message: u64, want: Option<CommentState>) {
+    pub(crate) async fn stored(&self, message: u64, want: Option<CommentState>) {
         let id = CommentId(message.to_string());
         let deadline = tokio::time::Instant::now() + STEP;
         loop {
@@ -168,7 +168,7 @@ impl Harness {
     }
 
     /// Waits for the alert about `message` in the moderators' channel.
-    async fn alert_for(&self, message: u64) -> Value {
+    pub(crate) async fn alert_for(&self, message: u64) -> Value {
         let footer = format!("comment {message}");
         self.fake
             .wait_for_posted_message(
@@ -180,7 +180,7 @@ impl Harness {
     }
 
     /// Alerts (one per comment) in the moderators' channel now.
-    fn alerts(&self) -> Vec<Value> {
+    pub(crate) fn alerts(&self) -> Vec<Value> {
         self.fake
             .posted_messages(ids::MODS)
             .into_iter()
@@ -189,7 +189,7 @@ impl Harness {
     }
 
     /// Waits until the alert message satisfies `condition`; returns it.
-    async fn alert_until(
+    pub(crate) async fn alert_until(
         &self,
         alert: &Value,
         what: &str,
@@ -204,14 +204,17 @@ impl Harness {
         self.fake.message(ids::MODS, id).unwrap()
     }
 
-    /// Waits until the alert has no buttons (closed) and returns it.
-    async fn closed(&self, alert: &Value) -> Value {
-        self.alert_until(alert, "the alert to close", |m| buttons(m).is_empty())
-            .await
+    /// Waits until the alert has no buttons and is closed (not just "sending the reply", which
+    /// an approval shows until the outbox has posted it) and returns it.
+    pub(crate) async fn closed(&self, alert: &Value) -> Value {
+        self.alert_until(alert, "the alert to close", |m| {
+            buttons(m).is_empty() && !m.to_string().contains("Sending the reply")
+        })
+        .await
     }
 
     /// Replies the bot posted in a channel.
-    fn replies_in(&self, channel: u64) -> Vec<RecordedRequest> {
+    pub(crate) fn replies_in(&self, channel: u64) -> Vec<RecordedRequest> {
         let path = format!("/channels/{channel}/messages");
         self.fake
             .requests()
@@ -221,7 +224,7 @@ impl Harness {
     }
 
     /// Waits for the answer to an interaction (callback, and webhook calls after it).
-    async fn responses(&self, interaction: u64, count: usize) -> Vec<RecordedRequest> {
+    pub(crate) async fn responses(&self, interaction: u64, count: usize) -> Vec<RecordedRequest> {
         self.fake
             .wait_until("the interaction's answer", STEP, |f| {
                 f.interaction_responses(interaction).len() >= count
@@ -231,7 +234,7 @@ impl Harness {
     }
 
     /// The text an interaction's ephemeral answer showed.
-    async fn private_answer(&self, interaction: u64) -> String {
+    pub(crate) async fn private_answer(&self, interaction: u64) -> String {
         self.fake
             .wait_until("a private answer", STEP, |f| {
                 f.interaction_original(interaction).is_some()
@@ -246,7 +249,7 @@ impl Harness {
         original["content"].as_str().unwrap_or_default().to_owned()
     }
 
-    async fn finish(mut self) {
+    pub(crate) async fn finish(mut self) {
         self.stop().await;
         self.fake.assert_clean();
     }
@@ -260,12 +263,12 @@ fn init_logs() {
         .try_init();
 }
 
-fn message_id(message: &Value) -> u64 {
+pub(crate) fn message_id(message: &Value) -> u64 {
     message["id"].as_str().unwrap().parse().unwrap()
 }
 
 /// The buttons of a message, as (label, custom_id).
-fn buttons(message: &Value) -> Vec<(String, String)> {
+pub(crate) fn buttons(message: &Value) -> Vec<(String, String)> {
     message["components"]
         .as_array()
         .into_iter()
@@ -281,7 +284,7 @@ fn buttons(message: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-fn field(alert: &Value, name: &str) -> String {
+pub(crate) fn field(alert: &Value, name: &str) -> String {
     alert["embeds"][0]["fields"]
         .as_array()
         .into_iter()

@@ -5,6 +5,7 @@
 //! - `pipeline`: triage → tracker → store, moderators' actions, restarts.
 //! - `digest`: response targets, escalations and the daily digest from the store.
 //! - `discord_bot`: the real bot against the fake Discord in `support`.
+//! - `outbox`: platform writes against a failing fake Discord (429, 500, 403, restarts).
 //! - `fake_discord`: the fake Discord itself, proven with the real serenity client.
 //! - `meta`: Facebook, Instagram and Messenger webhooks in, the Graph client out (fake Graph).
 //! - `telegram`: the Telegram channel against the fake Bot API in `support`.
@@ -18,6 +19,7 @@ mod discord_bot;
 mod drills;
 mod fake_discord;
 mod meta;
+mod outbox;
 mod pipeline;
 mod shipped_library;
 mod support;

@@ -199,6 +199,48 @@ impl FakeDiscord {
         self.inner.lock().world.token.clone()
     }
 
+    // ----- failure injection -------------------------------------------------------------------
+
+    /// The next request `method` whose path (below `/api/v10`) starts with `path_prefix` is
+    /// answered with `status` instead of being carried out, shaped like Discord's answers: 429
+    /// with `retry_after` (seconds, default 1) in the JSON body and `Retry-After` /
+    /// `X-RateLimit-*` headers; 403 Missing Permissions (code 50013); 404 Unknown Message
+    /// (10008); 5xx with a plain error body. Call it several times to fail several requests.
+    pub fn fail_next(
+        &self,
+        method: &str,
+        path_prefix: &str,
+        status: u16,
+        retry_after: Option<f64>,
+    ) {
+        self.inject(method, path_prefix, status, retry_after, false);
+    }
+
+    /// As [`Self::fail_next`], but the request is carried out first: the write happens and
+    /// its answer is lost (a 500 or a timeout after Discord acted).
+    pub fn fail_next_after_applying(&self, method: &str, path_prefix: &str, status: u16) {
+        self.inject(method, path_prefix, status, None, true);
+    }
+
+    fn inject(
+        &self,
+        method: &str,
+        path_prefix: &str,
+        status: u16,
+        retry_after: Option<f64>,
+        after_applying: bool,
+    ) {
+        self.inner.update(|state| {
+            state.failures.push(super::state::InjectedFailure {
+                method: method.to_owned(),
+                path_prefix: path_prefix.to_owned(),
+                status,
+                retry_after,
+                after_applying,
+            })
+        });
+    }
+
     // ----- pushing user activity -----------------------------------------------------------------
 
     /// A user posts in a guild channel or thread (MESSAGE_CREATE with `guild_id` and `member`).

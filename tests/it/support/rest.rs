@@ -18,7 +18,9 @@ use serde_json::{json, Value};
 use super::fake_discord::{RecordedFile, RecordedRequest, SchemaViolation};
 use super::objects::{self, id};
 use super::schema;
-use super::state::{message_flags, Inner, RegisteredCommand, State, StoredMessage};
+use super::state::{
+    message_flags, InjectedFailure, Inner, RegisteredCommand, State, StoredMessage,
+};
 use super::world::{perms, ChannelKind};
 
 /// Bots may send at most this many characters of `content` (the spec's 4000 is for Nitro users).
@@ -34,6 +36,8 @@ struct Reply {
     body: Option<Value>,
     /// Why the fake refused the request, for `rejections` (400/401/403 only).
     rejection: Option<String>,
+    /// Extra response headers (rate limits).
+    headers: Vec<(&'static str, String)>,
 }
 
 impl Reply {
@@ -42,6 +46,7 @@ impl Reply {
             status: 200,
             body: Some(body),
             rejection: None,
+            headers: Vec::new(),
         }
     }
 
@@ -50,6 +55,7 @@ impl Reply {
             status: 204,
             body: None,
             rejection: None,
+            headers: Vec::new(),
         }
     }
 
@@ -60,6 +66,50 @@ impl Reply {
             status,
             body: Some(json!({"message": message, "code": code})),
             rejection: (status != 404).then(|| format!("{status} {message} (code {code})")),
+            headers: Vec::new(),
+        }
+    }
+
+    /// The answer to an injected failure, shaped like Discord's; not a rejection (the test
+    /// asked for it).
+    fn injected(failure: &InjectedFailure) -> Self {
+        let (body, headers) = match failure.status {
+            429 => {
+                let after = failure.retry_after.unwrap_or(1.0);
+                (
+                    json!({"message": "You are being rate limited.", "retry_after": after, "global": false}),
+                    vec![
+                        ("retry-after", (after.ceil() as u64).to_string()),
+                        ("x-ratelimit-limit", "5".to_owned()),
+                        ("x-ratelimit-remaining", "0".to_owned()),
+                        ("x-ratelimit-reset-after", format!("{after:.3}")),
+                        ("x-ratelimit-bucket", "fake-bucket".to_owned()),
+                        ("x-ratelimit-scope", "user".to_owned()),
+                    ],
+                )
+            }
+            403 => (
+                json!({"message": "Missing Permissions", "code": 50013}),
+                Vec::new(),
+            ),
+            404 => (
+                json!({"message": "Unknown Message", "code": 10008}),
+                Vec::new(),
+            ),
+            401 => (
+                json!({"message": "401: Unauthorized", "code": 0}),
+                Vec::new(),
+            ),
+            status => (
+                json!({"message": format!("{status}: Internal Server Error"), "code": 0}),
+                Vec::new(),
+            ),
+        };
+        Reply {
+            status: failure.status,
+            body: Some(body),
+            rejection: None,
+            headers,
         }
     }
 
@@ -133,7 +183,15 @@ async fn handle(
                 authorization: &authorization,
                 api_base: &inner.api_base,
             };
-            route(&mut state, &request)
+            match state.take_failure(&method, path) {
+                Some(failure) => {
+                    if failure.after_applying {
+                        let _ = route(&mut state, &request);
+                    }
+                    Outcome::Reply(Reply::injected(&failure))
+                }
+                None => route(&mut state, &request),
+            }
         }
         None => Outcome::Unknown,
     };
@@ -165,6 +223,10 @@ async fn handle(
         Some(r) => (r.status, r.body.clone()),
         None => (404, Some(json!({"message": "404: Not Found", "code": 0}))),
     };
+    let extra_headers = reply
+        .as_ref()
+        .map(|r| r.headers.clone())
+        .unwrap_or_default();
     inner.update(|state| {
         if reply.is_none() {
             let line = format!("{method} {}{}", uri.path(), query_suffix(&query));
@@ -202,7 +264,7 @@ async fn handle(
     });
 
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    match response_body {
+    let mut response = match response_body {
         Some(body) => (
             status,
             [(header::CONTENT_TYPE, "application/json")],
@@ -210,7 +272,13 @@ async fn handle(
         )
             .into_response(),
         None => status.into_response(),
+    };
+    for (name, value) in extra_headers {
+        if let Ok(value) = axum::http::HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, value);
+        }
     }
+    response
 }
 
 /// What a route handler gets to see.
@@ -452,6 +520,21 @@ fn post_message(state: &mut State, req: &Request<'_>, channel: &str) -> Reply {
     }
     if let Err(reply) = require_bot_permissions(state, channel, needed) {
         return reply;
+    }
+    // Like Discord: with `enforce_nonce`, a create repeating a recent nonce of the same author
+    // answers with the message created the first time instead of posting again.
+    let body = req.body();
+    if body["enforce_nonce"] == true {
+        if let Some(nonce) = body.get("nonce").filter(|n| !n.is_null()) {
+            let bot = state.world.bot.user_id;
+            let earlier = state.messages.get(&channel).and_then(|ms| {
+                ms.values()
+                    .find(|m| m.author_id == bot && m.nonce.as_ref() == Some(nonce))
+            });
+            if let Some(earlier) = earlier {
+                return Reply::ok(state.message_json(earlier, false));
+            }
+        }
     }
     let id = state.snowflakes.next();
     let mut message = StoredMessage::new(id, channel, state.world.bot.user_id, "");

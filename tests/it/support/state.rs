@@ -272,6 +272,23 @@ pub struct State {
     pub gateway: GatewayState,
     pub connection_tasks: Vec<AbortHandle>,
     pub gateway_url: String,
+    /// Failures a test asked for, answered instead of (or after) the next matching requests.
+    pub failures: Vec<InjectedFailure>,
+}
+
+/// A failure the fake answers a request with, as Discord would (see
+/// `FakeDiscord::fail_next`).
+#[derive(Clone, Debug)]
+pub struct InjectedFailure {
+    pub method: String,
+    /// The request's path (below `/api/v10`) starts with this.
+    pub path_prefix: String,
+    /// 429, 500, 403 (Missing Permissions, 50013), 404 (Unknown Message, 10008)...
+    pub status: u16,
+    /// For a 429: seconds, in the body's `retry_after` and the rate-limit headers.
+    pub retry_after: Option<f64>,
+    /// Carry the request out, then answer with the failure: the answer was lost on the way.
+    pub after_applying: bool,
 }
 
 impl State {
@@ -292,6 +309,7 @@ impl State {
             gateway: GatewayState::default(),
             connection_tasks: Vec::new(),
             gateway_url,
+            failures: Vec::new(),
         }
     }
 
@@ -352,6 +370,15 @@ impl State {
                 .or_default()
                 .insert(message.id, message);
         }
+    }
+
+    /// Takes the first injected failure matching a request, if any.
+    pub fn take_failure(&mut self, method: &str, path: &str) -> Option<InjectedFailure> {
+        let index = self
+            .failures
+            .iter()
+            .position(|f| f.method == method && path.starts_with(&f.path_prefix))?;
+        Some(self.failures.remove(index))
     }
 
     pub fn find(&self, channel_id: u64, message_id: u64) -> Option<&StoredMessage> {
