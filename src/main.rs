@@ -303,7 +303,7 @@ async fn run_bot(settings: Settings) -> Result<ExitCode> {
 }
 
 /// The Meta channel while the bot runs: its HTTP server, its processor, and the task that
-/// shows its flagged comments as Discord alerts.
+/// keeps its comments' Discord alerts in step.
 struct Webhooks {
     server: HttpServer,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -326,16 +326,13 @@ async fn start_meta(app: &App, secrets: MetaSecrets, bot: &discord::BotHandle) -
     let router = http::router(vec![meta.routes()], app.settings.http.max_body_kb * 1024);
     let server = HttpServer::start(&app.settings.http.listen, router).await?;
     let processor = meta.spawn_processor();
-    let (rest, data) = (bot.http.clone(), bot.data().clone());
+    let data = bot.data().clone();
     let alerts = tokio::spawn(async move {
         while let Some(notice) = notices.recv().await {
             match notice {
-                Notice::Alert(stored) => {
-                    if let Err(e) = discord::alerts::post(&*rest, &data, &stored).await {
-                        tracing::warn!(comment = %stored.comment.id, error = %e, "alert not posted; it will be posted at the next start");
-                    }
-                }
-                Notice::Refresh(id) => discord::alerts::refresh_logged(&*rest, &data, &id).await,
+                // Queued in the outbox with the comment itself, as for any flagged comment.
+                Notice::Alert(_) => {}
+                Notice::Refresh(id) => discord::alerts::refresh_logged(&data, &id).await,
             }
         }
     });

@@ -93,12 +93,18 @@ impl Destination {
         }
     }
 
-    /// Where a reply to a comment from `source` is posted; `None` for sources with nowhere to
-    /// post (a replayed file).
+    /// Where a reply to a comment from `source` is posted through the outbox; `None` for
+    /// sources with nowhere to post (a replayed file) and, for now, for the channels whose
+    /// replies are not delivered from the outbox yet (Telegram sends its own; Meta's replies
+    /// are not wired to Approve).
     pub fn for_source(source: Source) -> Option<Destination> {
         match source {
             Source::Discord => Some(Destination::Discord),
-            Source::Replay => None,
+            Source::Replay
+            | Source::Facebook
+            | Source::Instagram
+            | Source::Messenger
+            | Source::Telegram => None,
         }
     }
 }

@@ -13,6 +13,7 @@ use std::str::FromStr;
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
 };
 use sqlx::{ConnectOptions, Row, SqlitePool};
 
@@ -102,7 +103,7 @@ fn open_error(db: &str, error: sqlx::Error) -> StoreError {
 /// A pool on `options` with the settings every store shares.
 async fn pool(
     options: SqliteConnectOptions,
-    memory: bool,
+    connections: u32,
     db: &str,
 ) -> Result<SqlitePool, StoreError> {
     let options = options
@@ -111,10 +112,10 @@ async fn pool(
         // statements would be noise in their output; keep it for debugging.
         .log_slow_statements(log::LevelFilter::Debug, std::time::Duration::from_secs(1))
         .log_statements(log::LevelFilter::Trace);
-    // An in-memory database exists once per connection: keep exactly one.
+    // A single connection is kept open (the writer, or an in-memory database's only one).
     SqlitePoolOptions::new()
-        .max_connections(if memory { 1 } else { 4 })
-        .min_connections(if memory { 1 } else { 0 })
+        .max_connections(connections)
+        .min_connections(if connections == 1 { 1 } else { 0 })
         .idle_timeout(None)
         .max_lifetime(None)
         .connect_with(options)
@@ -125,7 +126,13 @@ async fn pool(
 /// The database.
 #[derive(Debug, Clone)]
 pub struct Store {
+    /// Reads: several connections (WAL readers never wait for the writer).
     pool: SqlitePool,
+    /// Writes: one connection. SQLite has one writer at a time; with several connections
+    /// writing, the losers wait in SQLite's busy handler, which sleeps in steps of up to 100 ms
+    /// — under a burst that sleeping was most of an alert's latency. One writer connection
+    /// queues writes in the pool instead, first come first served, with no sleeping.
+    writer: SqlitePool,
     /// The database as messages name it.
     name: std::sync::Arc<str>,
 }
@@ -156,18 +163,29 @@ impl Store {
             .map_err(|e| open_error(&db, e))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
+            // WAL with synchronous=NORMAL: a commit no longer waits for an fsync (the WAL is
+            // synced at checkpoints). A crash of the process loses nothing; a power cut may
+            // lose the last commits, never the database's consistency — and what it loses is
+            // caught up (backfill reads from the checkpoint, a write's nonce and history check
+            // guard against doubles).
+            .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true);
-        let memory = file.is_none();
-        let pool = pool(options, memory, &db).await?;
+        let writer = pool(options.clone(), 1, &db).await?;
         sqlx::migrate!("./migrations")
-            .run(&pool)
+            .run(&writer)
             .await
             .map_err(|e| StoreError::Migrate {
                 db: db.clone(),
                 message: e.to_string(),
             })?;
+        // An in-memory database exists once per connection: its one connection does both.
+        let pool = match file {
+            None => writer.clone(),
+            Some(_) => pool(options, 4, &db).await?,
+        };
         Ok(Store {
             pool,
+            writer,
             name: db.into(),
         })
     }
@@ -181,7 +199,7 @@ impl Store {
             .map_err(|e| open_error(&db, e))?
             .create_if_missing(false)
             .read_only(true);
-        let pool = pool(options, db_file(url).is_none(), &db).await?;
+        let pool = pool(options, 4, &db).await?;
         let needed = sqlx::migrate!("./migrations")
             .iter()
             .map(|m| m.version)
@@ -197,6 +215,7 @@ impl Store {
             return Err(StoreError::OldSchema { db, found, needed });
         }
         Ok(Store {
+            writer: pool.clone(),
             pool,
             name: db.into(),
         })
@@ -207,10 +226,12 @@ impl Store {
         &self.name
     }
 
-    /// The connection pool, for a channel adapter's own bookkeeping tables (Telegram's update
-    /// offset): state that is the platform's, not a comment's, so not the tracker's to write.
+    /// The writer connection, for a channel adapter's own bookkeeping tables (Telegram's
+    /// update offset): state that is the platform's, not a comment's, so not the tracker's to
+    /// write. It is the one writer, so these writes queue with the others instead of waiting
+    /// in SQLite's busy handler.
     pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+        &self.writer
     }
 
     /// A private in-memory database (tests, `rules test`).
@@ -230,7 +251,7 @@ impl Store {
         now: DateTime<Utc>,
         then: &[NewOutbox],
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO comments (id, source, channel_id, channel_name, guild_id, parent_id, is_dm,
                 author_id, author_name, author_is_staff, text, created_at, reply_to, link, state, state_changed_at)
@@ -277,7 +298,7 @@ impl Store {
         draft: Option<&Draft>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         sqlx::query("UPDATE comments SET text = ?, state = ?, state_changed_at = ? WHERE id = ?")
             .bind(&comment.text)
             .bind(state.as_str())
@@ -301,7 +322,7 @@ impl Store {
         change: Transition,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.writer.acquire().await?;
         transition_on(&mut conn, id, change, now).await
     }
 
@@ -314,7 +335,7 @@ impl Store {
         now: DateTime<Utc>,
         then: &[NewOutbox],
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         if !transition_on(&mut tx, id, change, now).await? {
             tx.rollback().await?;
             return Ok(false);
@@ -338,7 +359,7 @@ impl Store {
         action: &Action,
         then: &[NewOutbox],
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         if !transition_on(&mut tx, &action.comment, change, action.at).await? {
             tx.rollback().await?;
             return Ok(false);
@@ -377,7 +398,7 @@ impl Store {
         .bind(draft.wording as i64)
         .bind(&draft.text)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -392,13 +413,13 @@ impl Store {
         .bind(&alert.channel)
         .bind(&alert.message)
         .bind(alert.posted_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
 
     pub async fn record_action(&self, action: &Action) -> Result<(), StoreError> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.writer.acquire().await?;
         insert_action(&mut conn, action).await
     }
 
@@ -479,7 +500,7 @@ impl Store {
         .bind(channel.as_str())
         .bind(message)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -554,7 +575,7 @@ impl Store {
         .bind(at - chrono::Duration::hours(1))
         .bind(at)
         .bind(i64::from(max_pings_per_hour))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?;
         Ok(pinged)
     }
@@ -634,7 +655,7 @@ impl Store {
         .bind(digest.window_start)
         .bind(digest.window_end)
         .bind(digest.posted_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected()
             == 1;
@@ -648,7 +669,7 @@ impl Store {
         digest: &PostedDigest,
         row: &NewOutbox,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO digests (day, window_start, window_end, posted_at) VALUES (?, ?, ?, ?)
              ON CONFLICT (day) DO NOTHING",
@@ -675,7 +696,7 @@ impl Store {
     pub async fn unmark_digest(&self, day: NaiveDate) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM digests WHERE day = ?")
             .bind(day)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -709,7 +730,7 @@ impl Store {
         row: &NewOutbox,
         now: DateTime<Utc>,
     ) -> Result<Option<OutboxId>, StoreError> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.writer.acquire().await?;
         insert_outbox(&mut conn, row, now).await
     }
 
@@ -754,7 +775,7 @@ impl Store {
         .bind(id.0)
         .bind(now_ms + lease_ms)
         .bind(now_ms)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?;
         row.as_ref().map(outbox_from_row).transpose()
     }
@@ -780,7 +801,7 @@ impl Store {
         .bind(maybe_sent)
         .bind(row.id.0)
         .bind(i64::from(row.attempts))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected()
             == 1;
@@ -795,7 +816,7 @@ impl Store {
         done: &OutboxDone<'_>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let state = if done.given_up.is_some() {
             OutboxState::GivenUp
         } else {
