@@ -67,7 +67,8 @@ pub enum Ingested {
     Duplicate,
     /// Triaged; nothing for moderators.
     Clear(Verdict),
-    /// Needs a reply: show moderators an alert.
+    /// Needs a reply: moderators get an alert (queued in the outbox with the comment when a
+    /// room is set; otherwise the adapter shows it, as the replay does).
     Flagged(Box<StoredComment>),
 }
 
@@ -75,7 +76,8 @@ pub enum Ingested {
 #[derive(Debug, Clone)]
 pub struct IngestOutcome {
     pub ingested: Ingested,
-    /// Open comments this comment answered (their alerts should be updated).
+    /// Open comments this comment answered (their alerts' updates are queued when a room is
+    /// set).
     pub answered: Vec<StoredComment>,
 }
 

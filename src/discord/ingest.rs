@@ -269,23 +269,37 @@ const BATCH: usize = 256;
 /// in a burst the latest message can reach the queue a moment before those just before it.
 const SETTLE: std::time::Duration = std::time::Duration::from_millis(2);
 
-/// Starts the task that handles gateway events one at a time. Events that reached the queue
-/// together are sorted into arrival order first.
+/// While more events wait in the queue, this many of the latest sorted ones are held back to
+/// be sorted again with the next ones: an event handed over late can still go before them.
+const HOLD: usize = 32;
+
+/// Starts the task that handles gateway events one at a time, in arrival order: events that
+/// reached the queue together are sorted by message id, and while the queue is backed up (a
+/// burst) the latest few wait to be sorted with the next batch.
 pub(crate) fn spawn_queue(data: Data) -> tokio::task::JoinHandle<()> {
     let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<Incoming>();
     data.set_incoming(sender);
     tokio::spawn(async move {
-        let mut batch = Vec::with_capacity(BATCH);
-        while receiver.recv_many(&mut batch, BATCH).await > 0 {
+        let mut pending: Vec<Incoming> = Vec::with_capacity(BATCH + HOLD);
+        loop {
+            if pending.is_empty() && receiver.recv_many(&mut pending, BATCH).await == 0 {
+                break;
+            }
             tokio::time::sleep(SETTLE).await;
-            while batch.len() < BATCH {
+            while pending.len() < BATCH + HOLD {
                 match receiver.try_recv() {
-                    Ok(event) => batch.push(event),
+                    Ok(event) => pending.push(event),
                     Err(_) => break,
                 }
             }
-            batch.sort_by_key(Incoming::order);
-            for event in batch.drain(..) {
+            pending.sort_by_key(Incoming::order);
+            let hold = if receiver.is_empty() {
+                0
+            } else {
+                HOLD.min(pending.len())
+            };
+            let ready: Vec<Incoming> = pending.drain(..pending.len() - hold).collect();
+            for event in ready {
                 event.handle(&data).await;
             }
         }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::discord_bot::{buttons, field, message_id, Harness, COMPLAINT_IT, STEP};
-use crate::support::{ids, World};
+use crate::support::{ids, BotPost, World};
 use ascolto::comment::CommentId;
 use ascolto::lifecycle::{ActionKind, CommentState};
 use ascolto::outbox::OutboxState;
@@ -339,5 +339,12 @@ async fn alerts_for_a_burst_arrive_in_arrival_order() {
         .collect();
     let expected: Vec<String> = complaints.iter().map(|c| format!("comment {c}")).collect();
     assert_eq!(order, expected);
+    // Posted in that order too (not only numbered so), one post per complaint.
+    let posts: Vec<BotPost> = h.fake.bot_posts_since(0);
+    let labels: Vec<&str> = posts.iter().map(|p| p.label.as_str()).collect();
+    assert_eq!(labels, expected);
+    assert!(posts.iter().all(|p| p.channel_id == ids::MODS));
+    assert!(posts.windows(2).all(|w| w[0].at <= w[1].at));
+    assert!(h.fake.wait_for_bot_posts(0, STEP).await);
     h.finish().await;
 }

@@ -199,6 +199,23 @@ impl FakeDiscord {
         self.inner.lock().world.token.clone()
     }
 
+    /// Messages the bot created from the `from`-th on, with when the fake stored each (for
+    /// latency measurements: cheap, unlike `posted_messages`).
+    pub fn bot_posts_since(&self, from: usize) -> Vec<super::state::BotPost> {
+        let state = self.inner.lock();
+        state.bot_posts.get(from..).unwrap_or_default().to_vec()
+    }
+
+    /// Waits (up to `timeout`) until the bot has created more than `count` messages.
+    pub async fn wait_for_bot_posts(&self, count: usize, timeout: Duration) -> bool {
+        self.inner
+            .wait_until("bot posts", timeout, |state| {
+                (state.bot_posts.len() > count).then_some(())
+            })
+            .await
+            .is_ok()
+    }
+
     // ----- failure injection -------------------------------------------------------------------
 
     /// The next request `method` whose path (below `/api/v10`) starts with `path_prefix` is

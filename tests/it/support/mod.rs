@@ -24,4 +24,5 @@ mod state;
 pub mod world;
 
 pub use fake_discord::{FakeDiscord, RecordedRequest};
+pub use state::BotPost;
 pub use world::{ids, World};

@@ -547,6 +547,19 @@ fn post_message(state: &mut State, req: &Request<'_>, channel: &str) -> Reply {
 /// Stores a new message from the bot, sends MESSAGE_CREATE like Discord (the bot sees its own
 /// posts) unless it is ephemeral, and answers with the REST shape.
 fn finish_create(state: &mut State, message: StoredMessage) -> Reply {
+    if message.author_id == state.world.bot.user_id {
+        let label = message
+            .embeds
+            .first()
+            .and_then(|e| e["footer"]["text"].as_str())
+            .unwrap_or(&message.content)
+            .to_owned();
+        state.bot_posts.push(super::state::BotPost {
+            channel_id: message.channel_id,
+            at: std::time::Instant::now(),
+            label,
+        });
+    }
     let rest = state.message_json(&message, false);
     let event = state.message_json(&message, true);
     let ephemeral = message.is_ephemeral();

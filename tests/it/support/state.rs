@@ -274,6 +274,17 @@ pub struct State {
     pub gateway_url: String,
     /// Failures a test asked for, answered instead of (or after) the next matching requests.
     pub failures: Vec<InjectedFailure>,
+    /// When each message the bot created was stored (for latency measurements).
+    pub bot_posts: Vec<BotPost>,
+}
+
+/// One message the bot created, as a latency probe sees it.
+#[derive(Clone, Debug)]
+pub struct BotPost {
+    pub channel_id: u64,
+    pub at: std::time::Instant,
+    /// The first embed's footer (an alert's `comment <id>`), or the content.
+    pub label: String,
 }
 
 /// A failure the fake answers a request with, as Discord would (see
@@ -310,6 +321,7 @@ impl State {
             connection_tasks: Vec::new(),
             gateway_url,
             failures: Vec::new(),
+            bot_posts: Vec::new(),
         }
     }
 
