@@ -230,7 +230,7 @@ impl Store {
     /// update offset): state that is the platform's, not a comment's, so not the tracker's to
     /// write. It is the one writer, so these writes queue with the others instead of waiting
     /// in SQLite's busy handler.
-    pub fn pool(&self) -> &SqlitePool {
+    pub fn writer(&self) -> &SqlitePool {
         &self.writer
     }
 

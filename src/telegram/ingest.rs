@@ -224,7 +224,7 @@ pub(super) async fn record_move(
     .bind(from.0)
     .bind(to.0)
     .bind(tg.tracker.clock().now())
-    .execute(tg.tracker.store().pool())
+    .execute(tg.tracker.store().writer())
     .await?;
     info!(%from, %to, "the group was upgraded to a supergroup; following it");
     Ok(())
@@ -236,7 +236,7 @@ pub async fn current_chat(tg: &Telegram, chat: ChatId) -> Result<ChatId, Telegra
     for _ in 0..4 {
         let row = sqlx::query("SELECT to_chat FROM telegram_chat_moves WHERE from_chat = ?")
             .bind(now.0)
-            .fetch_optional(tg.tracker.store().pool())
+            .fetch_optional(tg.tracker.store().writer())
             .await?;
         match row {
             Some(row) => now = ChatId(row.try_get("to_chat")?),

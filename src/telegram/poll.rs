@@ -23,7 +23,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// The next update to ask for, as stored by the last run.
 pub async fn stored_offset(tg: &Telegram) -> Result<Option<UpdateId>, TelegramChannelError> {
     let row = sqlx::query("SELECT next_update FROM telegram_offset WHERE id = 1")
-        .fetch_optional(tg.tracker.store().pool())
+        .fetch_optional(tg.tracker.store().writer())
         .await?;
     Ok(match row {
         Some(row) => Some(UpdateId(row.try_get("next_update")?)),
@@ -41,7 +41,7 @@ async fn store_offset(tg: &Telegram, next: UpdateId) -> Result<(), TelegramChann
     )
     .bind(next.0)
     .bind(tg.tracker.clock().now())
-    .execute(tg.tracker.store().pool())
+    .execute(tg.tracker.store().writer())
     .await?;
     Ok(())
 }

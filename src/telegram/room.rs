@@ -632,7 +632,7 @@ pub async fn on_moderators_message(
     let row = sqlx::query("SELECT comment_id FROM alerts WHERE channel_id = ? AND message_id = ?")
         .bind(msg.chat.id.to_string())
         .bind(to.message_id.to_string())
-        .fetch_optional(tg.tracker.store().pool())
+        .fetch_optional(tg.tracker.store().writer())
         .await?;
     let Some(row) = row else {
         return Ok(());
