@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use sqlx::{Connection, Row, SqliteConnection};
 
 use crate::support::app::TestDir;
+use crate::support::{ids, FakeDiscord, World};
 
 /// A small deterministic generator (xorshift64*), so kill points vary from run to run of the
 /// drill yet can be replayed from the printed seed.
@@ -177,4 +178,114 @@ async fn a_replay_killed_at_random_points_ends_as_if_never_interrupted() {
         "every comment once, in the same state"
     );
     assert_eq!(got.actions, want.actions, "no audit line lost or doubled");
+}
+
+/// Alert messages in the moderators' channel, by the comment id in their footer.
+fn alerts_by_comment(fake: &FakeDiscord) -> HashMap<String, usize> {
+    let mut alerts = HashMap::new();
+    for message in fake.posted_messages(ids::MODS) {
+        if let Some(footer) = message["embeds"][0]["footer"]["text"].as_str() {
+            if let Some(id) = footer.strip_prefix("comment ") {
+                *alerts.entry(id.to_owned()).or_insert(0) += 1;
+            }
+        }
+    }
+    alerts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_killed_at_random_points_alerts_every_complaint_exactly_once() {
+    let mut rng = Rng::from_env();
+    let fake = FakeDiscord::start(World::default_test()).await;
+    let dir = TestDir::new();
+    let env = [
+        ("DISCORD_TOKEN", fake.token()),
+        ("ASCOLTO__STORE__URL", dir.db()),
+        ("ASCOLTO__DISCORD__API_BASE", fake.api_base()),
+        ("ASCOLTO__DISCORD__ALERT_CHANNEL", ids::MODS.to_string()),
+        (
+            "ASCOLTO__DISCORD__MODERATOR_ROLES",
+            ids::MODERATOR_ROLE.to_string(),
+        ),
+        ("ASCOLTO__DISCORD__STAFF_ROLES", ids::STAFF_ROLE.to_string()),
+        ("ASCOLTO__DISCORD__BACKFILL_LIMIT", "100".to_owned()),
+        ("ASCOLTO__DIGEST__ENABLED", "false".to_owned()),
+    ];
+    let complaints = [
+        "Il mio ordine non è arrivato",
+        "My parcel is still not here",
+        "The lid is broken",
+    ];
+    let mut flagged = Vec::new();
+    let mut chatter = Vec::new();
+    for round in 0..4 {
+        let identified = fake.identify_count();
+        let mut child = ascolto(&dir, &["run"], &env).spawn().unwrap();
+        fake.wait_until("the bot to identify", Duration::from_secs(20), |f| {
+            f.identify_count() > identified
+        })
+        .await;
+        fake.wait_connected(Duration::from_secs(20)).await;
+        // Messages while it runs; the kill lands somewhere among them.
+        let kill_after = rng.between(Duration::from_millis(5), Duration::from_millis(400));
+        let deadline = Instant::now() + kill_after;
+        let mut i = 0;
+        while Instant::now() < deadline || i < 3 {
+            let (author, channel) = if i % 2 == 0 {
+                (ids::NORA, ids::SUPPORT)
+            } else {
+                (ids::OTTO, ids::GENERAL)
+            };
+            if i % 3 == 2 {
+                chatter.push(fake.message_create(channel, author, "lovely stream today", None));
+            } else {
+                let text = complaints[(round + i) % complaints.len()];
+                flagged.push(fake.message_create(channel, author, text, None));
+            }
+            i += 1;
+            tokio::time::sleep(Duration::from_millis(15)).await;
+        }
+        kill_hard(&mut child);
+        // And some while it is down: catching up must find them.
+        flagged.push(fake.message_create(ids::SUPPORT, ids::NORA, complaints[0], None));
+    }
+
+    let mut child = ascolto(&dir, &["run"], &env).spawn().unwrap();
+    fake.wait_until(
+        "every complaint to be alerted",
+        Duration::from_secs(150),
+        |f| {
+            let alerts = alerts_by_comment(f);
+            flagged
+                .iter()
+                .all(|id| alerts.contains_key(&id.to_string()))
+        },
+    )
+    .await;
+    // A moment more, for any late double to show up.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    kill_hard(&mut child);
+
+    let alerts = alerts_by_comment(&fake);
+    for id in &flagged {
+        assert_eq!(
+            alerts.get(&id.to_string()),
+            Some(&1),
+            "complaint {id} alerted exactly once: {alerts:?}"
+        );
+    }
+    for id in &chatter {
+        assert!(
+            !alerts.contains_key(&id.to_string()),
+            "{id} is not a complaint"
+        );
+    }
+    let stored = snapshot(&dir.db()).await;
+    assert_eq!(stored.integrity, "ok");
+    for id in flagged.iter().chain(&chatter) {
+        assert!(
+            stored.states.contains_key(&id.to_string()),
+            "message {id} was stored"
+        );
+    }
 }
