@@ -7,15 +7,19 @@
 //! [`Comment::thread_root`]. A new platform is a new adapter and a [`Source`] variant, not
 //! edits to the stages after it.
 
-use std::fmt;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// A text id newtype (`new`, `as_str`, `Display`, `From<&str>`, serialised as the bare
+/// string), for the core's ids and a channel adapter's own (a Page id, a chat id): ids of
+/// different things then cannot be mixed up. Callers need `serde` as a dependency.
+#[macro_export]
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(
+            Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, ::serde::Serialize, ::serde::Deserialize,
+        )]
         #[serde(transparent)]
         pub struct $name(pub String);
 
@@ -29,8 +33,8 @@ macro_rules! id_type {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(&self.0)
             }
         }

@@ -15,35 +15,11 @@ use sha2::{Digest, Sha256};
 use crate::comment::{ChannelId, CommentId};
 use crate::config::MetaSettings;
 
-macro_rules! meta_id {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(pub String);
-
-        impl $name {
-            pub fn new(value: impl Into<String>) -> Self {
-                Self(value.into())
-            }
-
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-    };
-}
-
-meta_id!(
+ascolto_core::id_type!(
     /// A Facebook Page's id: what page access tokens are issued for.
     PageId
 );
-meta_id!(
+ascolto_core::id_type!(
     /// An Instagram professional account's id (the `entry.id` of `instagram` webhooks).
     InstagramAccountId
 );
