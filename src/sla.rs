@@ -8,9 +8,12 @@
 //! 09:15. Local times are resolved with chrono-tz, so daylight-saving changes move the
 //! opening hours with the wall clock instead of shifting them by an hour.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
 
+use crate::comment::CommentId;
 use crate::config::SlaSettings;
 use crate::lifecycle::{CommentState, StoredComment};
 use crate::rules::Label;
@@ -428,6 +431,50 @@ pub fn format_target(d: Duration) -> String {
         format!("{} h {} min", minutes / 60, minutes % 60)
     } else {
         format!("{minutes} min")
+    }
+}
+
+/// The target reading each open alert was last shown with, so a room edits an alert only when
+/// its reading changes (nearing, missed), not at every check. Shared by every moderators'
+/// room: which alerts need an edit is not a platform's question.
+#[derive(Debug, Default)]
+pub struct ShownReadings(HashMap<CommentId, Option<SlaStatus>>);
+
+impl ShownReadings {
+    /// The open comments whose alert (those `shown` says are up in the room) needs its target
+    /// line edited now. Alerts seen for the first time since start count only if they are not
+    /// simply "on time", which also corrects alerts left stale by downtime. Closed comments are
+    /// forgotten.
+    pub fn changed(
+        &mut self,
+        open: &[StoredComment],
+        sla: &Sla,
+        now: DateTime<Utc>,
+        shown: impl Fn(&StoredComment) -> bool,
+    ) -> Vec<CommentId> {
+        self.0
+            .retain(|id, _| open.iter().any(|s| &s.comment.id == id));
+        let mut changed = Vec::new();
+        for stored in open {
+            if !shown(stored) || stored.state == CommentState::Sending {
+                continue;
+            }
+            let reading = sla.clock_for(stored).map(|c| c.status(now));
+            let id = stored.comment.id.clone();
+            let differs = match self.0.insert(id.clone(), reading) {
+                Some(before) => before != reading,
+                None => !matches!(reading, None | Some(SlaStatus::Ok)),
+            };
+            if differs {
+                changed.push(id);
+            }
+        }
+        changed
+    }
+
+    /// The edit failed: forget what was shown, so the next check tries again.
+    pub fn forget(&mut self, id: &CommentId) {
+        self.0.remove(id);
     }
 }
 

@@ -9,26 +9,19 @@
 //! restart or a second process never repeats a message and a failed post is retried rather
 //! than waiting for a restart. Time comes from the tracker's clock, so tests move it by hand.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tracing::{info, info_span, warn, Instrument};
 
-use crate::comment::CommentId;
 use crate::digest::{self, DigestWindow};
 use crate::escalation;
-use crate::lifecycle::CommentState;
 use crate::outbox::DigestOrder;
-use crate::sla::SlaStatus;
+use crate::sla::ShownReadings;
 
 use super::alerts;
 use super::markdown::DiscordRoom;
 use super::types::{Data, DiscordError};
-
-/// The target reading each open alert was last shown with, so an alert is edited only when
-/// its reading changes (not on every check).
-type Shown = HashMap<CommentId, Option<SlaStatus>>;
 
 /// Starts the periodic checks; the task ends when the bot begins shutting down.
 pub(crate) fn spawn(data: Data) -> JoinHandle<()> {
@@ -43,7 +36,7 @@ pub(crate) fn spawn(data: Data) -> JoinHandle<()> {
         let mut ticks = tokio::time::interval(every);
         // After a stall, one check catches up on everything: no burst of checks.
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut shown = Shown::new();
+        let mut shown = ShownReadings::default();
         loop {
             ticks.tick().await;
             let Some(_work) = data.begin_work().await else {
@@ -58,7 +51,7 @@ pub(crate) fn spawn(data: Data) -> JoinHandle<()> {
 
 /// One round of checks. Each part logs its own failure and the others still run: a digest
 /// that cannot be built must not hold back an escalation.
-async fn check(data: &Data, shown: &mut Shown) {
+async fn check(data: &Data, shown: &mut ShownReadings) {
     if let Err(e) = refresh_targets(data, shown).await {
         warn!(error = %e, "could not refresh the alerts' targets; trying again at the next check");
     }
@@ -71,28 +64,13 @@ async fn check(data: &Data, shown: &mut Shown) {
 }
 
 /// Queues updates of the open alerts whose target reading changed since they were last shown.
-/// Alerts seen for the first time since start are updated only if they are not simply "on
-/// time", which also corrects alerts left stale by downtime.
-async fn refresh_targets(data: &Data, shown: &mut Shown) -> Result<(), DiscordError> {
-    let now = data.tracker.clock().now();
+async fn refresh_targets(data: &Data, shown: &mut ShownReadings) -> Result<(), DiscordError> {
     let open = data.tracker.open().await?;
-    shown.retain(|id, _| open.iter().any(|s| &s.comment.id == id));
-    for stored in open {
-        if stored.alert.is_none() || stored.state == CommentState::Sending {
-            continue;
-        }
-        let reading = data.sla.clock_for(&stored).map(|c| c.status(now));
-        let id = stored.comment.id.clone();
-        let changed = match shown.insert(id.clone(), reading) {
-            Some(before) => before != reading,
-            None => !matches!(reading, None | Some(SlaStatus::Ok)),
-        };
-        if changed {
-            if let Err(e) = alerts::refresh(data, &id).await {
-                warn!(comment = %id, error = %e, "could not queue the alert's target update");
-                // Forget it, so the next check tries again.
-                shown.remove(&id);
-            }
+    let now = data.tracker.clock().now();
+    for id in shown.changed(&open, &data.sla, now, |s| s.alert.is_some()) {
+        if let Err(e) = alerts::refresh(data, &id).await {
+            warn!(comment = %id, error = %e, "could not queue the alert's target update");
+            shown.forget(&id);
         }
     }
     Ok(())

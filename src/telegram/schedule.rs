@@ -5,21 +5,16 @@
 //! Escalations and the daily digest are not posted from here: which room announces what,
 //! when several run, is decided in one place for all rooms, and that place is not this file.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info_span, warn, Instrument};
 
-use crate::comment::CommentId;
-use crate::lifecycle::CommentState;
-use crate::sla::SlaStatus;
+use crate::lifecycle::StoredComment;
+use crate::sla::ShownReadings;
 
 use super::{room, Telegram, TelegramChannelError};
-
-/// The reading each open alert was last shown with, so an alert is edited only when it changes.
-type Shown = HashMap<CommentId, Option<SlaStatus>>;
 
 /// Starts the periodic checks; the task ends when `stop` turns true.
 pub(crate) fn spawn(tg: Telegram, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
@@ -33,7 +28,7 @@ pub(crate) fn spawn(tg: Telegram, mut stop: watch::Receiver<bool>) -> JoinHandle
         let mut ticks = tokio::time::interval(every);
         // After a stall, one check catches up on everything: no burst of checks.
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut shown = Shown::new();
+        let mut shown = ShownReadings::default();
         loop {
             tokio::select! {
                 _ = ticks.tick() => {}
@@ -52,29 +47,18 @@ pub(crate) fn spawn(tg: Telegram, mut stop: watch::Receiver<bool>) -> JoinHandle
     })
 }
 
-/// Edits the open alerts whose target reading changed since they were last shown. Alerts seen
-/// for the first time since start are edited only if they are not simply "on time", which
-/// also corrects alerts left stale by downtime.
-async fn refresh_targets(tg: &Telegram, shown: &mut Shown) -> Result<(), TelegramChannelError> {
-    let now = tg.tracker.clock().now();
+/// Edits the open alerts whose target reading changed since they were last shown.
+async fn refresh_targets(
+    tg: &Telegram,
+    shown: &mut ShownReadings,
+) -> Result<(), TelegramChannelError> {
     let open = tg.tracker.open().await?;
-    shown.retain(|id, _| open.iter().any(|s| &s.comment.id == id));
-    for stored in open {
-        if room::alert_message(tg, &stored).is_none() || stored.state == CommentState::Sending {
-            continue;
-        }
-        let reading = tg.sla.clock_for(&stored).map(|c| c.status(now));
-        let id = stored.comment.id.clone();
-        let changed = match shown.insert(id.clone(), reading) {
-            Some(before) => before != reading,
-            None => !matches!(reading, None | Some(SlaStatus::Ok)),
-        };
-        if changed {
-            if let Err(e) = room::refresh(tg, &id).await {
-                warn!(comment = %id, error = %e, "could not update the alert's target");
-                // Forget it, so the next check tries again.
-                shown.remove(&id);
-            }
+    let now = tg.tracker.clock().now();
+    let up = |s: &StoredComment| room::alert_message(tg, s).is_some();
+    for id in shown.changed(&open, &tg.sla, now, up) {
+        if let Err(e) = room::refresh(tg, &id).await {
+            warn!(comment = %id, error = %e, "could not update the alert's target");
+            shown.forget(&id);
         }
     }
     Ok(())
