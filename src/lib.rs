@@ -16,7 +16,9 @@
 //!   drills). A new platform is one more folder beside `discord`, building
 //!   [`comment::Comment`]s and posting what the tracker decided.
 //! - [`tracker`]: the only writer of comment state, checkpoints, escalations, digest claims
-//!   and the outbox; it decides, persists, then tells the adapter what to show.
+//!   and the outbox; it decides, persists, then tells the adapter what to show. A comment
+//!   that fails (an error, or a panic caught at its boundary) is recorded in [`failures`] and
+//!   tried again at the next start, so the rest move on.
 //! - [`outbox`]: every platform write queued in the database and delivered by a worker with
 //!   retries, once, in order per channel; a platform delivers through its `Deliver`.
 //! - [`store`]: SQLite through sqlx: queries and row mapping, no decisions.
@@ -36,6 +38,7 @@ pub mod config;
 pub mod digest;
 pub mod discord;
 pub mod escalation;
+pub mod failures;
 pub mod http;
 pub mod meta;
 pub mod outbox;

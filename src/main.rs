@@ -260,6 +260,7 @@ async fn run_bot(settings: Settings) -> Result<ExitCode> {
         (Some(secrets), Some(bot)) => Some(start_meta(&app, secrets, bot).await?),
         _ => None,
     };
+    let tracker = app.tracker.clone();
     let mut polling = match telegram_token {
         Some(token) => Some(
             telegram::start(app, token)
@@ -268,6 +269,11 @@ async fn run_bot(settings: Settings) -> Result<ExitCode> {
         ),
         None => None,
     };
+    // Discord's start tries again the comments that failed before; alone, Telegram needs it
+    // done, once its room is named so that what they flag is alerted like any comment.
+    if bot.is_none() {
+        log_retried(tracker.retry_failures().await);
+    }
     // A channel that stops on its own has ended its task: only the others are shut down.
     let outcome = tokio::select! {
         () = shutdown_signal() => Ok(()),
@@ -300,6 +306,20 @@ async fn run_bot(settings: Settings) -> Result<ExitCode> {
         bot.shutdown().await?;
     }
     outcome.map(|()| ExitCode::SUCCESS)
+}
+
+fn log_retried(result: Result<ascolto::tracker::RetriedFailures, ascolto::tracker::TrackerError>) {
+    match result {
+        Ok(retried) if retried.succeeded + retried.failed > 0 => tracing::info!(
+            succeeded = retried.succeeded,
+            failed_again = retried.failed,
+            "comments that had failed before were tried again"
+        ),
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "comments that had failed before could not be tried again; they are at the next start")
+        }
+    }
 }
 
 /// The Meta channel while the bot runs: its HTTP server, its processor, and the task that

@@ -17,6 +17,7 @@ use crate::alert::AlertView;
 use crate::clock::{Clock, ManualClock};
 use crate::comment::{Author, AuthorId, Comment, CommentId, Place, Source};
 use crate::escalation::{due_escalations, EscalationPolicy};
+use crate::failures::Stage;
 use crate::lifecycle::{AlertRef, CommentState, StoredComment};
 use crate::sla::Sla;
 use crate::tracker::{Ingested, Tracker, TrackerError};
@@ -486,7 +487,11 @@ where
             Ok(()) => failures_in_a_row = 0,
             Err(source) => {
                 summary.failed += 1;
-                failures_in_a_row += 1;
+                // A bug met on one comment says nothing about the next; a database that
+                // keeps failing does, and stops the run.
+                if !matches!(source, TrackerError::Panicked { .. }) {
+                    failures_in_a_row += 1;
+                }
                 if failures_in_a_row >= MAX_FAILURES_IN_A_ROW {
                     return Err(ReplayError::Failing {
                         path: path.to_owned(),
@@ -495,8 +500,17 @@ where
                         source,
                     });
                 }
+                let recorded = match tracker
+                    .record_failure(&comment, Stage::Ingest, &source)
+                    .await
+                {
+                    Ok(()) => {
+                        "recorded; replaying the file again into this database tries it again"
+                    }
+                    Err(_) => "and it could not be recorded",
+                };
                 notes.problem(&format!(
-                    "{path}:{line}: comment `{}` could not be processed (database {}): {source}",
+                    "{path}:{line}: comment `{}` could not be processed (database {}; {recorded}): {source}",
                     comment.id,
                     tracker.store().name()
                 ));

@@ -19,6 +19,7 @@ use sqlx::{ConnectOptions, Row, SqlitePool};
 
 use crate::comment::{Author, AuthorId, ChannelId, Comment, CommentId, Place, Source};
 use crate::draft::Draft;
+use crate::failures::{Failure, FailureKind, Stage};
 use crate::lifecycle::{Action, ActionKind, AlertRef, CommentState, StoredComment, Transition};
 use crate::outbox::{Destination, NewOutbox, OutboxId, OutboxKind, OutboxRow, OutboxState};
 use crate::rules::{Label, Lang, TemplateId};
@@ -73,7 +74,7 @@ fn db_message(error: &sqlx::Error) -> String {
 
 /// How long a statement waits for another process's lock before failing. Long enough for a
 /// backup or a `sqlite3` session to finish a write, short enough to notice a stuck process.
-const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// The database as messages name it: the URL without its query string (options, never secrets
 /// for SQLite, but not useful in a message either).
@@ -921,6 +922,102 @@ impl Store {
         Ok(row
             .filter(|(state, _)| state == OutboxState::GivenUp.as_str())
             .map(|(_, error)| error.unwrap_or_default()))
+    }
+
+    /// Records that a comment could not be processed (again): one row per comment, its
+    /// attempts counted, the latest error kept.
+    pub async fn record_failure(
+        &self,
+        comment: &Comment,
+        stage: Stage,
+        kind: FailureKind,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_string(comment).map_err(|e| StoreError::Corrupt {
+            id: comment.id.to_string(),
+            message: e.to_string(),
+        })?;
+        sqlx::query(
+            "INSERT INTO failures (comment_id, source, channel, stage, kind, error, comment,
+                                   attempts, first_failed_at, last_failed_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
+             ON CONFLICT (comment_id) DO UPDATE SET
+                stage = excluded.stage, kind = excluded.kind, error = excluded.error,
+                comment = excluded.comment, attempts = attempts + 1,
+                last_failed_at = excluded.last_failed_at, resolved_at = NULL",
+        )
+        .bind(comment.id.as_str())
+        .bind(comment.source.as_str())
+        .bind(comment.place.channel.as_str())
+        .bind(stage.as_str())
+        .bind(kind.as_str())
+        .bind(error)
+        .bind(json)
+        .bind(now)
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    /// Marks a comment's recorded failure as overcome (nothing happens if there is none).
+    pub async fn resolve_failure(
+        &self,
+        id: &CommentId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE failures SET resolved_at = ? WHERE comment_id = ? AND resolved_at IS NULL",
+        )
+        .bind(now)
+        .bind(id.as_str())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    /// Failures not yet overcome and tried fewer than `max_attempts` times, oldest first.
+    pub async fn open_failures(&self, max_attempts: u32) -> Result<Vec<Failure>, StoreError> {
+        let rows: Vec<(String, String, String, i64, String, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT comment_id, stage, comment, attempts, error, first_failed_at FROM failures
+             WHERE resolved_at IS NULL AND attempts < ? ORDER BY first_failed_at, comment_id",
+        )
+        .bind(i64::from(max_attempts))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(id, stage, json, attempts, error, first_failed_at)| {
+                let corrupt = |message: String| StoreError::Corrupt {
+                    id: id.clone(),
+                    message,
+                };
+                Ok(Failure {
+                    comment: serde_json::from_str(&json).map_err(|e| corrupt(e.to_string()))?,
+                    stage: Stage::parse(&stage)
+                        .ok_or_else(|| corrupt(format!("unknown failure stage `{stage}`")))?,
+                    attempts: attempts.clamp(0, i64::from(u32::MAX)) as u32,
+                    error,
+                    first_failed_at,
+                })
+            })
+            .collect()
+    }
+
+    /// Comments that failed for the first time in `(start, end]` (the digest's line).
+    pub async fn failures_between(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM failures WHERE first_failed_at > ? AND first_failed_at <= ?",
+        )
+        .bind(start)
+        .bind(end)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(count.max(0) as usize)
     }
 
     /// Writes given up in `(start, end]` (the digest's line), by the tracker's clock.

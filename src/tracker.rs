@@ -16,8 +16,9 @@
 //! (the replay, the demo) nothing is queued.
 
 use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
@@ -25,8 +26,9 @@ use tracing::{info, info_span, Instrument};
 
 use crate::answer::{AnswerConfig, AnswerDetector, Answered};
 use crate::clock::Clock;
-use crate::comment::{ChannelId, Comment, CommentId};
+use crate::comment::{ChannelId, Comment, CommentId, Source};
 use crate::draft::{draft, draft_wording, wording_count, Draft, DraftContext};
+use crate::failures::{panic_message, FailureKind, Stage, MAX_ATTEMPTS};
 use crate::lifecycle::{
     after_edit, Action, ActionKind, AlertRef, CommentState, StoredComment, Transition,
 };
@@ -51,6 +53,29 @@ pub enum TrackerError {
     NoDraft(CommentId),
     #[error("comment {0} came from a replayed file: there is no platform to post a reply on")]
     Unpostable(CommentId),
+    /// A bug met on this comment; caught at the comment's boundary so the rest move on.
+    #[error("Ascolto failed on comment {id} ({message}); it was recorded and is tried again at the next start — please report it with the comment's text")]
+    Panicked { id: CommentId, message: String },
+}
+
+impl TrackerError {
+    fn failure_kind(&self) -> FailureKind {
+        match self {
+            TrackerError::Panicked { .. } => FailureKind::Panic,
+            _ => FailureKind::Error,
+        }
+    }
+}
+
+/// How long a comment may wait for the database before the log says why.
+const SLOW_WRITE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// What [`Tracker::retry_failures`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetriedFailures {
+    pub succeeded: usize,
+    /// Failed again (tried again at the next start, until [`MAX_ATTEMPTS`]).
+    pub failed: usize,
 }
 
 /// Who acted on an alert.
@@ -127,6 +152,9 @@ pub struct Tracker {
     clock: Arc<dyn Clock>,
     /// The moderators' room, once a live adapter has named it: until then nothing is queued.
     room: OnceLock<Room>,
+    /// Test-only fault: triage panics on a comment containing this text.
+    #[cfg(test)]
+    panic_on: Option<&'static str>,
     /// Wakes the outbox worker when a row is queued.
     outbox_wake: Arc<Notify>,
 }
@@ -158,6 +186,8 @@ impl Tracker {
             detector: Mutex::new(AnswerDetector::new(AnswerConfig::default())),
             clock,
             room: OnceLock::new(),
+            #[cfg(test)]
+            panic_on: None,
             outbox_wake: Arc::new(Notify::new()),
         }
     }
@@ -246,12 +276,45 @@ impl Tracker {
         (verdict, draft)
     }
 
+    /// Triage as [`Tracker::dry_run`], with a panic caught and turned into an error about this
+    /// comment, so one comment that meets a bug cannot stop the comments after it.
+    fn triage_caught(&self, comment: &Comment) -> Result<(Verdict, Option<Draft>), TrackerError> {
+        std::panic::catch_unwind(AssertUnwindSafe(|| {
+            #[cfg(test)]
+            if self
+                .panic_on
+                .is_some_and(|text| comment.text.contains(text))
+            {
+                panic!("injected fault");
+            }
+            self.dry_run(comment)
+        }))
+        .map_err(|payload| TrackerError::Panicked {
+            id: comment.id.clone(),
+            message: panic_message(payload.as_ref()),
+        })
+    }
+
     /// Takes in one comment: triage, persist, and detect whether it answers open comments.
     pub async fn ingest(&self, comment: &Comment) -> Result<IngestOutcome, TrackerError> {
         let span = info_span!("comment", id = %comment.id, channel = %comment.place.channel_name, rule = tracing::field::Empty);
-        self.ingest_inner(comment, span.clone())
-            .instrument(span)
-            .await
+        let work = self
+            .ingest_inner(comment, span.clone())
+            .instrument(span.clone());
+        tokio::pin!(work);
+        // SQLite waits for another process's lock silently; say why nothing moves.
+        tokio::select! {
+            outcome = &mut work => outcome,
+            () = tokio::time::sleep(SLOW_WRITE) => {
+                span.in_scope(|| tracing::warn!(
+                    database = %self.store.name(),
+                    "the database has not answered for {} s: another process probably holds its lock; waiting for it (up to {} s)",
+                    SLOW_WRITE.as_secs(),
+                    crate::store::BUSY_TIMEOUT.as_secs()
+                ));
+                work.await
+            }
+        }
     }
 
     async fn ingest_inner(
@@ -260,7 +323,7 @@ impl Tracker {
         span: tracing::Span,
     ) -> Result<IngestOutcome, TrackerError> {
         let now = self.clock.now();
-        let (verdict, draft) = self.dry_run(comment);
+        let (verdict, draft) = self.triage_caught(comment)?;
         if let Some(main) = verdict.main_match() {
             span.record("rule", main.rule.as_str());
         }
@@ -319,11 +382,22 @@ impl Tracker {
         opened: bool,
     ) -> Result<Vec<StoredComment>, TrackerError> {
         // Every message goes through the detector, answer or not: turn-taking needs them all.
-        let detected: Vec<Answered> = self
-            .detector
-            .lock()
-            .expect("detector lock")
-            .observe_open(comment, opened);
+        let detected: Vec<Answered> = {
+            // A panic inside the detector must not poison it for every later comment: the
+            // lock is taken back, and a detector caught mid-update starts afresh (it only
+            // remembers a few dozen messages).
+            let mut detector = self.detector.lock().unwrap_or_else(PoisonError::into_inner);
+            match std::panic::catch_unwind(AssertUnwindSafe(|| {
+                detector.observe_open(comment, opened)
+            })) {
+                Ok(detected) => detected,
+                Err(payload) => {
+                    *detector = AnswerDetector::new(AnswerConfig::default());
+                    tracing::error!(panic = %panic_message(payload.as_ref()), "answer detection failed on this comment; the detector was reset");
+                    Vec::new()
+                }
+            }
+        };
         if !(comment.author.is_staff || self.policy.anyone_answers) {
             return Ok(Vec::new());
         }
@@ -746,7 +820,7 @@ impl Tracker {
         let Some(stored) = self.store.comment(&comment.id).await? else {
             return Ok(Edited::Unknown);
         };
-        let (verdict, draft) = self.dry_run(comment);
+        let (verdict, draft) = self.triage_caught(comment)?;
         let now = self.clock.now();
         let needs = verdict.needs_reply() && !comment.author.is_staff;
         let Some(state) = after_edit(stored.state, needs, stored.alert.is_some()) else {
@@ -774,6 +848,61 @@ impl Tracker {
             self.queue_alert(&comment.id).await?;
         }
         Ok(Edited::Retriaged(Box::new(now_stored)))
+    }
+
+    /// Records that a comment could not be processed, so the adapter can move past it (advance
+    /// its checkpoint, go on with a replay) without losing it: it is tried again at the next
+    /// start ([`Tracker::retry_failures`]) and the digest counts it. An error here means the
+    /// database is unreachable, and the adapter must not move past the comment.
+    pub async fn record_failure(
+        &self,
+        comment: &Comment,
+        stage: Stage,
+        error: &TrackerError,
+    ) -> Result<(), TrackerError> {
+        tracing::error!(comment = %comment.id, channel = %comment.place.channel_name, stage = stage.as_str(), error = %error, "comment not processed; recorded, and tried again at the next start");
+        self.store
+            .record_failure(
+                comment,
+                stage,
+                error.failure_kind(),
+                &error.to_string(),
+                self.clock.now(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Tries again every live comment whose processing failed before (a database that was
+    /// down, a bug since fixed), up to [`MAX_ATTEMPTS`] in all; the bot calls it at start.
+    /// Replayed comments are left out: replaying their file again tries them. Returns how many
+    /// went through now.
+    pub async fn retry_failures(&self) -> Result<RetriedFailures, TrackerError> {
+        let mut retried = RetriedFailures::default();
+        for failure in self.store.open_failures(MAX_ATTEMPTS).await? {
+            let comment = &failure.comment;
+            if comment.source == Source::Replay {
+                continue;
+            }
+            let outcome = match failure.stage {
+                Stage::Ingest => self.ingest(comment).await.map(|_| ()),
+                Stage::Edit => self.edit(comment).await.map(|_| ()),
+            };
+            match outcome {
+                Ok(()) => {
+                    self.store
+                        .resolve_failure(&comment.id, self.clock.now())
+                        .await?;
+                    info!(comment = %comment.id, attempts = failure.attempts + 1, "a comment that had failed went through");
+                    retried.succeeded += 1;
+                }
+                Err(error) => {
+                    self.record_failure(comment, failure.stage, &error).await?;
+                    retried.failed += 1;
+                }
+            }
+        }
+        Ok(retried)
     }
 
     /// The author deleted a comment: withdraw it. Returns it if it had been open.
@@ -1035,5 +1164,103 @@ impl Tracker {
     /// Comments waiting for an answer, oldest first.
     pub async fn open(&self) -> Result<Vec<StoredComment>, TrackerError> {
         Ok(self.store.open_comments().await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::comment::{Author, Place};
+
+    async fn tracker(clock: Arc<ManualClock>) -> Tracker {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let settings =
+            crate::config::Settings::load_with_env(&root.join("config"), Some(Default::default()))
+                .unwrap();
+        let values = settings.templates.values.clone();
+        let library = Library::load(&root.join("tests/fixtures/rules"), &values).unwrap();
+        let config = TrackerConfig {
+            options: settings.triage_options(),
+            values,
+            moderator_fallback: settings.templates.moderator_fallback.clone(),
+            policy: AnswerPolicy::default(),
+        };
+        Tracker::new(Store::in_memory().await.unwrap(), library, config, clock)
+    }
+
+    fn comment(id: &str, text: &str, clock: &ManualClock) -> Comment {
+        Comment::new(
+            id,
+            Source::Discord,
+            Place::channel("c1", "support"),
+            Author::member(format!("u-{id}"), "Member"),
+            text,
+            clock.now(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_comment_that_panics_triage_fails_alone_is_recorded_and_goes_through_on_retry() {
+        let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+        let mut tracker = tracker(clock.clone()).await;
+        tracker.panic_on = Some("\u{1F4A5}");
+        let before = comment("1", "My order never arrived and nobody answers", &clock);
+        let bad = comment("2", "\u{1F4A5} my order never arrived", &clock);
+        let after = comment("3", "My order never arrived, this is unacceptable", &clock);
+        let start = clock.now() - chrono::Duration::seconds(1);
+
+        tracker.ingest(&before).await.unwrap();
+        let error = tracker.ingest(&bad).await.unwrap_err();
+        assert!(
+            matches!(&error, TrackerError::Panicked { id, .. } if id.as_str() == "2"),
+            "{error}"
+        );
+        assert!(error.to_string().contains("comment 2"), "{error}");
+        tracker
+            .record_failure(&bad, Stage::Ingest, &error)
+            .await
+            .unwrap();
+        // The detector and the store still work for the next comment.
+        let outcome = tracker.ingest(&after).await.unwrap();
+        assert!(matches!(outcome.ingested, Ingested::Flagged(_)));
+        assert!(tracker.store.comment(&bad.id).await.unwrap().is_none());
+        let end = clock.now() + chrono::Duration::seconds(1);
+        assert_eq!(tracker.store.failures_between(start, end).await.unwrap(), 1);
+
+        // Still failing: counted again, not lost.
+        let retried = tracker.retry_failures().await.unwrap();
+        assert_eq!((retried.succeeded, retried.failed), (0, 1));
+        // Fixed (a new version, say): the next start takes it in.
+        tracker.panic_on = None;
+        let retried = tracker.retry_failures().await.unwrap();
+        assert_eq!((retried.succeeded, retried.failed), (1, 0));
+        let stored = tracker.store.comment(&bad.id).await.unwrap().unwrap();
+        assert_eq!(stored.state, CommentState::Flagged);
+        assert!(tracker
+            .store
+            .open_failures(MAX_ATTEMPTS)
+            .await
+            .unwrap()
+            .is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_failure_is_retried_at_most_max_attempts_times() {
+        let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+        let mut tracker = tracker(clock.clone()).await;
+        tracker.panic_on = Some("\u{1F4A5}");
+        let bad = comment("9", "\u{1F4A5}", &clock);
+        let error = tracker.ingest(&bad).await.unwrap_err();
+        tracker
+            .record_failure(&bad, Stage::Ingest, &error)
+            .await
+            .unwrap();
+        let mut tries = 0;
+        while tracker.retry_failures().await.unwrap().failed > 0 {
+            tries += 1;
+            assert!(tries < 10, "retried without end");
+        }
+        assert_eq!(tries, MAX_ATTEMPTS as usize - 1);
     }
 }

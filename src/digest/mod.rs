@@ -242,6 +242,9 @@ pub struct Digest {
     pub moderation: Moderation,
     /// Platform writes (alerts, replies, escalations...) the outbox gave up in the window.
     pub writes_given_up: usize,
+    /// Comments Ascolto failed to process, first failing in the window (recorded, and tried
+    /// again at the bot's next start).
+    pub comments_failed: usize,
 }
 
 /// The rule that made a comment a complaint: the complaint label's strongest rule (the
@@ -396,6 +399,7 @@ pub fn compute(
         moderation,
         // Read by `build_window` from the outbox; the computation only sees comments.
         writes_given_up: 0,
+        comments_failed: 0,
     }
 }
 
@@ -419,6 +423,7 @@ pub async fn build_window(
     digest.writes_given_up = store
         .outbox_given_up_between(window.start, window.end)
         .await?;
+    digest.comments_failed = store.failures_between(window.start, window.end).await?;
     Ok(digest)
 }
 
@@ -579,6 +584,12 @@ impl Digest {
             "**Platform writes given up**: {}\n",
             self.writes_given_up
         ));
+        if self.comments_failed > 0 {
+            out.push_str(&format!(
+                "**Comments not processed**: {} (see the bot's log; each is tried again at its next start)\n",
+                self.comments_failed
+            ));
+        }
         out
     }
 
@@ -664,6 +675,12 @@ impl Digest {
             "Platform writes given up: {}\n",
             self.writes_given_up
         ));
+        if self.comments_failed > 0 {
+            out.push_str(&format!(
+                "Comments not processed: {} (see the log; each is tried again at the bot's next start)\n",
+                self.comments_failed
+            ));
+        }
         out
     }
 }

@@ -34,7 +34,8 @@ const PAGE: u32 = 100;
 /// flight; if the bot dies right then, the overlap brings the earlier one back.
 pub const OVERLAP_MS: u64 = 60_000;
 
-/// Before connecting: give back interrupted replies and queue alerts that were never posted.
+/// Before connecting: give back interrupted replies, queue alerts that were never posted, and
+/// try again the comments that failed before.
 pub async fn before_connecting(data: &Data) -> Result<(), DiscordError> {
     let recovered = data.tracker.recover_after_restart().await?;
     if recovered > 0 {
@@ -46,6 +47,14 @@ pub async fn before_connecting(data: &Data) -> Result<(), DiscordError> {
     let queued = data.tracker.queue_missing_alerts().await?;
     if queued > 0 {
         info!(queued, "alerts queued that were missing from the last run");
+    }
+    let retried = data.tracker.retry_failures().await?;
+    if retried.succeeded + retried.failed > 0 {
+        info!(
+            succeeded = retried.succeeded,
+            failed_again = retried.failed,
+            "comments that had failed before were tried again"
+        );
     }
     Ok(())
 }

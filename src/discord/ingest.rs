@@ -23,6 +23,7 @@ use tracing::{debug, info_span, warn, Instrument};
 
 use crate::comment::{Author, AuthorId, ChannelId, Comment, CommentId, Place, Source};
 use crate::config::DiscordSettings;
+use crate::failures::Stage;
 use crate::tracker::{Edited, Ingested};
 
 use super::checks;
@@ -216,9 +217,19 @@ pub async fn handle_message(
         let comment = to_comment(msg, guild, place.as_ref(), member.as_ref(), data.discord());
         // The tracker queues the alert (and updates of the alerts this answers) with the
         // comment itself; the outbox worker posts them, so ingesting never waits for Discord.
-        let outcome = data.tracker.ingest(&comment).await?;
-        if let Ingested::Flagged(stored) = &outcome.ingested {
-            debug!(comment = %stored.comment.id, "alert queued");
+        match data.tracker.ingest(&comment).await {
+            Ok(outcome) => {
+                if let Ingested::Flagged(stored) = &outcome.ingested {
+                    debug!(comment = %stored.comment.id, "alert queued");
+                }
+            }
+            // Recorded (and tried again at the next start), so the checkpoint may move past
+            // it; if even that fails, the error stops here and catch-up reads it again.
+            Err(error) => {
+                data.tracker
+                    .record_failure(&comment, Stage::Ingest, &error)
+                    .await?
+            }
         }
     } else if msg.content.trim().is_empty() {
         // Not a sign of a missing Message Content intent: without it Discord refuses the
@@ -374,9 +385,14 @@ async fn handle_edit(
             .collect();
     }
     // The tracker queues the alert's update (or a new alert) itself.
-    match data.tracker.edit(&comment).await? {
-        Edited::Retriaged(now) => debug!(state = now.state.as_str(), "re-triaged"),
-        Edited::Closed(_) | Edited::Unknown => {}
+    match data.tracker.edit(&comment).await {
+        Ok(Edited::Retriaged(now)) => debug!(state = now.state.as_str(), "re-triaged"),
+        Ok(Edited::Closed(_) | Edited::Unknown) => {}
+        Err(error) => {
+            data.tracker
+                .record_failure(&comment, Stage::Edit, &error)
+                .await?
+        }
     }
     Ok(())
 }

@@ -292,7 +292,7 @@ fn a_comment_the_tracker_fails_on_is_reported_and_the_replay_goes_on() {
     let stderr = text(&out.stderr);
     assert!(
         stderr.contains(&format!(
-            "day.jsonl:2: comment `c2` could not be processed (database {db}):"
+            "day.jsonl:2: comment `c2` could not be processed (database {db}; recorded; replaying the file again into this database tries it again):"
         )),
         "{stderr}"
     );
@@ -300,6 +300,34 @@ fn a_comment_the_tracker_fails_on_is_reported_and_the_replay_goes_on() {
     let stdout = text(&out.stdout);
     assert!(
         stdout.contains("── 2 comments,") && stdout.contains("1 comments could not be processed"),
+        "{stdout}"
+    );
+    // The digest of that day counts it.
+    let digest = ascolto(
+        &["digest", "--db", &db, "--at", "2026-11-20T12:00:00Z"],
+        &[],
+    );
+    assert!(digest.status.success(), "{}", text(&digest.stderr));
+    assert!(
+        text(&digest.stdout).contains("Comments not processed: 1"),
+        "{}",
+        text(&digest.stdout)
+    );
+    // Once the database accepts it, replaying the file again takes it in, and only it.
+    runtime.block_on(async {
+        let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db)
+            .await
+            .unwrap();
+        sqlx::query("DROP TRIGGER refuse_c2")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    });
+    let again = ascolto(&["replay", file.to_str().unwrap(), "--db", &db], &[]);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    let stdout = text(&again.stdout);
+    assert!(
+        stdout.contains("1 flagged") && stdout.contains("2 duplicates ignored"),
         "{stdout}"
     );
 }
@@ -448,6 +476,11 @@ fn a_replay_waits_for_another_process_holding_the_lock() {
         sqlx::query("COMMIT").execute(&mut conn).await.unwrap();
         let out = replay.await.unwrap();
         assert!(out.status.success(), "{}", text(&out.stderr));
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains("another process probably holds its lock; waiting for it"),
+            "{stderr}"
+        );
         assert!(
             text(&out.stdout).contains("── 39 comments"),
             "{}",

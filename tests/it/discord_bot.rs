@@ -779,6 +779,77 @@ async fn after_a_restart_old_buttons_work_and_nothing_is_alerted_twice() {
 }
 
 #[tokio::test]
+async fn a_message_the_database_refuses_is_recorded_passed_and_alerted_after_a_restart() {
+    let mut h = Harness::start().await;
+    let db = format!(
+        "sqlite://{}",
+        h.dir.path().join("data/ascolto.db").display()
+    );
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db)
+        .await
+        .unwrap();
+    // A drill: the database refuses this one message, as a failing disk would refuse a write.
+    sqlx::query(
+        "CREATE TRIGGER refuse BEFORE INSERT ON comments WHEN NEW.text LIKE '%consegna%'
+         BEGIN SELECT RAISE(ABORT, 'drill: refused'); END",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let refused = h.fake.message_create(
+        ids::SUPPORT,
+        ids::OTTO,
+        "La consegna è in ritardo di una settimana e nessuno mi risponde",
+        None,
+    );
+    let next = h
+        .fake
+        .message_create(ids::SUPPORT, ids::NORA, COMPLAINT_IT, None);
+    // The message after it is alerted, and the channel's checkpoint moved past both.
+    h.alert_for(next).await;
+    let store = h.tracker().store();
+    let channel = ascolto::comment::ChannelId(ids::SUPPORT.to_string());
+    assert_eq!(
+        store.checkpoint(&channel).await.unwrap(),
+        Some(next.to_string())
+    );
+    let failures = store
+        .open_failures(ascolto::failures::MAX_ATTEMPTS)
+        .await
+        .unwrap();
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].comment.id.as_str(), refused.to_string());
+    assert!(
+        failures[0].error.contains("drill: refused"),
+        "{}",
+        failures[0].error
+    );
+    assert!(store
+        .comment(&CommentId(refused.to_string()))
+        .await
+        .unwrap()
+        .is_none());
+
+    // The disk is repaired; the next start takes the message in from the record.
+    sqlx::query("DROP TRIGGER refuse")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    h.stop().await;
+    h.launch(&[]).await;
+    h.alert_for(refused).await;
+    assert!(h
+        .tracker()
+        .store()
+        .open_failures(ascolto::failures::MAX_ATTEMPTS)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(h.alerts().len(), 2, "{:#?}", h.alerts());
+    h.finish().await;
+}
+
+#[tokio::test]
 async fn history_before_the_first_start_is_caught_up() {
     init_logs();
     let fake = FakeDiscord::start(World::default_test()).await;
