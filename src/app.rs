@@ -7,7 +7,7 @@ use crate::clock::Clock;
 use crate::config::{ConfigError, Settings};
 use crate::escalation::EscalationPolicy;
 use crate::rules::{Library, LibraryError};
-use crate::sla::Sla;
+use crate::sla::{QuestionGrace, Sla};
 use crate::store::{Store, StoreError};
 use crate::tracker::{AnswerPolicy, Tracker, TrackerConfig};
 
@@ -57,6 +57,7 @@ impl App {
                 policy: AnswerPolicy {
                     anyone_answers: settings.discord.anyone_answers,
                 },
+                grace: QuestionGrace::from_settings(&settings.sla),
             },
             clock,
         );

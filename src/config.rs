@@ -174,6 +174,12 @@ pub struct SlaSettings {
     pub warn_fraction: f64,
     pub targets: TargetSettings,
     pub business_hours: BusinessHoursSettings,
+    /// How long a comment whose only label is `question` may wait for the community's own
+    /// answer before moderators are alerted (`0s` alerts at once).
+    pub question_grace: HumanDuration,
+    /// The grace per channel, by channel name (without `#`) or id, overriding the default.
+    #[serde(default)]
+    pub question_grace_channels: BTreeMap<String, HumanDuration>,
 }
 
 /// A target per label; a label without one (key absent, or `"off"`) has no target.
@@ -720,6 +726,17 @@ impl Settings {
                         "must be between 1 minute and 30 days (or \"off\" for no target)",
                     ));
                 }
+            }
+        }
+        // A day is already longer than any question should wait unseen.
+        let graces = std::iter::once(("sla.question_grace".to_owned(), sla.question_grace)).chain(
+            sla.question_grace_channels
+                .iter()
+                .map(|(channel, grace)| (format!("sla.question_grace_channels.{channel}"), *grace)),
+        );
+        for (key, grace) in graces {
+            if grace.0 < Duration::zero() || grace.0 > Duration::days(1) {
+                return Err(invalid(&key, "must be between 0s (alert at once) and 1d"));
             }
         }
         let hours = &sla.business_hours;

@@ -24,6 +24,7 @@ use ascolto::http::{self, HttpServer};
 use ascolto::meta::types::{MetaSecrets, Pages};
 use ascolto::meta::{Meta, Notice};
 use ascolto::rules::Library;
+use ascolto::sla::format_wait;
 use ascolto::store::Store;
 use ascolto::{discord, explain, replay, telegram, telemetry};
 
@@ -100,6 +101,10 @@ enum Command {
         /// Rule library to measure (default: the configured one).
         #[arg(long)]
         rules: Option<PathBuf>,
+        /// unanswered only: what a question grace of each length (e.g. `2m,10m,30m`) would
+        /// save in alerts and delay for the questions nobody answered.
+        #[arg(long, value_delimiter = ',', value_parser = parse_since)]
+        grace: Vec<Duration>,
     },
 }
 
@@ -205,7 +210,18 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             data,
             explain,
             rules,
-        } => run_eval(&settings, task, &data, explain, rules),
+            grace,
+        } => {
+            if task == Task::Unanswered {
+                eval_unanswered(&data, explain, &grace)
+            } else {
+                anyhow::ensure!(
+                    grace.is_empty(),
+                    "--grace is for --task unanswered (a question grace is measured on a chat stream)"
+                );
+                run_eval(&settings, task, &data, explain, rules)
+            }
+        }
     }
 }
 
@@ -493,6 +509,12 @@ async fn run_replay(
             summary.out_of_order
         ));
     }
+    if summary.in_grace > 0 {
+        line.push_str(&format!(
+            ", {} questions still within their grace (not alerted yet)",
+            summary.in_grace
+        ));
+    }
     if summary.failed > 0 {
         line.push_str(&format!(
             ", {} comments could not be processed",
@@ -593,9 +615,6 @@ fn run_eval(
     explain: bool,
     rules: Option<PathBuf>,
 ) -> Result<ExitCode> {
-    if task == Task::Unanswered {
-        return eval_unanswered(data, explain);
-    }
     let dir = rules.unwrap_or_else(|| settings.rules.dir.clone());
     let library = Library::load(&dir, &settings.templates.values)?;
     let rows = eval::read_csv(data)?;
@@ -627,8 +646,8 @@ fn run_eval(
 }
 
 /// Replays an annotated chat stream through the answer detector (no rule library involved).
-fn eval_unanswered(data: &Path, explain: bool) -> Result<ExitCode> {
-    use ascolto::answer::eval::{evaluate_baseline_stream, evaluate_stream};
+fn eval_unanswered(data: &Path, explain: bool, graces: &[Duration]) -> Result<ExitCode> {
+    use ascolto::answer::eval::{evaluate_baseline_stream, evaluate_stream, grace_effects};
     let open = || -> Result<std::io::BufReader<std::fs::File>> {
         let file =
             std::fs::File::open(data).with_context(|| format!("opening {}", data.display()))?;
@@ -651,5 +670,23 @@ fn eval_unanswered(data: &Path, explain: bool) -> Result<ExitCode> {
         scores.tp, scores.fp, scores.fn_, scores.tn
     );
     println!("{}", scores.positive_summary_line());
+    if !graces.is_empty() {
+        let effects = grace_effects(open()?, graces)?;
+        println!("question grace (alerts without a grace: one per question):");
+        for e in effects {
+            let share = |n: usize, of: usize| 100.0 * n as f64 / of.max(1) as f64;
+            println!(
+                "  {:>6}: {} of {} alerts saved ({:.1}%), {} of them for questions nobody answered; {} of {} unanswered questions alerted {} later",
+                format_wait(e.grace),
+                e.saved,
+                e.questions,
+                share(e.saved, e.questions),
+                e.saved_wrongly,
+                e.delayed,
+                e.truly_unanswered,
+                format_wait(e.grace),
+            );
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -374,6 +374,8 @@ pub struct ReplaySummary {
     pub failed: usize,
     /// Comments earlier than the one before them, replayed at the replay's current time.
     pub out_of_order: usize,
+    /// Questions still within their grace when the file ended (not alerted, not answered).
+    pub in_grace: usize,
 }
 
 /// Where a replay reports what is not an alert: the lines it skipped, the comments it could
@@ -482,6 +484,12 @@ where
         if comment.time > clock.now() {
             clock.set(comment.time);
         }
+        show_graced(tracker, clock, watch, &mut due, out)
+            .await
+            .map_err(|source| ReplayError::Tracker {
+                path: path.to_owned(),
+                source,
+            })?;
         let duplicates = summary.duplicates;
         match replay_one(tracker, clock, watch, &mut due, &comment, &mut summary, out).await {
             Ok(()) => failures_in_a_row = 0,
@@ -537,6 +545,9 @@ where
                 source,
             })?;
     }
+    // Questions still within their grace when the file ends would be alerted later, if
+    // nobody answers them first: the bot's next check after their grace would post them.
+    summary.in_grace = due.graced.len();
     Ok(summary)
 }
 
@@ -570,7 +581,7 @@ async fn replay_one(
             // shown now, as the bot posts such alerts at its next start.
             if let Some(stored) = tracker.store().comment(&comment.id).await? {
                 if stored.state == CommentState::Flagged && stored.alert.is_none() {
-                    show_alert(tracker, clock, watch, &stored, out).await?;
+                    show_or_hold(tracker, clock, watch, due, &stored, out).await?;
                 }
             }
         }
@@ -580,7 +591,52 @@ async fn replay_one(
             if let Some(watch) = watch {
                 due.flagged(&stored, watch.sla);
             }
-            show_alert(tracker, clock, watch, &stored, out).await?;
+            show_or_hold(tracker, clock, watch, due, &stored, out).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Shows a flagged comment's alert now, or holds it until the end of its question grace.
+async fn show_or_hold(
+    tracker: &Tracker,
+    clock: &ManualClock,
+    watch: Option<&Watch<'_>>,
+    due: &mut DueCheck,
+    stored: &StoredComment,
+    out: &mut dyn Write,
+) -> Result<(), TrackerError> {
+    if let Some(ends) = tracker
+        .grace_ends(stored)
+        .filter(|ends| *ends > clock.now())
+    {
+        due.graced.push((ends, stored.comment.id.clone()));
+        return Ok(());
+    }
+    show_alert(tracker, clock, watch, stored, out).await
+}
+
+/// Shows the held questions whose grace has run out by the clock's time and that are still
+/// unanswered (answered within the grace, they are never shown), in the order they fell due.
+async fn show_graced(
+    tracker: &Tracker,
+    clock: &ManualClock,
+    watch: Option<&Watch<'_>>,
+    due: &mut DueCheck,
+    out: &mut dyn Write,
+) -> Result<(), TrackerError> {
+    let now = clock.now();
+    if !due.graced.iter().any(|(at, _)| *at <= now) {
+        return Ok(());
+    }
+    due.graced.sort();
+    let split = due.graced.partition_point(|(at, _)| *at <= now);
+    let ready: Vec<_> = due.graced.drain(..split).collect();
+    for (_, id) in ready {
+        if let Some(stored) = tracker.store().comment(&id).await? {
+            if stored.state == CommentState::Flagged && stored.alert.is_none() {
+                show_alert(tracker, clock, watch, &stored, out).await?;
+            }
         }
     }
     Ok(())
@@ -600,7 +656,8 @@ async fn show_alert(
     if let Some(watch) = watch {
         view = view.with_sla(stored, watch.sla, clock.now());
     }
-    let _ = writeln!(out, "[{}] {}", comment.time.format("%H:%M"), view.to_text());
+    // Shown at the replay's time: a question's alert comes at the end of its grace.
+    let _ = writeln!(out, "[{}] {}", clock.now().format("%H:%M"), view.to_text());
     tracker
         .mark_alerted(
             &comment.id,
@@ -621,6 +678,8 @@ async fn show_alert(
 struct DueCheck {
     /// `None` when unknown (the open comments must be read); `Some(None)` when nothing is due.
     earliest: Option<Option<DateTime<Utc>>>,
+    /// Questions flagged within their grace: when each alert is due, if still unanswered.
+    graced: Vec<(DateTime<Utc>, CommentId)>,
 }
 
 impl DueCheck {
@@ -683,7 +742,13 @@ async fn watch_until(
         };
         let mut steps = 1;
         if until - at > step {
-            let target = earliest.map_or(until, |deadline| deadline.min(until));
+            // A held question falling due is a step too, so its alert comes before later
+            // escalations.
+            let graced = due.graced.iter().map(|(at, _)| *at).min();
+            let target = [earliest, graced]
+                .into_iter()
+                .flatten()
+                .fold(until, |target, at| target.min(at));
             // The first step at or after `target`.
             let ms = (target - at).num_milliseconds();
             steps = ms.saturating_add(step_ms - 1).div_euclid(step_ms).max(1);
@@ -692,6 +757,7 @@ async fn watch_until(
             .checked_add_signed(Duration::milliseconds(steps.saturating_mul(step_ms)))
             .map_or(until, |next| next.min(until));
         clock.set(at);
+        show_graced(tracker, clock, Some(watch), due, out).await?;
         // Before the earliest deadline nothing can be escalated: no need to look.
         if earliest.is_some_and(|deadline| at >= deadline) {
             for escalation in due_escalations(tracker, watch.sla, watch.escalation).await? {

@@ -13,10 +13,11 @@ use std::collections::HashMap;
 use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
 
-use crate::comment::CommentId;
+use crate::comment::{Comment, CommentId, Place};
 use crate::config::SlaSettings;
 use crate::lifecycle::{CommentState, StoredComment};
 use crate::rules::Label;
+use crate::triage::Verdict;
 
 /// The opening hours of the community's staff, in local time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,6 +199,63 @@ impl SlaStatus {
             SlaStatus::Nearing => "nearing",
             SlaStatus::Breached => "breached",
         }
+    }
+}
+
+/// The question grace: how long a comment whose only reason to reply is a question waits for
+/// the community's own answer before moderators are alerted. Complaints and urgent comments
+/// never wait. The grace only delays the alert: the response target still counts from the
+/// comment's time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QuestionGrace {
+    default: Duration,
+    /// By channel name (without `#`) or id.
+    channels: HashMap<String, Duration>,
+}
+
+impl QuestionGrace {
+    pub fn new(default: Duration, channels: HashMap<String, Duration>) -> QuestionGrace {
+        QuestionGrace { default, channels }
+    }
+
+    pub fn from_settings(settings: &SlaSettings) -> QuestionGrace {
+        QuestionGrace::new(
+            settings.question_grace.0,
+            settings
+                .question_grace_channels
+                .iter()
+                .map(|(channel, grace)| (channel.trim_start_matches('#').to_owned(), grace.0))
+                .collect(),
+        )
+    }
+
+    /// The grace in a channel (an id's setting wins over a name's).
+    pub fn in_channel(&self, place: &Place) -> Duration {
+        self.channels
+            .get(place.channel.as_str())
+            .or_else(|| {
+                self.channels
+                    .get(place.channel_name.trim_start_matches('#'))
+            })
+            .copied()
+            .unwrap_or(self.default)
+    }
+
+    /// When a flagged comment's grace ends, if it has one: a question is its only reason to be
+    /// answered and its channel's grace is not zero. `None`: it is alerted at once.
+    pub fn ends(&self, comment: &Comment, verdict: &Verdict) -> Option<DateTime<Utc>> {
+        let mut needing = verdict
+            .labels
+            .iter()
+            .map(|l| l.label)
+            .filter(|label| label.needs_reply());
+        let only_question = needing.next() == Some(Label::Question)
+            && needing.all(|label| label == Label::Question);
+        let grace = self.in_channel(&comment.place);
+        if !only_question || grace <= Duration::zero() {
+            return None;
+        }
+        comment.time.checked_add_signed(grace)
     }
 }
 
@@ -698,5 +756,71 @@ mod tests {
         assert_eq!(format_target(Duration::hours(2)), "2 h");
         assert_eq!(format_target(Duration::minutes(90)), "1 h 30 min");
         assert_eq!(format_target(Duration::days(1)), "1 d");
+    }
+
+    fn labelled(labels: &[Label]) -> Verdict {
+        Verdict {
+            language: crate::rules::Lang::En,
+            language_confident: true,
+            labels: labels
+                .iter()
+                .map(|label| crate::triage::LabelScore {
+                    label: *label,
+                    score: 1.0,
+                    rule: crate::rules::RuleId("test.rule".into()),
+                })
+                .collect(),
+            matches: Vec::new(),
+            suppressed: Vec::new(),
+            reply: None,
+        }
+    }
+
+    #[test]
+    fn only_a_question_waits_out_its_channels_grace() {
+        let grace = QuestionGrace::new(
+            Duration::minutes(10),
+            HashMap::from([
+                ("support".to_owned(), Duration::zero()),
+                ("555".to_owned(), Duration::minutes(30)),
+            ]),
+        );
+        let asked = Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap();
+        let in_channel = |id: &str, name: &str| {
+            Comment::new(
+                "c1",
+                crate::comment::Source::Discord,
+                Place::channel(id, name),
+                crate::comment::Author::member("u", "u"),
+                "?",
+                asked,
+            )
+        };
+        let general = in_channel("1", "general");
+        assert_eq!(
+            grace.ends(&general, &labelled(&[Label::Question])),
+            Some(asked + Duration::minutes(10))
+        );
+        // A question that also complains, or is urgent, is alerted at once.
+        for labels in [
+            &[Label::Question, Label::Complaint][..],
+            &[Label::Urgent, Label::Question][..],
+            &[Label::Complaint][..],
+        ] {
+            assert_eq!(grace.ends(&general, &labelled(labels)), None, "{labels:?}");
+        }
+        // A channel set to 0s by name alerts at once; an id's setting is found too.
+        assert_eq!(
+            grace.ends(&in_channel("2", "support"), &labelled(&[Label::Question])),
+            None
+        );
+        assert_eq!(
+            grace.ends(&in_channel("555", "help"), &labelled(&[Label::Question])),
+            Some(asked + Duration::minutes(30))
+        );
+        assert_eq!(
+            QuestionGrace::default().ends(&general, &labelled(&[Label::Question])),
+            None
+        );
     }
 }

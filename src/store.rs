@@ -910,6 +910,18 @@ impl Store {
         Ok(open > 0)
     }
 
+    /// Whether a row of `kind` was ever queued for a comment, whatever became of it.
+    pub async fn outbox_ever(&self, id: &CommentId, kind: OutboxKind) -> Result<bool, StoreError> {
+        let any: i64 = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM outbox WHERE comment_id = ? AND kind = ?)",
+        )
+        .bind(id.as_str())
+        .bind(kind.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(any != 0)
+    }
+
     /// Why the latest approved reply for a comment was given up, if it was.
     pub async fn reply_given_up(&self, id: &CommentId) -> Result<Option<String>, StoreError> {
         let row: Option<(String, Option<String>)> = sqlx::query_as(

@@ -37,6 +37,7 @@ use crate::outbox::{
     Payload, ReplyOrder, Room,
 };
 use crate::rules::{Label, Library, LibraryError};
+use crate::sla::QuestionGrace;
 use crate::store::{OutboxDone, PostedDigest, Store, StoreError};
 use crate::triage::{triage, TriageOptions, Verdict};
 
@@ -146,6 +147,7 @@ pub struct Tracker {
     values: BTreeMap<String, String>,
     moderator_fallback: String,
     policy: AnswerPolicy,
+    grace: QuestionGrace,
     /// Heuristic answers in channels where people answer without replying. In memory: it
     /// only looks a few dozen messages back, so a restart loses nothing that matters.
     detector: Mutex<AnswerDetector>,
@@ -166,6 +168,8 @@ pub struct TrackerConfig {
     pub values: BTreeMap<String, String>,
     pub moderator_fallback: String,
     pub policy: AnswerPolicy,
+    /// How long questions wait for the community's answer before they are alerted.
+    pub grace: QuestionGrace,
 }
 
 impl Tracker {
@@ -182,6 +186,7 @@ impl Tracker {
             values: config.values,
             moderator_fallback: config.moderator_fallback,
             policy: config.policy,
+            grace: config.grace,
             // Who may answer is decided here (staff, or anyone), so the detector hears everyone.
             detector: Mutex::new(AnswerDetector::new(AnswerConfig::default())),
             clock,
@@ -333,7 +338,12 @@ impl Tracker {
             CommentState::Clear
         };
         let draft = draft.filter(|_| state == CommentState::Flagged);
-        let alert: Vec<NewOutbox> = (state == CommentState::Flagged)
+        // A question within its grace is alerted later, by `queue_due_alerts`, if still open.
+        let alert_now = self
+            .grace
+            .ends(comment, &verdict)
+            .is_none_or(|ends| ends <= now);
+        let alert: Vec<NewOutbox> = (state == CommentState::Flagged && alert_now)
             .then(|| self.alert_row(&comment.id))
             .flatten()
             .into_iter()
@@ -844,7 +854,12 @@ impl Tracker {
                 .await?
         {
             self.queue_alert_update(&comment.id).await?;
-        } else if now_stored.state == CommentState::Flagged {
+        } else if now_stored.state == CommentState::Flagged
+            && self
+                .grace_ends(&now_stored)
+                .is_none_or(|ends| ends <= self.clock.now())
+        {
+            // A question within its grace is left to `queue_due_alerts`, as when it came in.
             self.queue_alert(&comment.id).await?;
         }
         Ok(Edited::Retriaged(Box::new(now_stored)))
@@ -955,15 +970,52 @@ impl Tracker {
         Ok(true)
     }
 
-    /// At start: flagged comments with no alert and none on its way (written before the
-    /// outbox existed, or given up last time) get one queued. Returns how many.
+    /// When a flagged comment's question grace ends, if it has one (else it is alerted at once).
+    pub fn grace_ends(&self, stored: &StoredComment) -> Option<chrono::DateTime<chrono::Utc>> {
+        stored
+            .verdict
+            .as_ref()
+            .and_then(|verdict| self.grace.ends(&stored.comment, verdict))
+    }
+
+    /// At start: flagged comments whose alert is due, with no alert and none on its way
+    /// (written before the outbox existed, or given up last time), get one queued. Returns how
+    /// many.
     pub async fn queue_missing_alerts(&self) -> Result<usize, TrackerError> {
+        let now = self.clock.now();
         let mut count = 0;
         for open in self.store.open_comments().await? {
             if open.state == CommentState::Flagged
                 && open.alert.is_none()
+                && self.grace_ends(&open).is_none_or(|ends| ends <= now)
                 && self.queue_alert(&open.comment.id).await?
             {
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
+    /// At each scheduler check: questions whose grace ran out while still open get their
+    /// alert queued (answered within the grace, they were closed and are never alerted).
+    /// Only alerts never queued before: one given up waits for the next start, as others do.
+    pub async fn queue_due_alerts(&self) -> Result<usize, TrackerError> {
+        if self.room().is_none() {
+            return Ok(0);
+        }
+        let now = self.clock.now();
+        let mut count = 0;
+        for open in self.store.open_comments().await? {
+            if open.state == CommentState::Flagged
+                && open.alert.is_none()
+                && self.grace_ends(&open).is_some_and(|ends| ends <= now)
+                && !self
+                    .store
+                    .outbox_ever(&open.comment.id, OutboxKind::Alert)
+                    .await?
+                && self.queue_alert(&open.comment.id).await?
+            {
+                info!(comment = %open.comment.id, "question still unanswered after its grace: alerted");
                 count += 1;
             }
         }
@@ -1185,6 +1237,7 @@ mod tests {
             values,
             moderator_fallback: settings.templates.moderator_fallback.clone(),
             policy: AnswerPolicy::default(),
+            grace: QuestionGrace::default(),
         };
         Tracker::new(Store::in_memory().await.unwrap(), library, config, clock)
     }

@@ -1,5 +1,5 @@
-//! The bot's clock: every `discord.check_every` it refreshes the alerts whose response target
-//! changed reading (nearing, missed), posts the escalations that are due, and posts the daily
+//! The bot's clock: every `discord.check_every` it queues the alerts of questions still open
+//! at the end of their grace, refreshes the alerts whose response target changed reading (nearing, missed), posts the escalations that are due, and posts the daily
 //! digest once it is due — including a digest missed while the bot was down, on the first
 //! check after start.
 //!
@@ -52,6 +52,9 @@ pub(crate) fn spawn(data: Data) -> JoinHandle<()> {
 /// One round of checks. Each part logs its own failure and the others still run: a digest
 /// that cannot be built must not hold back an escalation.
 async fn check(data: &Data, shown: &mut ShownReadings) {
+    if let Err(e) = data.tracker.queue_due_alerts().await {
+        warn!(error = %e, "could not queue the alerts of questions past their grace; trying again at the next check");
+    }
     if let Err(e) = refresh_targets(data, shown).await {
         warn!(error = %e, "could not refresh the alerts' targets; trying again at the next check");
     }

@@ -333,6 +333,52 @@ fn a_comment_the_tracker_fails_on_is_reported_and_the_replay_goes_on() {
 }
 
 #[test]
+fn a_replayed_question_is_alerted_at_the_end_of_its_grace_unless_answered_within_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("day.jsonl");
+    let lines = [
+        r#"{"id":"q1","time":"2026-11-20T09:00:00Z","channel":"general","author":"ann","text":"How do I change my password?"}"#,
+        r#"{"id":"q2","time":"2026-11-20T09:01:00Z","channel":"general","author":"bob","text":"Does anyone know when the shop opens?"}"#,
+        r#"{"id":"a2","time":"2026-11-20T09:04:00Z","channel":"general","author":"sam","staff":true,"reply_to":"q2","text":"At nine, Bob."}"#,
+        r#"{"id":"c1","time":"2026-11-20T09:05:00Z","channel":"support","author":"cleo","text":"My order never arrived and nobody answers my emails"}"#,
+        r#"{"id":"n1","time":"2026-11-20T09:30:00Z","channel":"general","author":"dan","text":"good morning all"}"#,
+        r#"{"id":"q3","time":"2026-11-20T09:31:00Z","channel":"general","author":"eve","text":"How do I link my account to the app?"}"#,
+    ];
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let out = ascolto(&["replay", file.to_str().unwrap()], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let alerts: Vec<&str> = stdout.lines().filter(|l| l.contains(" ⚑ ")).collect();
+    // The complaint at once; ann's question 10 minutes after it was asked; bob's, answered
+    // within its grace, never; eve's grace had not run out when the file ended.
+    assert_eq!(alerts.len(), 2, "{stdout}");
+    assert!(
+        alerts[0].starts_with("[09:05] ⚑ complaint") && alerts[0].contains("cleo"),
+        "{stdout}"
+    );
+    assert!(
+        alerts[1].starts_with("[09:10] ⚑ question — ann"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("— bob"), "{stdout}");
+    assert!(
+        stdout.contains("1 questions still within their grace (not alerted yet)"),
+        "{stdout}"
+    );
+    // A grace of 0s alerts every question at once.
+    let out = ascolto(
+        &["replay", file.to_str().unwrap()],
+        &[("ASCOLTO__SLA__QUESTION_GRACE", "0s")],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        stdout.lines().filter(|l| l.contains(" ⚑ ")).count(),
+        4,
+        "{stdout}"
+    );
+}
+
+#[test]
 fn a_gap_of_decades_between_comments_is_crossed_without_stepping_through_it() {
     // Before, the replay checked targets every 5 replayed minutes through the gap: about
     // 7.7 million checks here. Now it goes from deadline to deadline.

@@ -21,6 +21,7 @@ use ascolto::comment::CommentId;
 use ascolto::config::Settings;
 use ascolto::discord::{self, BotHandle};
 use ascolto::lifecycle::{ActionKind, CommentState};
+use ascolto::outbox::OutboxKind;
 
 /// Generous bound for one step; a healthy run takes milliseconds per step.
 pub(crate) const STEP: Duration = Duration::from_secs(10);
@@ -1050,6 +1051,53 @@ fn escalations(h: &Harness) -> Vec<Value> {
                 .contains("Response target")
         })
         .collect()
+}
+
+#[tokio::test]
+async fn a_question_is_alerted_only_if_still_unanswered_when_its_grace_runs_out() {
+    let clock = ManualClock::new(Utc::now());
+    let h = Harness::start_with_clock(World::default_test(), &[], Arc::new(clock.clone())).await;
+    let answered = h.fake.message_create(
+        ids::GENERAL,
+        ids::NORA,
+        "How do I change my password?",
+        None,
+    );
+    let waiting = h.fake.message_create(
+        ids::GENERAL,
+        ids::OTTO,
+        "Does anyone know when the shop opens?",
+        None,
+    );
+    let complaint = h
+        .fake
+        .message_create(ids::SUPPORT, ids::NORA, COMPLAINT_IT, None);
+    // A complaint is alerted at once; the questions are flagged and wait (10 min by default).
+    h.alert_for(complaint).await;
+    h.stored(answered, Some(CommentState::Flagged)).await;
+    h.stored(waiting, Some(CommentState::Flagged)).await;
+    // The community answers one within the grace.
+    h.fake.message_create(
+        ids::GENERAL,
+        ids::SAM,
+        "Settings, then Security, Nora.",
+        Some(answered),
+    );
+    h.stored(answered, Some(CommentState::Answered)).await;
+
+    clock.advance(chrono::Duration::minutes(11));
+    let alert = h.alert_for(waiting).await;
+    assert!(alert.to_string().contains("Does anyone know"), "{alert}");
+    h.stored(waiting, Some(CommentState::Alerted)).await;
+    // The answered question was never alerted: one alert for the complaint, one for the other.
+    assert_eq!(h.alerts().len(), 2, "{:#?}", h.alerts());
+    assert!(!h
+        .tracker()
+        .store()
+        .outbox_ever(&CommentId(answered.to_string()), OutboxKind::Alert)
+        .await
+        .unwrap());
+    h.finish().await;
 }
 
 #[tokio::test]

@@ -126,18 +126,93 @@ struct Message {
 }
 
 fn detector_answers(messages: &[Message], open: &[bool], config: AnswerConfig) -> Vec<bool> {
+    detector_answer_times(messages, open, config)
+        .iter()
+        .map(Option::is_some)
+        .collect()
+}
+
+/// For each message, when the detector first saw it answered (the answer's time), if ever.
+fn detector_answer_times(
+    messages: &[Message],
+    open: &[bool],
+    config: AnswerConfig,
+) -> Vec<Option<DateTime<Utc>>> {
     let mut detector = AnswerDetector::new(config);
-    let mut answered = vec![false; messages.len()];
-    let mut index = std::collections::HashMap::new();
+    let mut answered: Vec<Option<DateTime<Utc>>> = vec![None; messages.len()];
+    let mut index: std::collections::HashMap<crate::comment::CommentId, usize> =
+        std::collections::HashMap::new();
     for (i, (message, &is_open)) in messages.iter().zip(open).enumerate() {
         for hit in detector.observe_open(&message.comment, is_open) {
             if let Some(&j) = index.get(&hit.comment) {
-                answered[j] = true;
+                answered[j].get_or_insert(message.comment.time);
             }
         }
         index.insert(message.comment.id.clone(), i);
     }
     answered
+}
+
+/// What a question grace does on an annotated stream: with it, a question is alerted only if
+/// the detector has not seen it answered within the grace; without it, every question is
+/// alerted at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GraceEffect {
+    pub grace: Duration,
+    /// Questions (the evaluation unit): the alerts sent without a grace.
+    pub questions: usize,
+    /// Questions nobody else answered, by the annotators: the alerts that matter.
+    pub truly_unanswered: usize,
+    /// Alerts the grace saves: questions the detector saw answered within it.
+    pub saved: usize,
+    /// Of the saved, questions nobody else really answered: never alerted, wrongly.
+    pub saved_wrongly: usize,
+    /// Questions nobody else answered that are still alerted, one grace later than without it.
+    pub delayed: usize,
+}
+
+/// The effect of each grace in `graces` on the stream (default detector configuration).
+pub fn grace_effects(
+    reader: impl BufRead,
+    graces: &[Duration],
+) -> Result<Vec<GraceEffect>, EvalError> {
+    let messages = read_stream(reader)?;
+    let questions: Vec<bool> = messages
+        .iter()
+        .map(|m| looks_like_question(&m.comment.text))
+        .collect();
+    let answered_at = detector_answer_times(&messages, &questions, AnswerConfig::default());
+    Ok(graces
+        .iter()
+        .map(|&grace| {
+            let mut effect = GraceEffect {
+                grace,
+                questions: 0,
+                truly_unanswered: 0,
+                saved: 0,
+                saved_wrongly: 0,
+                delayed: 0,
+            };
+            for ((message, _), answered_at) in messages
+                .iter()
+                .zip(&questions)
+                .zip(&answered_at)
+                .filter(|((_, &question), _)| question)
+            {
+                effect.questions += 1;
+                let unanswered = !message.gold_answered;
+                effect.truly_unanswered += usize::from(unanswered);
+                let within = answered_at.is_some_and(|at| at - message.comment.time <= grace);
+                if within && grace > Duration::zero() {
+                    effect.saved += 1;
+                    effect.saved_wrongly += usize::from(unanswered);
+                } else if unanswered && grace > Duration::zero() {
+                    effect.delayed += 1;
+                }
+            }
+            effect
+        })
+        .collect())
 }
 
 fn name_in_next(messages: &[Message], n: usize) -> Vec<bool> {
@@ -339,6 +414,71 @@ mod tests {
             scores.positive_summary_line(),
             "f1=1.000 precision=1.000 recall=1.000 n=2"
         );
+    }
+
+    #[test]
+    fn a_grace_saves_the_alerts_of_questions_answered_within_it_and_delays_the_rest() {
+        let stream = [
+            line(
+                "2020-01-01_10",
+                1,
+                "10:00",
+                "ann",
+                "how do I enable ssh?",
+                true,
+            ),
+            line(
+                "2020-01-01_10",
+                2,
+                "10:01",
+                "bob",
+                "ann: sudo apt install openssh-server",
+                false,
+            ),
+            line(
+                "2020-01-01_10",
+                3,
+                "10:02",
+                "cyd",
+                "is there a dark theme for the login screen?",
+                false,
+            ),
+            line(
+                "2020-01-01_10",
+                4,
+                "10:03",
+                "dan",
+                "lol my keyboard just died",
+                false,
+            ),
+        ]
+        .join("\n");
+        let effects = grace_effects(
+            stream.as_bytes(),
+            &[
+                Duration::zero(),
+                Duration::seconds(30),
+                Duration::minutes(5),
+            ],
+        )
+        .unwrap();
+        // Without a grace, both questions alert and nothing is delayed.
+        assert_eq!(
+            (effects[0].questions, effects[0].saved, effects[0].delayed),
+            (2, 0, 0)
+        );
+        // Ann's answer came a minute later: 30 s saves nothing, 5 min saves her alert. Cyd's
+        // question, never answered, is alerted either way, one grace later.
+        assert_eq!((effects[1].saved, effects[1].delayed), (0, 1));
+        assert_eq!(
+            (
+                effects[2].saved,
+                effects[2].saved_wrongly,
+                effects[2].delayed
+            ),
+            (1, 0, 1)
+        );
+        assert_eq!(effects[2].truly_unanswered, 1);
     }
 
     #[test]
