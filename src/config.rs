@@ -57,6 +57,7 @@ pub struct Settings {
     pub templates: TemplateSettings,
     pub discord: DiscordSettings,
     pub telegram: TelegramSettings,
+    pub alerts: AlertSettings,
     pub sla: SlaSettings,
     pub escalation: EscalationSettings,
     pub digest: DigestSettings,
@@ -162,6 +163,34 @@ pub struct TelegramSettings {
     pub admin_cache: HumanDuration,
     /// How often the alerts' target readings are looked at (and rewritten when they change).
     pub check_every: HumanDuration,
+}
+
+/// Where alerts go (`[alerts]`): the moderators' rooms.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertSettings {
+    /// The rooms alerts (and their updates, escalations, digests and notices) are posted in;
+    /// empty means the room of every platform `ascolto run` connects to.
+    #[serde(default)]
+    pub rooms: Vec<RoomKind>,
+}
+
+/// A moderators' room: Discord's `discord.alert_channel` or Telegram's
+/// `telegram.moderators_chat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoomKind {
+    Discord,
+    Telegram,
+}
+
+impl RoomKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoomKind::Discord => "discord",
+            RoomKind::Telegram => "telegram",
+        }
+    }
 }
 
 /// Response-time targets (`[sla]`): how fast each kind of comment should get a first answer.
@@ -572,6 +601,7 @@ impl Settings {
             .with_list_parse_key("telegram.staff")
             .with_list_parse_key("telegram.watched_chats")
             .with_list_parse_key("telegram.excluded_chats")
+            .with_list_parse_key("alerts.rooms")
             .with_list_parse_key("sla.business_hours.days");
         if let Some(env) = env {
             environment = environment.source(Some(env));
@@ -787,6 +817,47 @@ impl Settings {
             ));
         }
         Ok(())
+    }
+
+    /// Whether the room on `kind` is one of the moderators' rooms when the platform runs:
+    /// listed in `[alerts] rooms`, or that list left empty.
+    pub fn is_room(&self, kind: RoomKind) -> bool {
+        self.alerts.rooms.is_empty() || self.alerts.rooms.contains(&kind)
+    }
+
+    /// The moderators' rooms of a run connecting to Discord and/or Telegram as given. A room
+    /// listed for a platform that does not run is an error naming the setting, and so is a
+    /// run left with no room at all.
+    pub fn rooms_for(&self, discord: bool, telegram: bool) -> Result<Vec<RoomKind>, ConfigError> {
+        let runs = |kind| match kind {
+            RoomKind::Discord => discord,
+            RoomKind::Telegram => telegram,
+        };
+        for kind in &self.alerts.rooms {
+            if !runs(*kind) {
+                let needs = match kind {
+                    RoomKind::Discord => {
+                        "Discord is not configured ([discord] alert_channel and DISCORD_TOKEN)"
+                    }
+                    RoomKind::Telegram => "[telegram] enabled is false",
+                };
+                return Err(invalid(
+                    "alerts.rooms",
+                    format!("lists `{}`, but {needs}", kind.as_str()),
+                ));
+            }
+        }
+        let rooms: Vec<RoomKind> = [RoomKind::Discord, RoomKind::Telegram]
+            .into_iter()
+            .filter(|k| runs(*k) && self.is_room(*k))
+            .collect();
+        if rooms.is_empty() {
+            return Err(invalid(
+                "alerts.rooms",
+                "names no room that runs: list \"discord\", \"telegram\" or both",
+            ));
+        }
+        Ok(rooms)
     }
 
     /// Whether `ascolto run` should connect to Discord: when it is configured, or when Telegram

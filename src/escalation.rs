@@ -80,7 +80,8 @@ pub struct Escalation {
 }
 
 impl Escalation {
-    fn headline(&self) -> String {
+    /// "target 30 min missed by 5 min".
+    pub fn headline(&self) -> String {
         format!(
             "target {} missed by {}",
             format_target(self.target),

@@ -17,12 +17,13 @@ use clap::{Parser, Subcommand};
 use ascolto::app::App;
 use ascolto::clock::{Clock, ManualClock, SystemClock};
 use ascolto::comment::{Author, Comment, Place, Source};
-use ascolto::config::{discord_token, parse_duration, telegram_token, Settings};
+use ascolto::config::{discord_token, parse_duration, telegram_token, RoomKind, Settings};
 use ascolto::digest::{self, DigestWindow};
 use ascolto::eval::{self, Task};
 use ascolto::http::{self, HttpServer};
 use ascolto::meta::types::{MetaSecrets, Pages};
 use ascolto::meta::{Meta, Notice};
+use ascolto::outbox::{Destination, Room};
 use ascolto::rules::Library;
 use ascolto::store::Store;
 use ascolto::{discord, explain, replay, telegram, telemetry};
@@ -237,7 +238,22 @@ async fn run_bot(settings: Settings) -> Result<ExitCode> {
     } else {
         None
     };
+    let rooms = settings.rooms_for(discord_token.is_some(), telegram_token.is_some())?;
     let app = App::build(settings, Arc::new(SystemClock)).await?;
+    // Every room is named before any channel starts, so no comment is alerted in one only.
+    for kind in rooms {
+        let room = match kind {
+            RoomKind::Discord => Room {
+                destination: Destination::Discord,
+                channel: app.settings.discord.alert_channel.to_string(),
+            },
+            RoomKind::Telegram => Room {
+                destination: Destination::Telegram,
+                channel: app.settings.telegram.moderators_chat.to_string(),
+            },
+        };
+        app.tracker.add_room(room);
+    }
     // Discord's start gives back replies a crash left mid-send; alone, Telegram needs it done.
     if discord_token.is_none() {
         let recovered = app.tracker.recover_after_restart().await?;

@@ -5,11 +5,13 @@
 //! One file per feature: `api` (the Bot API client and its errors), `types` (the Bot API
 //! objects Ascolto reads, and typed ids), `ingest` (messages and edits → comments → tracker),
 //! `poll` (long polling from the offset stored in the database), `room` (the moderators'
-//! chat: alert text and buttons, clicks, edits by reply), and `schedule` (alerts' target
-//! readings kept current as time passes). [`start`] checks the bot and starts
+//! chat: alert text and buttons, clicks, edits by reply), `delivery` (every Telegram write,
+//! delivered from the outbox) and `schedule` (the clock: alerts' target readings,
+//! escalations, the daily digest). [`start`] checks the bot, starts the outbox worker and
 //! polling; `main` and the integration tests share it.
 
 pub mod api;
+pub mod delivery;
 pub mod ingest;
 pub mod poll;
 pub mod room;
@@ -26,9 +28,9 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::app::App;
-use crate::comment::Source;
-use crate::config::{ConfigError, Settings, TelegramSettings};
-use crate::lifecycle::CommentState;
+use crate::config::{ConfigError, RoomKind, Settings, TelegramSettings};
+use crate::escalation::EscalationPolicy;
+use crate::outbox::{self, Destination, Room};
 use crate::sla::Sla;
 use crate::store::StoreError;
 use crate::tracker::{Tracker, TrackerError};
@@ -72,6 +74,7 @@ pub struct Telegram {
     pub tracker: Arc<Tracker>,
     pub settings: Arc<Settings>,
     pub sla: Arc<Sla>,
+    pub escalation: Arc<EscalationPolicy>,
     /// The bot itself, from `getMe` at start.
     pub bot: Arc<User>,
     admins: Arc<AdminCache>,
@@ -170,6 +173,7 @@ pub struct TelegramHandle {
     stop: watch::Sender<bool>,
     task: JoinHandle<Result<(), TelegramChannelError>>,
     schedule: JoinHandle<()>,
+    outbox: outbox::Worker,
     telegram: Telegram,
 }
 
@@ -193,18 +197,23 @@ impl TelegramHandle {
     }
 
     /// Graceful stop: the batch being handled is finished and its offset stored; a long poll
-    /// in progress is abandoned (its updates come again at the next start).
+    /// in progress is abandoned (its updates come again at the next start); a write in flight
+    /// is finished and recorded, and what is still queued is delivered at the next start.
     pub async fn shutdown(self) -> Result<(), TelegramChannelError> {
         info!("stopping Telegram polling");
         let _ = self.stop.send(true);
-        // Between checks it only waits for the next tick; a refresh in flight is one edit.
+        // Between checks it only waits for the next tick; a check in flight only queues.
         if tokio::time::timeout(Duration::from_secs(5), self.schedule)
             .await
             .is_err()
         {
             warn!("the Telegram clock did not stop within 5s; leaving it");
         }
-        match tokio::time::timeout(Duration::from_secs(15), self.task).await {
+        let polled = tokio::time::timeout(Duration::from_secs(15), self.task).await;
+        if !self.outbox.shutdown(OUTBOX_DRAIN).await {
+            warn!("a Telegram write was still in flight after {OUTBOX_DRAIN:?}; it is retried at the next start");
+        }
+        match polled {
             Ok(Ok(result)) => result,
             Ok(Err(e)) => {
                 Err(TelegramError::Transient(format!("the polling task ended: {e}")).into())
@@ -217,8 +226,13 @@ impl TelegramHandle {
     }
 }
 
-/// Checks the settings and the token (`getMe`), warns about privacy mode, posts the alerts a
-/// failure left unposted, and starts polling and the alerts' clock.
+/// How long a stop waits for a Telegram write in flight.
+const OUTBOX_DRAIN: Duration = Duration::from_secs(10);
+
+/// Checks the settings and the token (`getMe`), warns about privacy mode, names the
+/// moderators' chat a room (unless `[alerts] rooms` leaves it out), starts the outbox worker
+/// that makes every Telegram write, queues the alerts a failure left unposted, and starts
+/// polling and the clock.
 ///
 /// Replies left mid-send by a crash are not given back here: with Discord running in the same
 /// process that would race its clicks, so `main` does it once, before any channel starts.
@@ -236,10 +250,27 @@ pub async fn start(app: App, token: SecretString) -> Result<TelegramHandle, Tele
         tracker: app.tracker,
         settings: Arc::new(app.settings),
         sla: app.sla,
+        escalation: app.escalation,
         bot: Arc::new(bot),
         admins: Arc::new(AdminCache::default()),
     };
-    post_missing_alerts(&telegram).await?;
+    if telegram.settings.is_room(RoomKind::Telegram) {
+        telegram.tracker.add_room(Room {
+            destination: Destination::Telegram,
+            channel: telegram.moderators_chat().to_string(),
+        });
+    }
+    // The worker first: writes the last run left pending go out while polling catches up.
+    let outbox = outbox::Worker::spawn(
+        telegram.tracker.clone(),
+        Arc::new(delivery::TelegramDelivery::new(telegram.clone())),
+        telegram.settings.outbox.policy(),
+    );
+    // Alerts a failure left unposted (given up, or from before a room was added).
+    let queued = telegram.tracker.queue_missing_alerts().await?;
+    if queued > 0 {
+        info!(queued, "alerts left over from the last run queued");
+    }
     let (stop, stopping) = watch::channel(false);
     let task = tokio::spawn(poll::run(telegram.clone(), stopping.clone()));
     let schedule = schedule::spawn(telegram.clone(), stopping);
@@ -247,32 +278,9 @@ pub async fn start(app: App, token: SecretString) -> Result<TelegramHandle, Tele
         stop,
         task,
         schedule,
+        outbox,
         telegram,
     })
-}
-
-/// Posts the alerts of Telegram comments flagged while the moderators' chat could not be
-/// written to (the bot removed from it, Telegram down): the comments stayed flagged, so the
-/// alerts are owed. Comments from other platforms are their own rooms' to alert.
-async fn post_missing_alerts(tg: &Telegram) -> Result<(), TelegramChannelError> {
-    let mut posted = 0;
-    for stored in tg.tracker.open().await? {
-        let owed = stored.state == CommentState::Flagged
-            && stored.alert.is_none()
-            && stored.comment.source == Source::Telegram;
-        if owed {
-            match room::alert(tg, &stored).await {
-                Ok(()) => posted += 1,
-                Err(e) => {
-                    warn!(comment = %stored.comment.id, error = %e, "alert still not posted")
-                }
-            }
-        }
-    }
-    if posted > 0 {
-        info!(posted, "alerts left over from the last run posted");
-    }
-    Ok(())
 }
 
 #[cfg(test)]
