@@ -16,7 +16,7 @@ use tracing::{info, warn, Instrument};
 
 use crate::alert::{AlertView, Room};
 use crate::comment::CommentId;
-use crate::discord::alerts::Outcome;
+use crate::discord::alerts::{failed_reply_line, Outcome};
 use crate::discord::buttons::explain;
 use crate::escalation::Escalation;
 use crate::lifecycle::StoredComment;
@@ -230,7 +230,9 @@ pub fn fit(text: &str, limit: usize) -> String {
 /// The alert as plain text: who wrote what where, how long it has waited, why it was flagged,
 /// the draft (or what was sent), and the status once settled. Member text is quoted so it
 /// cannot notify anyone; the draft comes last, so a very long one is what gets cut.
-pub fn render(view: &AlertView, outcome: &Outcome) -> String {
+/// `given_up`: why the last approved reply could not be posted, while the comment is open
+/// again because of it.
+pub fn render(view: &AlertView, outcome: &Outcome, given_up: Option<&str>) -> String {
     let room = TelegramRoom;
     let labels = match view.labels_text() {
         l if l.is_empty() => "flagged".to_owned(),
@@ -265,6 +267,8 @@ pub fn render(view: &AlertView, outcome: &Outcome) -> String {
     }
     if let Some(line) = outcome.line() {
         out.push_str(&format!("Status: {line}\n"));
+    } else if let Some(reason) = given_up.filter(|_| outcome.is_open()) {
+        out.push_str(&format!("Status: {}\n", failed_reply_line(reason)));
     }
     out.push_str(&format!("comment {}\n", view.comment_id));
     match outcome {
@@ -296,7 +300,15 @@ pub(super) async fn alert_text(
     let outcome = Outcome::of(stored, &actions);
     let now = tg.tracker.clock().now();
     let view = AlertView::new(stored, now).with_sla(stored, &tg.sla, now);
-    let mut text = render(&view, &outcome);
+    let given_up = if outcome.is_open() {
+        tg.tracker
+            .store()
+            .reply_given_up(&stored.comment.id)
+            .await?
+    } else {
+        None
+    };
+    let mut text = render(&view, &outcome, given_up.as_deref());
     let keyboard = match keyboard(&stored.comment.id, outcome.is_open()) {
         Ok(keyboard) => keyboard,
         Err(e) => {
@@ -534,7 +546,7 @@ mod tests {
             view.excerpt = excerpt;
             view.author = author;
             view.draft = Some(draft);
-            let text = render(&view, &Outcome::Open);
+            let text = render(&view, &Outcome::Open, None);
             prop_assert!(text.encode_utf16().count() <= MESSAGE_LIMIT);
         }
     }
@@ -562,7 +574,7 @@ mod tests {
     fn an_open_alert_reads_as_moderators_expect_and_names_cannot_notify() {
         let mut view = sample_view();
         view.author = "@mia".into();
-        let text = render(&view, &Outcome::Open);
+        let text = render(&view, &Outcome::Open, None);
         assert!(
             text.starts_with("⚑ complaint — @\u{2060}mia in Telegram · Clienti\n"),
             "{text}"
@@ -601,10 +613,28 @@ mod tests {
                 text: "Ciao Nora".into(),
                 edited: false,
             },
+            Some("ignored once replied"),
         );
+        assert!(!text.contains("ignored once replied"), "{text}");
         assert!(text.contains("Status: ✅ Replied by Mia"), "{text}");
         assert!(text.ends_with("Reply sent by Mia:\nCiao Nora"), "{text}");
         assert!(!text.contains("Reply to this message"));
+    }
+
+    #[test]
+    fn an_alert_open_again_after_a_reply_was_given_up_says_why() {
+        let text = render(
+            &sample_view(),
+            &Outcome::Open,
+            Some("the bot is not a member of that chat any more"),
+        );
+        assert!(
+            text.contains(
+                "Status: ⚠️ The approved reply could not be posted: the bot is not a member"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("Suggested reply:"), "{text}");
     }
 
     #[test]

@@ -786,3 +786,378 @@ async fn ascolto_run_without_the_token_says_where_it_belongs() {
     );
     assert!(fake.requests().is_empty());
 }
+
+/// Discord and Telegram in one process on one database, both moderators' rooms (the default
+/// when both run), as `ascolto run` starts them.
+struct BothRooms {
+    discord: crate::support::FakeDiscord,
+    telegram: FakeTelegram,
+    app: App,
+    bot: Option<ascolto::discord::BotHandle>,
+    polling: Option<TelegramHandle>,
+    _dir: TestDir,
+}
+
+impl BothRooms {
+    async fn start() -> BothRooms {
+        use crate::support::{ids, FakeDiscord, World};
+        let discord = FakeDiscord::start(World::default_test()).await;
+        let telegram = FakeTelegram::start(true).await;
+        let dir = TestDir::new();
+        let (d_base, t_base) = (discord.api_base(), telegram.base());
+        let (d_mods, t_mods) = (ids::MODS.to_string(), tg::MODS.to_string());
+        let (mod_role, staff_role) = (ids::MODERATOR_ROLE.to_string(), ids::STAFF_ROLE.to_string());
+        let env = [
+            ("ASCOLTO__DISCORD__API_BASE", d_base.as_str()),
+            ("ASCOLTO__DISCORD__ALERT_CHANNEL", d_mods.as_str()),
+            ("ASCOLTO__DISCORD__MODERATOR_ROLES", mod_role.as_str()),
+            ("ASCOLTO__DISCORD__STAFF_ROLES", staff_role.as_str()),
+            ("ASCOLTO__DISCORD__CHECK_EVERY", "1s"),
+            ("ASCOLTO__TELEGRAM__ENABLED", "true"),
+            ("ASCOLTO__TELEGRAM__API_BASE", t_base.as_str()),
+            ("ASCOLTO__TELEGRAM__MODERATORS_CHAT", t_mods.as_str()),
+            ("ASCOLTO__TELEGRAM__POLL_TIMEOUT", "1s"),
+            ("ASCOLTO__TELEGRAM__CHECK_EVERY", "1s"),
+            ("ASCOLTO__ALERTS__ROOMS", "discord,telegram"),
+        ];
+        let app = dir.app(&env, Arc::new(ManualClock::new(t0()))).await;
+        assert_eq!(
+            app.settings.rooms_for(true, true).unwrap(),
+            [
+                ascolto::config::RoomKind::Discord,
+                ascolto::config::RoomKind::Telegram
+            ]
+        );
+        let bot = ascolto::discord::start(app.clone(), SecretString::from(discord.token()))
+            .await
+            .expect("discord starts");
+        discord.wait_connected(WAIT).await;
+        let polling = telegram::start(app.clone(), SecretString::from(TOKEN))
+            .await
+            .expect("telegram starts");
+        BothRooms {
+            discord,
+            telegram,
+            app,
+            bot: Some(bot),
+            polling: Some(polling),
+            _dir: dir,
+        }
+    }
+
+    /// The Discord alert whose footer names `comment`.
+    async fn discord_alert(&self, comment: &CommentId) -> Value {
+        let footer = format!("comment {comment}");
+        self.discord
+            .wait_for_posted_message(
+                crate::support::ids::MODS,
+                |m| m["embeds"][0]["footer"]["text"] == footer.as_str(),
+                WAIT,
+            )
+            .await
+    }
+
+    async fn discord_alert_until(&self, alert: &Value, what: &str, ok: impl Fn(&Value) -> bool) {
+        let id = crate::discord_bot::message_id(alert);
+        self.discord
+            .wait_until(what, WAIT, |f| {
+                f.message(crate::support::ids::MODS, id)
+                    .is_some_and(|m| ok(&m))
+            })
+            .await;
+    }
+
+    async fn wait_state(&self, id: &CommentId, state: CommentState) {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let now = self.app.tracker.store().comment(id).await.unwrap();
+            if now.as_ref().map(|s| s.state) == Some(state) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{id} never became {state:?}: {:?}",
+                now.map(|s| s.state)
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn finish(mut self) {
+        if let Some(polling) = self.polling.take() {
+            polling.shutdown().await.expect("telegram stops");
+        }
+        if let Some(bot) = self.bot.take() {
+            bot.shutdown().await.expect("discord stops");
+        }
+        self.telegram.assert_clean();
+        self.discord.assert_clean();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_both_rooms_a_telegram_comment_approved_in_discord_is_replied_in_telegram() {
+    use crate::discord_bot::{buttons, message_id};
+    use crate::support::ids;
+    let both = BothRooms::start().await;
+    let nora = both
+        .telegram
+        .post(tg::SHOP, tg::NORA, COMPLAINT, None, Some(tg::TOPIC));
+    let id = comment_id(tg::SHOP, nora);
+    // One alert in each room.
+    let tg_alert = alert_for(&both.telegram, COMPLAINT).await;
+    let dc_alert = both.discord_alert(&id).await;
+    both.wait_state(&id, CommentState::Alerted).await;
+
+    let approve = buttons(&dc_alert)
+        .into_iter()
+        .find(|(label, _)| label == "Approve")
+        .expect("an Approve button")
+        .1;
+    both.discord
+        .click_button(message_id(&dc_alert), &approve, ids::MIA);
+    // The reply goes to the comment's own platform, in its topic, replying to it: once.
+    let reply = both
+        .telegram
+        .wait_for("sendMessage", to_chat(tg::SHOP), WAIT)
+        .await;
+    assert_eq!(reply.params["reply_parameters"]["message_id"], nora);
+    assert_eq!(reply.params["message_thread_id"], tg::TOPIC);
+    both.wait_state(&id, CommentState::Replied).await;
+    // Done in both rooms: the Telegram alert says who replied and lost its buttons.
+    let closed = wait_alert_text(&both.telegram, alert_id(&tg_alert), "Replied by").await;
+    assert!(closed.get("reply_markup").is_none(), "{closed}");
+    both.discord_alert_until(&dc_alert, "the Discord alert to close", |m| {
+        buttons(m).is_empty() && m.to_string().contains("Replied by")
+    })
+    .await;
+    assert_eq!(
+        both.telegram.calls("sendMessage", to_chat(tg::SHOP)).len(),
+        1
+    );
+    // Nothing of it was posted on Discord's community channels.
+    assert!(both.discord.posted_messages(ids::SUPPORT).is_empty());
+    let rows = both.app.tracker.store().outbox_for(&id).await.unwrap();
+    let reply_rows: Vec<_> = rows
+        .iter()
+        .filter(|r| r.payload.kind() == ascolto::outbox::OutboxKind::Reply)
+        .collect();
+    assert_eq!(reply_rows.len(), 1);
+    assert_eq!(
+        reply_rows[0].destination,
+        ascolto::outbox::Destination::Telegram
+    );
+    both.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_both_rooms_a_discord_comment_approved_in_telegram_is_replied_in_discord() {
+    use crate::discord_bot::buttons;
+    use crate::support::ids;
+    let both = BothRooms::start().await;
+    let text = "Il mio rimborso non è arrivato e nessuno mi risponde";
+    let complaint = both
+        .discord
+        .message_create(ids::SUPPORT, ids::NORA, text, None);
+    let id = CommentId::new(complaint.to_string());
+    let dc_alert = both.discord_alert(&id).await;
+    let tg_alert = alert_for(&both.telegram, text).await;
+    assert!(
+        tg_alert.params["text"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("comment {complaint}")),
+        "{}",
+        tg_alert.params["text"]
+    );
+    // A non-moderator's click in Telegram is refused there too.
+    let refused = both.telegram.click(
+        tg::EVE,
+        tg::MODS,
+        alert_id(&tg_alert),
+        &button(&tg_alert, "Approve"),
+    );
+    both.telegram
+        .wait_for(
+            "answerCallbackQuery",
+            move |p| p["callback_query_id"] == refused.as_str(),
+            WAIT,
+        )
+        .await;
+    assert!(both.discord.posted_messages(ids::SUPPORT).is_empty());
+
+    both.telegram.click(
+        tg::MIA,
+        tg::MODS,
+        alert_id(&tg_alert),
+        &button(&tg_alert, "Approve"),
+    );
+    let reply = both
+        .discord
+        .wait_for_posted_message(ids::SUPPORT, |_| true, WAIT)
+        .await;
+    assert_eq!(
+        reply["message_reference"]["message_id"],
+        complaint.to_string(),
+        "{reply}"
+    );
+    both.wait_state(&id, CommentState::Replied).await;
+    wait_alert_text(&both.telegram, alert_id(&tg_alert), "Replied by Mia").await;
+    both.discord_alert_until(&dc_alert, "the Discord alert to close", |m| {
+        buttons(m).is_empty() && m.to_string().contains("Replied by Mia")
+    })
+    .await;
+    assert_eq!(both.discord.posted_messages(ids::SUPPORT).len(), 1);
+    assert!(both
+        .telegram
+        .calls("sendMessage", to_chat(tg::SHOP))
+        .is_empty());
+
+    // Dismissed in Discord: the Telegram alert shows it too.
+    let second = "Il pacco è in ritardo di una settimana";
+    let other = both
+        .discord
+        .message_create(ids::SUPPORT, ids::NORA, second, None);
+    let other_id = CommentId::new(other.to_string());
+    let dc_other = both.discord_alert(&other_id).await;
+    let tg_other = alert_for(&both.telegram, second).await;
+    let dismiss = buttons(&dc_other)
+        .into_iter()
+        .find(|(label, _)| label == "Dismiss")
+        .expect("a Dismiss button")
+        .1;
+    both.discord.click_button(
+        crate::discord_bot::message_id(&dc_other),
+        &dismiss,
+        ids::MIA,
+    );
+    let dismissed = wait_alert_text(&both.telegram, alert_id(&tg_other), "Dismissed by").await;
+    assert!(dismissed.get("reply_markup").is_none());
+    both.wait_state(&other_id, CommentState::Dismissed).await;
+    both.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escalations_and_the_daily_digest_reach_the_telegram_room() {
+    let mut run = Run::start(true).await;
+    let fake = &run.fake;
+    fake.post(tg::SHOP, tg::NORA, COMPLAINT, None, None);
+    alert_for(fake, COMPLAINT).await;
+    // Past the complaint's 30-minute target: one escalation, plain text.
+    run.clock.advance(chrono::Duration::minutes(35));
+    let escalation = fake
+        .wait_for(
+            "sendMessage",
+            |p| {
+                p["chat_id"] == tg::MODS
+                    && p["text"]
+                        .as_str()
+                        .is_some_and(|t| t.starts_with("⛔ Response target 30 min missed"))
+            },
+            WAIT,
+        )
+        .await;
+    let text = escalation.params["text"].as_str().unwrap();
+    assert!(text.contains("Nora Rossi"), "{text}");
+    assert!(text.contains(COMPLAINT), "{text}");
+    assert!(!text.contains("**") && !text.contains("<@&"), "{text}");
+    assert!(escalation.params.get("parse_mode").is_none());
+
+    // The digest at 18:00: its text, then its chart as a photo.
+    run.clock.advance(chrono::Duration::hours(9));
+    let digest = fake
+        .wait_for(
+            "sendMessage",
+            |p| {
+                p["chat_id"] == tg::MODS
+                    && p["text"]
+                        .as_str()
+                        .is_some_and(|t| t.contains("Ascolto digest"))
+            },
+            WAIT,
+        )
+        .await;
+    let text = digest.params["text"].as_str().unwrap();
+    assert!(text.contains("Unanswered now: 1"), "{text}");
+    let chart = fake
+        .wait_for("sendPhoto", to_chat_text(tg::MODS), WAIT)
+        .await;
+    assert_eq!(chart.files.len(), 1);
+    assert!(chart.files[0].2.starts_with(b"\x89PNG"), "a PNG chart");
+    // Once each, however many checks run.
+    fake.wait_until_confirmed(WAIT).await;
+    run.clock.advance(chrono::Duration::minutes(1));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let escalations = fake.calls("sendMessage", |p| {
+        p["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("⛔ Response target"))
+    });
+    assert_eq!(escalations.len(), 1);
+    assert_eq!(fake.calls("sendPhoto", |_| true).len(), 1);
+    run.stop().await;
+    run.fake.assert_clean();
+}
+
+/// `chat_id` as a multipart form carries it: text.
+fn to_chat_text(chat: i64) -> impl Fn(&Value) -> bool {
+    move |p| p["chat_id"].as_str() == Some(chat.to_string().as_str())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_removed_from_a_group_gives_the_reply_up_and_moderators_are_told_once() {
+    let mut run = Run::start(true).await;
+    let fake = &run.fake;
+    let first = fake.post(tg::SHOP, tg::NORA, COMPLAINT, None, None);
+    let second = fake.post(tg::SHOP, tg::EVE, "Il pacco è in ritardo", None, None);
+    let alert_one = alert_for(fake, COMPLAINT).await;
+    let alert_two = alert_for(fake, "Il pacco è in ritardo").await;
+    for _ in 0..2 {
+        fake.fail_next(
+            "sendMessage",
+            403,
+            "Forbidden: bot was kicked from the supergroup chat",
+            Value::Null,
+        );
+    }
+    for alert in [&alert_one, &alert_two] {
+        fake.click(
+            tg::MIA,
+            tg::MODS,
+            alert_id(alert),
+            &button(alert, "Approve"),
+        );
+    }
+    // Both replies refused for good at once, the comments back with the moderators.
+    let back = wait_alert_text(fake, alert_id(&alert_one), "could not be posted").await;
+    assert!(back.get("reply_markup").is_some(), "buttons back: {back}");
+    wait_alert_text(fake, alert_id(&alert_two), "could not be posted").await;
+    run.wait_state(&comment_id(tg::SHOP, first), CommentState::Alerted)
+        .await;
+    run.wait_state(&comment_id(tg::SHOP, second), CommentState::Alerted)
+        .await;
+    let notice = fake
+        .wait_for(
+            "sendMessage",
+            |p| {
+                p["chat_id"] == tg::MODS
+                    && p["text"]
+                        .as_str()
+                        .is_some_and(|t| t.contains("gave up posting"))
+            },
+            WAIT,
+        )
+        .await;
+    let text = notice.params["text"].as_str().unwrap();
+    assert!(text.contains("not a member of that chat"), "{text}");
+    fake.wait_until_confirmed(WAIT).await;
+    let notices = fake.calls("sendMessage", |p| {
+        p["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("gave up posting"))
+    });
+    assert_eq!(notices.len(), 1, "told once: {notices:#?}");
+    assert_eq!(fake.calls("sendMessage", to_chat(tg::SHOP)).len(), 0);
+    run.stop().await;
+    run.fake.assert_clean();
+}
