@@ -171,7 +171,7 @@ fn escalation(
         ping,
         over_budget,
         author: comment.author.name.clone(),
-        place: comment.place.describe(),
+        place: comment.place_described(),
         labels,
         waited: (now - comment.time).max(chrono::Duration::zero()),
         missed_by: -clock.remaining(now),

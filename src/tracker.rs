@@ -1226,10 +1226,9 @@ impl Tracker {
                 Payload::Digest(order) => Some(format!("for {}", order.day)),
                 other => match other.comment() {
                     Some(id) => self.store.comment(id).await?.map(|c| {
-                        let place = if c.comment.place.is_dm {
-                            "a direct message".to_owned()
-                        } else {
-                            format!("#{}", c.comment.place.channel_name)
+                        let place = match c.comment.place_described() {
+                            dm if dm == "direct message" => "a direct message".to_owned(),
+                            place => place,
                         };
                         format!("about {} in {place}", c.comment.author.name)
                     }),

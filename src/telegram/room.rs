@@ -554,6 +554,7 @@ mod tests {
     fn sample_view() -> AlertView {
         AlertView {
             comment_id: "telegram:-1009:42".into(),
+            source: crate::comment::Source::Telegram,
             author: "Nora".into(),
             channel: "Telegram · Clienti".into(),
             is_dm: false,
