@@ -32,3 +32,24 @@ CREATE INDEX alerts_by_message ON alerts (destination, channel_id, message_id);
 DROP INDEX outbox_one_waiting_update;
 CREATE UNIQUE INDEX outbox_one_waiting_update ON outbox (comment_id, destination, channel)
     WHERE kind = 'alert_update' AND state = 'pending';
+
+-- Telegram in webhook mode: each update Telegram POSTs is stored here before the 200, keyed
+-- by its update_id (Telegram's retries are stored once), then handled from the stored row;
+-- rows not handled when the bot stopped are handled at the next start. Handled rows are
+-- pruned after a day (Telegram restarts its ids only after a week without updates).
+CREATE TABLE telegram_updates (
+    update_id   INTEGER PRIMARY KEY,
+    body        TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    handled_at  TEXT
+);
+CREATE INDEX telegram_updates_waiting ON telegram_updates (update_id) WHERE handled_at IS NULL;
+
+-- Which process reads this bot's updates (polls, or handles stored webhook updates), so only
+-- one does when several run on one database: a lease, renewed while held, taken over once
+-- it runs out (wall-clock milliseconds).
+CREATE TABLE telegram_lease (
+    id       INTEGER PRIMARY KEY CHECK (id = 1),
+    holder   TEXT NOT NULL,
+    until_ms INTEGER NOT NULL
+);

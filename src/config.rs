@@ -32,6 +32,8 @@ pub enum ConfigError {
     MissingToken,
     #[error("the TELEGRAM_TOKEN environment variable is not set: ask @BotFather for the bot's token (/token) and put it there (it is never read from config files)")]
     MissingTelegramToken,
+    #[error("telegram.mode is \"webhook\", but the TELEGRAM_WEBHOOK_SECRET environment variable is not set, or is not 1 to 256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule): choose a long random one; it is never read from config files")]
+    MissingTelegramWebhookSecret,
 }
 
 impl From<config::ConfigError> for ConfigError {
@@ -163,6 +165,24 @@ pub struct TelegramSettings {
     pub admin_cache: HumanDuration,
     /// How often the alerts' target readings are looked at (and rewritten when they change).
     pub check_every: HumanDuration,
+    /// How updates arrive: long polling, or Telegram calling the bot's HTTP server.
+    pub mode: TelegramMode,
+    /// The public HTTPS URL Telegram calls in webhook mode (the reverse proxy's, ending in
+    /// `webhook_path`).
+    #[serde(default)]
+    pub webhook_url: String,
+    /// The path the bot's HTTP server serves the webhook on.
+    pub webhook_path: String,
+}
+
+/// How the Telegram channel receives updates; the two are exclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TelegramMode {
+    /// `getUpdates` long polling: no public URL needed.
+    Polling,
+    /// `setWebhook`: Telegram POSTs each update to `webhook_url`.
+    Webhook,
 }
 
 /// Where alerts go (`[alerts]`): the moderators' rooms.
@@ -792,6 +812,18 @@ impl Settings {
         if telegram.check_every.0 < Duration::seconds(1) {
             return Err(invalid("telegram.check_every", "must be at least 1s"));
         }
+        if !telegram.webhook_path.starts_with('/') {
+            return Err(invalid(
+                "telegram.webhook_path",
+                format!("`{}` must start with /", telegram.webhook_path),
+            ));
+        }
+        if telegram.mode == TelegramMode::Webhook && !telegram.webhook_url.starts_with("https://") {
+            return Err(invalid(
+                "telegram.webhook_url",
+                "webhook mode needs the public https:// URL Telegram will call (your reverse proxy's, ending in webhook_path)",
+            ));
+        }
         if telegram.admin_cache.0 > Duration::days(1) {
             return Err(invalid(
                 "telegram.admin_cache",
@@ -1139,6 +1171,25 @@ pub fn discord_token() -> Result<SecretString, ConfigError> {
         Ok(token) if !token.trim().is_empty() => Ok(SecretString::from(token.trim().to_owned())),
         _ => Err(ConfigError::MissingToken),
     }
+}
+
+/// The secret Telegram sends with every webhook call (`X-Telegram-Bot-Api-Secret-Token`),
+/// from `TELEGRAM_WEBHOOK_SECRET` only: 1 to 256 characters of `A-Z a-z 0-9 _ -`.
+pub fn telegram_webhook_secret() -> Result<SecretString, ConfigError> {
+    match std::env::var("TELEGRAM_WEBHOOK_SECRET") {
+        Ok(secret) if valid_webhook_secret(secret.trim()) => {
+            Ok(SecretString::from(secret.trim().to_owned()))
+        }
+        _ => Err(ConfigError::MissingTelegramWebhookSecret),
+    }
+}
+
+/// Telegram's rule for a webhook secret.
+pub fn valid_webhook_secret(secret: &str) -> bool {
+    (1..=256).contains(&secret.len())
+        && secret
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// The Telegram bot token, from the environment only; wrapped so it never appears in logs.

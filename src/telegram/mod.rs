@@ -4,7 +4,9 @@
 //!
 //! One file per feature: `api` (the Bot API client and its errors), `types` (the Bot API
 //! objects Ascolto reads, and typed ids), `ingest` (messages and edits → comments → tracker),
-//! `poll` (long polling from the offset stored in the database), `room` (the moderators'
+//! `poll` (long polling from the offset stored in the database, and the lease that lets one
+//! process read updates at a time), `webhook` (the alternative: Telegram calls the bot's HTTP
+//! server, updates stored before they are acknowledged), `room` (the moderators'
 //! chat: alert text and buttons, clicks, edits by reply), `delivery` (every Telegram write,
 //! delivered from the outbox) and `schedule` (the clock: alerts' target readings,
 //! escalations, the daily digest). [`start`] checks the bot, starts the outbox worker and
@@ -17,6 +19,7 @@ pub mod poll;
 pub mod room;
 pub mod schedule;
 pub mod types;
+pub mod webhook;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -28,7 +31,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::app::App;
-use crate::config::{ConfigError, RoomKind, Settings, TelegramSettings};
+use crate::config::{ConfigError, RoomKind, Settings, TelegramMode, TelegramSettings};
 use crate::escalation::EscalationPolicy;
 use crate::outbox::{self, Destination, Room};
 use crate::sla::Sla;
@@ -175,12 +178,21 @@ pub struct TelegramHandle {
     schedule: JoinHandle<()>,
     outbox: outbox::Worker,
     telegram: Telegram,
+    /// In webhook mode, what the HTTP endpoint needs.
+    webhook: Option<Arc<webhook::WebhookState>>,
 }
 
 impl TelegramHandle {
     /// The shared state (bot, tracker, settings) the channel runs with.
     pub fn telegram(&self) -> &Telegram {
         &self.telegram
+    }
+
+    /// In webhook mode, the route the bot's HTTP server must serve (`telegram.webhook_path`).
+    pub fn webhook_routes(&self) -> Option<axum::Router> {
+        self.webhook
+            .as_ref()
+            .map(|state| webhook::routes(&self.telegram.config().webhook_path, state.clone()))
     }
 
     /// Whether privacy mode keeps group messages from the bot (see [`privacy_notice`]).
@@ -238,7 +250,25 @@ const OUTBOX_DRAIN: Duration = Duration::from_secs(10);
 /// process that would race its clicks, so `main` does it once, before any channel starts.
 /// The token is only handed to the client; it is never logged.
 pub async fn start(app: App, token: SecretString) -> Result<TelegramHandle, TelegramChannelError> {
+    start_with(app, token, None).await
+}
+
+/// As [`start`]; in webhook mode (`telegram.mode = "webhook"`) with the webhook's secret
+/// (`TELEGRAM_WEBHOOK_SECRET`): `setWebhook` is called with it and the stored updates are
+/// handled instead of polling, and [`TelegramHandle::webhook_routes`] is what the HTTP server
+/// must serve.
+pub async fn start_with(
+    app: App,
+    token: SecretString,
+    webhook_secret: Option<SecretString>,
+) -> Result<TelegramHandle, TelegramChannelError> {
     app.settings.validate_for_telegram()?;
+    let webhook_secret = match app.settings.telegram.mode {
+        TelegramMode::Polling => None,
+        TelegramMode::Webhook => {
+            Some(webhook_secret.ok_or(ConfigError::MissingTelegramWebhookSecret)?)
+        }
+    };
     let api = TelegramApi::new(&app.settings.telegram.api_base, token)?;
     let bot = api.get_me().await?;
     info!(bot = %bot.id, username = ?bot.username, "Telegram accepted the token");
@@ -272,7 +302,28 @@ pub async fn start(app: App, token: SecretString) -> Result<TelegramHandle, Tele
         info!(queued, "alerts left over from the last run queued");
     }
     let (stop, stopping) = watch::channel(false);
-    let task = tokio::spawn(poll::run(telegram.clone(), stopping.clone()));
+    let (task, webhook) = match webhook_secret {
+        None => (
+            tokio::spawn(poll::run(telegram.clone(), stopping.clone())),
+            None,
+        ),
+        Some(secret) => {
+            let url = &telegram.config().webhook_url;
+            if let Err(e) = telegram.api.set_webhook(url, &secret).await {
+                outbox.shutdown(OUTBOX_DRAIN).await;
+                return Err(e.into());
+            }
+            info!(%url, "Telegram delivers updates to the webhook");
+            let wake = Arc::new(tokio::sync::Notify::new());
+            let state = Arc::new(webhook::WebhookState {
+                secret,
+                tracker: telegram.tracker.clone(),
+                wake: wake.clone(),
+            });
+            let task = tokio::spawn(webhook::process(telegram.clone(), wake, stopping.clone()));
+            (task, Some(state))
+        }
+    };
     let schedule = schedule::spawn(telegram.clone(), stopping);
     Ok(TelegramHandle {
         stop,
@@ -280,6 +331,7 @@ pub async fn start(app: App, token: SecretString) -> Result<TelegramHandle, Tele
         schedule,
         outbox,
         telegram,
+        webhook,
     })
 }
 

@@ -659,10 +659,34 @@ async fn an_alert_that_could_not_be_posted_is_posted_at_the_next_start() {
         Value::Null,
     );
     let nora = run.fake.post(tg::SHOP, tg::NORA, COMPLAINT, None, None);
-    run.fake.wait_until_confirmed(WAIT).await;
+    // Refused for good: given up at once, and the moderators are told.
+    let notice = run
+        .fake
+        .wait_for(
+            "sendMessage",
+            |p| {
+                p["chat_id"] == tg::MODS
+                    && p["text"]
+                        .as_str()
+                        .is_some_and(|t| t.contains("gave up posting the alert"))
+            },
+            WAIT,
+        )
+        .await;
+    let text = notice.params["text"].as_str().unwrap();
+    assert!(
+        text.contains("about Nora Rossi in Telegram · Clienti"),
+        "{text}"
+    );
+    assert!(text.contains("not a member of that chat"), "{text}");
     let id = comment_id(tg::SHOP, nora);
     assert_eq!(run.state(&id).await, CommentState::Flagged);
-    assert!(run.fake.calls("sendMessage", to_chat(tg::MODS)).is_empty());
+    let alerts = |fake: &FakeTelegram| {
+        fake.calls("sendMessage", |p| {
+            p["chat_id"] == tg::MODS && p["text"].as_str().is_some_and(|t| t.contains(COMPLAINT))
+        })
+    };
+    assert!(alerts(&run.fake).is_empty());
     run.restart().await;
     alert_for(&run.fake, COMPLAINT).await;
     run.wait_state(&id, CommentState::Alerted).await;
@@ -1160,4 +1184,171 @@ async fn a_bot_removed_from_a_group_gives_the_reply_up_and_moderators_are_told_o
     assert_eq!(fake.calls("sendMessage", to_chat(tg::SHOP)).len(), 0);
     run.stop().await;
     run.fake.assert_clean();
+}
+
+const WEBHOOK_SECRET: &str = "test-webhook-Secret_42";
+
+/// The bot in webhook mode: Telegram started with the secret, and its route served by the
+/// bot's HTTP server on 127.0.0.1.
+async fn start_webhook(
+    fake: &FakeTelegram,
+    dir: &TestDir,
+    clock: &ManualClock,
+) -> (TelegramHandle, ascolto::http::HttpServer) {
+    let base = fake.base();
+    let mods = tg::MODS.to_string();
+    let env = [
+        ("ASCOLTO__TELEGRAM__ENABLED", "true"),
+        ("ASCOLTO__TELEGRAM__API_BASE", base.as_str()),
+        ("ASCOLTO__TELEGRAM__MODERATORS_CHAT", mods.as_str()),
+        ("ASCOLTO__TELEGRAM__CHECK_EVERY", "1s"),
+        ("ASCOLTO__TELEGRAM__MODE", "webhook"),
+        (
+            "ASCOLTO__TELEGRAM__WEBHOOK_URL",
+            "https://bot.example.org/webhooks/telegram",
+        ),
+    ];
+    let app = dir.app(&env, Arc::new(clock.clone())).await;
+    let handle = telegram::start_with(
+        app.clone(),
+        SecretString::from(TOKEN),
+        Some(SecretString::from(WEBHOOK_SECRET)),
+    )
+    .await
+    .expect("telegram starts in webhook mode");
+    let routes = handle.webhook_routes().expect("webhook routes");
+    let server = ascolto::http::HttpServer::start(
+        "127.0.0.1:0",
+        ascolto::http::router(vec![routes], app.settings.http.max_body_kb * 1024),
+    )
+    .await
+    .expect("server");
+    (handle, server)
+}
+
+async fn deliver(server: &ascolto::http::HttpServer, secret: Option<&str>, update: &Value) -> u16 {
+    let mut request = reqwest::Client::new()
+        .post(format!("{}/webhooks/telegram", server.base_url()))
+        .json(update);
+    if let Some(secret) = secret {
+        request = request.header("X-Telegram-Bot-Api-Secret-Token", secret);
+    }
+    request
+        .send()
+        .await
+        .expect("the bot answers")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_mode_refuses_a_bad_secret_and_takes_an_update_in_once_across_restarts() {
+    let fake = FakeTelegram::start(true).await;
+    let dir = TestDir::new();
+    let clock = ManualClock::new(t0());
+    let (handle, server) = start_webhook(&fake, &dir, &clock).await;
+    let set = fake.wait_for("setWebhook", |_| true, WAIT).await;
+    assert_eq!(
+        set.params["url"],
+        "https://bot.example.org/webhooks/telegram"
+    );
+    assert_eq!(set.params["secret_token"], WEBHOOK_SECRET);
+
+    let nora = fake.post(tg::SHOP, tg::NORA, COMPLAINT, None, None);
+    let updates = fake.take_updates();
+    assert_eq!(updates.len(), 1);
+    let update = &updates[0];
+    // Without the secret, or with another one: 403, nothing stored.
+    assert_eq!(deliver(&server, None, update).await, 403);
+    assert_eq!(
+        deliver(&server, Some("test-webhook-Secret_4"), update).await,
+        403
+    );
+    let store = handle.telegram().tracker.store().clone();
+    let id = comment_id(tg::SHOP, nora);
+    assert!(store.comment(&id).await.unwrap().is_none());
+    // With it: stored, acknowledged, handled; Telegram's retry of it changes nothing.
+    assert_eq!(deliver(&server, Some(WEBHOOK_SECRET), update).await, 200);
+    assert_eq!(deliver(&server, Some(WEBHOOK_SECRET), update).await, 200);
+    alert_for(&fake, COMPLAINT).await;
+    assert!(
+        fake.calls("getUpdates", |_| true).is_empty(),
+        "webhook mode never polls"
+    );
+    server.shutdown().await;
+    handle.shutdown().await.expect("clean stop");
+
+    // After a restart the same update (Telegram retrying) is still taken in once, and one
+    // stored while the bot was stopping is handled.
+    let (handle, server) = start_webhook(&fake, &dir, &clock).await;
+    assert_eq!(deliver(&server, Some(WEBHOOK_SECRET), update).await, 200);
+    let other = fake.post(
+        tg::PUBLIC,
+        tg::EVE,
+        "Il rimborso è in ritardo di due settimane",
+        None,
+        None,
+    );
+    for update in fake.take_updates() {
+        assert_eq!(deliver(&server, Some(WEBHOOK_SECRET), &update).await, 200);
+    }
+    alert_for(&fake, "Il rimborso è in ritardo").await;
+    let deadline = std::time::Instant::now() + WAIT;
+    while store
+        .comment(&comment_id(tg::PUBLIC, other))
+        .await
+        .unwrap()
+        .map(|s| s.state)
+        != Some(CommentState::Alerted)
+    {
+        assert!(std::time::Instant::now() < deadline, "never alerted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        fake.calls("sendMessage", to_chat(tg::MODS)).len(),
+        2,
+        "one alert per comment"
+    );
+    server.shutdown().await;
+    handle.shutdown().await.expect("clean stop");
+    fake.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_on_one_database_take_turns_reading_updates() {
+    let fake = FakeTelegram::start(true).await;
+    let dir = TestDir::new();
+    let clock = ManualClock::new(t0());
+    let (_first_app, first) = start_on(&fake, &dir, &clock).await;
+    fake.wait_for("getUpdates", |_| true, WAIT).await;
+    let (_second_app, second) = start_on(&fake, &dir, &clock).await;
+    fake.post(tg::SHOP, tg::NORA, COMPLAINT, None, None);
+    alert_for(&fake, COMPLAINT).await;
+    fake.wait_until_confirmed(WAIT).await;
+    // Only one process polled while both ran: every poll's offset follows the last.
+    let polls = fake.calls("getUpdates", |_| true);
+    let concurrent = polls
+        .windows(2)
+        .filter(|w| w[1].params["offset"].as_i64() < w[0].params["offset"].as_i64())
+        .count();
+    assert_eq!(concurrent, 0, "offsets never go back");
+    // The first stops: the second takes over and reads what comes next.
+    first.shutdown().await.expect("clean stop");
+    fake.post(
+        tg::PUBLIC,
+        tg::EVE,
+        "Il rimborso è in ritardo di due settimane",
+        None,
+        None,
+    );
+    alert_for(&fake, "Il rimborso è in ritardo").await;
+    assert_eq!(fake.calls("sendMessage", to_chat(tg::MODS)).len(), 2);
+    assert!(
+        fake.requests()
+            .iter()
+            .all(|r| r.method != "getUpdates" || r.status == 200),
+        "no 409 from two pollers"
+    );
+    second.shutdown().await.expect("clean stop");
+    fake.assert_clean();
 }
