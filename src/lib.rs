@@ -11,8 +11,8 @@
 //!   [`explain`], [`answer`], [`lifecycle`], [`eval`]. Pure: no network, no database.
 //! - Channels, where comments come from: [`discord`] (the live bot, one file per feature),
 //!   [`meta`] (Facebook Page and Instagram comments and direct messages, by webhook through
-//!   the [`http`] server), [`telegram`] (long polling, and the moderators' room in a Telegram
-//!   chat) and [`replay`] (a JSONL file through the same pipeline: the demo, backfills,
+//!   the [`http`] server), [`telegram`] (long polling or webhook, and the moderators' room in a
+//!   Telegram chat) and [`replay`] (a JSONL file through the same pipeline: the demo, backfills,
 //!   drills). A new platform is one more folder beside `discord`, building
 //!   [`comment::Comment`]s and posting what the tracker decided.
 //! - [`tracker`]: the only writer of comment state, checkpoints, escalations, digest claims

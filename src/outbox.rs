@@ -30,7 +30,8 @@
 //! with the message it already created), and a row flagged `maybe_sent` is first looked for in
 //! the channel's recent history by what identifies it (an alert's footer names its comment, a
 //! reply references the original) — which covers a restart hours later, past the nonce
-//! window. Edits are idempotent and need neither.
+//! window. Edits are idempotent and need neither. Those guards are Discord's: Telegram offers
+//! bots no way to look (see `telegram::delivery` for what that leaves).
 //!
 //! # Giving up
 //!
