@@ -4,7 +4,7 @@
 //! check after start.
 //!
 //! What to post is decided in the database and queued in the outbox for every moderators'
-//! room (see [`announce`](crate::announce), shared with Telegram's clock), whose workers post
+//! room (see [`crate::announce`], shared with Telegram's clock), whose workers post
 //! it with retries, so a restart, a second process or the other platform's clock never
 //! repeats a message and a failed post is retried rather than waiting for a restart. Time comes from the tracker's clock, so tests move it by hand.
 

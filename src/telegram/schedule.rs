@@ -1,7 +1,7 @@
 //! The Telegram channel's clock: every `telegram.check_every` it queues updates of the alerts
 //! whose response-target reading changed (nearing, missed), so a waiting alert does not keep
 //! saying "on time", then the escalations that are due and the daily digest (see
-//! [`announce`](crate::announce): queued for every room, and never twice even when Discord's
+//! [`crate::announce`]: queued for every room, and never twice even when Discord's
 //! clock runs the same checks).
 
 use std::time::Duration;
