@@ -23,6 +23,13 @@ SELECT a.comment_id,
                 ELSE 'discord' END),
        a.channel_id, a.message_id, a.posted_at
   FROM alerts a JOIN comments c ON c.id = a.comment_id;
+-- A Telegram comment alerted in both rooms kept only its last alert there: the other one is
+-- still known from the outbox row that posted it.
+INSERT OR IGNORE INTO alerts_by_room (comment_id, destination, channel_id, message_id, posted_at)
+SELECT o.comment_id, o.destination, o.channel, o.message_id, COALESCE(o.done_at, o.created_at)
+  FROM outbox o
+ WHERE o.kind = 'alert' AND o.state = 'sent' AND o.comment_id IS NOT NULL
+   AND o.message_id IS NOT NULL;
 DROP TABLE alerts;
 ALTER TABLE alerts_by_room RENAME TO alerts;
 -- A moderator's reply to an alert message names it by (room, message).

@@ -1352,3 +1352,110 @@ async fn two_processes_on_one_database_take_turns_reading_updates() {
     second.shutdown().await.expect("clean stop");
     fake.assert_clean();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_from_before_rooms_keeps_every_alert_it_had_in_its_room() {
+    use ascolto::outbox::Destination;
+    let dir = tempfile::tempdir().unwrap();
+    // The schema as it was: every migration before this branch's.
+    let old = dir.path().join("old-migrations");
+    std::fs::create_dir_all(&old).unwrap();
+    let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    for entry in std::fs::read_dir(&all).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.as_str() < "0008" {
+            std::fs::copy(entry.path(), old.join(&name)).unwrap();
+        }
+    }
+    let db = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
+    {
+        let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db)
+            .await
+            .unwrap();
+        sqlx::migrate::Migrator::new(old.as_path())
+            .await
+            .unwrap()
+            .run(&mut conn)
+            .await
+            .unwrap();
+        let at = "2026-11-20T09:00:00Z";
+        for (id, source) in [("telegram:-1009:5", "telegram"), ("777", "discord")] {
+            sqlx::query(
+                "INSERT INTO comments (id, source, channel_id, channel_name, is_dm, author_id,
+                    author_name, author_is_staff, text, created_at, state, state_changed_at)
+                 VALUES (?, ?, 'c', 'c', 0, 'a', 'a', 0, 't', ?, 'alerted', ?)",
+            )
+            .bind(id)
+            .bind(source)
+            .bind(at)
+            .bind(at)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+        // The Telegram comment's Discord alert went out through the outbox; its Telegram
+        // alert, posted directly, then took its place in `alerts`.
+        sqlx::query(
+            "INSERT INTO outbox (destination, channel, comment_id, kind, payload, state,
+                created_at, done_at, message_id)
+             VALUES ('discord', '900', 'telegram:-1009:5', 'alert', '{}', 'sent', ?, ?, '4242')",
+        )
+        .bind(at)
+        .bind(at)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        for (id, channel, message) in [("telegram:-1009:5", "-1001", "17"), ("777", "900", "4343")]
+        {
+            sqlx::query(
+                "INSERT INTO alerts (comment_id, channel_id, message_id, posted_at)
+                 VALUES (?, ?, ?, ?)",
+            )
+            .bind(id)
+            .bind(channel)
+            .bind(message)
+            .bind(at)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+    }
+    let store = ascolto::store::Store::connect(&db).await.unwrap();
+    let tg_comment = CommentId::new("telegram:-1009:5");
+    let in_telegram = store
+        .alert_in(&tg_comment, Destination::Telegram, "-1001")
+        .await
+        .unwrap()
+        .expect("the Telegram alert");
+    assert_eq!(in_telegram.message, "17");
+    let in_discord = store
+        .alert_in(&tg_comment, Destination::Discord, "900")
+        .await
+        .unwrap()
+        .expect("the Discord alert, from its outbox row");
+    assert_eq!(in_discord.message, "4242");
+    assert_eq!(
+        store
+            .alert_in(&CommentId::new("777"), Destination::Discord, "900")
+            .await
+            .unwrap()
+            .map(|a| a.message),
+        Some("4343".to_owned())
+    );
+    assert_eq!(
+        store
+            .comment_alerted_at(Destination::Telegram, "-1001", "17")
+            .await
+            .unwrap(),
+        Some(tg_comment.clone())
+    );
+    // The comment still reads as alerted, with one alert.
+    assert!(store
+        .comment(&tg_comment)
+        .await
+        .unwrap()
+        .unwrap()
+        .alert
+        .is_some());
+}
