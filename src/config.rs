@@ -1319,6 +1319,51 @@ mod tests {
         assert!(err.to_string().contains("telegram.api_base"), "{err}");
     }
 
+    #[test]
+    fn rooms_default_to_every_platform_that_runs_and_a_room_must_run() {
+        let s = load(&[]).unwrap();
+        assert!(s.alerts.rooms.is_empty());
+        assert_eq!(
+            s.rooms_for(true, true).unwrap(),
+            [RoomKind::Discord, RoomKind::Telegram]
+        );
+        assert_eq!(s.rooms_for(false, true).unwrap(), [RoomKind::Telegram]);
+        let s = load(&[("ASCOLTO__ALERTS__ROOMS", "telegram")]).unwrap();
+        assert_eq!(s.rooms_for(true, true).unwrap(), [RoomKind::Telegram]);
+        assert!(!s.is_room(RoomKind::Discord));
+        let err = s.rooms_for(true, false).unwrap_err().to_string();
+        assert!(err.contains("alerts.rooms"), "{err}");
+        assert!(err.contains("[telegram] enabled"), "{err}");
+        let s = load(&[("ASCOLTO__ALERTS__ROOMS", "discord,telegram")]).unwrap();
+        assert_eq!(s.alerts.rooms, [RoomKind::Discord, RoomKind::Telegram]);
+        let err = load(&[("ASCOLTO__ALERTS__ROOMS", "slack")]).unwrap_err();
+        assert!(err.to_string().contains("slack"), "{err}");
+    }
+
+    #[test]
+    fn webhook_mode_needs_a_public_https_url_and_a_well_formed_secret() {
+        let s = load(&[]).unwrap();
+        assert_eq!(s.telegram.mode, TelegramMode::Polling);
+        assert_eq!(s.telegram.webhook_path, "/webhooks/telegram");
+        let err = load(&[("ASCOLTO__TELEGRAM__MODE", "webhook")]).unwrap_err();
+        assert!(err.to_string().contains("telegram.webhook_url"), "{err}");
+        let s = load(&[
+            ("ASCOLTO__TELEGRAM__MODE", "webhook"),
+            (
+                "ASCOLTO__TELEGRAM__WEBHOOK_URL",
+                "https://bot.example.org/webhooks/telegram",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(s.telegram.mode, TelegramMode::Webhook);
+        let err = load(&[("ASCOLTO__TELEGRAM__WEBHOOK_PATH", "webhooks")]).unwrap_err();
+        assert!(err.to_string().contains("telegram.webhook_path"), "{err}");
+        assert!(valid_webhook_secret("Ab_9-x"));
+        assert!(!valid_webhook_secret(""));
+        assert!(!valid_webhook_secret("with space"));
+        assert!(!valid_webhook_secret(&"a".repeat(257)));
+    }
+
     fn load(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         let env = pairs
             .iter()

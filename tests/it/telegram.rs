@@ -413,8 +413,8 @@ async fn flood_control_is_waited_out_and_the_call_retried() {
     );
     fake.fail_next("sendMessage", 429, "Too Many Requests: retry after 1", wait);
     let dir = TestDir::new();
-    let (_app, handle) = start_on(&fake, &dir, &ManualClock::new(t0())).await;
-    fake.post(tg::SHOP, tg::NORA, COMPLAINT, None, None);
+    let (app, handle) = start_on(&fake, &dir, &ManualClock::new(t0())).await;
+    let nora = fake.post(tg::SHOP, tg::NORA, COMPLAINT, None, None);
     alert_for(&fake, COMPLAINT).await;
     let requests = fake.requests();
     for method in ["getUpdates", "sendMessage"] {
@@ -430,6 +430,32 @@ async fn flood_control_is_waited_out_and_the_call_retried() {
             "{method} retried after {waited:?}"
         );
     }
+    // The alert was retried by the outbox: one row, two attempts, sent once.
+    let id = comment_id(tg::SHOP, nora);
+    let deadline = std::time::Instant::now() + WAIT;
+    let row = loop {
+        let rows = app.tracker.store().outbox_for(&id).await.unwrap();
+        let alert = rows
+            .into_iter()
+            .find(|r| r.payload.kind() == ascolto::outbox::OutboxKind::Alert)
+            .expect("the alert's outbox row");
+        if alert.state == ascolto::outbox::OutboxState::Sent {
+            break alert;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never sent: {alert:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(row.attempts, 2, "{row:?}");
+    assert!(
+        row.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("rate limited")),
+        "{row:?}"
+    );
+    assert_eq!(fake.calls("sendMessage", to_chat(tg::MODS)).len(), 1);
     handle.shutdown().await.unwrap();
     fake.assert_clean();
 }
