@@ -169,7 +169,13 @@ async fn poll(
             return Ok(());
         }
         // Another process may have polled meanwhile: start from where it stopped.
-        offset = stored_offset(&tg).await?.or(offset);
+        match stored_offset(&tg).await {
+            Ok(Some(stored)) => offset = Some(stored),
+            Ok(None) => {}
+            Err(e) => {
+                warn!(error = %e, "could not read the stored update offset; going on from the last known")
+            }
+        }
         let polled = tokio::select! {
             polled = tg.api.get_updates(offset, timeout) => polled,
             _ = stop.changed() => return Ok(()),
@@ -200,6 +206,16 @@ async fn poll(
             Err(TelegramError::RetryAfter(wait)) => {
                 warn!(?wait, "Telegram asks the bot to slow down; waiting");
                 wait
+            }
+            // A process that took the lease over (ours ran out while a batch was handled)
+            // polls now: wait for our turn again instead of stopping.
+            Err(TelegramError::Conflict(detail))
+                if !take_lease(&tg, holder, lease_for(timeout))
+                    .await
+                    .unwrap_or(true) =>
+            {
+                info!(%detail, "another process on this database took over reading updates");
+                continue;
             }
             Err(e) if e.is_retryable() => {
                 warn!(error = %e, retry_in = ?backoff, "could not get updates");
