@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::comment::Source;
 use crate::explain;
 use crate::lifecycle::{CommentState, StoredComment};
 use crate::rules::{Label, Severity};
@@ -28,6 +29,8 @@ pub const EXCERPT_CHARS: usize = 500;
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertView {
     pub comment_id: String,
+    /// The platform the comment came from.
+    pub source: Source,
     pub author: String,
     pub channel: String,
     pub is_dm: bool,
@@ -61,6 +64,7 @@ impl AlertView {
         let until = stored.closed_at.unwrap_or(now);
         AlertView {
             comment_id: comment.id.0.clone(),
+            source: comment.source,
             author: comment.author.name.clone(),
             channel: comment.place.channel_name.clone(),
             is_dm: comment.place.is_dm,
@@ -93,11 +97,16 @@ impl AlertView {
             .join(", ")
     }
 
+    /// Where the comment was: `#support` or "direct message" for a Discord (or unnamed
+    /// replayed) comment; other platforms' channels carry their platform in their name
+    /// (`Telegram · Clienti`), as [`Comment::place_described`](crate::comment::Comment::place_described).
     pub fn place(&self) -> String {
-        if self.is_dm {
-            "direct message".to_owned()
-        } else {
-            format!("#{}", self.channel)
+        match self.source {
+            Source::Discord | Source::Replay if self.is_dm => "direct message".to_owned(),
+            Source::Discord | Source::Replay => format!("#{}", self.channel),
+            Source::Facebook | Source::Instagram | Source::Messenger | Source::Telegram => {
+                self.channel.clone()
+            }
         }
     }
 

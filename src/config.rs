@@ -32,6 +32,8 @@ pub enum ConfigError {
     MissingToken,
     #[error("the TELEGRAM_TOKEN environment variable is not set: ask @BotFather for the bot's token (/token) and put it there (it is never read from config files)")]
     MissingTelegramToken,
+    #[error("telegram.mode is \"webhook\", but the TELEGRAM_WEBHOOK_SECRET environment variable is not set, or is not 1 to 256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule): choose a long random one; it is never read from config files")]
+    MissingTelegramWebhookSecret,
 }
 
 impl From<config::ConfigError> for ConfigError {
@@ -57,6 +59,7 @@ pub struct Settings {
     pub templates: TemplateSettings,
     pub discord: DiscordSettings,
     pub telegram: TelegramSettings,
+    pub alerts: AlertSettings,
     pub sla: SlaSettings,
     pub escalation: EscalationSettings,
     pub digest: DigestSettings,
@@ -162,6 +165,52 @@ pub struct TelegramSettings {
     pub admin_cache: HumanDuration,
     /// How often the alerts' target readings are looked at (and rewritten when they change).
     pub check_every: HumanDuration,
+    /// How updates arrive: long polling, or Telegram calling the bot's HTTP server.
+    pub mode: TelegramMode,
+    /// The public HTTPS URL Telegram calls in webhook mode (the reverse proxy's, ending in
+    /// `webhook_path`).
+    #[serde(default)]
+    pub webhook_url: String,
+    /// The path the bot's HTTP server serves the webhook on.
+    pub webhook_path: String,
+}
+
+/// How the Telegram channel receives updates; the two are exclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TelegramMode {
+    /// `getUpdates` long polling: no public URL needed.
+    Polling,
+    /// `setWebhook`: Telegram POSTs each update to `webhook_url`.
+    Webhook,
+}
+
+/// Where alerts go (`[alerts]`): the moderators' rooms.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertSettings {
+    /// The rooms alerts (and their updates, escalations, digests and notices) are posted in;
+    /// empty means the room of every platform `ascolto run` connects to.
+    #[serde(default)]
+    pub rooms: Vec<RoomKind>,
+}
+
+/// A moderators' room: Discord's `discord.alert_channel` or Telegram's
+/// `telegram.moderators_chat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoomKind {
+    Discord,
+    Telegram,
+}
+
+impl RoomKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoomKind::Discord => "discord",
+            RoomKind::Telegram => "telegram",
+        }
+    }
 }
 
 /// Response-time targets (`[sla]`): how fast each kind of comment should get a first answer.
@@ -578,6 +627,7 @@ impl Settings {
             .with_list_parse_key("telegram.staff")
             .with_list_parse_key("telegram.watched_chats")
             .with_list_parse_key("telegram.excluded_chats")
+            .with_list_parse_key("alerts.rooms")
             .with_list_parse_key("sla.business_hours.days");
         if let Some(env) = env {
             environment = environment.source(Some(env));
@@ -779,6 +829,18 @@ impl Settings {
         if telegram.check_every.0 < Duration::seconds(1) {
             return Err(invalid("telegram.check_every", "must be at least 1s"));
         }
+        if !telegram.webhook_path.starts_with('/') {
+            return Err(invalid(
+                "telegram.webhook_path",
+                format!("`{}` must start with /", telegram.webhook_path),
+            ));
+        }
+        if telegram.mode == TelegramMode::Webhook && !telegram.webhook_url.starts_with("https://") {
+            return Err(invalid(
+                "telegram.webhook_url",
+                "webhook mode needs the public https:// URL Telegram will call (your reverse proxy's, ending in webhook_path)",
+            ));
+        }
         if telegram.admin_cache.0 > Duration::days(1) {
             return Err(invalid(
                 "telegram.admin_cache",
@@ -804,6 +866,47 @@ impl Settings {
             ));
         }
         Ok(())
+    }
+
+    /// Whether the room on `kind` is one of the moderators' rooms when the platform runs:
+    /// listed in `[alerts] rooms`, or that list left empty.
+    pub fn is_room(&self, kind: RoomKind) -> bool {
+        self.alerts.rooms.is_empty() || self.alerts.rooms.contains(&kind)
+    }
+
+    /// The moderators' rooms of a run connecting to Discord and/or Telegram as given. A room
+    /// listed for a platform that does not run is an error naming the setting, and so is a
+    /// run left with no room at all.
+    pub fn rooms_for(&self, discord: bool, telegram: bool) -> Result<Vec<RoomKind>, ConfigError> {
+        let runs = |kind| match kind {
+            RoomKind::Discord => discord,
+            RoomKind::Telegram => telegram,
+        };
+        for kind in &self.alerts.rooms {
+            if !runs(*kind) {
+                let needs = match kind {
+                    RoomKind::Discord => {
+                        "Discord is not configured ([discord] alert_channel and DISCORD_TOKEN)"
+                    }
+                    RoomKind::Telegram => "[telegram] enabled is false",
+                };
+                return Err(invalid(
+                    "alerts.rooms",
+                    format!("lists `{}`, but {needs}", kind.as_str()),
+                ));
+            }
+        }
+        let rooms: Vec<RoomKind> = [RoomKind::Discord, RoomKind::Telegram]
+            .into_iter()
+            .filter(|k| runs(*k) && self.is_room(*k))
+            .collect();
+        if rooms.is_empty() {
+            return Err(invalid(
+                "alerts.rooms",
+                "names no room that runs: list \"discord\", \"telegram\" or both",
+            ));
+        }
+        Ok(rooms)
     }
 
     /// Whether `ascolto run` should connect to Discord: when it is configured, or when Telegram
@@ -1087,6 +1190,25 @@ pub fn discord_token() -> Result<SecretString, ConfigError> {
     }
 }
 
+/// The secret Telegram sends with every webhook call (`X-Telegram-Bot-Api-Secret-Token`),
+/// from `TELEGRAM_WEBHOOK_SECRET` only: 1 to 256 characters of `A-Z a-z 0-9 _ -`.
+pub fn telegram_webhook_secret() -> Result<SecretString, ConfigError> {
+    match std::env::var("TELEGRAM_WEBHOOK_SECRET") {
+        Ok(secret) if valid_webhook_secret(secret.trim()) => {
+            Ok(SecretString::from(secret.trim().to_owned()))
+        }
+        _ => Err(ConfigError::MissingTelegramWebhookSecret),
+    }
+}
+
+/// Telegram's rule for a webhook secret.
+pub fn valid_webhook_secret(secret: &str) -> bool {
+    (1..=256).contains(&secret.len())
+        && secret
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 /// The Telegram bot token, from the environment only; wrapped so it never appears in logs.
 pub fn telegram_token() -> Result<SecretString, ConfigError> {
     match std::env::var("TELEGRAM_TOKEN") {
@@ -1212,6 +1334,51 @@ mod tests {
         assert!(err.to_string().contains("telegram.poll_timeout"), "{err}");
         let err = load(&[("ASCOLTO__TELEGRAM__API_BASE", "api.telegram.org")]).unwrap_err();
         assert!(err.to_string().contains("telegram.api_base"), "{err}");
+    }
+
+    #[test]
+    fn rooms_default_to_every_platform_that_runs_and_a_room_must_run() {
+        let s = load(&[]).unwrap();
+        assert!(s.alerts.rooms.is_empty());
+        assert_eq!(
+            s.rooms_for(true, true).unwrap(),
+            [RoomKind::Discord, RoomKind::Telegram]
+        );
+        assert_eq!(s.rooms_for(false, true).unwrap(), [RoomKind::Telegram]);
+        let s = load(&[("ASCOLTO__ALERTS__ROOMS", "telegram")]).unwrap();
+        assert_eq!(s.rooms_for(true, true).unwrap(), [RoomKind::Telegram]);
+        assert!(!s.is_room(RoomKind::Discord));
+        let err = s.rooms_for(true, false).unwrap_err().to_string();
+        assert!(err.contains("alerts.rooms"), "{err}");
+        assert!(err.contains("[telegram] enabled"), "{err}");
+        let s = load(&[("ASCOLTO__ALERTS__ROOMS", "discord,telegram")]).unwrap();
+        assert_eq!(s.alerts.rooms, [RoomKind::Discord, RoomKind::Telegram]);
+        let err = load(&[("ASCOLTO__ALERTS__ROOMS", "slack")]).unwrap_err();
+        assert!(err.to_string().contains("slack"), "{err}");
+    }
+
+    #[test]
+    fn webhook_mode_needs_a_public_https_url_and_a_well_formed_secret() {
+        let s = load(&[]).unwrap();
+        assert_eq!(s.telegram.mode, TelegramMode::Polling);
+        assert_eq!(s.telegram.webhook_path, "/webhooks/telegram");
+        let err = load(&[("ASCOLTO__TELEGRAM__MODE", "webhook")]).unwrap_err();
+        assert!(err.to_string().contains("telegram.webhook_url"), "{err}");
+        let s = load(&[
+            ("ASCOLTO__TELEGRAM__MODE", "webhook"),
+            (
+                "ASCOLTO__TELEGRAM__WEBHOOK_URL",
+                "https://bot.example.org/webhooks/telegram",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(s.telegram.mode, TelegramMode::Webhook);
+        let err = load(&[("ASCOLTO__TELEGRAM__WEBHOOK_PATH", "webhooks")]).unwrap_err();
+        assert!(err.to_string().contains("telegram.webhook_path"), "{err}");
+        assert!(valid_webhook_secret("Ab_9-x"));
+        assert!(!valid_webhook_secret(""));
+        assert!(!valid_webhook_secret("with space"));
+        assert!(!valid_webhook_secret(&"a".repeat(257)));
     }
 
     fn load(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {

@@ -80,7 +80,8 @@ pub struct Escalation {
 }
 
 impl Escalation {
-    fn headline(&self) -> String {
+    /// "target 30 min missed by 5 min".
+    pub fn headline(&self) -> String {
         format!(
             "target {} missed by {}",
             format_target(self.target),
@@ -170,7 +171,7 @@ fn escalation(
         ping,
         over_budget,
         author: comment.author.name.clone(),
-        place: comment.place.describe(),
+        place: comment.place_described(),
         labels,
         waited: (now - comment.time).max(chrono::Duration::zero()),
         missed_by: -clock.remaining(now),

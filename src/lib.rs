@@ -11,8 +11,8 @@
 //!   [`explain`], [`answer`], [`lifecycle`], [`eval`]. Pure: no network, no database.
 //! - Channels, where comments come from: [`discord`] (the live bot, one file per feature),
 //!   [`meta`] (Facebook Page and Instagram comments and direct messages, by webhook through
-//!   the [`http`] server), [`telegram`] (long polling, and the moderators' room in a Telegram
-//!   chat) and [`replay`] (a JSONL file through the same pipeline: the demo, backfills,
+//!   the [`http`] server), [`telegram`] (long polling or webhook, and the moderators' room in a
+//!   Telegram chat) and [`replay`] (a JSONL file through the same pipeline: the demo, backfills,
 //!   drills). A new platform is one more folder beside `discord`, building
 //!   [`comment::Comment`]s and posting what the tracker decided.
 //! - [`tracker`]: the only writer of comment state, checkpoints, escalations, digest claims
@@ -24,7 +24,8 @@
 //! - [`store`]: SQLite through sqlx: queries and row mapping, no decisions.
 //! - What moderators see: [`alert`] (one view of a flagged comment for chat and terminal),
 //!   [`sla`] (response targets and business hours), [`escalation`] (missed targets),
-//!   [`digest`] (the daily summary and its chart).
+//!   [`digest`] (the daily summary and its chart), [`announce`] (escalations and the digest
+//!   queued for every moderators' room).
 //! - Wiring: [`config`] (the one typed `Settings`), [`app`] (builds the tracker, targets and
 //!   escalation policy once, for `main`, the demo and every test), [`clock`] (real or
 //!   hand-moved time), [`telemetry`] (logging).
@@ -32,6 +33,7 @@
 pub use ascolto_core::{answer, comment, draft, eval, explain, lifecycle, rules, text, triage};
 
 pub mod alert;
+pub mod announce;
 pub mod app;
 pub mod clock;
 pub mod config;

@@ -17,12 +17,16 @@ use clap::{Parser, Subcommand};
 use ascolto::app::App;
 use ascolto::clock::{Clock, ManualClock, SystemClock};
 use ascolto::comment::{Author, Comment, Place, Source};
-use ascolto::config::{discord_token, parse_duration, telegram_token, Settings};
+use ascolto::config::{
+    discord_token, parse_duration, telegram_token, telegram_webhook_secret, RoomKind, Settings,
+    TelegramMode,
+};
 use ascolto::digest::{self, DigestWindow};
 use ascolto::eval::{self, Task};
 use ascolto::http::{self, HttpServer};
 use ascolto::meta::types::{MetaSecrets, Pages};
 use ascolto::meta::{Meta, Notice};
+use ascolto::outbox::{Destination, Room};
 use ascolto::rules::Library;
 use ascolto::sla::format_wait;
 use ascolto::store::Store;
@@ -242,6 +246,12 @@ async fn run_bot(settings: Settings) -> Result<ExitCode> {
     } else {
         None
     };
+    let webhook_secret =
+        if settings.telegram.enabled && settings.telegram.mode == TelegramMode::Webhook {
+            Some(telegram_webhook_secret()?)
+        } else {
+            None
+        };
     // Like the tokens, Meta's secrets are checked before anything connects.
     let meta_secrets = if settings.meta.is_enabled() {
         if discord_token.is_none() {
@@ -253,7 +263,22 @@ async fn run_bot(settings: Settings) -> Result<ExitCode> {
     } else {
         None
     };
+    let rooms = settings.rooms_for(discord_token.is_some(), telegram_token.is_some())?;
     let app = App::build(settings, Arc::new(SystemClock)).await?;
+    // Every room is named before any channel starts, so no comment is alerted in one only.
+    for kind in rooms {
+        let room = match kind {
+            RoomKind::Discord => Room {
+                destination: Destination::Discord,
+                channel: app.settings.discord.alert_channel.to_string(),
+            },
+            RoomKind::Telegram => Room {
+                destination: Destination::Telegram,
+                channel: app.settings.telegram.moderators_chat.to_string(),
+            },
+        };
+        app.tracker.add_room(room);
+    }
     // Discord's start gives back replies a crash left mid-send; alone, Telegram needs it done.
     if discord_token.is_none() {
         let recovered = app.tracker.recover_after_restart().await?;
@@ -272,14 +297,14 @@ async fn run_bot(settings: Settings) -> Result<ExitCode> {
         ),
         None => None,
     };
-    let webhooks = match (meta_secrets, &bot) {
+    let meta = match (meta_secrets, &bot) {
         (Some(secrets), Some(bot)) => Some(start_meta(&app, secrets, bot).await?),
         _ => None,
     };
     let tracker = app.tracker.clone();
     let mut polling = match telegram_token {
         Some(token) => Some(
-            telegram::start(app, token)
+            telegram::start_with(app.clone(), token, webhook_secret)
                 .await
                 .context("starting the Telegram channel")?,
         ),
@@ -290,6 +315,22 @@ async fn run_bot(settings: Settings) -> Result<ExitCode> {
     if bot.is_none() {
         log_retried(tracker.retry_failures().await);
     }
+    // One HTTP server for the channels that receive webhooks (Meta's, Telegram's in webhook
+    // mode).
+    let mut routes = Vec::new();
+    let mut tasks = Vec::new();
+    if let Some((meta_routes, meta_tasks)) = meta {
+        routes.push(meta_routes);
+        tasks.extend(meta_tasks);
+    }
+    routes.extend(polling.as_ref().and_then(|p| p.webhook_routes()));
+    let webhooks = if routes.is_empty() {
+        None
+    } else {
+        let router = http::router(routes, app.settings.http.max_body_kb * 1024);
+        let server = HttpServer::start(&app.settings.http.listen, router).await?;
+        Some(Webhooks { server, tasks })
+    };
     // A channel that stops on its own has ended its task: only the others are shut down.
     let outcome = tokio::select! {
         () = shutdown_signal() => Ok(()),
@@ -338,8 +379,8 @@ fn log_retried(result: Result<ascolto::tracker::RetriedFailures, ascolto::tracke
     }
 }
 
-/// The Meta channel while the bot runs: its HTTP server, its processor, and the task that
-/// keeps its comments' Discord alerts in step.
+/// The webhook channels while the bot runs: the HTTP server, and Meta's processor and the
+/// task that keeps its comments' Discord alerts in step.
 struct Webhooks {
     server: HttpServer,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -355,12 +396,16 @@ impl Webhooks {
     }
 }
 
-async fn start_meta(app: &App, secrets: MetaSecrets, bot: &discord::BotHandle) -> Result<Webhooks> {
+/// Starts the Meta channel: its routes for the HTTP server, and its tasks.
+async fn start_meta(
+    app: &App,
+    secrets: MetaSecrets,
+    bot: &discord::BotHandle,
+) -> Result<(axum::Router, Vec<tokio::task::JoinHandle<()>>)> {
     let (meta, mut notices) = Meta::start(app, secrets)
         .await
         .context("starting the Meta channel")?;
-    let router = http::router(vec![meta.routes()], app.settings.http.max_body_kb * 1024);
-    let server = HttpServer::start(&app.settings.http.listen, router).await?;
+    let routes = meta.routes();
     let processor = meta.spawn_processor();
     let data = bot.data().clone();
     let alerts = tokio::spawn(async move {
@@ -372,10 +417,7 @@ async fn start_meta(app: &App, secrets: MetaSecrets, bot: &discord::BotHandle) -
             }
         }
     });
-    Ok(Webhooks {
-        server,
-        tasks: vec![processor, alerts],
-    })
+    Ok((routes, vec![processor, alerts]))
 }
 
 /// Ctrl-C, or SIGTERM from a service manager.

@@ -6,7 +6,7 @@
 //!
 //! This module is the platform-neutral part: the row and its typed [`Payload`], the
 //! [`RetryPolicy`], the [`Deliver`] trait a platform implements (Discord's is
-//! `discord::delivery`), and the [`Worker`] that claims rows and hands them to it.
+//! `discord::delivery`, Telegram's `telegram::delivery`), and the [`Worker`] that claims rows and hands them to it.
 //!
 //! # States, claims and leases
 //!
@@ -30,7 +30,8 @@
 //! with the message it already created), and a row flagged `maybe_sent` is first looked for in
 //! the channel's recent history by what identifies it (an alert's footer names its comment, a
 //! reply references the original) — which covers a restart hours later, past the nonce
-//! window. Edits are idempotent and need neither.
+//! window. Edits are idempotent and need neither. Those guards are Discord's: Telegram offers
+//! bots no way to look (see `telegram::delivery` for what that leaves).
 //!
 //! # Giving up
 //!
@@ -77,34 +78,33 @@ impl std::fmt::Display for OutboxId {
 #[serde(rename_all = "lowercase")]
 pub enum Destination {
     Discord,
+    Telegram,
 }
 
 impl Destination {
     pub fn as_str(self) -> &'static str {
         match self {
             Destination::Discord => "discord",
+            Destination::Telegram => "telegram",
         }
     }
 
     pub fn parse(value: &str) -> Option<Destination> {
         match value {
             "discord" => Some(Destination::Discord),
+            "telegram" => Some(Destination::Telegram),
             _ => None,
         }
     }
 
-    /// Where a reply to a comment from `source` is posted through the outbox; `None` for
-    /// sources with nowhere to post (a replayed file) and, for now, for the channels whose
-    /// replies are not delivered from the outbox yet (Telegram sends its own; Meta's replies
-    /// are not wired to Approve).
+    /// Where a reply to a comment from `source` is posted through the outbox (always the
+    /// comment's own platform, whichever room approved it); `None` for sources with nowhere
+    /// to post (a replayed file) and, for now, for Meta's (replies not wired to Approve).
     pub fn for_source(source: Source) -> Option<Destination> {
         match source {
             Source::Discord => Some(Destination::Discord),
-            Source::Replay
-            | Source::Facebook
-            | Source::Instagram
-            | Source::Messenger
-            | Source::Telegram => None,
+            Source::Telegram => Some(Destination::Telegram),
+            Source::Replay | Source::Facebook | Source::Instagram | Source::Messenger => None,
         }
     }
 }
@@ -346,6 +346,9 @@ pub enum Refusal {
     Unauthorized,
     /// 403: the bot lacks a permission in that channel.
     MissingPermission,
+    /// 403 on Telegram: the bot is no longer a member of the chat (removed, kicked), or the
+    /// person blocked it.
+    NotMember,
     /// 404: the channel or the message is gone.
     NotFound,
     /// 400: the platform says the request is invalid (e.g. the original message was deleted).
@@ -357,6 +360,9 @@ impl std::fmt::Display for Refusal {
         f.write_str(match self {
             Refusal::Unauthorized => "the bot's token is no longer accepted",
             Refusal::MissingPermission => "the bot is missing a permission there",
+            Refusal::NotMember => {
+                "the bot is not a member of that chat any more (removed, or blocked by the person)"
+            }
             Refusal::NotFound => "the channel or message no longer exists (deleted?)",
             Refusal::Invalid => "the platform refused the message",
         })

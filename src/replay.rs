@@ -113,6 +113,10 @@ struct Record {
     joined: Option<serde_json::Value>,
     #[serde(default)]
     mentions: Vec<String>,
+    /// The platform the comment was written on (`discord`, `telegram`, `facebook`,
+    /// `instagram`, `messenger`); absent for a file that does not say.
+    #[serde(default)]
+    source: Option<String>,
 }
 
 /// A time field: an RFC 3339 string within the replayable years, or a message naming `field`.
@@ -135,10 +139,42 @@ fn time_field(field: &str, value: &serde_json::Value) -> Result<DateTime<Utc>, S
     Ok(time)
 }
 
+/// The platform a line names, or a message naming the field.
+fn source_field(value: Option<&str>) -> Result<Source, String> {
+    match value {
+        None => Ok(Source::Replay),
+        Some(name) => Source::parse(name)
+            .filter(|s| *s != Source::Replay)
+            .ok_or_else(|| {
+                format!(
+                    "field `source`: `{name}` is not a platform (discord, telegram, facebook, instagram, messenger)"
+                )
+            }),
+    }
+}
+
+/// How moderators read a channel's name on a platform that is not Discord, as the live
+/// channels name them ("Telegram · Clienti").
+fn platform_channel(source: Source, channel: &str) -> String {
+    let platform = match source {
+        Source::Discord | Source::Replay => return channel.to_owned(),
+        Source::Telegram => "Telegram",
+        Source::Facebook => "Facebook",
+        Source::Instagram => "Instagram",
+        Source::Messenger => "Messenger",
+    };
+    format!("{platform} · {channel}")
+}
+
 impl Record {
-    fn into_comment(self, time: DateTime<Utc>, joined: Option<DateTime<Utc>>) -> Comment {
+    fn into_comment(
+        self,
+        source: Source,
+        time: DateTime<Utc>,
+        joined: Option<DateTime<Utc>>,
+    ) -> Comment {
         let author_id = self.author_id.unwrap_or_else(|| self.author.clone());
-        let channel_name = self.channel.trim_start_matches('#').to_owned();
+        let channel_name = platform_channel(source, self.channel.trim_start_matches('#'));
         let channel = if self.dm {
             format!("dm-{author_id}")
         } else {
@@ -154,7 +190,7 @@ impl Record {
             joined_at: joined,
             ..Author::member(author_id, self.author)
         };
-        Comment::new(self.id, Source::Replay, place, author, self.text, time)
+        Comment::new(self.id, source, place, author, self.text, time)
             .with_reply_to(self.reply_to.map(CommentId))
             .with_mentions(self.mentions.into_iter().map(AuthorId).collect())
     }
@@ -204,7 +240,8 @@ pub fn parse_line_within(
             record.id, limits.max_comment_chars
         )));
     }
-    Ok(record.into_comment(time, joined))
+    let source = source_field(record.source.as_deref()).map_err(at_line)?;
+    Ok(record.into_comment(source, time, joined))
 }
 
 /// A comment read from a replay file, with the line it came from.
@@ -567,10 +604,10 @@ async fn replay_one(
         summary.answered_in_channel += 1;
         let _ = writeln!(
             out,
-            "✓ {} answered {}'s comment in #{} ({})\n",
+            "✓ {} answered {}'s comment in {} ({})\n",
             comment.author.name,
             answered.comment.author.name,
-            answered.comment.place.channel_name,
+            answered.comment.place_described(),
             answered.comment.id
         );
     }
@@ -851,6 +888,25 @@ mod tests {
         let (ids, problems) = read_all(input.as_bytes(), Limits::default());
         assert_eq!(ids, ["c1@1", "c2@2"]);
         assert!(problems.is_empty(), "{problems:?}");
+    }
+
+    #[test]
+    fn a_line_may_name_its_platform_and_its_channel_reads_as_moderators_see_it() {
+        let line = r#"{"id":"t1","time":"2026-11-20T10:00:00Z","channel":"Clienti","author":"nora","text":"Il pacco non è arrivato","source":"telegram"}"#;
+        let comment = parse_line_within("f.jsonl", 3, line, Limits::default()).unwrap();
+        assert_eq!(comment.source, Source::Telegram);
+        assert_eq!(comment.place.channel_name, "Telegram · Clienti");
+        let plain = r##"{"id":"d1","time":"2026-11-20T10:00:00Z","channel":"#support","author":"nora","text":"hi"}"##;
+        let comment = parse_line_within("f.jsonl", 4, plain, Limits::default()).unwrap();
+        assert_eq!(comment.source, Source::Replay);
+        assert_eq!(comment.place.channel_name, "support");
+        let bad = r#"{"id":"x","time":"2026-11-20T10:00:00Z","channel":"c","author":"a","text":"t","source":"myspace"}"#;
+        let err = parse_line_within("f.jsonl", 5, bad, Limits::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("f.jsonl"), "{err}");
+        assert!(err.contains('5'), "{err}");
+        assert!(err.contains("field `source`: `myspace`"), "{err}");
     }
 
     #[test]

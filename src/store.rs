@@ -404,19 +404,58 @@ impl Store {
         Ok(())
     }
 
-    pub async fn set_alert(&self, id: &CommentId, alert: &AlertRef) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO alerts (comment_id, channel_id, message_id, posted_at) VALUES (?, ?, ?, ?)
-             ON CONFLICT (comment_id) DO UPDATE SET channel_id = excluded.channel_id,
-                message_id = excluded.message_id, posted_at = excluded.posted_at",
+    /// Records where a comment's alert is in one room (`room`: a [`Destination`]'s name, or
+    /// [`TERMINAL_ROOM`] for the replay's printed alerts).
+    pub async fn set_alert(
+        &self,
+        id: &CommentId,
+        room: &str,
+        alert: &AlertRef,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.writer.acquire().await?;
+        upsert_alert(&mut conn, id, room, alert).await
+    }
+
+    /// The comment's alert in one room (a platform and its channel), if it is up there.
+    pub async fn alert_in(
+        &self,
+        id: &CommentId,
+        destination: Destination,
+        channel: &str,
+    ) -> Result<Option<AlertRef>, StoreError> {
+        let row: Option<(String, String, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT channel_id, message_id, posted_at FROM alerts
+             WHERE comment_id = ? AND destination = ? AND channel_id = ?",
         )
         .bind(id.as_str())
-        .bind(&alert.channel)
-        .bind(&alert.message)
-        .bind(alert.posted_at)
-        .execute(&self.writer)
+        .bind(destination.as_str())
+        .bind(channel)
+        .fetch_optional(&self.pool)
         .await?;
-        Ok(())
+        Ok(row.map(|(channel, message, posted_at)| AlertRef {
+            channel,
+            message,
+            posted_at,
+        }))
+    }
+
+    /// The comment whose alert is message `message` of a room's `channel`.
+    pub async fn comment_alerted_at(
+        &self,
+        destination: Destination,
+        channel: &str,
+        message: &str,
+    ) -> Result<Option<CommentId>, StoreError> {
+        let id: Option<String> = sqlx::query_scalar(
+            "SELECT comment_id FROM alerts
+             WHERE destination = ? AND channel_id = ? AND message_id = ?",
+        )
+        .bind(destination.as_str())
+        .bind(channel)
+        .bind(message)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(id.map(CommentId))
     }
 
     pub async fn record_action(&self, action: &Action) -> Result<(), StoreError> {
@@ -668,7 +707,7 @@ impl Store {
     pub async fn claim_digest_with(
         &self,
         digest: &PostedDigest,
-        row: &NewOutbox,
+        rows: &[NewOutbox],
     ) -> Result<bool, StoreError> {
         let mut tx = self.writer.begin().await?;
         let inserted = sqlx::query(
@@ -687,7 +726,9 @@ impl Store {
             tx.rollback().await?;
             return Ok(false);
         }
-        insert_outbox(&mut tx, row, digest.posted_at).await?;
+        for row in rows {
+            insert_outbox(&mut tx, row, digest.posted_at).await?;
+        }
         tx.commit().await?;
         Ok(true)
     }
@@ -711,7 +752,8 @@ pub struct OutboxDone<'a> {
     pub message_id: Option<&'a str>,
     /// Why it was given up (`None`: it was sent).
     pub given_up: Option<&'a str>,
-    /// An alert is up: record where, and move the comment from flagged to alerted.
+    /// An alert is up in the row's room: record where, and move the comment from flagged to
+    /// alerted (if it was not already, by another room's alert).
     pub alert: Option<(&'a CommentId, &'a AlertRef)>,
     /// A reply is out: make this closing move with its action; if the move is no longer
     /// possible the action is still written, since what was sent must be on record.
@@ -843,17 +885,7 @@ impl Store {
             return Ok(false);
         }
         if let Some((id, alert)) = done.alert {
-            sqlx::query(
-                "INSERT INTO alerts (comment_id, channel_id, message_id, posted_at) VALUES (?, ?, ?, ?)
-                 ON CONFLICT (comment_id) DO UPDATE SET channel_id = excluded.channel_id,
-                    message_id = excluded.message_id, posted_at = excluded.posted_at",
-            )
-            .bind(id.as_str())
-            .bind(&alert.channel)
-            .bind(&alert.message)
-            .bind(alert.posted_at)
-            .execute(&mut *tx)
-            .await?;
+            upsert_alert(&mut tx, id, row.destination.as_str(), alert).await?;
             transition_on(&mut tx, id, Transition::ALERT, now).await?;
         }
         if let Some((change, answered_by, action)) = done.close {
@@ -920,6 +952,49 @@ impl Store {
         .fetch_one(&self.pool)
         .await?;
         Ok(any != 0)
+    }
+
+    /// As [`Store::outbox_open`], for the rows of one room (a platform's channel).
+    pub async fn outbox_open_in(
+        &self,
+        id: &CommentId,
+        kind: OutboxKind,
+        destination: Destination,
+        channel: &str,
+    ) -> Result<bool, StoreError> {
+        let open: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE comment_id = ? AND kind = ?
+                AND destination = ? AND channel = ? AND state IN ('pending', 'claimed')",
+        )
+        .bind(id.as_str())
+        .bind(kind.as_str())
+        .bind(destination.as_str())
+        .bind(channel)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(open > 0)
+    }
+
+    /// Whether a row of the channel other than `except` was given up since the channel's
+    /// last successful write: moderators were told about that outage already.
+    pub async fn given_up_since_last_sent(
+        &self,
+        destination: Destination,
+        channel: &str,
+        except: OutboxId,
+    ) -> Result<bool, StoreError> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox
+             WHERE destination = ?1 AND channel = ?2 AND state = 'given_up' AND id <> ?3
+               AND id > COALESCE((SELECT MAX(id) FROM outbox
+                                  WHERE destination = ?1 AND channel = ?2 AND state = 'sent'), 0)",
+        )
+        .bind(destination.as_str())
+        .bind(channel)
+        .bind(except.0)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(count > 0)
     }
 
     /// Why the latest approved reply for a comment was given up, if it was.
@@ -1049,6 +1124,31 @@ impl Store {
     }
 }
 
+/// The room name the replay's printed alerts are recorded under.
+pub const TERMINAL_ROOM: &str = "terminal";
+
+async fn upsert_alert(
+    conn: &mut SqliteConnection,
+    id: &CommentId,
+    room: &str,
+    alert: &AlertRef,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO alerts (comment_id, destination, channel_id, message_id, posted_at)
+         VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (comment_id, destination, channel_id) DO UPDATE SET
+            message_id = excluded.message_id, posted_at = excluded.posted_at",
+    )
+    .bind(id.as_str())
+    .bind(room)
+    .bind(&alert.channel)
+    .bind(&alert.message)
+    .bind(alert.posted_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 async fn insert_outbox(
     conn: &mut SqliteConnection,
     row: &NewOutbox,
@@ -1159,7 +1259,8 @@ const SELECT_STORED: &str = "SELECT c.*, v.verdict AS v_verdict,
     FROM comments c
     LEFT JOIN verdicts v ON v.comment_id = c.id
     LEFT JOIN drafts d ON d.comment_id = c.id
-    LEFT JOIN alerts a ON a.comment_id = c.id";
+    LEFT JOIN alerts a ON a.rowid = (
+        SELECT x.rowid FROM alerts x WHERE x.comment_id = c.id ORDER BY x.posted_at, x.rowid LIMIT 1)";
 
 fn corrupt(id: &str, message: impl Into<String>) -> StoreError {
     StoreError::Corrupt {

@@ -9,8 +9,9 @@
 //!
 //! What a live platform must write (alerts, their updates, approved replies, escalations,
 //! digests, notices) the tracker queues in the [`outbox`](crate::outbox), in the same
-//! transaction as the decision, once an adapter has named the moderators' room
-//! ([`Tracker::set_room`]); the outbox worker delivers it and reports back here
+//! transaction as the decision, once the moderators' rooms are named ([`Tracker::add_room`]:
+//! a Discord channel, a Telegram chat, or both, and then every alert, update, escalation,
+//! digest and notice goes to each); the outbox worker delivers it and reports back here
 //! ([`Tracker::outbox_delivered`], [`Tracker::outbox_retry`], [`Tracker::outbox_give_up`]),
 //! so the platform's answer is recorded in the same place as what it means. Without a room
 //! (the replay, the demo) nothing is queued.
@@ -18,7 +19,7 @@
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
@@ -152,13 +153,16 @@ pub struct Tracker {
     /// only looks a few dozen messages back, so a restart loses nothing that matters.
     detector: Mutex<AnswerDetector>,
     clock: Arc<dyn Clock>,
-    /// The moderators' room, once a live adapter has named it: until then nothing is queued.
-    room: OnceLock<Room>,
+    /// The moderators' rooms, once named: until then nothing is queued.
+    rooms: RwLock<Vec<Room>>,
     /// Test-only fault: triage panics on a comment containing this text.
     #[cfg(test)]
     panic_on: Option<&'static str>,
     /// Wakes the outbox worker when a row is queued.
     outbox_wake: Arc<Notify>,
+    /// Makes "not up, not on its way, so queue it" one step in this process: Discord's and
+    /// Telegram's clocks may look for due alerts at the same moment.
+    alert_queueing: tokio::sync::Mutex<()>,
 }
 
 /// What the tracker needs besides the store.
@@ -190,21 +194,36 @@ impl Tracker {
             // Who may answer is decided here (staff, or anyone), so the detector hears everyone.
             detector: Mutex::new(AnswerDetector::new(AnswerConfig::default())),
             clock,
-            room: OnceLock::new(),
+            rooms: RwLock::new(Vec::new()),
             #[cfg(test)]
             panic_on: None,
             outbox_wake: Arc::new(Notify::new()),
+            alert_queueing: tokio::sync::Mutex::new(()),
         }
     }
 
-    /// Names the moderators' room: from now on platform writes are queued in the outbox. Set
-    /// once, by the adapter that delivers them; a second call changes nothing.
-    pub fn set_room(&self, room: Room) {
-        let _ = self.room.set(room);
+    /// Adds a moderators' room: from now on every alert, alert update, escalation, digest and
+    /// notice is queued for it too. `ascolto run` names every configured room before any
+    /// channel starts, so no comment is alerted in one room only; naming a room again changes
+    /// nothing.
+    pub fn add_room(&self, room: Room) {
+        let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
+        if !rooms.contains(&room) {
+            info!(destination = room.destination.as_str(), channel = %room.channel, "moderators' room");
+            rooms.push(room);
+        }
     }
 
-    pub fn room(&self) -> Option<&Room> {
-        self.room.get()
+    /// The moderators' rooms, in the order they were named.
+    pub fn rooms(&self) -> Vec<Room> {
+        self.rooms.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The room on `destination`, if it is one.
+    pub fn room_on(&self, destination: Destination) -> Option<Room> {
+        self.rooms()
+            .into_iter()
+            .find(|r| r.destination == destination)
     }
 
     /// Notified whenever a row is queued (the worker waits on it).
@@ -216,29 +235,42 @@ impl Tracker {
         self.outbox_wake.notify_one();
     }
 
-    /// The row that posts a comment's alert, when there is a room.
-    fn alert_row(&self, id: &CommentId) -> Option<NewOutbox> {
-        self.room().map(|room| {
-            NewOutbox::to_room(
-                room,
-                Payload::Alert {
-                    comment: id.clone(),
-                },
-            )
-        })
+    /// The rows that post a comment's alert, one per room.
+    fn alert_rows(&self, id: &CommentId) -> Vec<NewOutbox> {
+        self.rooms()
+            .iter()
+            .map(|room| {
+                NewOutbox::to_room(
+                    room,
+                    Payload::Alert {
+                        comment: id.clone(),
+                    },
+                )
+            })
+            .collect()
     }
 
-    /// The row that re-renders a comment's alert, when there is a room. Queued in the room's
-    /// channel, so it follows the alert's own post.
-    fn update_row(&self, id: &CommentId) -> Option<NewOutbox> {
-        self.room().map(|room| {
-            NewOutbox::to_room(
-                room,
-                Payload::AlertUpdate {
-                    comment: id.clone(),
-                },
-            )
-        })
+    /// The rows that re-render a comment's alert, one per room. Each is queued in its room's
+    /// channel, so it follows that alert's own post.
+    fn update_rows(&self, id: &CommentId) -> Vec<NewOutbox> {
+        self.update_rows_except(id, None)
+    }
+
+    /// As [`Tracker::update_rows`], leaving out the room on `except` (whose adapter shows the
+    /// update itself, as the answer to the click).
+    fn update_rows_except(&self, id: &CommentId, except: Option<Destination>) -> Vec<NewOutbox> {
+        self.rooms()
+            .iter()
+            .filter(|room| Some(room.destination) != except)
+            .map(|room| {
+                NewOutbox::to_room(
+                    room,
+                    Payload::AlertUpdate {
+                        comment: id.clone(),
+                    },
+                )
+            })
+            .collect()
     }
 
     pub fn store(&self) -> &Store {
@@ -343,11 +375,11 @@ impl Tracker {
             .grace
             .ends(comment, &verdict)
             .is_none_or(|ends| ends <= now);
-        let alert: Vec<NewOutbox> = (state == CommentState::Flagged && alert_now)
-            .then(|| self.alert_row(&comment.id))
-            .flatten()
-            .into_iter()
-            .collect();
+        let alert: Vec<NewOutbox> = if state == CommentState::Flagged && alert_now {
+            self.alert_rows(&comment.id)
+        } else {
+            Vec::new()
+        };
         let inserted = self
             .store
             .insert_triaged(comment, &verdict, state, draft.as_ref(), now, &alert)
@@ -440,7 +472,7 @@ impl Tracker {
                         id: comment.author.id.0.clone(),
                         name: comment.author.name.clone(),
                     },
-                    true,
+                    self.update_rows(&target),
                 )
                 .await?
             {
@@ -451,9 +483,12 @@ impl Tracker {
         Ok(answered)
     }
 
-    /// Records that the alert for a comment is up.
+    /// Records that the alert for a comment is up outside any platform room: the replay
+    /// prints it (platform rooms' alerts are recorded when the outbox delivers them).
     pub async fn mark_alerted(&self, id: &CommentId, alert: AlertRef) -> Result<(), TrackerError> {
-        self.store.set_alert(id, &alert).await?;
+        self.store
+            .set_alert(id, crate::store::TERMINAL_ROOM, &alert)
+            .await?;
         self.store
             .transition(id, Transition::ALERT, self.clock.now())
             .await?;
@@ -580,7 +615,7 @@ impl Tracker {
                     edited,
                 }),
             });
-            rows.extend(self.update_row(id));
+            rows.extend(self.update_rows(id));
         }
         let claimed = self
             .store
@@ -696,27 +731,38 @@ impl Tracker {
         Ok(count)
     }
 
-    /// A moderator decided no reply is needed.
+    /// A moderator decided no reply is needed. `shown_by`: the room whose adapter shows the
+    /// updated alert itself (as the answer to the click); every other room gets an update.
     pub async fn dismiss(
         &self,
         id: &CommentId,
         moderator: &Moderator,
+        shown_by: Option<Destination>,
     ) -> Result<StoredComment, TrackerError> {
-        self.close_or_explain(id, Transition::DISMISS, ActionKind::Dismissed, moderator)
-            .await
+        self.close_or_explain(
+            id,
+            Transition::DISMISS,
+            ActionKind::Dismissed,
+            moderator,
+            shown_by,
+        )
+        .await
     }
 
-    /// A moderator says the comment was answered elsewhere.
+    /// A moderator says the comment was answered elsewhere (`shown_by` as for
+    /// [`Tracker::dismiss`]).
     pub async fn mark_answered(
         &self,
         id: &CommentId,
         moderator: &Moderator,
+        shown_by: Option<Destination>,
     ) -> Result<StoredComment, TrackerError> {
         self.close_or_explain(
             id,
             Transition::ANSWER,
             ActionKind::MarkedAnswered,
             moderator,
+            shown_by,
         )
         .await
     }
@@ -727,9 +773,10 @@ impl Tracker {
         change: Transition,
         kind: ActionKind,
         moderator: &Moderator,
+        shown_by: Option<Destination>,
     ) -> Result<StoredComment, TrackerError> {
-        // The click is answered with the updated alert itself: no queued update.
-        match self.close(id, change, kind, moderator, false).await? {
+        let updates = self.update_rows_except(id, shown_by);
+        match self.close(id, change, kind, moderator, updates).await? {
             Some(stored) => Ok(stored),
             None => {
                 let state = self.stored(id).await?.state;
@@ -747,7 +794,7 @@ impl Tracker {
         change: Transition,
         kind: ActionKind,
         who: &Moderator,
-        update_alert: bool,
+        update: Vec<NewOutbox>,
     ) -> Result<Option<StoredComment>, TrackerError> {
         let draft_text = self.stored(id).await?.draft.map(|d| d.text);
         let action = Action {
@@ -761,11 +808,6 @@ impl Tracker {
             reply_message_id: None,
         };
         let answered_by = (change.to == CommentState::Answered).then_some(who.name.as_str());
-        let update: Vec<NewOutbox> = update_alert
-            .then(|| self.update_row(id))
-            .flatten()
-            .into_iter()
-            .collect();
         let closed = self
             .store
             .close_with_action(change, answered_by, &action, &update)
@@ -927,13 +969,11 @@ impl Tracker {
         };
         // A flagged comment's alert may be on its way: the update queued behind it (same
         // channel, so after it) withdraws it once it is up.
-        let update: Vec<NewOutbox> = before
-            .state
-            .is_open()
-            .then(|| self.update_row(id))
-            .flatten()
-            .into_iter()
-            .collect();
+        let update: Vec<NewOutbox> = if before.state.is_open() {
+            self.update_rows(id)
+        } else {
+            Vec::new()
+        };
         let moved = self
             .store
             .transition_then(id, Transition::WITHDRAW, self.clock.now(), &update)
@@ -948,26 +988,45 @@ impl Tracker {
         Ok(stored.alert.is_some().then_some(stored))
     }
 
-    /// Queues an update of a comment's alert (coalescing with one already waiting).
+    /// Queues an update of a comment's alert in every room (coalescing with one already
+    /// waiting there).
     pub async fn queue_alert_update(&self, id: &CommentId) -> Result<(), TrackerError> {
-        if let Some(row) = self.update_row(id) {
-            self.store.enqueue(&row, self.clock.now()).await?;
+        let rows = self.update_rows(id);
+        for row in &rows {
+            self.store.enqueue(row, self.clock.now()).await?;
+        }
+        if !rows.is_empty() {
             self.wake();
         }
         Ok(())
     }
 
-    /// Queues the alert of a flagged comment, unless one is already on its way.
+    /// Queues the alert of a waiting comment in each room where it is neither up nor on its
+    /// way. Returns whether any was queued.
     pub async fn queue_alert(&self, id: &CommentId) -> Result<bool, TrackerError> {
-        let Some(row) = self.alert_row(id) else {
-            return Ok(false);
-        };
-        if self.store.outbox_open(id, OutboxKind::Alert).await? {
-            return Ok(false);
+        let _one_at_a_time = self.alert_queueing.lock().await;
+        let mut queued = false;
+        for row in self.alert_rows(id) {
+            let up = self
+                .store
+                .alert_in(id, row.destination, &row.channel)
+                .await?
+                .is_some();
+            if up
+                || self
+                    .store
+                    .outbox_open_in(id, OutboxKind::Alert, row.destination, &row.channel)
+                    .await?
+            {
+                continue;
+            }
+            self.store.enqueue(&row, self.clock.now()).await?;
+            queued = true;
         }
-        self.store.enqueue(&row, self.clock.now()).await?;
-        self.wake();
-        Ok(true)
+        if queued {
+            self.wake();
+        }
+        Ok(queued)
     }
 
     /// When a flagged comment's question grace ends, if it has one (else it is alerted at once).
@@ -978,15 +1037,14 @@ impl Tracker {
             .and_then(|verdict| self.grace.ends(&stored.comment, verdict))
     }
 
-    /// At start: flagged comments whose alert is due, with no alert and none on its way
-    /// (written before the outbox existed, or given up last time), get one queued. Returns how
-    /// many.
+    /// At start: comments waiting for moderators whose alert is due and missing in a room
+    /// (written before the outbox existed, given up last time, or a room added since) get it
+    /// queued there. Returns how many comments.
     pub async fn queue_missing_alerts(&self) -> Result<usize, TrackerError> {
         let now = self.clock.now();
         let mut count = 0;
         for open in self.store.open_comments().await? {
-            if open.state == CommentState::Flagged
-                && open.alert.is_none()
+            if open.state.is_claimable()
                 && self.grace_ends(&open).is_none_or(|ends| ends <= now)
                 && self.queue_alert(&open.comment.id).await?
             {
@@ -1000,7 +1058,7 @@ impl Tracker {
     /// alert queued (answered within the grace, they were closed and are never alerted).
     /// Only alerts never queued before: one given up waits for the next start, as others do.
     pub async fn queue_due_alerts(&self) -> Result<usize, TrackerError> {
-        if self.room().is_none() {
+        if self.rooms().is_empty() {
             return Ok(0);
         }
         let now = self.clock.now();
@@ -1022,26 +1080,49 @@ impl Tracker {
         Ok(count)
     }
 
-    /// Queues an escalation already recorded (see `escalation::due_escalations`), rendered by
-    /// the adapter for its room.
+    /// Queues an escalation already recorded (see `escalation::due_escalations`) in every
+    /// room, its text rendered for each room's platform by `text_for`.
     pub async fn queue_escalation(
         &self,
         id: &CommentId,
-        text: String,
+        text_for: impl Fn(Destination) -> String,
         ping_role: Option<u64>,
     ) -> Result<(), TrackerError> {
-        if let Some(room) = self.room() {
+        let rooms = self.rooms();
+        for room in &rooms {
             let payload = Payload::Escalation {
                 comment: id.clone(),
-                text,
+                text: text_for(room.destination),
                 ping_role,
             };
             self.store
                 .enqueue(&NewOutbox::to_room(room, payload), self.clock.now())
                 .await?;
+        }
+        if !rooms.is_empty() {
             self.wake();
         }
         Ok(())
+    }
+
+    /// Queues a message to moderators in the room on `destination` (what an adapter answers
+    /// a moderator there, e.g. why an edited reply was not sent). False without that room.
+    pub async fn queue_notice(
+        &self,
+        destination: Destination,
+        text: String,
+    ) -> Result<bool, TrackerError> {
+        let Some(room) = self.room_on(destination) else {
+            return Ok(false);
+        };
+        self.store
+            .enqueue(
+                &NewOutbox::to_room(&room, Payload::Notice { text }),
+                self.clock.now(),
+            )
+            .await?;
+        self.wake();
+        Ok(true)
     }
 
     /// Claims a day's digest and queues its posting, in one transaction: true for exactly one
@@ -1051,26 +1132,32 @@ impl Tracker {
         digest: &PostedDigest,
         order: DigestOrder,
     ) -> Result<bool, TrackerError> {
-        let Some(room) = self.room() else {
+        let rows: Vec<NewOutbox> = self
+            .rooms()
+            .iter()
+            .map(|room| NewOutbox::to_room(room, Payload::Digest(order.clone())))
+            .collect();
+        if rows.is_empty() {
             return Ok(false);
-        };
-        let row = NewOutbox::to_room(room, Payload::Digest(order));
-        let queued = self.store.claim_digest_with(digest, &row).await?;
+        }
+        let queued = self.store.claim_digest_with(digest, &rows).await?;
         if queued {
             self.wake();
         }
         Ok(queued)
     }
 
-    /// Queues a digest asked for now (`/ascolto digest`); it is not a day's claim.
+    /// Queues a digest asked for now in the room on `destination` (`/ascolto digest` posts it
+    /// where it was asked for); it is not a day's claim.
     pub async fn queue_digest_now(
         &self,
         order: DigestOrder,
+        destination: Destination,
     ) -> Result<Option<OutboxId>, TrackerError> {
-        let Some(room) = self.room() else {
+        let Some(room) = self.room_on(destination) else {
             return Ok(None);
         };
-        let row = NewOutbox::to_room(room, Payload::Digest(order));
+        let row = NewOutbox::to_room(&room, Payload::Digest(order));
         let id = self.store.enqueue(&row, self.clock.now()).await?;
         self.wake();
         Ok(id)
@@ -1133,7 +1220,7 @@ impl Tracker {
                     Some(order.moderator.name.as_str()),
                     &action,
                 ));
-                done.then.extend(self.update_row(&order.comment));
+                done.then.extend(self.update_rows(&order.comment));
             }
             Payload::AlertUpdate { .. }
             | Payload::Escalation { .. }
@@ -1183,27 +1270,37 @@ impl Tracker {
         };
         if let Payload::Reply(order) = &row.payload {
             done.transition = Some((&order.comment, Transition::GIVE_BACK));
-            done.then.extend(self.update_row(&order.comment));
+            done.then.extend(self.update_rows(&order.comment));
         }
-        if kind != OutboxKind::Notice {
+        // A refusal is told once per outage of that channel (a bot removed from a chat would
+        // otherwise send one notice per write still queued there).
+        let told_already = matches!(error, DeliveryError::Refused { .. })
+            && self
+                .store
+                .given_up_since_last_sent(row.destination, &row.channel, row.id)
+                .await?;
+        if kind != OutboxKind::Notice && !told_already {
             let about = match &row.payload {
                 Payload::Digest(order) => Some(format!("for {}", order.day)),
                 other => match other.comment() {
                     Some(id) => self.store.comment(id).await?.map(|c| {
-                        let place = if c.comment.place.is_dm {
-                            "a direct message".to_owned()
-                        } else {
-                            format!("#{}", c.comment.place.channel_name)
+                        let place = match c.comment.place_described() {
+                            dm if dm == "direct message" => "a direct message".to_owned(),
+                            place => place,
                         };
                         format!("about {} in {place}", c.comment.author.name)
                     }),
                     None => None,
                 },
             };
-            if let Some(room) = self.room() {
-                let text = outbox::give_up_notice(kind, about.as_deref(), error);
-                done.then
-                    .push(NewOutbox::to_room(room, Payload::Notice { text }));
+            let text = outbox::give_up_notice(kind, about.as_deref(), error);
+            // Every room is told; a room that refuses the notice too gets no notice about it,
+            // but with two rooms the other one still hears.
+            for room in self.rooms() {
+                done.then.push(NewOutbox::to_room(
+                    &room,
+                    Payload::Notice { text: text.clone() },
+                ));
             }
         }
         let marked = self.store.outbox_finish(row, &done, now).await?;

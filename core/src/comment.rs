@@ -201,6 +201,18 @@ pub struct Comment {
 }
 
 impl Comment {
+    /// Where it was written, as moderators read it: `#support` or "direct message" on Discord
+    /// (and in replayed files that name no platform); other platforms' places carry their
+    /// platform in their name ("Telegram · Clienti", "Messenger").
+    pub fn place_described(&self) -> String {
+        match self.source {
+            Source::Discord | Source::Replay => self.place.describe(),
+            Source::Facebook | Source::Instagram | Source::Messenger | Source::Telegram => {
+                self.place.channel_name.clone()
+            }
+        }
+    }
+
     /// A comment with no reply, mention, link or thread: the fields every source has. The
     /// others are set with the `with_` methods, so adding one never touches every caller.
     pub fn new(

@@ -194,6 +194,8 @@ pub struct StoredComment {
     pub state_changed_at: DateTime<Utc>,
     pub verdict: Option<Verdict>,
     pub draft: Option<Draft>,
+    /// The first alert posted for it, in whichever room (with several rooms each has its own,
+    /// which the store gives per room); `None` while no room shows it.
     pub alert: Option<AlertRef>,
     pub answered_by: Option<String>,
     pub closed_at: Option<DateTime<Utc>>,

@@ -17,6 +17,7 @@ use tracing::{info, info_span, warn, Instrument};
 
 use crate::comment::CommentId;
 use crate::lifecycle::{CommentState, StoredComment};
+use crate::outbox::Destination;
 use crate::text::cut_chars;
 use crate::tracker::{Moderator, TrackerError};
 
@@ -135,11 +136,17 @@ async fn handle(
             update_in_place(ctx, data, i, &id, result).await
         }
         (CustomId::Button(ButtonAction::Dismiss, id), Click::Button(i)) => {
-            let result = data.tracker.dismiss(&id, &moderator).await;
+            let result = data
+                .tracker
+                .dismiss(&id, &moderator, Some(Destination::Discord))
+                .await;
             update_in_place(ctx, data, i, &id, result).await
         }
         (CustomId::Button(ButtonAction::MarkAnswered, id), Click::Button(i)) => {
-            let result = data.tracker.mark_answered(&id, &moderator).await;
+            let result = data
+                .tracker
+                .mark_answered(&id, &moderator, Some(Destination::Discord))
+                .await;
             update_in_place(ctx, data, i, &id, result).await
         }
         (CustomId::EditedReply(id), Click::Modal(i)) => {

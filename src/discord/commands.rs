@@ -23,7 +23,6 @@ use crate::text::cut_chars;
 use super::checks;
 use super::ingest;
 use super::markdown::MESSAGE_LIMIT;
-use super::schedule;
 use super::types::{Context, Data, DiscordError};
 
 /// How long `/ascolto digest` waits for the outbox to post the digest before answering.
@@ -176,7 +175,10 @@ async fn digest(ctx: Context<'_>) -> Result<(), DiscordError> {
     );
     let queued = data
         .tracker
-        .queue_digest_now(schedule::digest_order(&window))
+        .queue_digest_now(
+            crate::announce::digest_order(&window),
+            crate::outbox::Destination::Discord,
+        )
         .await?;
     info!(by = %ctx.author().id, "digest queued on request");
     let channel = data.discord().alert_channel;

@@ -210,7 +210,11 @@ impl DiscordDelivery {
                 let Some(stored) = store.comment(comment).await.map_err(local)? else {
                     return Ok(Delivered::default());
                 };
-                if let Some(alert) = &stored.alert {
+                let here = store
+                    .alert_in(comment, Destination::Discord, &row.channel)
+                    .await
+                    .map_err(local)?;
+                if let Some(alert) = here {
                     return Ok(Delivered {
                         message_id: Some(alert.message.clone()),
                         pause: None,
@@ -238,7 +242,12 @@ impl DiscordDelivery {
                 let Some(stored) = store.comment(comment).await.map_err(local)? else {
                     return Ok(Delivered::default());
                 };
-                let Some(alert) = &stored.alert else {
+                // This room's alert: another room's is that room's to update.
+                let Some(alert) = store
+                    .alert_in(comment, Destination::Discord, &row.channel)
+                    .await
+                    .map_err(local)?
+                else {
                     return Ok(Delivered::default());
                 };
                 let (embed, components) = alerts::render(&self.data, &stored)

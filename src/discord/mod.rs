@@ -35,6 +35,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::app::App;
+use crate::config::RoomKind;
 use crate::outbox::{self, Destination, Room};
 
 pub use types::{Context, Data, DiscordError};
@@ -186,10 +187,12 @@ pub async fn start(app: App, token: SecretString) -> Result<BotHandle, DiscordEr
     preflight(&http, &api_base).await?;
 
     let data = Data::new(app);
-    data.tracker.set_room(Room {
-        destination: Destination::Discord,
-        channel: data.discord().alert_channel.to_string(),
-    });
+    if data.settings.is_room(RoomKind::Discord) {
+        data.tracker.add_room(Room {
+            destination: Destination::Discord,
+            channel: data.discord().alert_channel.to_string(),
+        });
+    }
     // The worker first: writes the last run left pending go out while the bot catches up.
     let outbox = outbox::Worker::spawn(
         data.tracker.clone(),

@@ -3,24 +3,20 @@
 //! digest once it is due — including a digest missed while the bot was down, on the first
 //! check after start.
 //!
-//! What to post is decided in the database and queued in the outbox, whose worker posts it
-//! with retries (escalations are recorded by `escalation::due_escalations`, then queued; a
-//! digest day is claimed and queued in one transaction with `Tracker::queue_digest`), so a
-//! restart or a second process never repeats a message and a failed post is retried rather
-//! than waiting for a restart. Time comes from the tracker's clock, so tests move it by hand.
+//! What to post is decided in the database and queued in the outbox for every moderators'
+//! room (see [`crate::announce`], shared with Telegram's clock), whose workers post
+//! it with retries, so a restart, a second process or the other platform's clock never
+//! repeats a message and a failed post is retried rather than waiting for a restart. Time comes from the tracker's clock, so tests move it by hand.
 
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
-use tracing::{info, info_span, warn, Instrument};
+use tracing::{info_span, warn, Instrument};
 
-use crate::digest::{self, DigestWindow};
-use crate::escalation;
-use crate::outbox::DigestOrder;
+use crate::announce;
 use crate::sla::ShownReadings;
 
 use super::alerts;
-use super::markdown::DiscordRoom;
 use super::types::{Data, DiscordError};
 
 /// Starts the periodic checks; the task ends when the bot begins shutting down.
@@ -79,51 +75,14 @@ async fn refresh_targets(data: &Data, shown: &mut ShownReadings) -> Result<(), D
     Ok(())
 }
 
-/// Queues one message per comment that has just missed its target.
+/// Queues the escalations that are due, in every room.
 async fn escalate(data: &Data) -> Result<(), DiscordError> {
-    let due = escalation::due_escalations(&data.tracker, &data.sla, &data.escalation).await?;
-    for escalation in due {
-        let id = escalation.comment_id.clone();
-        let text = escalation.to_markdown(&DiscordRoom);
-        match data
-            .tracker
-            .queue_escalation(&id, text, escalation.ping)
-            .await
-        {
-            Ok(()) => info!(comment = %id, pinged = escalation.ping.is_some(), "escalation queued"),
-            // Recorded but not queued: the digest still counts it; say so for the operator.
-            Err(e) => warn!(comment = %id, error = %e, "escalation recorded but NOT queued"),
-        }
-    }
+    announce::escalate(&data.tracker, &data.sla, &data.escalation).await?;
     Ok(())
 }
 
-/// The outbox order for a digest window.
-pub fn digest_order(window: &DigestWindow) -> DigestOrder {
-    DigestOrder {
-        day: window.day,
-        start: window.start,
-        end: window.end,
-        scheduled: window.scheduled,
-        tz: window.tz.name().to_owned(),
-    }
-}
-
-/// Queues the scheduled digest if it is due: the day is claimed in the same transaction, so it
-/// goes out exactly once, and the outbox retries it if posting fails.
+/// Queues the scheduled digest, in every room, if it is due.
 async fn scheduled_digest(data: &Data) -> Result<(), DiscordError> {
-    let store = data.tracker.store();
-    let now = data.tracker.clock().now();
-    let last = store.last_digest().await?;
-    let Some(window) = digest::digest_due(now, last.as_ref(), &data.settings) else {
-        return Ok(());
-    };
-    if data
-        .tracker
-        .queue_digest(&window.posted(now), digest_order(&window))
-        .await?
-    {
-        info!(day = %window.day, late = window.is_catch_up(), "daily digest queued");
-    }
+    announce::scheduled_digest(&data.tracker, &data.settings).await?;
     Ok(())
 }

@@ -341,6 +341,20 @@ impl TelegramApi {
         .await
     }
 
+    /// Has Telegram POST every update to `url` with `secret` in the
+    /// `X-Telegram-Bot-Api-Secret-Token` header (webhook mode); `getUpdates` stops working
+    /// until the webhook is deleted. Updates still waiting are kept and delivered there.
+    pub async fn set_webhook(&self, url: &str, secret: &SecretString) -> Result<(), TelegramError> {
+        let body = json!({
+            "url": url,
+            "secret_token": secret.expose_secret(),
+            "allowed_updates": ALLOWED_UPDATES,
+        });
+        self.call::<bool>("setWebhook", &body, CALL_TIMEOUT)
+            .await
+            .map(|_| ())
+    }
+
     /// Sends a PNG (the digest's chart) with a plain-text caption.
     pub async fn send_photo(
         &self,

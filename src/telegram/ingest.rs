@@ -12,7 +12,6 @@ use sqlx::Row;
 use tracing::{debug, info, info_span, warn, Instrument};
 
 use crate::comment::{Author, AuthorId, ChannelId, Comment, CommentId, Place, Source};
-use crate::lifecycle::CommentState;
 use crate::tracker::{Edited, Ingested};
 
 use super::room;
@@ -269,12 +268,11 @@ pub async fn on_message(tg: &Telegram, msg: &Message) -> Result<(), TelegramChan
             return Ok(());
         };
         tracing::Span::current().record("comment", comment.id.as_str());
+        // The tracker queues the alert (one per moderators' room) and the updates of the
+        // alerts this message answered, in the same transaction as the comment.
         let outcome = tg.tracker.ingest(&comment).await?;
-        if let Ingested::Flagged(stored) = &outcome.ingested {
-            room::alert_logged(tg, stored).await;
-        }
-        for answered in &outcome.answered {
-            room::refresh_logged(tg, &answered.comment.id).await;
+        if let Ingested::Flagged(_) = &outcome.ingested {
+            debug!("flagged; its alerts are queued");
         }
         Ok(())
     }
@@ -299,12 +297,9 @@ pub async fn on_edit(tg: &Telegram, msg: &Message) -> Result<(), TelegramChannel
         };
         let mut comment = stored.comment.clone();
         comment.text = text.to_owned();
+        // The tracker queues the alerts' updates (or, flagged now, the alerts).
         match tg.tracker.edit(&comment).await? {
-            Edited::Retriaged(now) => match &now.alert {
-                Some(_) => room::refresh(tg, &id).await?,
-                None if now.state == CommentState::Flagged => room::alert_logged(tg, &now).await,
-                None => {}
-            },
+            Edited::Retriaged(now) => debug!(state = now.state.as_str(), "triaged again"),
             Edited::Closed(_) | Edited::Unknown => {}
         }
         Ok(())

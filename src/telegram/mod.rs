@@ -4,17 +4,22 @@
 //!
 //! One file per feature: `api` (the Bot API client and its errors), `types` (the Bot API
 //! objects Ascolto reads, and typed ids), `ingest` (messages and edits → comments → tracker),
-//! `poll` (long polling from the offset stored in the database), `room` (the moderators'
-//! chat: alert text and buttons, clicks, edits by reply), and `schedule` (alerts' target
-//! readings kept current as time passes). [`start`] checks the bot and starts
+//! `poll` (long polling from the offset stored in the database, and the lease that lets one
+//! process read updates at a time), `webhook` (the alternative: Telegram calls the bot's HTTP
+//! server, updates stored before they are acknowledged), `room` (the moderators'
+//! chat: alert text and buttons, clicks, edits by reply), `delivery` (every Telegram write,
+//! delivered from the outbox) and `schedule` (the clock: alerts' target readings,
+//! escalations, the daily digest). [`start`] checks the bot, starts the outbox worker and
 //! polling; `main` and the integration tests share it.
 
 pub mod api;
+pub mod delivery;
 pub mod ingest;
 pub mod poll;
 pub mod room;
 pub mod schedule;
 pub mod types;
+pub mod webhook;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -26,9 +31,9 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::app::App;
-use crate::comment::Source;
-use crate::config::{ConfigError, Settings, TelegramSettings};
-use crate::lifecycle::CommentState;
+use crate::config::{ConfigError, RoomKind, Settings, TelegramMode, TelegramSettings};
+use crate::escalation::EscalationPolicy;
+use crate::outbox::{self, Destination, Room};
 use crate::sla::Sla;
 use crate::store::StoreError;
 use crate::tracker::{Tracker, TrackerError};
@@ -72,6 +77,7 @@ pub struct Telegram {
     pub tracker: Arc<Tracker>,
     pub settings: Arc<Settings>,
     pub sla: Arc<Sla>,
+    pub escalation: Arc<EscalationPolicy>,
     /// The bot itself, from `getMe` at start.
     pub bot: Arc<User>,
     admins: Arc<AdminCache>,
@@ -170,13 +176,23 @@ pub struct TelegramHandle {
     stop: watch::Sender<bool>,
     task: JoinHandle<Result<(), TelegramChannelError>>,
     schedule: JoinHandle<()>,
+    outbox: outbox::Worker,
     telegram: Telegram,
+    /// In webhook mode, what the HTTP endpoint needs.
+    webhook: Option<Arc<webhook::WebhookState>>,
 }
 
 impl TelegramHandle {
     /// The shared state (bot, tracker, settings) the channel runs with.
     pub fn telegram(&self) -> &Telegram {
         &self.telegram
+    }
+
+    /// In webhook mode, the route the bot's HTTP server must serve (`telegram.webhook_path`).
+    pub fn webhook_routes(&self) -> Option<axum::Router> {
+        self.webhook
+            .as_ref()
+            .map(|state| webhook::routes(&self.telegram.config().webhook_path, state.clone()))
     }
 
     /// Whether privacy mode keeps group messages from the bot (see [`privacy_notice`]).
@@ -193,18 +209,23 @@ impl TelegramHandle {
     }
 
     /// Graceful stop: the batch being handled is finished and its offset stored; a long poll
-    /// in progress is abandoned (its updates come again at the next start).
+    /// in progress is abandoned (its updates come again at the next start); a write in flight
+    /// is finished and recorded, and what is still queued is delivered at the next start.
     pub async fn shutdown(self) -> Result<(), TelegramChannelError> {
         info!("stopping Telegram polling");
         let _ = self.stop.send(true);
-        // Between checks it only waits for the next tick; a refresh in flight is one edit.
+        // Between checks it only waits for the next tick; a check in flight only queues.
         if tokio::time::timeout(Duration::from_secs(5), self.schedule)
             .await
             .is_err()
         {
             warn!("the Telegram clock did not stop within 5s; leaving it");
         }
-        match tokio::time::timeout(Duration::from_secs(15), self.task).await {
+        let polled = tokio::time::timeout(Duration::from_secs(15), self.task).await;
+        if !self.outbox.shutdown(OUTBOX_DRAIN).await {
+            warn!("a Telegram write was still in flight after {OUTBOX_DRAIN:?}; it is retried at the next start");
+        }
+        match polled {
             Ok(Ok(result)) => result,
             Ok(Err(e)) => {
                 Err(TelegramError::Transient(format!("the polling task ended: {e}")).into())
@@ -217,14 +238,37 @@ impl TelegramHandle {
     }
 }
 
-/// Checks the settings and the token (`getMe`), warns about privacy mode, posts the alerts a
-/// failure left unposted, and starts polling and the alerts' clock.
+/// How long a stop waits for a Telegram write in flight.
+const OUTBOX_DRAIN: Duration = Duration::from_secs(10);
+
+/// Checks the settings and the token (`getMe`), warns about privacy mode, names the
+/// moderators' chat a room (unless `[alerts] rooms` leaves it out), starts the outbox worker
+/// that makes every Telegram write, queues the alerts a failure left unposted, and starts
+/// polling and the clock.
 ///
 /// Replies left mid-send by a crash are not given back here: with Discord running in the same
 /// process that would race its clicks, so `main` does it once, before any channel starts.
 /// The token is only handed to the client; it is never logged.
 pub async fn start(app: App, token: SecretString) -> Result<TelegramHandle, TelegramChannelError> {
+    start_with(app, token, None).await
+}
+
+/// As [`start`]; in webhook mode (`telegram.mode = "webhook"`) with the webhook's secret
+/// (`TELEGRAM_WEBHOOK_SECRET`): `setWebhook` is called with it and the stored updates are
+/// handled instead of polling, and [`TelegramHandle::webhook_routes`] is what the HTTP server
+/// must serve.
+pub async fn start_with(
+    app: App,
+    token: SecretString,
+    webhook_secret: Option<SecretString>,
+) -> Result<TelegramHandle, TelegramChannelError> {
     app.settings.validate_for_telegram()?;
+    let webhook_secret = match app.settings.telegram.mode {
+        TelegramMode::Polling => None,
+        TelegramMode::Webhook => {
+            Some(webhook_secret.ok_or(ConfigError::MissingTelegramWebhookSecret)?)
+        }
+    };
     let api = TelegramApi::new(&app.settings.telegram.api_base, token)?;
     let bot = api.get_me().await?;
     info!(bot = %bot.id, username = ?bot.username, "Telegram accepted the token");
@@ -236,43 +280,59 @@ pub async fn start(app: App, token: SecretString) -> Result<TelegramHandle, Tele
         tracker: app.tracker,
         settings: Arc::new(app.settings),
         sla: app.sla,
+        escalation: app.escalation,
         bot: Arc::new(bot),
         admins: Arc::new(AdminCache::default()),
     };
-    post_missing_alerts(&telegram).await?;
+    if telegram.settings.is_room(RoomKind::Telegram) {
+        telegram.tracker.add_room(Room {
+            destination: Destination::Telegram,
+            channel: telegram.moderators_chat().to_string(),
+        });
+    }
+    // The worker first: writes the last run left pending go out while polling catches up.
+    let outbox = outbox::Worker::spawn(
+        telegram.tracker.clone(),
+        Arc::new(delivery::TelegramDelivery::new(telegram.clone())),
+        telegram.settings.outbox.policy(),
+    );
+    // Alerts a failure left unposted (given up, or from before a room was added).
+    let queued = telegram.tracker.queue_missing_alerts().await?;
+    if queued > 0 {
+        info!(queued, "alerts left over from the last run queued");
+    }
     let (stop, stopping) = watch::channel(false);
-    let task = tokio::spawn(poll::run(telegram.clone(), stopping.clone()));
+    let (task, webhook) = match webhook_secret {
+        None => (
+            tokio::spawn(poll::run(telegram.clone(), stopping.clone())),
+            None,
+        ),
+        Some(secret) => {
+            let url = &telegram.config().webhook_url;
+            if let Err(e) = telegram.api.set_webhook(url, &secret).await {
+                outbox.shutdown(OUTBOX_DRAIN).await;
+                return Err(e.into());
+            }
+            info!(%url, "Telegram delivers updates to the webhook");
+            let wake = Arc::new(tokio::sync::Notify::new());
+            let state = Arc::new(webhook::WebhookState {
+                secret,
+                tracker: telegram.tracker.clone(),
+                wake: wake.clone(),
+            });
+            let task = tokio::spawn(webhook::process(telegram.clone(), wake, stopping.clone()));
+            (task, Some(state))
+        }
+    };
     let schedule = schedule::spawn(telegram.clone(), stopping);
     Ok(TelegramHandle {
         stop,
         task,
         schedule,
+        outbox,
         telegram,
+        webhook,
     })
-}
-
-/// Posts the alerts of Telegram comments flagged while the moderators' chat could not be
-/// written to (the bot removed from it, Telegram down): the comments stayed flagged, so the
-/// alerts are owed. Comments from other platforms are their own rooms' to alert.
-async fn post_missing_alerts(tg: &Telegram) -> Result<(), TelegramChannelError> {
-    let mut posted = 0;
-    for stored in tg.tracker.open().await? {
-        let owed = stored.state == CommentState::Flagged
-            && stored.alert.is_none()
-            && stored.comment.source == Source::Telegram;
-        if owed {
-            match room::alert(tg, &stored).await {
-                Ok(()) => posted += 1,
-                Err(e) => {
-                    warn!(comment = %stored.comment.id, error = %e, "alert still not posted")
-                }
-            }
-        }
-    }
-    if posted > 0 {
-        info!(posted, "alerts left over from the last run posted");
-    }
-    Ok(())
 }
 
 #[cfg(test)]

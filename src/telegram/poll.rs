@@ -6,12 +6,17 @@
 //! Flood control (429) is waited out as Telegram asks, network trouble and 5xx are retried
 //! with a growing pause, and a rejected token or a second process polling the same bot stop
 //! the channel with a message saying so.
+//!
+//! Several processes on one database take turns: only the holder of the lease row
+//! (`telegram_lease`, renewed before every poll) reads updates, the others wait and take over
+//! once it runs out (a process that died holds it at most [`lease_for`] longer). Webhook mode
+//! uses the same lease to handle the updates it stored (`webhook`).
 
 use std::time::Duration;
 
 use sqlx::Row;
 use tokio::sync::watch;
-use tracing::{debug, info_span, warn, Instrument};
+use tracing::{debug, info, info_span, warn, Instrument};
 
 use super::api::TelegramError;
 use super::types::{Update, UpdateId, UpdateKind};
@@ -46,11 +51,108 @@ async fn store_offset(tg: &Telegram, next: UpdateId) -> Result<(), TelegramChann
     Ok(())
 }
 
-/// Polls until `stop` turns true or Telegram refuses the bot for good.
-pub async fn run(
-    tg: Telegram,
+/// How often a process without the lease looks whether it ran out.
+const LEASE_RETRY: Duration = Duration::from_secs(2);
+
+/// This process's name in the lease row: unique per reader started.
+pub fn lease_holder() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{}-{nanos}", std::process::id())
+}
+
+/// How long a lease taken before a poll of `timeout` lasts: the poll and its grace, and a
+/// margin for handling the batch.
+pub fn lease_for(timeout: Duration) -> Duration {
+    timeout + Duration::from_secs(30)
+}
+
+/// Takes or renews the lease for `holder` until `for_` from now: true when it is ours.
+pub async fn take_lease(
+    tg: &Telegram,
+    holder: &str,
+    for_: Duration,
+) -> Result<bool, TelegramChannelError> {
+    let now = crate::outbox::wall_ms();
+    let until = now + for_.as_millis() as i64;
+    let taken = sqlx::query(
+        "INSERT INTO telegram_lease (id, holder, until_ms) VALUES (1, ?1, ?2)
+         ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, until_ms = excluded.until_ms
+         WHERE telegram_lease.holder = ?1 OR telegram_lease.until_ms <= ?3",
+    )
+    .bind(holder)
+    .bind(until)
+    .bind(now)
+    .execute(tg.tracker.store().writer())
+    .await?
+    .rows_affected()
+        == 1;
+    Ok(taken)
+}
+
+/// Gives the lease up (a graceful stop), so another process takes over at once.
+pub async fn release_lease(tg: &Telegram, holder: &str) {
+    let released = sqlx::query("DELETE FROM telegram_lease WHERE id = 1 AND holder = ?")
+        .bind(holder)
+        .execute(tg.tracker.store().writer())
+        .await;
+    if let Err(e) = released {
+        warn!(error = %e, "could not give the Telegram lease up; another process takes over once it runs out");
+    }
+}
+
+/// Waits until this process holds the lease (true), or `stop` turns true (false).
+pub async fn wait_for_lease(
+    tg: &Telegram,
+    holder: &str,
+    for_: Duration,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    let mut said = false;
+    loop {
+        if *stop.borrow() {
+            return false;
+        }
+        match take_lease(tg, holder, for_).await {
+            Ok(true) => {
+                if said {
+                    info!(
+                        "the other process stopped reading this bot's updates; this one takes over"
+                    );
+                }
+                return true;
+            }
+            Ok(false) if !said => {
+                info!("another process on this database reads this bot's updates; waiting to take over");
+                said = true;
+            }
+            Ok(false) => {}
+            Err(e) => warn!(error = %e, "could not check the Telegram lease; trying again"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(LEASE_RETRY) => {}
+            _ = stop.changed() => return false,
+        }
+    }
+}
+
+/// Polls until `stop` turns true or Telegram refuses the bot for good, holding the lease
+/// while it does.
+pub async fn run(tg: Telegram, stop: watch::Receiver<bool>) -> Result<(), TelegramChannelError> {
+    let holder = lease_holder();
+    let result = poll(&tg, &holder, stop).await;
+    release_lease(&tg, &holder).await;
+    result
+}
+
+async fn poll(
+    tg: &Telegram,
+    holder: &str,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), TelegramChannelError> {
+    let tg = tg.clone();
     let timeout = tg
         .config()
         .poll_timeout
@@ -62,6 +164,17 @@ pub async fn run(
     loop {
         if *stop.borrow() {
             return Ok(());
+        }
+        if !wait_for_lease(&tg, holder, lease_for(timeout), &mut stop).await {
+            return Ok(());
+        }
+        // Another process may have polled meanwhile: start from where it stopped.
+        match stored_offset(&tg).await {
+            Ok(Some(stored)) => offset = Some(stored),
+            Ok(None) => {}
+            Err(e) => {
+                warn!(error = %e, "could not read the stored update offset; going on from the last known")
+            }
         }
         let polled = tokio::select! {
             polled = tg.api.get_updates(offset, timeout) => polled,
@@ -94,6 +207,16 @@ pub async fn run(
                 warn!(?wait, "Telegram asks the bot to slow down; waiting");
                 wait
             }
+            // A process that took the lease over (ours ran out while a batch was handled)
+            // polls now: wait for our turn again instead of stopping.
+            Err(TelegramError::Conflict(detail))
+                if !take_lease(&tg, holder, lease_for(timeout))
+                    .await
+                    .unwrap_or(true) =>
+            {
+                info!(%detail, "another process on this database took over reading updates");
+                continue;
+            }
             Err(e) if e.is_retryable() => {
                 warn!(error = %e, retry_in = ?backoff, "could not get updates");
                 let pause = backoff;
@@ -110,17 +233,17 @@ pub async fn run(
 }
 
 /// How far a batch got.
-struct Handled {
+pub(super) struct Handled {
     /// The offset that confirms what was handled.
-    next: Option<UpdateId>,
+    pub next: Option<UpdateId>,
     /// The database failed: the rest of the batch waits for it.
-    stalled: bool,
+    pub stalled: bool,
 }
 
 /// Handles one batch in order. An update that cannot be read, or that Telegram fails on, is
 /// logged and passed over: one bad update must not stop every later one from arriving. When
 /// the database fails the batch stops there, so that update is asked for again.
-async fn handle_batch(tg: &Telegram, batch: &[serde_json::Value]) -> Handled {
+pub(super) async fn handle_batch(tg: &Telegram, batch: &[serde_json::Value]) -> Handled {
     let mut last: Option<UpdateId> = None;
     let confirm = |last: Option<UpdateId>| last.and_then(|id| id.0.checked_add(1)).map(UpdateId);
     for raw in batch {

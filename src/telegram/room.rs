@@ -12,22 +12,20 @@
 //! chat. Anyone else's click is answered with a refusal and changes nothing, and every click
 //! is answered, so no button keeps spinning.
 
-use std::time::Duration;
-
-use sqlx::Row;
 use tracing::{info, warn, Instrument};
 
 use crate::alert::{AlertView, Room};
 use crate::comment::CommentId;
-use crate::discord::alerts::Outcome;
+use crate::discord::alerts::{failed_reply_line, Outcome};
 use crate::discord::buttons::explain;
-use crate::lifecycle::{AlertRef, StoredComment};
+use crate::escalation::Escalation;
+use crate::lifecycle::StoredComment;
+use crate::outbox::Destination;
 use crate::sla::format_wait;
 use crate::tracker::{Moderator, TrackerError};
 
-use super::api::{InlineButton, InlineKeyboard, SendMessage, TelegramApi, TelegramError};
-use super::ingest::{current_chat, record_move, TgRef};
-use super::types::{CallbackQuery, ChatId, Message, TgMessageId, UserId};
+use super::api::{InlineButton, InlineKeyboard};
+use super::types::{CallbackQuery, Message, UserId};
 use super::{Telegram, TelegramChannelError};
 
 /// Telegram refuses messages longer than this (counted in UTF-16 code units).
@@ -35,9 +33,6 @@ pub const MESSAGE_LIMIT: usize = 4096;
 
 /// What a non-moderator is told when they press an alert's button.
 pub const REFUSAL: &str = "Only Ascolto's moderators can act on alerts. Nothing was done.";
-
-/// Longest flood-control wait the direct reply path sits out before giving the comment back.
-const MAX_FLOOD_WAIT: Duration = Duration::from_secs(30);
 
 /// The moderators' chat on Telegram, as renderers of digests and escalations see it.
 #[derive(Debug, Clone, Copy, Default)]
@@ -61,6 +56,27 @@ impl Room for TelegramRoom {
 
     fn message_limit(&self) -> usize {
         MESSAGE_LIMIT
+    }
+}
+
+impl TelegramRoom {
+    /// An escalation as plain text: no markup, and no role to ping (Telegram has none; the
+    /// escalation is a new message in the moderators' chat, which notifies its members).
+    pub fn escalation(e: &Escalation) -> String {
+        let room = TelegramRoom;
+        let mut out = format!(
+            "⛔ Response {} — {} by {} in {}, waiting {}",
+            e.headline(),
+            e.labels,
+            room.quote(&e.author),
+            room.quote(&e.place),
+            format_wait(e.waited)
+        );
+        if let Some(link) = &e.link {
+            out.push_str(&format!("\n🔗 {link}"));
+        }
+        out.push_str(&format!("\n│ {}", room.quote(&e.excerpt)));
+        fit(&out, MESSAGE_LIMIT)
     }
 }
 
@@ -214,7 +230,9 @@ pub fn fit(text: &str, limit: usize) -> String {
 /// The alert as plain text: who wrote what where, how long it has waited, why it was flagged,
 /// the draft (or what was sent), and the status once settled. Member text is quoted so it
 /// cannot notify anyone; the draft comes last, so a very long one is what gets cut.
-pub fn render(view: &AlertView, outcome: &Outcome) -> String {
+/// `given_up`: why the last approved reply could not be posted, while the comment is open
+/// again because of it.
+pub fn render(view: &AlertView, outcome: &Outcome, given_up: Option<&str>) -> String {
     let room = TelegramRoom;
     let labels = match view.labels_text() {
         l if l.is_empty() => "flagged".to_owned(),
@@ -249,6 +267,8 @@ pub fn render(view: &AlertView, outcome: &Outcome) -> String {
     }
     if let Some(line) = outcome.line() {
         out.push_str(&format!("Status: {line}\n"));
+    } else if let Some(reason) = given_up.filter(|_| outcome.is_open()) {
+        out.push_str(&format!("Status: {}\n", failed_reply_line(reason)));
     }
     out.push_str(&format!("comment {}\n", view.comment_id));
     match outcome {
@@ -270,32 +290,9 @@ pub fn render(view: &AlertView, outcome: &Outcome) -> String {
     fit(out.trim_end(), MESSAGE_LIMIT)
 }
 
-/// Posts an alert in the moderators' chat and returns its message id. Only the HTTP call: the
-/// caller records where the alert is (the outbox will call this with what it queued).
-pub async fn post_alert(
-    api: &TelegramApi,
-    chat: ChatId,
-    text: &str,
-    keyboard: InlineKeyboard,
-) -> Result<TgMessageId, TelegramError> {
-    let mut message = SendMessage::new(chat, text);
-    message.reply_markup = Some(keyboard);
-    message.link_preview_options = Some(serde_json::json!({"is_disabled": true}));
-    Ok(api.send_message(&message).await?.message_id)
-}
-
-/// Posts an approved reply as a reply to the member's message (in its forum topic) and
-/// returns the reply's message id. Only the HTTP call: the caller records it (the outbox will
-/// call this with what it queued, and decide about retries).
-pub async fn post_reply(
-    api: &TelegramApi,
-    to: TgRef,
-    text: &str,
-) -> Result<TgMessageId, TelegramError> {
-    api.send_reply(to.chat, to.message, to.thread, text).await
-}
-
-async fn alert_text(
+/// The alert's text and buttons for a comment, rendered from the database as it stands now
+/// (the outbox calls this when it posts or rewrites the alert).
+pub(super) async fn alert_text(
     tg: &Telegram,
     stored: &StoredComment,
 ) -> Result<(String, InlineKeyboard), TelegramChannelError> {
@@ -303,7 +300,15 @@ async fn alert_text(
     let outcome = Outcome::of(stored, &actions);
     let now = tg.tracker.clock().now();
     let view = AlertView::new(stored, now).with_sla(stored, &tg.sla, now);
-    let mut text = render(&view, &outcome);
+    let given_up = if outcome.is_open() {
+        tg.tracker
+            .store()
+            .reply_given_up(&stored.comment.id)
+            .await?
+    } else {
+        None
+    };
+    let mut text = render(&view, &outcome, given_up.as_deref());
     let keyboard = match keyboard(&stored.comment.id, outcome.is_open()) {
         Ok(keyboard) => keyboard,
         Err(e) => {
@@ -316,103 +321,6 @@ async fn alert_text(
         }
     };
     Ok((text, keyboard))
-}
-
-/// Posts the alert for a flagged comment and records where it is.
-pub async fn alert(tg: &Telegram, stored: &StoredComment) -> Result<(), TelegramChannelError> {
-    let id = &stored.comment.id;
-    let chat = tg.moderators_chat();
-    let (text, keyboard) = alert_text(tg, stored).await?;
-    let message = with_flood_wait(|| post_alert(&tg.api, chat, &text, keyboard.clone())).await?;
-    tg.tracker
-        .mark_alerted(
-            id,
-            AlertRef {
-                channel: chat.to_string(),
-                message: message.to_string(),
-                posted_at: tg.tracker.clock().now(),
-            },
-        )
-        .await?;
-    info!(comment = %id, alert = %message, "alert posted");
-    // Someone may have answered while the alert was being posted: show that now.
-    if let Some(now) = tg.tracker.store().comment(id).await? {
-        if !now.state.is_open() {
-            refresh(tg, id).await?;
-        }
-    }
-    Ok(())
-}
-
-/// As [`alert`], logging a failure: the comment stays flagged in the database.
-pub async fn alert_logged(tg: &Telegram, stored: &StoredComment) {
-    match alert(tg, stored).await {
-        Ok(()) => {}
-        Err(TelegramChannelError::Api(TelegramError::Migrated { to })) => warn!(
-            comment = %stored.comment.id,
-            "alert not posted: the moderators' chat was upgraded to a supergroup; set telegram.moderators_chat = {to}"
-        ),
-        Err(e) => {
-            warn!(comment = %stored.comment.id, error = %e, "alert not posted; it will be posted at the next start")
-        }
-    }
-}
-
-/// Where a comment's alert is in the moderators' chat, if it is there (an alert in another
-/// room, such as Discord's, is that room's to update).
-pub(super) fn alert_message(tg: &Telegram, stored: &StoredComment) -> Option<TgMessageId> {
-    let alert = stored.alert.as_ref()?;
-    if alert.channel != tg.moderators_chat().to_string() {
-        return None;
-    }
-    alert.message.parse().ok().map(TgMessageId)
-}
-
-/// Rewrites a comment's alert to show how the comment stands now.
-pub async fn refresh(tg: &Telegram, id: &CommentId) -> Result<(), TelegramChannelError> {
-    let Some(stored) = tg.tracker.store().comment(id).await? else {
-        return Ok(());
-    };
-    let Some(message) = alert_message(tg, &stored) else {
-        return Ok(());
-    };
-    let (text, keyboard) = alert_text(tg, &stored).await?;
-    with_flood_wait(|| {
-        tg.api
-            .edit_message_text(tg.moderators_chat(), message, &text, &keyboard)
-    })
-    .await?;
-    info!(comment = %id, state = stored.state.as_str(), "alert updated");
-    Ok(())
-}
-
-/// As [`refresh`], logging instead of failing.
-pub async fn refresh_logged(tg: &Telegram, id: &CommentId) {
-    if let Err(e) = refresh(tg, id).await {
-        warn!(comment = %id, error = %e, "could not update the alert");
-    }
-}
-
-/// Sits out Telegram's flood control (up to [`MAX_FLOOD_WAIT`] each time, three tries).
-async fn with_flood_wait<T, F, Fut>(mut call: F) -> Result<T, TelegramError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, TelegramError>>,
-{
-    let mut tries = 0;
-    loop {
-        match call().await {
-            Err(TelegramError::RetryAfter(wait)) if tries < 2 && wait <= MAX_FLOOD_WAIT => {
-                warn!(
-                    ?wait,
-                    "Telegram asks to slow down; waiting, then trying again"
-                );
-                tokio::time::sleep(wait).await;
-                tries += 1;
-            }
-            other => return other,
-        }
-    }
 }
 
 /// Whether `user` may act on alerts: a configured moderator, or an administrator of the
@@ -441,7 +349,8 @@ fn moderator_of(user: &super::types::User) -> Moderator {
     }
 }
 
-/// Answers a click, logging a failure (the click then just stops spinning by itself).
+/// Answers a click, logging a failure (the click then just stops spinning by itself). The
+/// answer is the click's own acknowledgement, not a message: it is not an outbox write.
 async fn answer(tg: &Telegram, query: &CallbackQuery, text: Option<&str>, show_alert: bool) {
     if let Err(e) = tg
         .api
@@ -452,7 +361,17 @@ async fn answer(tg: &Telegram, query: &CallbackQuery, text: Option<&str>, show_a
     }
 }
 
-/// A button click in the moderators' chat.
+/// Queues an update of the comment's alerts, logging a failure: after a refusal the alert may
+/// be stale (an answer it missed, a restart).
+async fn show_truth(tg: &Telegram, id: &CommentId) {
+    if let Err(e) = tg.tracker.queue_alert_update(id).await {
+        warn!(comment = %id, error = %e, "could not queue the alert's update");
+    }
+}
+
+/// A button click in the moderators' chat. The tracker decides and queues what follows (the
+/// reply on the comment's own platform, the alerts' updates in every room); the click is
+/// answered at once.
 pub async fn on_callback(tg: &Telegram, query: &CallbackQuery) -> Result<(), TelegramChannelError> {
     let Some(data) = query.data.as_deref().and_then(CallbackData::parse) else {
         answer(tg, query, None, false).await;
@@ -467,158 +386,55 @@ pub async fn on_callback(tg: &Telegram, query: &CallbackQuery) -> Result<(), Tel
         }
         let moderator = moderator_of(&query.from);
         let id = &data.comment;
-        let result = match data.action {
-            CallbackAction::Approve => {
-                return approve(tg, id, &moderator, None, Reply::Click(query)).await;
+        // Whether a reply is now on its way.
+        let result: Result<bool, TrackerError> = match data.action {
+            CallbackAction::Approve => tg.tracker.approve(id, &moderator, None).await.map(|_| true),
+            CallbackAction::AnotherWording => {
+                match tg.tracker.another_wording(id, &moderator).await {
+                    // Every room shows the new draft.
+                    Ok(_) => tg.tracker.queue_alert_update(id).await.map(|()| false),
+                    Err(e) => Err(e),
+                }
             }
-            CallbackAction::AnotherWording => tg.tracker.another_wording(id, &moderator).await,
-            CallbackAction::Dismiss => tg.tracker.dismiss(id, &moderator).await,
-            CallbackAction::MarkAnswered => tg.tracker.mark_answered(id, &moderator).await,
+            // Every room's alert is updated through the outbox, this one included.
+            CallbackAction::Dismiss => tg
+                .tracker
+                .dismiss(id, &moderator, None)
+                .await
+                .map(|_| false),
+            CallbackAction::MarkAnswered => tg
+                .tracker
+                .mark_answered(id, &moderator, None)
+                .await
+                .map(|_| false),
         };
         match result {
-            Ok(stored) => {
-                info!(state = stored.state.as_str(), "done");
-                answer(tg, query, Some("Done."), false).await;
-            }
-            Err(TrackerError::Store(e)) => {
-                answer(tg, query, Some(&explain(&TrackerError::Store(e))), true).await;
-                return Ok(());
+            Ok(sending) => {
+                let done = if sending {
+                    "Sending the reply…"
+                } else {
+                    "Done."
+                };
+                info!("done");
+                answer(tg, query, Some(done), false).await;
             }
             Err(e) => {
                 info!(reason = %e, "not done");
                 answer(tg, query, Some(&explain(&e)), true).await;
+                if !matches!(e, TrackerError::Store(_)) {
+                    show_truth(tg, id).await;
+                }
             }
         }
-        // Also after a refusal: the alert may be stale (an answer it missed, a restart).
-        refresh(tg, id).await
+        Ok(())
     }
     .instrument(span)
     .await
 }
 
-/// Where to tell the moderator how an approval went.
-#[derive(Clone, Copy)]
-enum Reply<'a> {
-    /// An Approve click: answered once, at once.
-    Click(&'a CallbackQuery),
-    /// An edit by reply: notes go as replies to the moderator's message.
-    Message(&'a Message),
-}
-
-impl Reply<'_> {
-    async fn refused(&self, tg: &Telegram, text: &str) {
-        match self {
-            Reply::Click(query) => answer(tg, query, Some(text), true).await,
-            Reply::Message(msg) => note(tg, msg, text).await,
-        }
-    }
-}
-
-/// A note in the moderators' chat, as a reply to `msg`.
-async fn note(tg: &Telegram, msg: &Message, text: &str) {
-    let mut send = SendMessage::new(msg.chat.id, fit(text, MESSAGE_LIMIT));
-    send.reply_parameters = Some(super::api::ReplyTo {
-        message_id: msg.message_id,
-        allow_sending_without_reply: true,
-    });
-    send.message_thread_id = msg.message_thread_id.filter(|_| msg.is_topic_message);
-    if let Err(e) = tg.api.send_message(&send).await {
-        warn!(error = %e, "could not post a note in the moderators' chat");
-    }
-}
-
-/// Approve (or an edit by reply): claim, post the reply, record it, update the alert.
-async fn approve(
-    tg: &Telegram,
-    id: &CommentId,
-    moderator: &Moderator,
-    edited: Option<String>,
-    reply: Reply<'_>,
-) -> Result<(), TelegramChannelError> {
-    let claim = match tg.tracker.claim_reply(id, moderator, edited).await {
-        Ok(claim) => claim,
-        Err(e) => {
-            info!(reason = %e, "not sent");
-            reply.refused(tg, &explain(&e)).await;
-            refresh_logged(tg, id).await;
-            return Ok(());
-        }
-    };
-    if let Reply::Click(query) = reply {
-        answer(tg, query, Some("Sending the reply…"), false).await;
-    }
-    // No second click while the reply is on its way.
-    if let Some(message) = alert_message(tg, &claim.comment) {
-        if let Err(e) = tg
-            .api
-            .edit_message_reply_markup(tg.moderators_chat(), message, &InlineKeyboard::none())
-            .await
-        {
-            warn!(error = %e, "could not take the buttons off while sending");
-        }
-    }
-    let sent = match TgRef::of(&claim.comment.comment) {
-        Some(to) => send_following_moves(tg, to, &claim.text).await,
-        None => Err(TelegramError::BadRequest(format!(
-            "comment {id} is not a Telegram message, so it cannot be answered on Telegram"
-        ))
-        .into()),
-    };
-    let message = match sent {
-        Ok(message) => message,
-        Err(e) => {
-            warn!(error = %e, "reply not posted; the alert is open again");
-            tg.tracker.abandon_reply(&claim).await?;
-            let text = format!("The reply could not be posted: {e}. Nothing was sent and the alert is open again, so you can retry.");
-            match reply {
-                Reply::Message(msg) => note(tg, msg, &text).await,
-                // The click was answered already: the note goes under the alert.
-                Reply::Click(query) => {
-                    if let Some(msg) = &query.message {
-                        note(tg, msg, &text).await;
-                    }
-                }
-            }
-            refresh_logged(tg, id).await;
-            return Ok(());
-        }
-    };
-    if let Err(e) = tg
-        .tracker
-        .complete_reply(&claim, Some(message.to_string()))
-        .await
-    {
-        // The reply is out but the database does not know: say so loudly, it needs a human.
-        tracing::error!(reply = %message, error = %e, "reply POSTED but not recorded; check the alert by hand");
-        return Err(e.into());
-    }
-    info!(reply = %message, edited = claim.edited, "reply posted");
-    refresh(tg, id).await
-}
-
-/// Posts a reply, following a group's upgrade to a supergroup (known already, or learnt from
-/// Telegram's answer), and sitting out flood control.
-async fn send_following_moves(
-    tg: &Telegram,
-    to: TgRef,
-    text: &str,
-) -> Result<TgMessageId, TelegramChannelError> {
-    let mut to = TgRef {
-        chat: current_chat(tg, to.chat).await?,
-        ..to
-    };
-    match with_flood_wait(|| post_reply(&tg.api, to, text)).await {
-        Err(TelegramError::Migrated { to: new_chat }) => {
-            record_move(tg, to.chat, new_chat).await?;
-            to.chat = new_chat;
-            Ok(with_flood_wait(|| post_reply(&tg.api, to, text)).await?)
-        }
-        other => Ok(other?),
-    }
-}
-
 /// A message in the moderators' chat: a moderator replying to an alert with text sends that
 /// text instead of the draft (an edited approval). Everything else there is their own chat.
+/// When the reply cannot be sent, the moderators' chat is told why, through the outbox.
 pub async fn on_moderators_message(
     tg: &Telegram,
     msg: &Message,
@@ -629,29 +445,45 @@ pub async fn on_moderators_message(
     if from.is_bot {
         return Ok(());
     }
-    let row = sqlx::query("SELECT comment_id FROM alerts WHERE channel_id = ? AND message_id = ?")
-        .bind(msg.chat.id.to_string())
-        .bind(to.message_id.to_string())
-        .fetch_optional(tg.tracker.store().writer())
-        .await?;
-    let Some(row) = row else {
+    let Some(id) = tg
+        .tracker
+        .store()
+        .comment_alerted_at(
+            Destination::Telegram,
+            &msg.chat.id.to_string(),
+            &to.message_id.to_string(),
+        )
+        .await?
+    else {
         return Ok(());
     };
-    let id = CommentId(row.try_get("comment_id")?);
     tracing::Span::current().record("comment", id.as_str());
     if !is_moderator(tg, from.id).await {
         info!(user = %from.id, "a reply to an alert by someone who is not a moderator; ignored");
         return Ok(());
     }
     info!(comment = %id, "edited reply from the moderators' chat");
-    approve(
-        tg,
-        &id,
-        &moderator_of(from),
-        Some(text.to_owned()),
-        Reply::Message(msg),
-    )
-    .await
+    match tg
+        .tracker
+        .approve(&id, &moderator_of(from), Some(text.to_owned()))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(TrackerError::Store(e)) => Err(TrackerError::Store(e).into()),
+        Err(e) => {
+            info!(reason = %e, "not sent");
+            let note = format!(
+                "{} Your wording for comment {id} was not sent: {}",
+                from.display_name(),
+                explain(&e)
+            );
+            tg.tracker
+                .queue_notice(Destination::Telegram, fit(&note, MESSAGE_LIMIT))
+                .await?;
+            show_truth(tg, &id).await;
+            Ok(())
+        }
+    }
 }
 
 #[cfg(test)]
@@ -714,7 +546,7 @@ mod tests {
             view.excerpt = excerpt;
             view.author = author;
             view.draft = Some(draft);
-            let text = render(&view, &Outcome::Open);
+            let text = render(&view, &Outcome::Open, None);
             prop_assert!(text.encode_utf16().count() <= MESSAGE_LIMIT);
         }
     }
@@ -722,6 +554,7 @@ mod tests {
     fn sample_view() -> AlertView {
         AlertView {
             comment_id: "telegram:-1009:42".into(),
+            source: crate::comment::Source::Telegram,
             author: "Nora".into(),
             channel: "Telegram · Clienti".into(),
             is_dm: false,
@@ -742,7 +575,7 @@ mod tests {
     fn an_open_alert_reads_as_moderators_expect_and_names_cannot_notify() {
         let mut view = sample_view();
         view.author = "@mia".into();
-        let text = render(&view, &Outcome::Open);
+        let text = render(&view, &Outcome::Open, None);
         assert!(
             text.starts_with("⚑ complaint — @\u{2060}mia in Telegram · Clienti\n"),
             "{text}"
@@ -781,10 +614,28 @@ mod tests {
                 text: "Ciao Nora".into(),
                 edited: false,
             },
+            Some("ignored once replied"),
         );
+        assert!(!text.contains("ignored once replied"), "{text}");
         assert!(text.contains("Status: ✅ Replied by Mia"), "{text}");
         assert!(text.ends_with("Reply sent by Mia:\nCiao Nora"), "{text}");
         assert!(!text.contains("Reply to this message"));
+    }
+
+    #[test]
+    fn an_alert_open_again_after_a_reply_was_given_up_says_why() {
+        let text = render(
+            &sample_view(),
+            &Outcome::Open,
+            Some("the bot is not a member of that chat any more"),
+        );
+        assert!(
+            text.contains(
+                "Status: ⚠️ The approved reply could not be posted: the bot is not a member"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("Suggested reply:"), "{text}");
     }
 
     #[test]

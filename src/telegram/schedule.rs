@@ -1,9 +1,9 @@
-//! The Telegram room's clock: every `telegram.check_every` it rewrites the alerts in the
-//! moderators' chat whose response-target reading changed (nearing, missed), so a waiting
-//! alert does not keep saying "on time". Alerts in another room are that room's to update.
-//!
-//! Escalations and the daily digest are not posted from here: which room announces what,
-//! when several run, is decided in one place for all rooms, and that place is not this file.
+//! The Telegram channel's clock: every `telegram.check_every` it queues the alerts of
+//! questions still open at the end of their grace, then updates of the alerts
+//! whose response-target reading changed (nearing, missed), so a waiting alert does not keep
+//! saying "on time", then the escalations that are due and the daily digest (see
+//! [`crate::announce`]: queued for every room, and never twice even when Discord's
+//! clock runs the same checks).
 
 use std::time::Duration;
 
@@ -14,7 +14,9 @@ use tracing::{info_span, warn, Instrument};
 use crate::lifecycle::StoredComment;
 use crate::sla::ShownReadings;
 
-use super::{room, Telegram, TelegramChannelError};
+use crate::announce;
+
+use super::{Telegram, TelegramChannelError};
 
 /// Starts the periodic checks; the task ends when `stop` turns true.
 pub(crate) fn spawn(tg: Telegram, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
@@ -37,27 +39,41 @@ pub(crate) fn spawn(tg: Telegram, mut stop: watch::Receiver<bool>) -> JoinHandle
             if *stop.borrow() {
                 break;
             }
-            if let Err(e) = refresh_targets(&tg, &mut shown)
+            check(&tg, &mut shown)
                 .instrument(info_span!("telegram.clock"))
-                .await
-            {
-                warn!(error = %e, "could not refresh the alerts' targets; trying again at the next check");
-            }
+                .await;
         }
     })
 }
 
-/// Edits the open alerts whose target reading changed since they were last shown.
+/// One round of checks; each part logs its own failure and the others still run.
+async fn check(tg: &Telegram, shown: &mut ShownReadings) {
+    if let Err(e) = tg.tracker.queue_due_alerts().await {
+        warn!(error = %e, "could not queue the alerts of questions past their grace; trying again at the next check");
+    }
+    if let Err(e) = refresh_targets(tg, shown).await {
+        warn!(error = %e, "could not refresh the alerts' targets; trying again at the next check");
+    }
+    if let Err(e) = announce::escalate(&tg.tracker, &tg.sla, &tg.escalation).await {
+        warn!(error = %e, "could not check for missed targets; trying again at the next check");
+    }
+    if let Err(e) = announce::scheduled_digest(&tg.tracker, &tg.settings).await {
+        warn!(error = %e, "could not queue the daily digest; trying again at the next check");
+    }
+}
+
+/// Queues updates of the open alerts whose target reading changed since they were last shown
+/// (an update waiting already absorbs another).
 async fn refresh_targets(
     tg: &Telegram,
     shown: &mut ShownReadings,
 ) -> Result<(), TelegramChannelError> {
     let open = tg.tracker.open().await?;
     let now = tg.tracker.clock().now();
-    let up = |s: &StoredComment| room::alert_message(tg, s).is_some();
+    let up = |s: &StoredComment| s.alert.is_some();
     for id in shown.changed(&open, &tg.sla, now, up) {
-        if let Err(e) = room::refresh(tg, &id).await {
-            warn!(comment = %id, error = %e, "could not update the alert's target");
+        if let Err(e) = tg.tracker.queue_alert_update(&id).await {
+            warn!(comment = %id, error = %e, "could not queue the alert's target update");
             shown.forget(&id);
         }
     }

@@ -314,7 +314,7 @@ async fn the_digest_reports_the_day_from_the_store() {
     ingest(&f, &comment("a5", "eve", "this does not work?", day(140))).await;
     f.clock.set(day(150));
     f.tracker
-        .dismiss(&CommentId("a5".into()), &mia())
+        .dismiss(&CommentId("a5".into()), &mia(), None)
         .await
         .unwrap();
     ingest(

@@ -273,9 +273,9 @@ async fn dismiss_closes_once_and_records_who() {
     let f = fixture().await;
     let c = comment("1", "nora", "My parcel is still not here!");
     f.tracker.ingest(&c).await.unwrap();
-    let closed = f.tracker.dismiss(&c.id, &mia()).await.unwrap();
+    let closed = f.tracker.dismiss(&c.id, &mia(), None).await.unwrap();
     assert_eq!(closed.state, CommentState::Dismissed);
-    assert!(f.tracker.dismiss(&c.id, &mia()).await.is_err());
+    assert!(f.tracker.dismiss(&c.id, &mia(), None).await.is_err());
     assert!(f.tracker.open().await.unwrap().is_empty());
 }
 

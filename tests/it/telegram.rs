@@ -413,8 +413,8 @@ async fn flood_control_is_waited_out_and_the_call_retried() {
     );
     fake.fail_next("sendMessage", 429, "Too Many Requests: retry after 1", wait);
     let dir = TestDir::new();
-    let (_app, handle) = start_on(&fake, &dir, &ManualClock::new(t0())).await;
-    fake.post(tg::SHOP, tg::NORA, COMPLAINT, None, None);
+    let (app, handle) = start_on(&fake, &dir, &ManualClock::new(t0())).await;
+    let nora = fake.post(tg::SHOP, tg::NORA, COMPLAINT, None, None);
     alert_for(&fake, COMPLAINT).await;
     let requests = fake.requests();
     for method in ["getUpdates", "sendMessage"] {
@@ -430,6 +430,32 @@ async fn flood_control_is_waited_out_and_the_call_retried() {
             "{method} retried after {waited:?}"
         );
     }
+    // The alert was retried by the outbox: one row, two attempts, sent once.
+    let id = comment_id(tg::SHOP, nora);
+    let deadline = std::time::Instant::now() + WAIT;
+    let row = loop {
+        let rows = app.tracker.store().outbox_for(&id).await.unwrap();
+        let alert = rows
+            .into_iter()
+            .find(|r| r.payload.kind() == ascolto::outbox::OutboxKind::Alert)
+            .expect("the alert's outbox row");
+        if alert.state == ascolto::outbox::OutboxState::Sent {
+            break alert;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never sent: {alert:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(row.attempts, 2, "{row:?}");
+    assert!(
+        row.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("rate limited")),
+        "{row:?}"
+    );
+    assert_eq!(fake.calls("sendMessage", to_chat(tg::MODS)).len(), 1);
     handle.shutdown().await.unwrap();
     fake.assert_clean();
 }
@@ -659,10 +685,34 @@ async fn an_alert_that_could_not_be_posted_is_posted_at_the_next_start() {
         Value::Null,
     );
     let nora = run.fake.post(tg::SHOP, tg::NORA, COMPLAINT, None, None);
-    run.fake.wait_until_confirmed(WAIT).await;
+    // Refused for good: given up at once, and the moderators are told.
+    let notice = run
+        .fake
+        .wait_for(
+            "sendMessage",
+            |p| {
+                p["chat_id"] == tg::MODS
+                    && p["text"]
+                        .as_str()
+                        .is_some_and(|t| t.contains("gave up posting the alert"))
+            },
+            WAIT,
+        )
+        .await;
+    let text = notice.params["text"].as_str().unwrap();
+    assert!(
+        text.contains("about Nora Rossi in Telegram · Clienti"),
+        "{text}"
+    );
+    assert!(text.contains("not a member of that chat"), "{text}");
     let id = comment_id(tg::SHOP, nora);
     assert_eq!(run.state(&id).await, CommentState::Flagged);
-    assert!(run.fake.calls("sendMessage", to_chat(tg::MODS)).is_empty());
+    let alerts = |fake: &FakeTelegram| {
+        fake.calls("sendMessage", |p| {
+            p["chat_id"] == tg::MODS && p["text"].as_str().is_some_and(|t| t.contains(COMPLAINT))
+        })
+    };
+    assert!(alerts(&run.fake).is_empty());
     run.restart().await;
     alert_for(&run.fake, COMPLAINT).await;
     run.wait_state(&id, CommentState::Alerted).await;
@@ -785,4 +835,653 @@ async fn ascolto_run_without_the_token_says_where_it_belongs() {
         "Discord is not asked for: {stderr}"
     );
     assert!(fake.requests().is_empty());
+}
+
+/// Discord and Telegram in one process on one database, both moderators' rooms (the default
+/// when both run), as `ascolto run` starts them.
+struct BothRooms {
+    discord: crate::support::FakeDiscord,
+    telegram: FakeTelegram,
+    app: App,
+    bot: Option<ascolto::discord::BotHandle>,
+    polling: Option<TelegramHandle>,
+    _dir: TestDir,
+}
+
+impl BothRooms {
+    async fn start() -> BothRooms {
+        use crate::support::{ids, FakeDiscord, World};
+        let discord = FakeDiscord::start(World::default_test()).await;
+        let telegram = FakeTelegram::start(true).await;
+        let dir = TestDir::new();
+        let (d_base, t_base) = (discord.api_base(), telegram.base());
+        let (d_mods, t_mods) = (ids::MODS.to_string(), tg::MODS.to_string());
+        let (mod_role, staff_role) = (ids::MODERATOR_ROLE.to_string(), ids::STAFF_ROLE.to_string());
+        let env = [
+            ("ASCOLTO__DISCORD__API_BASE", d_base.as_str()),
+            ("ASCOLTO__DISCORD__ALERT_CHANNEL", d_mods.as_str()),
+            ("ASCOLTO__DISCORD__MODERATOR_ROLES", mod_role.as_str()),
+            ("ASCOLTO__DISCORD__STAFF_ROLES", staff_role.as_str()),
+            ("ASCOLTO__DISCORD__CHECK_EVERY", "1s"),
+            ("ASCOLTO__TELEGRAM__ENABLED", "true"),
+            ("ASCOLTO__TELEGRAM__API_BASE", t_base.as_str()),
+            ("ASCOLTO__TELEGRAM__MODERATORS_CHAT", t_mods.as_str()),
+            ("ASCOLTO__TELEGRAM__POLL_TIMEOUT", "1s"),
+            ("ASCOLTO__TELEGRAM__CHECK_EVERY", "1s"),
+            ("ASCOLTO__ALERTS__ROOMS", "discord,telegram"),
+        ];
+        let app = dir.app(&env, Arc::new(ManualClock::new(t0()))).await;
+        assert_eq!(
+            app.settings.rooms_for(true, true).unwrap(),
+            [
+                ascolto::config::RoomKind::Discord,
+                ascolto::config::RoomKind::Telegram
+            ]
+        );
+        let bot = ascolto::discord::start(app.clone(), SecretString::from(discord.token()))
+            .await
+            .expect("discord starts");
+        discord.wait_connected(WAIT).await;
+        let polling = telegram::start(app.clone(), SecretString::from(TOKEN))
+            .await
+            .expect("telegram starts");
+        BothRooms {
+            discord,
+            telegram,
+            app,
+            bot: Some(bot),
+            polling: Some(polling),
+            _dir: dir,
+        }
+    }
+
+    /// The Discord alert whose footer names `comment`.
+    async fn discord_alert(&self, comment: &CommentId) -> Value {
+        let footer = format!("comment {comment}");
+        self.discord
+            .wait_for_posted_message(
+                crate::support::ids::MODS,
+                |m| m["embeds"][0]["footer"]["text"] == footer.as_str(),
+                WAIT,
+            )
+            .await
+    }
+
+    async fn discord_alert_until(&self, alert: &Value, what: &str, ok: impl Fn(&Value) -> bool) {
+        let id = crate::discord_bot::message_id(alert);
+        self.discord
+            .wait_until(what, WAIT, |f| {
+                f.message(crate::support::ids::MODS, id)
+                    .is_some_and(|m| ok(&m))
+            })
+            .await;
+    }
+
+    async fn wait_state(&self, id: &CommentId, state: CommentState) {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let now = self.app.tracker.store().comment(id).await.unwrap();
+            if now.as_ref().map(|s| s.state) == Some(state) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{id} never became {state:?}: {:?}",
+                now.map(|s| s.state)
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn finish(mut self) {
+        if let Some(polling) = self.polling.take() {
+            polling.shutdown().await.expect("telegram stops");
+        }
+        if let Some(bot) = self.bot.take() {
+            bot.shutdown().await.expect("discord stops");
+        }
+        self.telegram.assert_clean();
+        self.discord.assert_clean();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_both_rooms_a_telegram_comment_approved_in_discord_is_replied_in_telegram() {
+    use crate::discord_bot::{buttons, message_id};
+    use crate::support::ids;
+    let both = BothRooms::start().await;
+    let nora = both
+        .telegram
+        .post(tg::SHOP, tg::NORA, COMPLAINT, None, Some(tg::TOPIC));
+    let id = comment_id(tg::SHOP, nora);
+    // One alert in each room.
+    let tg_alert = alert_for(&both.telegram, COMPLAINT).await;
+    let dc_alert = both.discord_alert(&id).await;
+    both.wait_state(&id, CommentState::Alerted).await;
+
+    let approve = buttons(&dc_alert)
+        .into_iter()
+        .find(|(label, _)| label == "Approve")
+        .expect("an Approve button")
+        .1;
+    both.discord
+        .click_button(message_id(&dc_alert), &approve, ids::MIA);
+    // The reply goes to the comment's own platform, in its topic, replying to it: once.
+    let reply = both
+        .telegram
+        .wait_for("sendMessage", to_chat(tg::SHOP), WAIT)
+        .await;
+    assert_eq!(reply.params["reply_parameters"]["message_id"], nora);
+    assert_eq!(reply.params["message_thread_id"], tg::TOPIC);
+    both.wait_state(&id, CommentState::Replied).await;
+    // Done in both rooms: the Telegram alert says who replied and lost its buttons.
+    let closed = wait_alert_text(&both.telegram, alert_id(&tg_alert), "Replied by").await;
+    assert!(closed.get("reply_markup").is_none(), "{closed}");
+    both.discord_alert_until(&dc_alert, "the Discord alert to close", |m| {
+        buttons(m).is_empty() && m.to_string().contains("Replied by")
+    })
+    .await;
+    assert_eq!(
+        both.telegram.calls("sendMessage", to_chat(tg::SHOP)).len(),
+        1
+    );
+    // Nothing of it was posted on Discord's community channels.
+    assert!(both.discord.posted_messages(ids::SUPPORT).is_empty());
+    let rows = both.app.tracker.store().outbox_for(&id).await.unwrap();
+    let reply_rows: Vec<_> = rows
+        .iter()
+        .filter(|r| r.payload.kind() == ascolto::outbox::OutboxKind::Reply)
+        .collect();
+    assert_eq!(reply_rows.len(), 1);
+    assert_eq!(
+        reply_rows[0].destination,
+        ascolto::outbox::Destination::Telegram
+    );
+    both.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_both_rooms_a_discord_comment_approved_in_telegram_is_replied_in_discord() {
+    use crate::discord_bot::buttons;
+    use crate::support::ids;
+    let both = BothRooms::start().await;
+    let text = "Il mio rimborso non è arrivato e nessuno mi risponde";
+    let complaint = both
+        .discord
+        .message_create(ids::SUPPORT, ids::NORA, text, None);
+    let id = CommentId::new(complaint.to_string());
+    let dc_alert = both.discord_alert(&id).await;
+    let tg_alert = alert_for(&both.telegram, text).await;
+    assert!(
+        tg_alert.params["text"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("comment {complaint}")),
+        "{}",
+        tg_alert.params["text"]
+    );
+    // A non-moderator's click in Telegram is refused there too.
+    let refused = both.telegram.click(
+        tg::EVE,
+        tg::MODS,
+        alert_id(&tg_alert),
+        &button(&tg_alert, "Approve"),
+    );
+    both.telegram
+        .wait_for(
+            "answerCallbackQuery",
+            move |p| p["callback_query_id"] == refused.as_str(),
+            WAIT,
+        )
+        .await;
+    assert!(both.discord.posted_messages(ids::SUPPORT).is_empty());
+
+    both.telegram.click(
+        tg::MIA,
+        tg::MODS,
+        alert_id(&tg_alert),
+        &button(&tg_alert, "Approve"),
+    );
+    let reply = both
+        .discord
+        .wait_for_posted_message(ids::SUPPORT, |_| true, WAIT)
+        .await;
+    assert_eq!(
+        reply["message_reference"]["message_id"],
+        complaint.to_string(),
+        "{reply}"
+    );
+    both.wait_state(&id, CommentState::Replied).await;
+    wait_alert_text(&both.telegram, alert_id(&tg_alert), "Replied by Mia").await;
+    both.discord_alert_until(&dc_alert, "the Discord alert to close", |m| {
+        buttons(m).is_empty() && m.to_string().contains("Replied by Mia")
+    })
+    .await;
+    assert_eq!(both.discord.posted_messages(ids::SUPPORT).len(), 1);
+    assert!(both
+        .telegram
+        .calls("sendMessage", to_chat(tg::SHOP))
+        .is_empty());
+
+    // Dismissed in Discord: the Telegram alert shows it too.
+    let second = "Il pacco è in ritardo di una settimana";
+    let other = both
+        .discord
+        .message_create(ids::SUPPORT, ids::NORA, second, None);
+    let other_id = CommentId::new(other.to_string());
+    let dc_other = both.discord_alert(&other_id).await;
+    let tg_other = alert_for(&both.telegram, second).await;
+    let dismiss = buttons(&dc_other)
+        .into_iter()
+        .find(|(label, _)| label == "Dismiss")
+        .expect("a Dismiss button")
+        .1;
+    both.discord.click_button(
+        crate::discord_bot::message_id(&dc_other),
+        &dismiss,
+        ids::MIA,
+    );
+    let dismissed = wait_alert_text(&both.telegram, alert_id(&tg_other), "Dismissed by").await;
+    assert!(dismissed.get("reply_markup").is_none());
+    both.wait_state(&other_id, CommentState::Dismissed).await;
+    both.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escalations_and_the_daily_digest_reach_the_telegram_room() {
+    let mut run = Run::start(true).await;
+    let fake = &run.fake;
+    fake.post(tg::SHOP, tg::NORA, COMPLAINT, None, None);
+    alert_for(fake, COMPLAINT).await;
+    // Past the complaint's 30-minute target: one escalation, plain text.
+    run.clock.advance(chrono::Duration::minutes(35));
+    let escalation = fake
+        .wait_for(
+            "sendMessage",
+            |p| {
+                p["chat_id"] == tg::MODS
+                    && p["text"]
+                        .as_str()
+                        .is_some_and(|t| t.starts_with("⛔ Response target 30 min missed"))
+            },
+            WAIT,
+        )
+        .await;
+    let text = escalation.params["text"].as_str().unwrap();
+    assert!(text.contains("Nora Rossi"), "{text}");
+    assert!(text.contains(COMPLAINT), "{text}");
+    assert!(!text.contains("**") && !text.contains("<@&"), "{text}");
+    assert!(escalation.params.get("parse_mode").is_none());
+
+    // The digest at 18:00: its text, then its chart as a photo.
+    run.clock.advance(chrono::Duration::hours(9));
+    let digest = fake
+        .wait_for(
+            "sendMessage",
+            |p| {
+                p["chat_id"] == tg::MODS
+                    && p["text"]
+                        .as_str()
+                        .is_some_and(|t| t.contains("Ascolto digest"))
+            },
+            WAIT,
+        )
+        .await;
+    let text = digest.params["text"].as_str().unwrap();
+    assert!(text.contains("Unanswered now: 1"), "{text}");
+    let chart = fake
+        .wait_for("sendPhoto", to_chat_text(tg::MODS), WAIT)
+        .await;
+    assert_eq!(chart.files.len(), 1);
+    assert!(chart.files[0].2.starts_with(b"\x89PNG"), "a PNG chart");
+    // Once each, however many checks run.
+    fake.wait_until_confirmed(WAIT).await;
+    run.clock.advance(chrono::Duration::minutes(1));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let escalations = fake.calls("sendMessage", |p| {
+        p["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("⛔ Response target"))
+    });
+    assert_eq!(escalations.len(), 1);
+    assert_eq!(fake.calls("sendPhoto", |_| true).len(), 1);
+    run.stop().await;
+    run.fake.assert_clean();
+}
+
+/// `chat_id` as a multipart form carries it: text.
+fn to_chat_text(chat: i64) -> impl Fn(&Value) -> bool {
+    move |p| p["chat_id"].as_str() == Some(chat.to_string().as_str())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_removed_from_a_group_gives_the_reply_up_and_moderators_are_told_once() {
+    let mut run = Run::start(true).await;
+    let fake = &run.fake;
+    let first = fake.post(tg::SHOP, tg::NORA, COMPLAINT, None, None);
+    let second = fake.post(tg::SHOP, tg::EVE, "Il pacco è in ritardo", None, None);
+    let alert_one = alert_for(fake, COMPLAINT).await;
+    let alert_two = alert_for(fake, "Il pacco è in ritardo").await;
+    for _ in 0..2 {
+        fake.fail_next(
+            "sendMessage",
+            403,
+            "Forbidden: bot was kicked from the supergroup chat",
+            Value::Null,
+        );
+    }
+    for alert in [&alert_one, &alert_two] {
+        fake.click(
+            tg::MIA,
+            tg::MODS,
+            alert_id(alert),
+            &button(alert, "Approve"),
+        );
+    }
+    // Both replies refused for good at once, the comments back with the moderators.
+    let back = wait_alert_text(fake, alert_id(&alert_one), "could not be posted").await;
+    assert!(back.get("reply_markup").is_some(), "buttons back: {back}");
+    wait_alert_text(fake, alert_id(&alert_two), "could not be posted").await;
+    run.wait_state(&comment_id(tg::SHOP, first), CommentState::Alerted)
+        .await;
+    run.wait_state(&comment_id(tg::SHOP, second), CommentState::Alerted)
+        .await;
+    let notice = fake
+        .wait_for(
+            "sendMessage",
+            |p| {
+                p["chat_id"] == tg::MODS
+                    && p["text"]
+                        .as_str()
+                        .is_some_and(|t| t.contains("gave up posting"))
+            },
+            WAIT,
+        )
+        .await;
+    let text = notice.params["text"].as_str().unwrap();
+    assert!(text.contains("not a member of that chat"), "{text}");
+    fake.wait_until_confirmed(WAIT).await;
+    let notices = fake.calls("sendMessage", |p| {
+        p["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("gave up posting"))
+    });
+    assert_eq!(notices.len(), 1, "told once: {notices:#?}");
+    assert_eq!(fake.calls("sendMessage", to_chat(tg::SHOP)).len(), 0);
+    run.stop().await;
+    run.fake.assert_clean();
+}
+
+const WEBHOOK_SECRET: &str = "test-webhook-Secret_42";
+
+/// The bot in webhook mode: Telegram started with the secret, and its route served by the
+/// bot's HTTP server on 127.0.0.1.
+async fn start_webhook(
+    fake: &FakeTelegram,
+    dir: &TestDir,
+    clock: &ManualClock,
+) -> (TelegramHandle, ascolto::http::HttpServer) {
+    let base = fake.base();
+    let mods = tg::MODS.to_string();
+    let env = [
+        ("ASCOLTO__TELEGRAM__ENABLED", "true"),
+        ("ASCOLTO__TELEGRAM__API_BASE", base.as_str()),
+        ("ASCOLTO__TELEGRAM__MODERATORS_CHAT", mods.as_str()),
+        ("ASCOLTO__TELEGRAM__CHECK_EVERY", "1s"),
+        ("ASCOLTO__TELEGRAM__MODE", "webhook"),
+        (
+            "ASCOLTO__TELEGRAM__WEBHOOK_URL",
+            "https://bot.example.org/webhooks/telegram",
+        ),
+    ];
+    let app = dir.app(&env, Arc::new(clock.clone())).await;
+    let handle = telegram::start_with(
+        app.clone(),
+        SecretString::from(TOKEN),
+        Some(SecretString::from(WEBHOOK_SECRET)),
+    )
+    .await
+    .expect("telegram starts in webhook mode");
+    let routes = handle.webhook_routes().expect("webhook routes");
+    let server = ascolto::http::HttpServer::start(
+        "127.0.0.1:0",
+        ascolto::http::router(vec![routes], app.settings.http.max_body_kb * 1024),
+    )
+    .await
+    .expect("server");
+    (handle, server)
+}
+
+async fn deliver(server: &ascolto::http::HttpServer, secret: Option<&str>, update: &Value) -> u16 {
+    let mut request = reqwest::Client::new()
+        .post(format!("{}/webhooks/telegram", server.base_url()))
+        .json(update);
+    if let Some(secret) = secret {
+        request = request.header("X-Telegram-Bot-Api-Secret-Token", secret);
+    }
+    request
+        .send()
+        .await
+        .expect("the bot answers")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_mode_refuses_a_bad_secret_and_takes_an_update_in_once_across_restarts() {
+    let fake = FakeTelegram::start(true).await;
+    let dir = TestDir::new();
+    let clock = ManualClock::new(t0());
+    let (handle, server) = start_webhook(&fake, &dir, &clock).await;
+    let set = fake.wait_for("setWebhook", |_| true, WAIT).await;
+    assert_eq!(
+        set.params["url"],
+        "https://bot.example.org/webhooks/telegram"
+    );
+    assert_eq!(set.params["secret_token"], WEBHOOK_SECRET);
+
+    let nora = fake.post(tg::SHOP, tg::NORA, COMPLAINT, None, None);
+    let updates = fake.take_updates();
+    assert_eq!(updates.len(), 1);
+    let update = &updates[0];
+    // Without the secret, or with another one: 403, nothing stored.
+    assert_eq!(deliver(&server, None, update).await, 403);
+    assert_eq!(
+        deliver(&server, Some("test-webhook-Secret_4"), update).await,
+        403
+    );
+    let store = handle.telegram().tracker.store().clone();
+    let id = comment_id(tg::SHOP, nora);
+    assert!(store.comment(&id).await.unwrap().is_none());
+    // With it: stored, acknowledged, handled; Telegram's retry of it changes nothing.
+    assert_eq!(deliver(&server, Some(WEBHOOK_SECRET), update).await, 200);
+    assert_eq!(deliver(&server, Some(WEBHOOK_SECRET), update).await, 200);
+    alert_for(&fake, COMPLAINT).await;
+    assert!(
+        fake.calls("getUpdates", |_| true).is_empty(),
+        "webhook mode never polls"
+    );
+    server.shutdown().await;
+    handle.shutdown().await.expect("clean stop");
+
+    // After a restart the same update (Telegram retrying) is still taken in once, and one
+    // stored while the bot was stopping is handled.
+    let (handle, server) = start_webhook(&fake, &dir, &clock).await;
+    assert_eq!(deliver(&server, Some(WEBHOOK_SECRET), update).await, 200);
+    let other = fake.post(
+        tg::PUBLIC,
+        tg::EVE,
+        "Il rimborso è in ritardo di due settimane",
+        None,
+        None,
+    );
+    for update in fake.take_updates() {
+        assert_eq!(deliver(&server, Some(WEBHOOK_SECRET), &update).await, 200);
+    }
+    alert_for(&fake, "Il rimborso è in ritardo").await;
+    let deadline = std::time::Instant::now() + WAIT;
+    while store
+        .comment(&comment_id(tg::PUBLIC, other))
+        .await
+        .unwrap()
+        .map(|s| s.state)
+        != Some(CommentState::Alerted)
+    {
+        assert!(std::time::Instant::now() < deadline, "never alerted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        fake.calls("sendMessage", to_chat(tg::MODS)).len(),
+        2,
+        "one alert per comment"
+    );
+    server.shutdown().await;
+    handle.shutdown().await.expect("clean stop");
+    fake.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_on_one_database_take_turns_reading_updates() {
+    let fake = FakeTelegram::start(true).await;
+    let dir = TestDir::new();
+    let clock = ManualClock::new(t0());
+    let (_first_app, first) = start_on(&fake, &dir, &clock).await;
+    fake.wait_for("getUpdates", |_| true, WAIT).await;
+    let (_second_app, second) = start_on(&fake, &dir, &clock).await;
+    fake.post(tg::SHOP, tg::NORA, COMPLAINT, None, None);
+    alert_for(&fake, COMPLAINT).await;
+    fake.wait_until_confirmed(WAIT).await;
+    // Only one process polled while both ran: every poll's offset follows the last.
+    let polls = fake.calls("getUpdates", |_| true);
+    let concurrent = polls
+        .windows(2)
+        .filter(|w| w[1].params["offset"].as_i64() < w[0].params["offset"].as_i64())
+        .count();
+    assert_eq!(concurrent, 0, "offsets never go back");
+    // The first stops: the second takes over and reads what comes next.
+    first.shutdown().await.expect("clean stop");
+    fake.post(
+        tg::PUBLIC,
+        tg::EVE,
+        "Il rimborso è in ritardo di due settimane",
+        None,
+        None,
+    );
+    alert_for(&fake, "Il rimborso è in ritardo").await;
+    assert_eq!(fake.calls("sendMessage", to_chat(tg::MODS)).len(), 2);
+    assert!(
+        fake.requests()
+            .iter()
+            .all(|r| r.method != "getUpdates" || r.status == 200),
+        "no 409 from two pollers"
+    );
+    second.shutdown().await.expect("clean stop");
+    fake.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_from_before_rooms_keeps_every_alert_it_had_in_its_room() {
+    use ascolto::outbox::Destination;
+    let dir = tempfile::tempdir().unwrap();
+    // The schema as it was: every migration before this branch's.
+    let old = dir.path().join("old-migrations");
+    std::fs::create_dir_all(&old).unwrap();
+    let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    for entry in std::fs::read_dir(&all).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.as_str() < "0008" {
+            std::fs::copy(entry.path(), old.join(&name)).unwrap();
+        }
+    }
+    let db = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
+    {
+        let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db)
+            .await
+            .unwrap();
+        sqlx::migrate::Migrator::new(old.as_path())
+            .await
+            .unwrap()
+            .run(&mut conn)
+            .await
+            .unwrap();
+        let at = "2026-11-20T09:00:00Z";
+        for (id, source) in [("telegram:-1009:5", "telegram"), ("777", "discord")] {
+            sqlx::query(
+                "INSERT INTO comments (id, source, channel_id, channel_name, is_dm, author_id,
+                    author_name, author_is_staff, text, created_at, state, state_changed_at)
+                 VALUES (?, ?, 'c', 'c', 0, 'a', 'a', 0, 't', ?, 'alerted', ?)",
+            )
+            .bind(id)
+            .bind(source)
+            .bind(at)
+            .bind(at)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+        // The Telegram comment's Discord alert went out through the outbox; its Telegram
+        // alert, posted directly, then took its place in `alerts`.
+        sqlx::query(
+            "INSERT INTO outbox (destination, channel, comment_id, kind, payload, state,
+                created_at, done_at, message_id)
+             VALUES ('discord', '900', 'telegram:-1009:5', 'alert', '{}', 'sent', ?, ?, '4242')",
+        )
+        .bind(at)
+        .bind(at)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        for (id, channel, message) in [("telegram:-1009:5", "-1001", "17"), ("777", "900", "4343")]
+        {
+            sqlx::query(
+                "INSERT INTO alerts (comment_id, channel_id, message_id, posted_at)
+                 VALUES (?, ?, ?, ?)",
+            )
+            .bind(id)
+            .bind(channel)
+            .bind(message)
+            .bind(at)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+    }
+    let store = ascolto::store::Store::connect(&db).await.unwrap();
+    let tg_comment = CommentId::new("telegram:-1009:5");
+    let in_telegram = store
+        .alert_in(&tg_comment, Destination::Telegram, "-1001")
+        .await
+        .unwrap()
+        .expect("the Telegram alert");
+    assert_eq!(in_telegram.message, "17");
+    let in_discord = store
+        .alert_in(&tg_comment, Destination::Discord, "900")
+        .await
+        .unwrap()
+        .expect("the Discord alert, from its outbox row");
+    assert_eq!(in_discord.message, "4242");
+    assert_eq!(
+        store
+            .alert_in(&CommentId::new("777"), Destination::Discord, "900")
+            .await
+            .unwrap()
+            .map(|a| a.message),
+        Some("4343".to_owned())
+    );
+    assert_eq!(
+        store
+            .comment_alerted_at(Destination::Telegram, "-1001", "17")
+            .await
+            .unwrap(),
+        Some(tg_comment.clone())
+    );
+    // The comment still reads as alerted, with one alert.
+    assert!(store
+        .comment(&tg_comment)
+        .await
+        .unwrap()
+        .unwrap()
+        .alert
+        .is_some());
 }

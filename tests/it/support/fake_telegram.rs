@@ -10,9 +10,11 @@
 //!
 //! It behaves like Telegram where the bot can notice: `getUpdates` long-polls and forgets what
 //! an offset confirmed, an edit that changes nothing is refused ("message is not modified"), a
-//! callback query can be answered once, a message to a group that became a supergroup is
+//! callback query can be answered once, a `getUpdates` still waiting when another starts ends
+//! with 409 (two processes polling one bot), a message to a group that became a supergroup is
 //! refused with `migrate_to_chat_id`, and a test can make the next call to a method fail
-//! (`fail_next`), e.g. with flood control's 429 and `retry_after`.
+//! (`fail_next`), e.g. with flood control's 429 and `retry_after`. In webhook mode a test
+//! takes the waiting updates (`take_updates`) and POSTs them to the bot as Telegram would.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -104,6 +106,9 @@ struct State {
     failures: HashMap<String, VecDeque<(u16, String, Value)>>,
     /// Callback query id → how many times the bot answered it.
     callbacks: HashMap<String, usize>,
+    /// Counts `getUpdates` calls: a newer one ends one still waiting with 409, as Telegram
+    /// does when two processes poll the same bot.
+    poll_generation: u64,
     next_callback: u64,
 }
 
@@ -278,6 +283,12 @@ impl FakeTelegram {
         s.updates.push_back(update);
         drop(s);
         self.inner.changed.notify_waiters();
+    }
+
+    /// Takes the updates waiting for the bot, as Telegram does when it delivers them by
+    /// webhook instead of `getUpdates` (the test then POSTs them to the bot).
+    pub fn take_updates(&self) -> Vec<Value> {
+        self.inner.lock().updates.drain(..).collect()
     }
 
     /// The next update id the fake will give out.
@@ -606,10 +617,23 @@ async fn get_updates(inner: &Inner, params: &Value) -> (u16, Value) {
             .collect()
     });
     let deadline = tokio::time::Instant::now() + timeout;
+    let generation = {
+        let mut s = inner.lock();
+        s.poll_generation += 1;
+        s.poll_generation
+    };
+    inner.changed.notify_waiters();
     loop {
         let notified = inner.changed.notified();
         {
             let mut s = inner.lock();
+            if s.poll_generation != generation {
+                return (
+                    409,
+                    json!({"ok": false, "error_code": 409,
+                        "description": "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"}),
+                );
+            }
             if let Some(failure) = s
                 .failures
                 .get_mut("getUpdates")
@@ -666,6 +690,8 @@ fn answer(s: &mut State, method: &str, p: &Value) -> (u16, Value) {
             ok(me)
         }
         "sendMessage" | "sendPhoto" => send(s, method, p),
+        // The webhook is only recorded: a test delivers updates to the bot itself.
+        "setWebhook" | "deleteWebhook" => ok(json!(true)),
         "editMessageText" | "editMessageReplyMarkup" => {
             let (Some(chat), Some(id)) = (p["chat_id"].as_i64(), p["message_id"].as_i64()) else {
                 return bad("message identifier is not specified");

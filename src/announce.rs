@@ -1,0 +1,82 @@
+//! What the moderators' rooms are told as time passes: the escalations of missed targets and
+//! the daily digest, queued in the outbox for every room (a Discord channel, a Telegram chat,
+//! or both), each rendered for its platform.
+//!
+//! Every platform's clock (`discord::schedule`, `telegram::schedule`) runs these checks, so
+//! Telegram alone announces too. Running them from two clocks, or two processes, repeats
+//! nothing: an escalation is recorded in the database before it is queued (only the caller
+//! that records it gets it back), and a digest day is claimed and queued in one transaction.
+
+use tracing::{info, warn};
+
+use crate::config::Settings;
+use crate::digest::{self, DigestWindow};
+use crate::discord::markdown::DiscordRoom;
+use crate::escalation::{self, Escalation, EscalationPolicy};
+use crate::outbox::{Destination, DigestOrder};
+use crate::sla::Sla;
+use crate::telegram::room::TelegramRoom;
+use crate::tracker::{Tracker, TrackerError};
+
+/// An escalation as a room on `destination` shows it: Discord's markdown with its role
+/// mention; on Telegram plain text (no markup), and no Discord role to ping.
+pub fn escalation_text(escalation: &Escalation, destination: Destination) -> String {
+    match destination {
+        Destination::Discord => escalation.to_markdown(&DiscordRoom),
+        Destination::Telegram => TelegramRoom::escalation(escalation),
+    }
+}
+
+/// Queues one message per comment that has just missed its target, in every room.
+pub async fn escalate(
+    tracker: &Tracker,
+    sla: &Sla,
+    policy: &EscalationPolicy,
+) -> Result<(), TrackerError> {
+    let due = escalation::due_escalations(tracker, sla, policy).await?;
+    for escalation in due {
+        let id = escalation.comment_id.clone();
+        match tracker
+            .queue_escalation(
+                &id,
+                |destination| escalation_text(&escalation, destination),
+                escalation.ping,
+            )
+            .await
+        {
+            Ok(()) => info!(comment = %id, pinged = escalation.ping.is_some(), "escalation queued"),
+            // Recorded but not queued: the digest still counts it; say so for the operator.
+            Err(e) => warn!(comment = %id, error = %e, "escalation recorded but NOT queued"),
+        }
+    }
+    Ok(())
+}
+
+/// The outbox order for a digest window.
+pub fn digest_order(window: &DigestWindow) -> DigestOrder {
+    DigestOrder {
+        day: window.day,
+        start: window.start,
+        end: window.end,
+        scheduled: window.scheduled,
+        tz: window.tz.name().to_owned(),
+    }
+}
+
+/// Queues the scheduled digest for every room if it is due: the day is claimed in the same
+/// transaction, so it goes out exactly once, and the outbox retries it if posting fails.
+pub async fn scheduled_digest(tracker: &Tracker, settings: &Settings) -> Result<(), TrackerError> {
+    let store = tracker.store();
+    let now = tracker.clock().now();
+    let last = store.last_digest().await?;
+    let Some(window) = digest::digest_due(now, last.as_ref(), settings) else {
+        return Ok(());
+    };
+    if tracker
+        .queue_digest(&window.posted(now), digest_order(&window))
+        .await?
+    {
+        info!(day = %window.day, late = window.is_catch_up(), "daily digest queued");
+    }
+    Ok(())
+}
