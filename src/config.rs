@@ -370,6 +370,8 @@ pub struct MetaSettings {
     pub graph_base: String,
     /// Graph API version, such as `v21.0`.
     pub version: String,
+    /// The wait before retrying a reply after a Graph rate limit that does not say how long.
+    pub rate_limit_wait: HumanDuration,
     #[serde(default)]
     pub pages: Vec<MetaPageSettings>,
 }
@@ -426,6 +428,11 @@ impl Settings {
                 "meta.graph_base",
                 "must start with https:// (https://graph.facebook.com)",
             ));
+        }
+        if meta.rate_limit_wait.0 < Duration::seconds(1)
+            || meta.rate_limit_wait.0 > Duration::hours(1)
+        {
+            return Err(invalid("meta.rate_limit_wait", "must be between 1s and 1h"));
         }
         let version_ok = meta
             .version

@@ -22,7 +22,7 @@ use ascolto::digest::{self, DigestWindow};
 use ascolto::eval::{self, Task};
 use ascolto::http::{self, HttpServer};
 use ascolto::meta::types::{MetaSecrets, Pages};
-use ascolto::meta::{Meta, Notice};
+use ascolto::meta::Meta;
 use ascolto::rules::Library;
 use ascolto::store::Store;
 use ascolto::{discord, explain, replay, telegram, telemetry};
@@ -307,6 +307,8 @@ async fn run_bot(settings: Settings) -> Result<ExitCode> {
 struct Webhooks {
     server: HttpServer,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Posts approved replies on Facebook, Instagram and Messenger.
+    replies: ascolto::outbox::Worker,
 }
 
 impl Webhooks {
@@ -316,29 +318,30 @@ impl Webhooks {
         for task in self.tasks {
             task.abort();
         }
+        // A reply being posted is finished and recorded; pending ones wait for the next start.
+        if !self
+            .replies
+            .shutdown(std::time::Duration::from_secs(10))
+            .await
+        {
+            tracing::warn!("a Meta reply still in flight at shutdown; it is looked for before being retried at the next start");
+        }
     }
 }
 
 async fn start_meta(app: &App, secrets: MetaSecrets, bot: &discord::BotHandle) -> Result<Webhooks> {
-    let (meta, mut notices) = Meta::start(app, secrets)
+    let (meta, notices) = Meta::start(app, secrets)
         .await
         .context("starting the Meta channel")?;
     let router = http::router(vec![meta.routes()], app.settings.http.max_body_kb * 1024);
     let server = HttpServer::start(&app.settings.http.listen, router).await?;
     let processor = meta.spawn_processor();
-    let data = bot.data().clone();
-    let alerts = tokio::spawn(async move {
-        while let Some(notice) = notices.recv().await {
-            match notice {
-                // Queued in the outbox with the comment itself, as for any flagged comment.
-                Notice::Alert(_) => {}
-                Notice::Refresh(id) => discord::alerts::refresh_logged(&data, &id).await,
-            }
-        }
-    });
+    let replies = meta.spawn_delivery(app.settings.outbox.policy());
+    let alerts = discord::alerts::follow_meta(bot.data().clone(), notices);
     Ok(Webhooks {
         server,
         tasks: vec![processor, alerts],
+        replies,
     })
 }
 

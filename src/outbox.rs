@@ -77,34 +77,45 @@ impl std::fmt::Display for OutboxId {
 #[serde(rename_all = "lowercase")]
 pub enum Destination {
     Discord,
+    /// Facebook, Instagram and Messenger through the Graph API (`meta::delivery`); the row's
+    /// channel is the comment's channel id, which names the page (`meta::types::MetaChannel`).
+    Meta,
 }
 
 impl Destination {
     pub fn as_str(self) -> &'static str {
         match self {
             Destination::Discord => "discord",
+            Destination::Meta => "meta",
         }
     }
 
     pub fn parse(value: &str) -> Option<Destination> {
         match value {
             "discord" => Some(Destination::Discord),
+            "meta" => Some(Destination::Meta),
             _ => None,
         }
     }
 
     /// Where a reply to a comment from `source` is posted through the outbox; `None` for
     /// sources with nowhere to post (a replayed file) and, for now, for the channels whose
-    /// replies are not delivered from the outbox yet (Telegram sends its own; Meta's replies
-    /// are not wired to Approve).
+    /// replies are not delivered from the outbox yet (Telegram sends its own).
     pub fn for_source(source: Source) -> Option<Destination> {
         match source {
             Source::Discord => Some(Destination::Discord),
-            Source::Replay
-            | Source::Facebook
-            | Source::Instagram
-            | Source::Messenger
-            | Source::Telegram => None,
+            Source::Facebook | Source::Instagram | Source::Messenger => Some(Destination::Meta),
+            Source::Replay | Source::Telegram => None,
+        }
+    }
+
+    /// How long after a person's last direct message the platform still accepts a reply to
+    /// it, for platforms that limit it: Meta's standard messaging window. Past it an
+    /// approval is refused before anything is queued.
+    pub fn direct_reply_window(self) -> Option<chrono::Duration> {
+        match self {
+            Destination::Discord => None,
+            Destination::Meta => Some(chrono::Duration::hours(24)),
         }
     }
 }
@@ -399,7 +410,9 @@ impl DeliveryError {
                 "the platform kept asking the bot to slow down".to_owned()
             }
             DeliveryError::Unavailable { .. } => "the platform was unavailable".to_owned(),
-            DeliveryError::Refused { reason, .. } => reason.to_string(),
+            // The platform's words (or the adapter's, for Meta's token and permissions) say
+            // what to fix.
+            DeliveryError::Refused { reason, detail } => format!("{reason} ({detail})"),
             DeliveryError::Local(_) => {
                 "Ascolto could not prepare it (see the bot's log)".to_owned()
             }

@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use tracing::{info, info_span, Instrument};
@@ -51,6 +52,26 @@ pub enum TrackerError {
     NoDraft(CommentId),
     #[error("comment {0} came from a replayed file: there is no platform to post a reply on")]
     Unpostable(CommentId),
+    /// The platform only accepts a reply to a direct message within `window` of the person's
+    /// last message, and that has passed: nothing was queued.
+    #[error("comment {id}: the person last wrote at {last_message}, more than {} hours ago, and the platform accepts replies to a direct message only within {} hours of it", window.num_hours(), window.num_hours())]
+    ReplyWindowClosed {
+        id: CommentId,
+        last_message: DateTime<Utc>,
+        window: chrono::Duration,
+        /// When the approval was refused.
+        at: DateTime<Utc>,
+    },
+}
+
+/// A direct message whose platform no longer accepts a reply (see
+/// [`Destination::direct_reply_window`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClosedWindow {
+    /// When the person last wrote in the conversation.
+    pub last_message: DateTime<Utc>,
+    /// How long after it replies were accepted.
+    pub window: chrono::Duration,
 }
 
 /// Who acted on an alert.
@@ -485,6 +506,14 @@ impl Tracker {
         if queue {
             let destination = Destination::for_source(stored.comment.source)
                 .ok_or_else(|| TrackerError::Unpostable(id.clone()))?;
+            if let Some(closed) = self.reply_window_closed(&stored).await? {
+                return Err(TrackerError::ReplyWindowClosed {
+                    id: id.clone(),
+                    last_message: closed.last_message,
+                    window: closed.window,
+                    at: self.clock.now(),
+                });
+            }
             rows.push(NewOutbox {
                 destination,
                 channel: stored.comment.place.channel.0.clone(),
@@ -519,6 +548,31 @@ impl Tracker {
             moderator: moderator.clone(),
             edited,
         })
+    }
+
+    /// Whether a reply to this direct message would come too late for its platform: the
+    /// person's last message in the conversation (as the channel recorded it, or this one)
+    /// is older than the platform's window. `None` for comments that are not direct messages
+    /// and platforms without a window.
+    pub async fn reply_window_closed(
+        &self,
+        stored: &StoredComment,
+    ) -> Result<Option<ClosedWindow>, TrackerError> {
+        let comment = &stored.comment;
+        let Some(window) = Destination::for_source(comment.source)
+            .and_then(Destination::direct_reply_window)
+            .filter(|_| comment.place.is_dm)
+        else {
+            return Ok(None);
+        };
+        let recorded = self.store.last_inbound(&comment.place.channel).await?;
+        let last_message = recorded.map_or(comment.time, |r| r.max(comment.time));
+        Ok(
+            (self.clock.now() - last_message > window).then_some(ClosedWindow {
+                last_message,
+                window,
+            }),
+        )
     }
 
     fn signed_draft(&self, stored: &StoredComment, moderator: &Moderator) -> Option<String> {

@@ -6,12 +6,15 @@
 //! - `inbox`: the stored deliveries and the direct-message windows.
 //! - `events`: a body into [`events::MetaEvent`]s (pure).
 //! - `graph`: the Graph API client (replies, error classification).
+//! - `delivery`: the outbox's [`Deliver`](crate::outbox::Deliver) for Meta: approved replies
+//!   posted through `graph`, retried and never doubled.
 //! - `types`: pages, typed ids, how Meta places are encoded in the core's ids, secrets.
 //!
 //! [`Meta`] ties them: the webhook stores and wakes the processor, which turns each stored
 //! delivery into tracker calls (`ingest`, `edit`, `delete`) and tells whoever shows alerts
 //! (the Discord bot, wired in `main`) what changed, as [`Notice`]s.
 
+pub mod delivery;
 pub mod events;
 pub mod graph;
 pub mod inbox;
@@ -59,7 +62,7 @@ pub enum MetaError {
     #[error(transparent)]
     Secrets(#[from] SecretsError),
     #[error("Meta inbox: {0}")]
-    Inbox(#[from] sqlx::Error),
+    Inbox(#[from] StoreError),
     #[error(transparent)]
     Tracker(#[from] TrackerError),
     #[error(transparent)]
@@ -93,14 +96,14 @@ impl std::fmt::Debug for Meta {
 }
 
 impl Meta {
-    /// Opens the inbox in the application's database (`settings.store.url`) and builds the
-    /// channel. Nothing is processed until [`Meta::spawn_processor`] or
+    /// Builds the channel on the application's store (its inbox is the store's webhook
+    /// tables). Nothing is processed until [`Meta::spawn_processor`] or
     /// [`Meta::process_pending`]; the receiver gets what moderators should be shown.
     pub async fn start(
         app: &App,
         secrets: MetaSecrets,
     ) -> Result<(Meta, mpsc::UnboundedReceiver<Notice>), MetaError> {
-        let inbox = Inbox::connect(&app.settings.store.url).await?;
+        let inbox = Inbox::new(app.tracker.store().clone());
         let pages = Pages::from_settings(&app.settings.meta);
         let graph = GraphClient::new(
             &app.settings.meta,
@@ -147,6 +150,19 @@ impl Meta {
     /// The Graph API client, with the pages' tokens.
     pub fn graph(&self) -> &GraphClient {
         &self.inner.graph
+    }
+
+    /// Starts posting approved replies from the outbox (`Destination::Meta` rows): those the
+    /// last run left pending at once.
+    pub fn spawn_delivery(&self, policy: crate::outbox::RetryPolicy) -> crate::outbox::Worker {
+        crate::outbox::Worker::spawn(
+            self.inner.tracker.clone(),
+            Arc::new(delivery::MetaDelivery::new(
+                self.inner.tracker.clone(),
+                self.inner.graph.clone(),
+            )),
+            policy,
+        )
     }
 
     /// Processes what the last run left, then each delivery as it is stored.
@@ -252,7 +268,7 @@ impl Meta {
                             comment.time,
                         )
                         .await
-                        .map_err(|e| TrackerError::Store(StoreError::Db(e)))?;
+                        .map_err(TrackerError::Store)?;
                 }
                 let outcome = tracker.ingest(&comment).await?;
                 self.show(&outcome);
