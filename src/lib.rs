@@ -25,7 +25,8 @@
 //!   [`digest`] (the daily summary and its chart).
 //! - Wiring: [`config`] (the one typed `Settings`), [`app`] (builds the tracker, targets and
 //!   escalation policy once, for `main`, the demo and every test), [`clock`] (real or
-//!   hand-moved time), [`telemetry`] (logging).
+//!   hand-moved time), [`telemetry`] (logging), [`metrics`] (the counters, latency histogram
+//!   and channel connections that `GET /metrics` and `GET /readyz` show).
 
 pub use ascolto_core::{answer, comment, draft, eval, explain, lifecycle, rules, text, triage};
 
@@ -38,6 +39,7 @@ pub mod discord;
 pub mod escalation;
 pub mod http;
 pub mod meta;
+pub mod metrics;
 pub mod outbox;
 pub mod replay;
 pub mod sla;

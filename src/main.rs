@@ -333,7 +333,10 @@ async fn start_meta(app: &App, secrets: MetaSecrets, bot: &discord::BotHandle) -
     let (meta, notices) = Meta::start(app, secrets)
         .await
         .context("starting the Meta channel")?;
-    let router = http::router(vec![meta.routes()], app.settings.http.max_body_kb * 1024);
+    let router = http::router(
+        vec![meta.routes(), http::status_routes(app.tracker.clone())],
+        app.settings.http.max_body_kb * 1024,
+    );
     let server = HttpServer::start(&app.settings.http.listen, router).await?;
     let processor = meta.spawn_processor();
     let replies = meta.spawn_delivery(app.settings.outbox.policy());

@@ -31,6 +31,7 @@ use crate::draft::{draft, draft_wording, wording_count, Draft, DraftContext};
 use crate::lifecycle::{
     after_edit, Action, ActionKind, AlertRef, CommentState, StoredComment, Transition,
 };
+use crate::metrics::{Metrics, ReplyOutcome};
 use crate::outbox::{
     self, DeliveryError, Destination, DigestOrder, NewOutbox, OutboxId, OutboxKind, OutboxRow,
     Payload, ReplyOrder, Room,
@@ -150,6 +151,8 @@ pub struct Tracker {
     room: OnceLock<Room>,
     /// Wakes the outbox worker when a row is queued.
     outbox_wake: Arc<Notify>,
+    /// The figures `/metrics` shows, counted here where comments, alerts and writes happen.
+    metrics: Arc<Metrics>,
 }
 
 /// What the tracker needs besides the store.
@@ -180,6 +183,7 @@ impl Tracker {
             clock,
             room: OnceLock::new(),
             outbox_wake: Arc::new(Notify::new()),
+            metrics: Arc::new(Metrics::new()),
         }
     }
 
@@ -191,6 +195,11 @@ impl Tracker {
 
     pub fn room(&self) -> Option<&Room> {
         self.room.get()
+    }
+
+    /// The figures for monitoring (`/metrics`, `/readyz`).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// Notified whenever a row is queued (the worker waits on it).
@@ -310,6 +319,8 @@ impl Tracker {
                 answered: Vec::new(),
             });
         }
+        let labels: Vec<Label> = verdict.labels.iter().map(|l| l.label).collect();
+        self.metrics.comment_ingested(comment.source, &labels);
         let answered = self
             .answers(comment, state == CommentState::Flagged)
             .await?;
@@ -504,9 +515,12 @@ impl Tracker {
         };
         let mut rows = Vec::new();
         if queue {
-            let destination = Destination::for_source(stored.comment.source)
-                .ok_or_else(|| TrackerError::Unpostable(id.clone()))?;
+            let Some(destination) = Destination::for_source(stored.comment.source) else {
+                self.metrics.reply(ReplyOutcome::Refused);
+                return Err(TrackerError::Unpostable(id.clone()));
+            };
             if let Some(closed) = self.reply_window_closed(&stored).await? {
+                self.metrics.reply(ReplyOutcome::Refused);
                 return Err(TrackerError::ReplyWindowClosed {
                     id: id.clone(),
                     last_message: closed.last_message,
@@ -1017,6 +1031,18 @@ impl Tracker {
         if marked && !done.then.is_empty() {
             self.wake();
         }
+        if marked {
+            match &row.payload {
+                Payload::Alert { comment } if message_id.is_some() => {
+                    if let Some(stored) = self.store.comment(comment).await? {
+                        let latency = (now - stored.comment.time).to_std().unwrap_or_default();
+                        self.metrics.alert_posted(row.destination, latency);
+                    }
+                }
+                Payload::Reply(_) => self.metrics.reply(ReplyOutcome::Sent),
+                _ => {}
+            }
+        }
         Ok(marked)
     }
 
@@ -1028,7 +1054,7 @@ impl Tracker {
         due_ms: i64,
         first_failed_ms: i64,
     ) -> Result<bool, TrackerError> {
-        Ok(self
+        let recorded = self
             .store
             .outbox_retry(
                 row,
@@ -1037,7 +1063,12 @@ impl Tracker {
                 first_failed_ms,
                 error.maybe_sent(),
             )
-            .await?)
+            .await?;
+        if recorded {
+            self.metrics
+                .write_retried(row.destination, row.payload.kind());
+        }
+        Ok(recorded)
     }
 
     /// A row is given up: mark it, tell the moderators (unless it was itself a notice), and
@@ -1082,6 +1113,12 @@ impl Tracker {
         let marked = self.store.outbox_finish(row, &done, now).await?;
         if marked && !done.then.is_empty() {
             self.wake();
+        }
+        if marked {
+            self.metrics.write_failed(row.destination, kind);
+            if kind == OutboxKind::Reply {
+                self.metrics.reply(ReplyOutcome::GivenUp);
+            }
         }
         Ok(marked)
     }

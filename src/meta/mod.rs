@@ -32,6 +32,7 @@ use tracing::{debug, info, info_span, warn, Instrument};
 use crate::app::App;
 use crate::comment::CommentId;
 use crate::lifecycle::{CommentState, StoredComment};
+use crate::metrics::Channel;
 use crate::store::StoreError;
 use crate::tracker::{Edited, IngestOutcome, Ingested, Tracker, TrackerError};
 
@@ -112,6 +113,10 @@ impl Meta {
             app.tracker.clock().clone(),
             Some(inbox.clone()),
         )?;
+        // Not ready until its deliveries are being taken in (the processor's first pass).
+        app.tracker
+            .metrics()
+            .channel_connected(Channel::Meta, false);
         let (notices, receiver) = mpsc::unbounded_channel();
         let meta = Meta {
             inner: Arc::new(Inner {
@@ -136,6 +141,7 @@ impl Meta {
             inbox: self.inner.inbox.clone(),
             clock: self.inner.tracker.clock().clone(),
             wake: self.inner.wake.clone(),
+            metrics: self.inner.tracker.metrics().clone(),
         }))
     }
 
@@ -194,6 +200,16 @@ impl Meta {
     /// later ones are not applied before it.
     pub async fn process_pending(&self) -> Result<usize, MetaError> {
         let _one_at_a_time = self.inner.processing.lock().await;
+        let result = self.process_all().await;
+        // Ready while deliveries are taken in; a database failure leaves them waiting.
+        self.inner
+            .tracker
+            .metrics()
+            .channel_connected(Channel::Meta, result.is_ok());
+        result
+    }
+
+    async fn process_all(&self) -> Result<usize, MetaError> {
         let mut count = 0;
         loop {
             let batch = self.inner.inbox.pending(webhook::CHANNEL, 50).await?;

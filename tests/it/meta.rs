@@ -661,7 +661,10 @@ impl Live {
         .unwrap();
         let (meta, notices) = Meta::start(&app, secrets).await.unwrap();
         let follow = ascolto::discord::alerts::follow_meta(data, notices);
-        let router = http::router(vec![meta.routes()], 1024 * 1024);
+        let router = http::router(
+            vec![meta.routes(), http::status_routes(app.tracker.clone())],
+            1024 * 1024,
+        );
         let server = HttpServer::start("127.0.0.1:0", router).await.unwrap();
         let replies = Some(meta.spawn_delivery(app.settings.outbox.policy()));
         Live {
@@ -726,6 +729,34 @@ impl Live {
         self.h
             .fake
             .click_button(message_id(alert), &custom_id, ids::MIA)
+    }
+
+    /// GETs a path of the HTTP server: status and body.
+    async fn get(&self, path: &str) -> (u16, String) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.server.base_url()))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    }
+
+    /// Polls `/readyz` until it answers `status` with a body containing `words`.
+    async fn readyz_until(&self, status: u16, words: &str) -> String {
+        let deadline = tokio::time::Instant::now() + STEP;
+        loop {
+            let (got, body) = self.get("/readyz").await;
+            if got == status && body.contains(words) {
+                return body;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "/readyz never answered {status} with `{words}`; last {got}: {body}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     /// Graph requests other than reads.
@@ -1028,5 +1059,54 @@ async fn an_expired_page_token_is_reported_to_moderators_and_the_alert_reopens()
     );
     assert_eq!(t.posts().len(), 1, "never retried");
     assert_eq!(t.stored("fb:5_77").await.state, CommentState::Alerted);
+    t.finish().await;
+}
+
+#[tokio::test]
+async fn readyz_and_metrics_report_the_real_state_and_figures() {
+    let t = Live::start().await;
+    // Meta is not ready before its deliveries are taken in.
+    let down = t.readyz_until(503, "meta: not connected").await;
+    assert!(!down.contains("store"), "{down}");
+    // A comment written a minute before the bot's clock reads it: its alert takes 1 s.
+    t.clock.advance(Duration::seconds(61));
+    t.graph
+        .fail_next(429, 4, "Application request limit reached");
+    t.deliver(&nora_complains()).await;
+    let bytes = nora_complains().to_string().into_bytes();
+    let wrong = sign(b"another-secret", &bytes);
+    let refused = t
+        .http
+        .post(format!("{}{PATH}", t.server.base_url()))
+        .header("x-hub-signature-256", wrong)
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 403);
+    approve_and_close(&t, "fb:5_77").await;
+    assert_eq!(t.readyz_until(200, "ready").await, "ready\n");
+
+    let (status, metrics) = t.get("/metrics").await;
+    assert_eq!(status, 200);
+    for line in [
+        "ascolto_comments_ingested_total{channel=\"facebook\",label=\"complaint\"} 1",
+        "ascolto_alerts_total{room=\"discord\"} 1",
+        "ascolto_replies_total{outcome=\"sent\"} 1",
+        "ascolto_platform_write_retries_total{destination=\"meta\",kind=\"reply\"} 1",
+        "ascolto_webhook_signature_failures_total{channel=\"meta\"} 1",
+        "ascolto_channel_connected{channel=\"discord\"} 1",
+        "ascolto_channel_connected{channel=\"meta\"} 1",
+        "ascolto_alert_latency_seconds_bucket{le=\"0.5\"} 0",
+        "ascolto_alert_latency_seconds_bucket{le=\"1\"} 1",
+        "ascolto_alert_latency_seconds_count 1",
+        "ascolto_alert_latency_seconds_sum 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} missing in\n{metrics}"
+        );
+    }
+    assert!(!metrics.contains("ascolto_platform_write_failures_total{"));
     t.finish().await;
 }
