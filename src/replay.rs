@@ -112,6 +112,28 @@ struct Record {
     joined: Option<serde_json::Value>,
     #[serde(default)]
     mentions: Vec<String>,
+    /// The platform the comment was written on (`discord`, `telegram`, `facebook`,
+    /// `instagram`, `messenger`); absent, it is a replayed comment with no platform.
+    #[serde(default)]
+    platform: Option<String>,
+    /// The post (Facebook) or media (Instagram) the comment is under.
+    #[serde(default)]
+    post_id: Option<String>,
+    /// The platform's own id of the comment (`id` stays the replay's key).
+    #[serde(default)]
+    comment_id: Option<String>,
+}
+
+/// How a platform is named to people, for channel names ("Facebook · Acme Shop").
+fn platform_name(source: Source) -> &'static str {
+    match source {
+        Source::Discord => "Discord",
+        Source::Replay => "Replay",
+        Source::Facebook => "Facebook",
+        Source::Instagram => "Instagram",
+        Source::Messenger => "Messenger",
+        Source::Telegram => "Telegram",
+    }
 }
 
 /// A time field: an RFC 3339 string within the replayable years, or a message naming `field`.
@@ -135,13 +157,50 @@ fn time_field(field: &str, value: &serde_json::Value) -> Result<DateTime<Utc>, S
 }
 
 impl Record {
-    fn into_comment(self, time: DateTime<Utc>, joined: Option<DateTime<Utc>>) -> Comment {
+    /// The platform named by `platform`, or an error naming the field.
+    fn source(&self) -> Result<Source, String> {
+        match self.platform.as_deref() {
+            None => Ok(Source::Replay),
+            Some(name) => Source::parse(name)
+                .filter(|s| *s != Source::Replay)
+                .ok_or_else(|| {
+                    format!(
+                        "field `platform`: `{name}` is not one of discord, telegram, facebook, instagram, messenger"
+                    )
+                }),
+        }
+    }
+
+    fn into_comment(
+        self,
+        source: Source,
+        time: DateTime<Utc>,
+        joined: Option<DateTime<Utc>>,
+    ) -> Comment {
         let author_id = self.author_id.unwrap_or_else(|| self.author.clone());
-        let channel_name = self.channel.trim_start_matches('#').to_owned();
+        let bare = self.channel.trim_start_matches('#').to_owned();
+        // A comment from another platform is named as the live channel names it, so the
+        // demo shows where it was written; comments under one post share a channel.
+        let channel_name = match source {
+            Source::Replay | Source::Discord | Source::Telegram => bare,
+            Source::Facebook | Source::Instagram | Source::Messenger => {
+                format!("{} · {bare}", platform_name(source))
+            }
+        };
         let channel = if self.dm {
             format!("dm-{author_id}")
         } else {
-            channel_name.clone()
+            match &self.post_id {
+                Some(post) => format!("{}:{post}", source.as_str()),
+                None => channel_name.clone(),
+            }
+        };
+        // The same link the live channel gives a Facebook comment.
+        let link = match (source, &self.post_id, &self.comment_id) {
+            (Source::Facebook, Some(post), Some(comment)) => Some(format!(
+                "https://www.facebook.com/{post}?comment_id={comment}"
+            )),
+            _ => None,
         };
         let place = Place {
             is_dm: self.dm,
@@ -153,9 +212,10 @@ impl Record {
             joined_at: joined,
             ..Author::member(author_id, self.author)
         };
-        Comment::new(self.id, Source::Replay, place, author, self.text, time)
+        Comment::new(self.id, source, place, author, self.text, time)
             .with_reply_to(self.reply_to.map(CommentId))
             .with_mentions(self.mentions.into_iter().map(AuthorId).collect())
+            .with_link(link)
     }
 }
 
@@ -203,7 +263,8 @@ pub fn parse_line_within(
             record.id, limits.max_comment_chars
         )));
     }
-    Ok(record.into_comment(time, joined))
+    let source = record.source().map_err(at_line)?;
+    Ok(record.into_comment(source, time, joined))
 }
 
 /// A comment read from a replay file, with the line it came from.
@@ -771,6 +832,33 @@ mod tests {
         let (ids, problems) = read_all(input.as_bytes(), Limits::default());
         assert_eq!(ids, ["c1@1", "c2@2"]);
         assert!(problems.is_empty(), "{problems:?}");
+    }
+
+    #[test]
+    fn the_platform_and_its_ids_are_read_and_a_wrong_platform_is_named() {
+        let fb = r#"{"id":"f1","time":"2026-11-20T12:00:00Z","channel":"Acme Shop","author":"Nora","text":"hi","platform":"facebook","post_id":"100_5","comment_id":"5_77"}"#;
+        let comment = parse_line("x.jsonl", 1, fb).unwrap();
+        assert_eq!(comment.source, Source::Facebook);
+        assert_eq!(comment.place.channel_name, "Facebook · Acme Shop");
+        assert_eq!(comment.place.channel.as_str(), "facebook:100_5");
+        assert_eq!(
+            comment.link.as_deref(),
+            Some("https://www.facebook.com/100_5?comment_id=5_77")
+        );
+        let plain = parse_line("x.jsonl", 2, &line("c1", "2026-11-20T12:00:00Z", "hi")).unwrap();
+        assert_eq!(plain.source, Source::Replay);
+        assert_eq!(plain.link, None);
+        let err = parse_line(
+            "x.jsonl",
+            3,
+            r#"{"id":"c2","time":"2026-11-20T12:00:00Z","channel":"a","author":"b","text":"t","platform":"myspace"}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("x.jsonl:3: field `platform`: `myspace` is not one of"),
+            "{err}"
+        );
     }
 
     #[test]
