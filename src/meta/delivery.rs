@@ -8,9 +8,11 @@
 //!
 //! Never twice: a row flagged `maybe_sent` (an earlier attempt timed out, met a 5xx, or its
 //! process died holding the claim) is first looked for among the comment's replies by the
-//! page with the same text ([`GraphClient::find_reply`]), and a Graph "duplicate" answer
-//! (code 506) counts as delivered. Direct messages cannot be looked for (the Send API has no
-//! idempotency key): a DM whose answer was lost may be sent twice, a risk the README states.
+//! page with the same text, or among the conversation's messages the page sent since the
+//! reply was queued ([`GraphClient::find_reply`]), and a Graph "duplicate" answer (code 506)
+//! counts as delivered. Where the lookup itself is refused (a token that may not read the
+//! conversations), the reply is posted anyway: a possible duplicate, logged, rather than a
+//! reply never sent; the README states this residual risk.
 
 use std::sync::Arc;
 
@@ -55,17 +57,27 @@ impl MetaDelivery {
             )));
         }
         if row.maybe_sent {
-            if let Some(id) = self
+            match self
                 .graph
-                .find_reply(&stored.comment, &order.text)
+                .find_reply(&stored.comment, &order.text, row.created_at)
                 .await
-                .map_err(for_outbox)?
             {
-                tracing::info!(reply = %id, "already posted by an earlier attempt");
-                return Ok(Delivered {
-                    message_id: Some(id),
-                    pause: None,
-                });
+                Ok(Some(id)) => {
+                    tracing::info!(reply = %id, "already posted by an earlier attempt");
+                    return Ok(Delivered {
+                        message_id: Some(id),
+                        pause: None,
+                    });
+                }
+                Ok(None) => {}
+                // Meta is busy or down: look again at the next attempt.
+                Err(e) if e.retry_after().is_some() => return Err(for_outbox(e)),
+                // The page may not read its conversations (an Instagram account of an
+                // unverified business, a token without the permission): post, at the risk of
+                // a duplicate, rather than never.
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not look for an earlier attempt's reply; posting it")
+                }
             }
         }
         match self.graph.post_reply(&stored.comment, &order.text).await {

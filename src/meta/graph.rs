@@ -26,7 +26,7 @@ use crate::comment::{Comment, Source};
 use crate::config::MetaSettings;
 
 use super::inbox::Inbox;
-use super::types::{page_token_variable, MetaChannel, MetaCommentId, PageId, Pages};
+use super::types::{page_token_variable, DirectKind, MetaChannel, MetaCommentId, PageId, Pages};
 
 /// Meta's standard messaging window after a person's last message.
 pub const MESSAGING_WINDOW: chrono::Duration = chrono::Duration::hours(24);
@@ -338,6 +338,57 @@ impl GraphClient {
 }
 
 impl GraphClient {
+    /// A message with `text` the page (or its Instagram account) sent `person` since `since`.
+    async fn find_message(
+        &self,
+        kind: DirectKind,
+        page: &PageId,
+        person: &str,
+        text: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Option<String>, GraphError> {
+        let (platform, author) = match kind {
+            DirectKind::Messenger => ("messenger", page.to_string()),
+            DirectKind::Instagram => {
+                let Some(account) = self
+                    .pages
+                    .by_id(page.as_str())
+                    .and_then(|p| p.instagram.clone())
+                else {
+                    return Ok(None);
+                };
+                ("instagram", account.to_string())
+            }
+        };
+        let path = format!("{}/conversations", path_segment(page.as_str())?);
+        let query = [
+            ("platform", platform),
+            ("user_id", person),
+            ("fields", "messages.limit(25){id,message,from,created_time}"),
+        ];
+        let answer = self.get(page, &path, &query).await?;
+        // Clocks differ a little between Meta and this machine.
+        let since = since - chrono::Duration::minutes(5);
+        Ok(answer["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|conversation| {
+                conversation["messages"]["data"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+            })
+            .filter(|m| m["from"]["id"] == author.as_str() && m["message"] == text)
+            .filter(|m| {
+                m["created_time"]
+                    .as_str()
+                    .and_then(|t| DateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%z").ok())
+                    .is_some_and(|t| t.with_timezone(&Utc) >= since)
+            })
+            .find_map(|m| m["id"].as_str().map(str::to_owned)))
+    }
+
     /// Reads an answer: its JSON on success, else the error classified. An HTTP 429 is a rate
     /// limit whatever its body says, and a 5xx a failure on Meta's side (the write may have
     /// happened), whatever code it carries.
@@ -402,16 +453,18 @@ impl GraphClient {
         self.answer(page, response).await
     }
 
-    /// Looks for a reply with exactly `text` that the page already posted under `comment`: an
+    /// Looks for a reply with exactly `text` that the page already posted for `comment`: an
     /// earlier attempt whose answer was lost. Facebook (`GET /{comment-id}/comments`, the
     /// newest 100, by `from.id`) and Instagram (`GET /{ig-comment-id}/replies`, by `from.id`)
-    /// allow it. A direct message cannot be looked for this way (the Send API has no
-    /// idempotency key, and finding the conversation needs another permission), so `None`
-    /// is answered for those: the residual risk of a duplicate is documented in the README.
+    /// list a comment's replies. A direct message is looked for among the conversation's
+    /// latest messages (`GET /{page-id}/conversations?user_id=…`), sent by the page since
+    /// `since` (the reply was queued then; an older message with the same words is another
+    /// reply).
     pub async fn find_reply(
         &self,
         comment: &Comment,
         text: &str,
+        since: DateTime<Utc>,
     ) -> Result<Option<String>, GraphError> {
         let (Some(id), Some(channel)) = (
             MetaCommentId::parse(&comment.id),
@@ -419,6 +472,9 @@ impl GraphClient {
         ) else {
             return Ok(None);
         };
+        if let MetaChannel::Conversation { kind, page, person } = &channel {
+            return self.find_message(*kind, page, person, text, since).await;
+        }
         let (page, path, author, field) = match (id, channel) {
             (MetaCommentId::Facebook(id), MetaChannel::FacebookPost { page, .. }) => {
                 let path = format!("{}/comments", path_segment(&id)?);

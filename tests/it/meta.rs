@@ -1022,6 +1022,51 @@ async fn a_reply_whose_answer_was_lost_is_looked_for_before_posting_again() {
 }
 
 #[tokio::test]
+async fn a_direct_message_whose_answer_was_lost_is_looked_for_in_the_conversation() {
+    let t = Live::start().await;
+    t.graph.fail_next_after_applying(503);
+    t.deliver(&messenger(
+        "555",
+        PAGE,
+        "m_first",
+        "My parcel is still not here",
+        false,
+    ))
+    .await;
+    let id = t.h.tracker().open().await.unwrap()[0]
+        .comment
+        .id
+        .to_string();
+    approve_and_close(&t, &id).await;
+    let requests = t.graph.requests();
+    let shape: Vec<(&str, &str)> = requests
+        .iter()
+        .map(|r| (r.method.as_str(), r.path.as_str()))
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            ("POST", "/v21.0/100/messages"),
+            ("GET", "/v21.0/100/conversations")
+        ]
+    );
+    let lookup = &requests[1].query;
+    assert!(lookup.contains(&("user_id".to_owned(), "555".to_owned())));
+    assert!(lookup.contains(&("platform".to_owned(), "messenger".to_owned())));
+    let trail =
+        t.h.tracker()
+            .store()
+            .actions_for(&CommentId::new(&id))
+            .await
+            .unwrap();
+    assert_eq!(
+        trail.last().unwrap().reply_message_id.as_deref(),
+        Some("m_reply_1")
+    );
+    t.finish().await;
+}
+
+#[tokio::test]
 async fn an_expired_page_token_is_reported_to_moderators_and_the_alert_reopens() {
     let t = Live::start().await;
     t.graph.fail_next(

@@ -5,7 +5,9 @@
 //!
 //! Replies it accepted are kept, by the page (Facebook, `message`) or the Instagram account
 //! (`text`) it was told it serves ([`FakeGraph::acting_as`]), and listed again by
-//! `GET /{comment-id}/comments` and `GET /{ig-comment-id}/replies` as `{"data": [...]}`.
+//! `GET /{comment-id}/comments` and `GET /{ig-comment-id}/replies` as `{"data": [...]}`;
+//! messages sent are listed by `GET /{page-id}/conversations?user_id=…` as one conversation
+//! with `messages.data` (newest first, `created_time` the fake's own time).
 //! [`FakeGraph::fail_next_after_applying`] keeps a reply yet answers an error: an answer lost
 //! after the write.
 
@@ -151,6 +153,20 @@ fn answer(
     }
     if method == Method::GET {
         let data = state.posted.get(&path).cloned().unwrap_or_default();
+        if path.ends_with("/conversations") {
+            let user = query_value(&uri, "user_id").unwrap_or_default();
+            let mut messages: Vec<Value> = data
+                .into_iter()
+                .filter(|m| m["to"] == user.as_str())
+                .collect();
+            messages.reverse();
+            let conversations = if messages.is_empty() {
+                json!([])
+            } else {
+                json!([{"id": format!("t_{user}"), "messages": {"data": messages}}])
+            };
+            return axum::Json(json!({"data": conversations})).into_response();
+        }
         return axum::Json(json!({"data": data})).into_response();
     }
     state.replies += 1;
@@ -165,6 +181,14 @@ fn answer(
         let reply = json!({"id": id, "text": body["message"], "from": from});
         state.posted.entry(path.clone()).or_default().push(reply);
     }
+    if let Some(page_path) = path.strip_suffix("/messages") {
+        // Kept as the page's message in its conversation with the recipient.
+        let message = json!({"id": format!("m_reply_{n}"), "message": body["message"]["text"],
+            "from": {"id": state.page}, "to": body["recipient"]["id"],
+            "created_time": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%z").to_string()});
+        let key = format!("{page_path}/conversations");
+        state.posted.entry(key).or_default().push(message);
+    }
     if let Some((status, error, true)) = failure {
         let status = StatusCode::from_u16(status).unwrap();
         return (status, axum::Json(error)).into_response();
@@ -176,4 +200,12 @@ fn answer(
     } else {
         axum::Json(json!({"id": id})).into_response()
     }
+}
+
+/// A query parameter's raw value (the ids it is used for need no decoding).
+fn query_value(uri: &Uri, name: &str) -> Option<String> {
+    uri.query()?.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        (key == name).then(|| value.to_owned())
+    })
 }
