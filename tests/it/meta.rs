@@ -44,6 +44,29 @@ struct MetaTest {
     http: reqwest::Client,
 }
 
+/// The one page the tests serve, with its Instagram account.
+fn acme_page() -> MetaPageSettings {
+    MetaPageSettings {
+        id: PAGE.into(),
+        name: "Acme Shop".into(),
+        instagram_id: IG.into(),
+        instagram_username: "acme".into(),
+    }
+}
+
+/// The test's app secret and verify token, and a token per page named after its variable.
+fn test_secrets(app: &App) -> MetaSecrets {
+    let pages = ascolto::meta::types::Pages::from_settings(&app.settings.meta);
+    MetaSecrets::from_lookup(&pages, |name| {
+        Some(match name {
+            "META_APP_SECRET" => APP_SECRET.to_owned(),
+            "META_VERIFY_TOKEN" => VERIFY_TOKEN.to_owned(),
+            _ => format!("token-for-{name}"),
+        })
+    })
+    .unwrap()
+}
+
 async fn build(
     dir: &TestDir,
     clock: &ManualClock,
@@ -51,24 +74,10 @@ async fn build(
 ) -> (App, Meta, UnboundedReceiver<Notice>) {
     let base = graph.base();
     let mut settings = dir.settings(&[("ASCOLTO__META__GRAPH_BASE", base.as_str())]);
-    settings.meta.pages = vec![MetaPageSettings {
-        id: PAGE.into(),
-        name: "Acme Shop".into(),
-        instagram_id: IG.into(),
-        instagram_username: "acme".into(),
-    }];
+    settings.meta.pages = vec![acme_page()];
     settings.validate().unwrap();
     let app = App::build(settings, Arc::new(clock.clone())).await.unwrap();
-    let pages = ascolto::meta::types::Pages::from_settings(&app.settings.meta);
-    let secrets = MetaSecrets::from_lookup(&pages, |name| {
-        Some(match name {
-            "META_APP_SECRET" => APP_SECRET.to_owned(),
-            "META_VERIFY_TOKEN" => VERIFY_TOKEN.to_owned(),
-            _ => format!("token-for-{name}"),
-        })
-    })
-    .unwrap();
-    let (meta, notices) = Meta::start(&app, secrets).await.unwrap();
+    let (meta, notices) = Meta::start(&app, test_secrets(&app)).await.unwrap();
     (app, meta, notices)
 }
 
@@ -637,12 +646,7 @@ impl Live {
             Harness::start_with_clock(World::default_test(), &env, Arc::new(clock.clone())).await;
         let data = h.bot().data().clone();
         let mut settings = (*data.settings).clone();
-        settings.meta.pages = vec![MetaPageSettings {
-            id: PAGE.into(),
-            name: "Acme Shop".into(),
-            instagram_id: IG.into(),
-            instagram_username: "acme".into(),
-        }];
+        settings.meta.pages = vec![acme_page()];
         settings.validate().unwrap();
         let app = App {
             settings,
@@ -650,16 +654,7 @@ impl Live {
             sla: data.sla.clone(),
             escalation: data.escalation.clone(),
         };
-        let pages = ascolto::meta::types::Pages::from_settings(&app.settings.meta);
-        let secrets = MetaSecrets::from_lookup(&pages, |name| {
-            Some(match name {
-                "META_APP_SECRET" => APP_SECRET.to_owned(),
-                "META_VERIFY_TOKEN" => VERIFY_TOKEN.to_owned(),
-                _ => format!("token-for-{name}"),
-            })
-        })
-        .unwrap();
-        let (meta, notices) = Meta::start(&app, secrets).await.unwrap();
+        let (meta, notices) = Meta::start(&app, test_secrets(&app)).await.unwrap();
         let follow = ascolto::discord::alerts::follow_meta(data, notices);
         let router = http::router(
             vec![meta.routes(), http::status_routes(app.tracker.clone())],
