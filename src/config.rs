@@ -1398,6 +1398,14 @@ mod tests {
         assert!(err.to_string().contains("meta.version"), "{err}");
         let err = load(&[("ASCOLTO__META__GRAPH_BASE", "graph.facebook.com")]).unwrap_err();
         assert!(err.to_string().contains("meta.graph_base"), "{err}");
+        assert_eq!(
+            load(&[]).unwrap().meta.rate_limit_wait.0,
+            Duration::seconds(60)
+        );
+        for out_of_range in ["0s", "2h"] {
+            let err = load(&[("ASCOLTO__META__RATE_LIMIT_WAIT", out_of_range)]).unwrap_err();
+            assert!(err.to_string().contains("meta.rate_limit_wait"), "{err}");
+        }
         let mut s = load(&[]).unwrap();
         let page = |id: &str| MetaPageSettings {
             id: id.into(),

@@ -1150,3 +1150,38 @@ async fn readyz_and_metrics_report_the_real_state_and_figures() {
     assert!(!metrics.contains("ascolto_platform_write_failures_total{"));
     t.finish().await;
 }
+
+#[tokio::test]
+async fn an_edited_reply_is_posted_under_the_instagram_comment_as_written() {
+    let t = Live::start().await;
+    t.deliver(&instagram_comment()).await;
+    let alert = t.alert_for("ig:1801").await;
+    let click = t.press(&alert, "Edit");
+    t.h.fake
+        .wait_until("the Edit modal", STEP, |f| {
+            f.interaction_modal(click).is_some()
+        })
+        .await;
+    let modal = t.h.fake.interaction_modal(click).unwrap();
+    let modal_id = modal["custom_id"].as_str().unwrap().to_owned();
+    let edited = "Ciao Luca, ti scriviamo in privato con il tracking aggiornato.";
+    t.h.fake
+        .submit_modal(&modal_id, ids::MIA, &[("text", edited)]);
+    let closed = t.h.closed(&alert).await;
+    assert!(field(&closed, "Status").contains("(edited)"), "{closed}");
+    let posts = t.posts();
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    assert_eq!(posts[0].path, "/v21.0/1801/replies");
+    assert_eq!(posts[0].body, json!({"message": edited}));
+    let trail =
+        t.h.tracker()
+            .store()
+            .actions_for(&CommentId::new("ig:1801"))
+            .await
+            .unwrap();
+    let sent = trail.last().unwrap();
+    assert_eq!(sent.kind, ActionKind::Edited);
+    assert_eq!(sent.sent_text.as_deref(), Some(edited));
+    assert_eq!(sent.reply_message_id.as_deref(), Some("reply_1"));
+    t.finish().await;
+}
