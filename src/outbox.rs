@@ -6,7 +6,8 @@
 //!
 //! This module is the platform-neutral part: the row and its typed [`Payload`], the
 //! [`RetryPolicy`], the [`Deliver`] trait a platform implements (Discord's is
-//! `discord::delivery`), and the [`Worker`] that claims rows and hands them to it.
+//! `discord::delivery`, Meta's approved replies `meta::delivery`), and the [`Worker`] that
+//! claims rows and hands them to it.
 //!
 //! # States, claims and leases
 //!
