@@ -358,6 +358,9 @@ pub struct HttpSettings {
     pub listen: String,
     /// Largest request body accepted, in KiB; bigger ones are refused with 413.
     pub max_body_kb: usize,
+    /// Serve `/healthz`, `/readyz` and `/metrics` even when no webhook channel needs the
+    /// server (a Discord- or Telegram-only bot).
+    pub always: bool,
 }
 
 /// Facebook Pages, Instagram and Messenger (`[meta]`); on when at least one page is listed.
@@ -401,9 +404,10 @@ impl MetaSettings {
 }
 
 impl Settings {
-    /// Whether any channel that receives webhooks is configured, so the HTTP server must run.
+    /// Whether the HTTP server runs: a channel that receives webhooks is configured, or the
+    /// operator wants the health, readiness and metrics endpoints anyway (`[http] always`).
     pub fn needs_http(&self) -> bool {
-        self.meta.is_enabled()
+        self.meta.is_enabled() || self.http.always
     }
 
     fn validate_channels(&self) -> Result<(), ConfigError> {
@@ -1389,6 +1393,9 @@ mod tests {
     fn http_and_meta_settings_are_checked() {
         let s = load(&[]).unwrap();
         assert!(!s.needs_http(), "no page configured: no HTTP server");
+        assert!(load(&[("ASCOLTO__HTTP__ALWAYS", "true")])
+            .unwrap()
+            .needs_http());
         assert_eq!(s.http.listen, "127.0.0.1:8080");
         let err = load(&[("ASCOLTO__HTTP__LISTEN", "localhost")]).unwrap_err();
         assert!(err.to_string().contains("http.listen"), "{err}");

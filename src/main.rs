@@ -256,9 +256,20 @@ async fn run_bot(settings: Settings) -> Result<ExitCode> {
         ),
         None => None,
     };
-    let webhooks = match (meta_secrets, &bot) {
-        (Some(secrets), Some(bot)) => Some(start_meta(&app, secrets, bot).await?),
-        _ => None,
+    let (webhooks, mut routes) = match (meta_secrets, &bot) {
+        (Some(secrets), Some(bot)) => {
+            let (webhooks, routes) = start_meta(&app, secrets, bot).await?;
+            (Some(webhooks), vec![routes])
+        }
+        _ => (None, Vec::new()),
+    };
+    // Webhooks, and the health, readiness and metrics endpoints beside them.
+    let server = if app.settings.needs_http() {
+        routes.push(http::status_routes(app.tracker.clone()));
+        let router = http::router(routes, app.settings.http.max_body_kb * 1024);
+        Some(HttpServer::start(&app.settings.http.listen, router).await?)
+    } else {
+        None
     };
     let mut polling = match telegram_token {
         Some(token) => Some(
@@ -290,6 +301,11 @@ async fn run_bot(settings: Settings) -> Result<ExitCode> {
             stopped.context("Telegram polling stopped")
         }
     };
+    // Deliveries acknowledged but not processed yet are in the inbox: processed at the next
+    // start.
+    if let Some(server) = server {
+        server.shutdown().await;
+    }
     if let Some(webhooks) = webhooks {
         webhooks.stop().await;
     }
@@ -302,10 +318,9 @@ async fn run_bot(settings: Settings) -> Result<ExitCode> {
     outcome.map(|()| ExitCode::SUCCESS)
 }
 
-/// The Meta channel while the bot runs: its HTTP server, its processor, and the task that
-/// keeps its comments' Discord alerts in step.
+/// The Meta channel while the bot runs: its processor, its replies' delivery, and the task
+/// that keeps its comments' Discord alerts in step.
 struct Webhooks {
-    server: HttpServer,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// Posts approved replies on Facebook, Instagram and Messenger.
     replies: ascolto::outbox::Worker,
@@ -313,8 +328,6 @@ struct Webhooks {
 
 impl Webhooks {
     async fn stop(self) {
-        // Deliveries not processed yet are in the inbox: processed at the next start.
-        self.server.shutdown().await;
         for task in self.tasks {
             task.abort();
         }
@@ -329,23 +342,25 @@ impl Webhooks {
     }
 }
 
-async fn start_meta(app: &App, secrets: MetaSecrets, bot: &discord::BotHandle) -> Result<Webhooks> {
+/// Starts the Meta channel; returns it and its webhook routes for the HTTP server.
+async fn start_meta(
+    app: &App,
+    secrets: MetaSecrets,
+    bot: &discord::BotHandle,
+) -> Result<(Webhooks, axum::Router)> {
     let (meta, notices) = Meta::start(app, secrets)
         .await
         .context("starting the Meta channel")?;
-    let router = http::router(
-        vec![meta.routes(), http::status_routes(app.tracker.clone())],
-        app.settings.http.max_body_kb * 1024,
-    );
-    let server = HttpServer::start(&app.settings.http.listen, router).await?;
     let processor = meta.spawn_processor();
     let replies = meta.spawn_delivery(app.settings.outbox.policy());
     let alerts = discord::alerts::follow_meta(bot.data().clone(), notices);
-    Ok(Webhooks {
-        server,
-        tasks: vec![processor, alerts],
-        replies,
-    })
+    Ok((
+        Webhooks {
+            tasks: vec![processor, alerts],
+            replies,
+        },
+        meta.routes(),
+    ))
 }
 
 /// Ctrl-C, or SIGTERM from a service manager.

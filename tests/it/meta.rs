@@ -1185,3 +1185,100 @@ async fn an_edited_reply_is_posted_under_the_instagram_comment_as_written() {
     assert_eq!(sent.reply_message_id.as_deref(), Some("reply_1"));
     t.finish().await;
 }
+
+// ----- the binary's HTTP server without webhooks ----------------------------------------------
+
+/// Kills the bot if the test fails before stopping it, so no process outlives the test.
+struct Running(Option<std::process::Child>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ascolto_run_serves_readyz_and_metrics_when_asked_even_without_webhooks() {
+    use crate::support::fake_telegram::{tg, FakeTelegram, TOKEN};
+    let fake = FakeTelegram::start(true).await;
+    let dir = TestDir::new();
+    // A free port for the bot (taken back from the OS the moment it is released).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ascolto"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("run")
+        .env("ASCOLTO__TELEGRAM__ENABLED", "true")
+        .env("ASCOLTO__TELEGRAM__API_BASE", fake.base())
+        .env("ASCOLTO__TELEGRAM__MODERATORS_CHAT", tg::MODS.to_string())
+        .env("ASCOLTO__TELEGRAM__POLL_TIMEOUT", "1s")
+        .env("ASCOLTO__HTTP__ALWAYS", "true")
+        .env("ASCOLTO__HTTP__LISTEN", &listen)
+        .env("ASCOLTO__STORE__URL", dir.db())
+        .env("ASCOLTO__RULES__DIR", dir.rules())
+        .env("TELEGRAM_TOKEN", TOKEN)
+        .env_remove("DISCORD_TOKEN")
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run ascolto");
+    let mut running = Running(Some(child));
+    let http = reqwest::Client::new();
+    let base = format!("http://{listen}");
+    // Generous: the binary starts, migrates its database and polls Telegram once.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let ready = loop {
+        if let Ok(response) = http.get(format!("{base}/readyz")).send().await {
+            if response.status().as_u16() == 200 {
+                break response.text().await.unwrap();
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "/readyz never answered 200"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(ready, "ready\n");
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "ascolto_channel_connected{channel=\"telegram\"} 1"),
+        "{metrics}"
+    );
+    // No webhook channel is configured: there is no webhook endpoint.
+    let webhook = http.get(format!("{base}{PATH}")).send().await.unwrap();
+    assert_eq!(webhook.status().as_u16(), 404);
+    let child = running.0.take().expect("running");
+    let pid = child.id().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .expect("ascolto ends");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
