@@ -405,18 +405,25 @@ impl Store {
     }
 
     pub async fn set_alert(&self, id: &CommentId, alert: &AlertRef) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO alerts (comment_id, channel_id, message_id, posted_at) VALUES (?, ?, ?, ?)
-             ON CONFLICT (comment_id) DO UPDATE SET channel_id = excluded.channel_id,
-                message_id = excluded.message_id, posted_at = excluded.posted_at",
-        )
-        .bind(id.as_str())
-        .bind(&alert.channel)
-        .bind(&alert.message)
-        .bind(alert.posted_at)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        let mut conn = self.writer.acquire().await?;
+        upsert_alert(&mut conn, id, alert).await
+    }
+
+    /// Records a comment's alert and makes `change` (flagged → alerted) in one transaction:
+    /// a process killed in between would otherwise leave an alert recorded on a comment still
+    /// flagged, which nothing shows again.
+    pub async fn set_alert_and_transition(
+        &self,
+        id: &CommentId,
+        alert: &AlertRef,
+        change: Transition,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        upsert_alert(&mut tx, id, alert).await?;
+        let moved = transition_on(&mut tx, id, change, now).await?;
+        tx.commit().await?;
+        Ok(moved)
     }
 
     pub async fn record_action(&self, action: &Action) -> Result<(), StoreError> {
@@ -1080,6 +1087,25 @@ pub struct StoredWebhook {
     pub key: String,
     pub body: Vec<u8>,
     pub received_at: DateTime<Utc>,
+}
+
+async fn upsert_alert(
+    conn: &mut SqliteConnection,
+    id: &CommentId,
+    alert: &AlertRef,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO alerts (comment_id, channel_id, message_id, posted_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (comment_id) DO UPDATE SET channel_id = excluded.channel_id,
+            message_id = excluded.message_id, posted_at = excluded.posted_at",
+    )
+    .bind(id.as_str())
+    .bind(&alert.channel)
+    .bind(&alert.message)
+    .bind(alert.posted_at)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 async fn insert_outbox(

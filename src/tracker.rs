@@ -401,9 +401,11 @@ impl Tracker {
 
     /// Records that the alert for a comment is up.
     pub async fn mark_alerted(&self, id: &CommentId, alert: AlertRef) -> Result<(), TrackerError> {
-        self.store.set_alert(id, &alert).await?;
+        // One transaction: killed between the two, a comment would keep its alert yet stay
+        // flagged, and a replay run again would not show it (it shows flagged comments
+        // without an alert).
         self.store
-            .transition(id, Transition::ALERT, self.clock.now())
+            .set_alert_and_transition(id, &alert, Transition::ALERT, self.clock.now())
             .await?;
         Ok(())
     }
