@@ -23,7 +23,8 @@ use crate::tracker::{Tracker, TrackerError};
 pub fn escalation_text(escalation: &Escalation, destination: Destination) -> String {
     match destination {
         Destination::Discord => escalation.to_markdown(&DiscordRoom),
-        Destination::Telegram => TelegramRoom::escalation(escalation),
+        // Meta's platforms are never a moderators' room; plain text is what they would take.
+        Destination::Telegram | Destination::Meta => TelegramRoom::escalation(escalation),
     }
 }
 

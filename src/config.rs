@@ -413,6 +413,9 @@ pub struct HttpSettings {
     pub listen: String,
     /// Largest request body accepted, in KiB; bigger ones are refused with 413.
     pub max_body_kb: usize,
+    /// Serve `/healthz`, `/readyz` and `/metrics` even when no webhook channel needs the
+    /// server (a Discord- or Telegram-only bot).
+    pub always: bool,
 }
 
 /// Facebook Pages, Instagram and Messenger (`[meta]`); on when at least one page is listed.
@@ -425,6 +428,8 @@ pub struct MetaSettings {
     pub graph_base: String,
     /// Graph API version, such as `v21.0`.
     pub version: String,
+    /// The wait before retrying a reply after a Graph rate limit that does not say how long.
+    pub rate_limit_wait: HumanDuration,
     #[serde(default)]
     pub pages: Vec<MetaPageSettings>,
 }
@@ -454,9 +459,10 @@ impl MetaSettings {
 }
 
 impl Settings {
-    /// Whether any channel that receives webhooks is configured, so the HTTP server must run.
+    /// Whether the HTTP server runs: a channel that receives webhooks is configured, or the
+    /// operator wants the health, readiness and metrics endpoints anyway (`[http] always`).
     pub fn needs_http(&self) -> bool {
-        self.meta.is_enabled()
+        self.meta.is_enabled() || self.http.always
     }
 
     fn validate_channels(&self) -> Result<(), ConfigError> {
@@ -481,6 +487,11 @@ impl Settings {
                 "meta.graph_base",
                 "must start with https:// (https://graph.facebook.com)",
             ));
+        }
+        if meta.rate_limit_wait.0 < Duration::seconds(1)
+            || meta.rate_limit_wait.0 > Duration::hours(1)
+        {
+            return Err(invalid("meta.rate_limit_wait", "must be between 1s and 1h"));
         }
         let version_ok = meta
             .version
@@ -1566,6 +1577,9 @@ mod tests {
     fn http_and_meta_settings_are_checked() {
         let s = load(&[]).unwrap();
         assert!(!s.needs_http(), "no page configured: no HTTP server");
+        assert!(load(&[("ASCOLTO__HTTP__ALWAYS", "true")])
+            .unwrap()
+            .needs_http());
         assert_eq!(s.http.listen, "127.0.0.1:8080");
         let err = load(&[("ASCOLTO__HTTP__LISTEN", "localhost")]).unwrap_err();
         assert!(err.to_string().contains("http.listen"), "{err}");
@@ -1575,6 +1589,14 @@ mod tests {
         assert!(err.to_string().contains("meta.version"), "{err}");
         let err = load(&[("ASCOLTO__META__GRAPH_BASE", "graph.facebook.com")]).unwrap_err();
         assert!(err.to_string().contains("meta.graph_base"), "{err}");
+        assert_eq!(
+            load(&[]).unwrap().meta.rate_limit_wait.0,
+            Duration::seconds(60)
+        );
+        for out_of_range in ["0s", "2h"] {
+            let err = load(&[("ASCOLTO__META__RATE_LIMIT_WAIT", out_of_range)]).unwrap_err();
+            assert!(err.to_string().contains("meta.rate_limit_wait"), "{err}");
+        }
         let mut s = load(&[]).unwrap();
         let page = |id: &str| MetaPageSettings {
             id: id.into(),

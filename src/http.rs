@@ -1,19 +1,31 @@
 //! The HTTP server channels that receive webhooks share (today Meta's), with `GET /healthz`
-//! for the reverse proxy or the service manager to see the bot is alive.
+//! for the reverse proxy or the service manager to see the bot is alive, `GET /readyz` (the
+//! store answers and every channel started is connected) and `GET /metrics` (Prometheus'
+//! text format, from [`metrics`](crate::metrics)).
 //!
 //! It listens on plain HTTP (`[http] listen`, 127.0.0.1 by default): TLS, the public host name
 //! and any IP filtering belong to the reverse proxy in front, which the operator already runs.
 //! Bodies larger than `[http] max_body_kb` are refused with 413 before they are read whole.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
+
+use crate::tracker::Tracker;
+
+/// How long `/readyz` waits for the store: a database locked by another process would
+/// otherwise hold the probe for the store's two-minute busy timeout.
+const STORE_PROBE: Duration = Duration::from_secs(5);
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +51,49 @@ pub fn router(channels: Vec<Router>, max_body_bytes: usize) -> Router {
 
 async fn healthz() -> &'static str {
     "ok"
+}
+
+/// `GET /readyz` and `GET /metrics`, read from the tracker's store and figures.
+pub fn status_routes(tracker: Arc<Tracker>) -> Router {
+    Router::new()
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(tracker)
+}
+
+/// 200 `ready` when the store answers and every channel started is connected; otherwise 503
+/// with one line per thing not ready.
+async fn readyz(State(tracker): State<Arc<Tracker>>) -> Response {
+    let mut problems = Vec::new();
+    match tokio::time::timeout(STORE_PROBE, tracker.store().ping()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => problems.push(format!("store: {e}")),
+        Err(_) => problems.push(format!(
+            "store: no answer within {} s",
+            STORE_PROBE.as_secs()
+        )),
+    }
+    for channel in tracker.metrics().channels_down() {
+        problems.push(format!("{}: not connected", channel.as_str()));
+    }
+    if problems.is_empty() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        let mut body = problems.join("\n");
+        body.push('\n');
+        (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
+    }
+}
+
+async fn metrics(State(tracker): State<Arc<Tracker>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        tracker.metrics().render(),
+    )
+        .into_response()
 }
 
 /// A running server.

@@ -28,7 +28,8 @@
 //!   queued for every moderators' room).
 //! - Wiring: [`config`] (the one typed `Settings`), [`app`] (builds the tracker, targets and
 //!   escalation policy once, for `main`, the demo and every test), [`clock`] (real or
-//!   hand-moved time), [`telemetry`] (logging).
+//!   hand-moved time), [`telemetry`] (logging), [`metrics`] (the counters, latency histogram
+//!   and channel connections that `GET /metrics` and `GET /readyz` show).
 
 pub use ascolto_core::{answer, comment, draft, eval, explain, lifecycle, rules, text, triage};
 
@@ -43,6 +44,7 @@ pub mod escalation;
 pub mod failures;
 pub mod http;
 pub mod meta;
+pub mod metrics;
 pub mod outbox;
 pub mod replay;
 pub mod sla;

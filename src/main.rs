@@ -25,7 +25,7 @@ use ascolto::digest::{self, DigestWindow};
 use ascolto::eval::{self, Task};
 use ascolto::http::{self, HttpServer};
 use ascolto::meta::types::{MetaSecrets, Pages};
-use ascolto::meta::{Meta, Notice};
+use ascolto::meta::Meta;
 use ascolto::outbox::{Destination, Room};
 use ascolto::rules::Library;
 use ascolto::sla::format_wait;
@@ -297,9 +297,12 @@ async fn run_bot(settings: Settings) -> Result<ExitCode> {
         ),
         None => None,
     };
-    let meta = match (meta_secrets, &bot) {
-        (Some(secrets), Some(bot)) => Some(start_meta(&app, secrets, bot).await?),
-        _ => None,
+    let (meta, mut routes) = match (meta_secrets, &bot) {
+        (Some(secrets), Some(bot)) => {
+            let (meta, routes) = start_meta(&app, secrets, bot).await?;
+            (Some(meta), vec![routes])
+        }
+        _ => (None, Vec::new()),
     };
     let tracker = app.tracker.clone();
     let mut polling = match telegram_token {
@@ -316,20 +319,14 @@ async fn run_bot(settings: Settings) -> Result<ExitCode> {
         log_retried(tracker.retry_failures().await);
     }
     // One HTTP server for the channels that receive webhooks (Meta's, Telegram's in webhook
-    // mode).
-    let mut routes = Vec::new();
-    let mut tasks = Vec::new();
-    if let Some((meta_routes, meta_tasks)) = meta {
-        routes.push(meta_routes);
-        tasks.extend(meta_tasks);
-    }
+    // mode), with the health, readiness and metrics endpoints beside them.
     routes.extend(polling.as_ref().and_then(|p| p.webhook_routes()));
-    let webhooks = if routes.is_empty() {
-        None
-    } else {
+    let server = if !routes.is_empty() || app.settings.needs_http() {
+        routes.push(http::status_routes(app.tracker.clone()));
         let router = http::router(routes, app.settings.http.max_body_kb * 1024);
-        let server = HttpServer::start(&app.settings.http.listen, router).await?;
-        Some(Webhooks { server, tasks })
+        Some(HttpServer::start(&app.settings.http.listen, router).await?)
+    } else {
+        None
     };
     // A channel that stops on its own has ended its task: only the others are shut down.
     let outcome = tokio::select! {
@@ -353,8 +350,13 @@ async fn run_bot(settings: Settings) -> Result<ExitCode> {
             stopped.context("Telegram polling stopped")
         }
     };
-    if let Some(webhooks) = webhooks {
-        webhooks.stop().await;
+    // Deliveries acknowledged but not processed yet are in the inbox: processed at the next
+    // start.
+    if let Some(server) = server {
+        server.shutdown().await;
+    }
+    if let Some(meta) = meta {
+        meta.stop().await;
     }
     if let Some(polling) = polling {
         polling.shutdown().await?;
@@ -379,45 +381,49 @@ fn log_retried(result: Result<ascolto::tracker::RetriedFailures, ascolto::tracke
     }
 }
 
-/// The webhook channels while the bot runs: the HTTP server, and Meta's processor and the
-/// task that keeps its comments' Discord alerts in step.
-struct Webhooks {
-    server: HttpServer,
+/// The Meta channel while the bot runs: its processor, its replies' delivery, and the task
+/// that keeps its comments' Discord alerts in step.
+struct MetaChannel {
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Posts approved replies on Facebook, Instagram and Messenger.
+    replies: ascolto::outbox::Worker,
 }
 
-impl Webhooks {
+impl MetaChannel {
     async fn stop(self) {
-        // Deliveries not processed yet are in the inbox: processed at the next start.
-        self.server.shutdown().await;
         for task in self.tasks {
             task.abort();
+        }
+        // A reply being posted is finished and recorded; pending ones wait for the next start.
+        if !self
+            .replies
+            .shutdown(std::time::Duration::from_secs(10))
+            .await
+        {
+            tracing::warn!("a Meta reply still in flight at shutdown; it is looked for before being retried at the next start");
         }
     }
 }
 
-/// Starts the Meta channel: its routes for the HTTP server, and its tasks.
+/// Starts the Meta channel; returns it and its webhook routes for the HTTP server.
 async fn start_meta(
     app: &App,
     secrets: MetaSecrets,
     bot: &discord::BotHandle,
-) -> Result<(axum::Router, Vec<tokio::task::JoinHandle<()>>)> {
-    let (meta, mut notices) = Meta::start(app, secrets)
+) -> Result<(MetaChannel, axum::Router)> {
+    let (meta, notices) = Meta::start(app, secrets)
         .await
         .context("starting the Meta channel")?;
-    let routes = meta.routes();
     let processor = meta.spawn_processor();
-    let data = bot.data().clone();
-    let alerts = tokio::spawn(async move {
-        while let Some(notice) = notices.recv().await {
-            match notice {
-                // Queued in the outbox with the comment itself, as for any flagged comment.
-                Notice::Alert(_) => {}
-                Notice::Refresh(id) => discord::alerts::refresh_logged(&data, &id).await,
-            }
-        }
-    });
-    Ok((routes, vec![processor, alerts]))
+    let replies = meta.spawn_delivery(app.settings.outbox.policy());
+    let alerts = discord::alerts::follow_meta(bot.data().clone(), notices);
+    Ok((
+        MetaChannel {
+            tasks: vec![processor, alerts],
+            replies,
+        },
+        meta.routes(),
+    ))
 }
 
 /// Ctrl-C, or SIGTERM from a service manager.

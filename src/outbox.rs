@@ -6,7 +6,8 @@
 //!
 //! This module is the platform-neutral part: the row and its typed [`Payload`], the
 //! [`RetryPolicy`], the [`Deliver`] trait a platform implements (Discord's is
-//! `discord::delivery`, Telegram's `telegram::delivery`), and the [`Worker`] that claims rows and hands them to it.
+//! `discord::delivery`, Telegram's `telegram::delivery`, Meta's approved replies
+//! `meta::delivery`), and the [`Worker`] that claims rows and hands them to it.
 //!
 //! # States, claims and leases
 //!
@@ -79,6 +80,9 @@ impl std::fmt::Display for OutboxId {
 pub enum Destination {
     Discord,
     Telegram,
+    /// Facebook, Instagram and Messenger through the Graph API (`meta::delivery`); the row's
+    /// channel is the comment's channel id, which names the page (`meta::types::MetaChannel`).
+    Meta,
 }
 
 impl Destination {
@@ -86,6 +90,7 @@ impl Destination {
         match self {
             Destination::Discord => "discord",
             Destination::Telegram => "telegram",
+            Destination::Meta => "meta",
         }
     }
 
@@ -93,18 +98,30 @@ impl Destination {
         match value {
             "discord" => Some(Destination::Discord),
             "telegram" => Some(Destination::Telegram),
+            "meta" => Some(Destination::Meta),
             _ => None,
         }
     }
 
     /// Where a reply to a comment from `source` is posted through the outbox (always the
     /// comment's own platform, whichever room approved it); `None` for sources with nowhere
-    /// to post (a replayed file) and, for now, for Meta's (replies not wired to Approve).
+    /// to post (a replayed file).
     pub fn for_source(source: Source) -> Option<Destination> {
         match source {
             Source::Discord => Some(Destination::Discord),
             Source::Telegram => Some(Destination::Telegram),
-            Source::Replay | Source::Facebook | Source::Instagram | Source::Messenger => None,
+            Source::Facebook | Source::Instagram | Source::Messenger => Some(Destination::Meta),
+            Source::Replay => None,
+        }
+    }
+
+    /// How long after a person's last direct message the platform still accepts a reply to
+    /// it, for platforms that limit it: Meta's standard messaging window. Past it an
+    /// approval is refused before anything is queued.
+    pub fn direct_reply_window(self) -> Option<chrono::Duration> {
+        match self {
+            Destination::Discord | Destination::Telegram => None,
+            Destination::Meta => Some(chrono::Duration::hours(24)),
         }
     }
 }
@@ -405,7 +422,9 @@ impl DeliveryError {
                 "the platform kept asking the bot to slow down".to_owned()
             }
             DeliveryError::Unavailable { .. } => "the platform was unavailable".to_owned(),
-            DeliveryError::Refused { reason, .. } => reason.to_string(),
+            // The platform's words (or the adapter's, for Meta's token and permissions) say
+            // what to fix.
+            DeliveryError::Refused { reason, detail } => format!("{reason} ({detail})"),
             DeliveryError::Local(_) => {
                 "Ascolto could not prepare it (see the bot's log)".to_owned()
             }

@@ -114,9 +114,15 @@ struct Record {
     #[serde(default)]
     mentions: Vec<String>,
     /// The platform the comment was written on (`discord`, `telegram`, `facebook`,
-    /// `instagram`, `messenger`); absent for a file that does not say.
+    /// `instagram`, `messenger`); absent, it is a replayed comment with no platform.
     #[serde(default)]
-    source: Option<String>,
+    platform: Option<String>,
+    /// The post (Facebook) or media (Instagram) the comment is under.
+    #[serde(default)]
+    post_id: Option<String>,
+    /// The platform's own id of the comment (`id` stays the replay's key).
+    #[serde(default)]
+    comment_id: Option<String>,
 }
 
 /// A time field: an RFC 3339 string within the replayable years, or a message naming `field`.
@@ -139,20 +145,6 @@ fn time_field(field: &str, value: &serde_json::Value) -> Result<DateTime<Utc>, S
     Ok(time)
 }
 
-/// The platform a line names, or a message naming the field.
-fn source_field(value: Option<&str>) -> Result<Source, String> {
-    match value {
-        None => Ok(Source::Replay),
-        Some(name) => Source::parse(name)
-            .filter(|s| *s != Source::Replay)
-            .ok_or_else(|| {
-                format!(
-                    "field `source`: `{name}` is not a platform (discord, telegram, facebook, instagram, messenger)"
-                )
-            }),
-    }
-}
-
 /// How moderators read a channel's name on a platform that is not Discord, as the live
 /// channels name them ("Telegram · Clienti").
 fn platform_channel(source: Source, channel: &str) -> String {
@@ -167,6 +159,20 @@ fn platform_channel(source: Source, channel: &str) -> String {
 }
 
 impl Record {
+    /// The platform named by `platform`, or an error naming the field.
+    fn source(&self) -> Result<Source, String> {
+        match self.platform.as_deref() {
+            None => Ok(Source::Replay),
+            Some(name) => Source::parse(name)
+                .filter(|s| *s != Source::Replay)
+                .ok_or_else(|| {
+                    format!(
+                        "field `platform`: `{name}` is not one of discord, telegram, facebook, instagram, messenger"
+                    )
+                }),
+        }
+    }
+
     fn into_comment(
         self,
         source: Source,
@@ -178,7 +184,17 @@ impl Record {
         let channel = if self.dm {
             format!("dm-{author_id}")
         } else {
-            channel_name.clone()
+            match &self.post_id {
+                Some(post) => format!("{}:{post}", source.as_str()),
+                None => channel_name.clone(),
+            }
+        };
+        // The same link the live channel gives a Facebook comment.
+        let link = match (source, &self.post_id, &self.comment_id) {
+            (Source::Facebook, Some(post), Some(comment)) => Some(format!(
+                "https://www.facebook.com/{post}?comment_id={comment}"
+            )),
+            _ => None,
         };
         let place = Place {
             is_dm: self.dm,
@@ -193,6 +209,7 @@ impl Record {
         Comment::new(self.id, source, place, author, self.text, time)
             .with_reply_to(self.reply_to.map(CommentId))
             .with_mentions(self.mentions.into_iter().map(AuthorId).collect())
+            .with_link(link)
     }
 }
 
@@ -240,7 +257,7 @@ pub fn parse_line_within(
             record.id, limits.max_comment_chars
         )));
     }
-    let source = source_field(record.source.as_deref()).map_err(at_line)?;
+    let source = record.source().map_err(at_line)?;
     Ok(record.into_comment(source, time, joined))
 }
 
@@ -891,22 +908,34 @@ mod tests {
     }
 
     #[test]
-    fn a_line_may_name_its_platform_and_its_channel_reads_as_moderators_see_it() {
-        let line = r#"{"id":"t1","time":"2026-11-20T10:00:00Z","channel":"Clienti","author":"nora","text":"Il pacco non è arrivato","source":"telegram"}"#;
-        let comment = parse_line_within("f.jsonl", 3, line, Limits::default()).unwrap();
+    fn the_platform_and_its_ids_are_read_and_a_wrong_platform_is_named() {
+        let fb = r#"{"id":"f1","time":"2026-11-20T12:00:00Z","channel":"Acme Shop","author":"Nora","text":"hi","platform":"facebook","post_id":"100_5","comment_id":"5_77"}"#;
+        let comment = parse_line("x.jsonl", 1, fb).unwrap();
+        assert_eq!(comment.source, Source::Facebook);
+        assert_eq!(comment.place.channel_name, "Facebook · Acme Shop");
+        assert_eq!(comment.place.channel.as_str(), "facebook:100_5");
+        assert_eq!(
+            comment.link.as_deref(),
+            Some("https://www.facebook.com/100_5?comment_id=5_77")
+        );
+        let tg = r#"{"id":"t1","time":"2026-11-20T10:00:00Z","channel":"Clienti","author":"nora","text":"Il pacco non è arrivato","platform":"telegram"}"#;
+        let comment = parse_line("x.jsonl", 1, tg).unwrap();
         assert_eq!(comment.source, Source::Telegram);
         assert_eq!(comment.place.channel_name, "Telegram · Clienti");
-        let plain = r##"{"id":"d1","time":"2026-11-20T10:00:00Z","channel":"#support","author":"nora","text":"hi"}"##;
-        let comment = parse_line_within("f.jsonl", 4, plain, Limits::default()).unwrap();
-        assert_eq!(comment.source, Source::Replay);
-        assert_eq!(comment.place.channel_name, "support");
-        let bad = r#"{"id":"x","time":"2026-11-20T10:00:00Z","channel":"c","author":"a","text":"t","source":"myspace"}"#;
-        let err = parse_line_within("f.jsonl", 5, bad, Limits::default())
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("f.jsonl"), "{err}");
-        assert!(err.contains('5'), "{err}");
-        assert!(err.contains("field `source`: `myspace`"), "{err}");
+        let plain = parse_line("x.jsonl", 2, &line("c1", "2026-11-20T12:00:00Z", "hi")).unwrap();
+        assert_eq!(plain.source, Source::Replay);
+        assert_eq!(plain.link, None);
+        let err = parse_line(
+            "x.jsonl",
+            3,
+            r#"{"id":"c2","time":"2026-11-20T12:00:00Z","channel":"a","author":"b","text":"t","platform":"myspace"}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("x.jsonl:3: field `platform`: `myspace` is not one of"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The store: SQLite through sqlx, holding comments, verdicts, drafts, alerts, the audit
-//! trail of moderator actions, per-channel checkpoints, escalations, digest claims and the
-//! outbox of platform writes.
+//! trail of moderator actions, per-channel checkpoints, escalations, digest claims, the
+//! outbox of platform writes, and webhook channels' bookkeeping (stored deliveries, Meta's
+//! direct-message windows).
 //!
 //! Queries and row mapping only: what to write is the tracker's decision, and the tracker is
 //! the only caller of the writing functions (the adapters read). Each function is one
@@ -456,6 +457,24 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         Ok(id.map(CommentId))
+    }
+
+    /// Records a comment's alert in one room and makes `change` (flagged → alerted) in one
+    /// transaction: a process killed in between would otherwise leave an alert recorded on a
+    /// comment still flagged, which nothing shows again.
+    pub async fn set_alert_and_transition(
+        &self,
+        id: &CommentId,
+        room: &str,
+        alert: &AlertRef,
+        change: Transition,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        upsert_alert(&mut tx, id, room, alert).await?;
+        let moved = transition_on(&mut tx, id, change, now).await?;
+        tx.commit().await?;
+        Ok(moved)
     }
 
     pub async fn record_action(&self, action: &Action) -> Result<(), StoreError> {
@@ -1122,6 +1141,147 @@ impl Store {
         .await?;
         Ok(count.max(0) as usize)
     }
+
+    /// Stores a webhook delivery under `key` (the body's hash); false if that key is stored
+    /// already (the platform retrying the same delivery).
+    pub async fn store_webhook(
+        &self,
+        key: &str,
+        channel: &str,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO webhook_events (id, channel, body, received_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(key)
+        .bind(channel)
+        .bind(body)
+        .bind(now)
+        .execute(&self.writer)
+        .await?
+        .rows_affected()
+            == 1;
+        Ok(inserted)
+    }
+
+    /// Unprocessed webhook deliveries of `channel`, oldest first, as (key, body, received).
+    pub async fn pending_webhooks(
+        &self,
+        channel: &str,
+        limit: u32,
+    ) -> Result<Vec<StoredWebhook>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, body, received_at FROM webhook_events
+             WHERE channel = ? AND processed_at IS NULL
+             ORDER BY received_at, rowid LIMIT ?",
+        )
+        .bind(channel)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(StoredWebhook {
+                    key: row.try_get("id")?,
+                    body: row.try_get("body")?,
+                    received_at: row.try_get("received_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Marks a webhook delivery processed, with why it could not be read if so.
+    pub async fn mark_webhook_processed(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        problem: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE webhook_events SET processed_at = ?, problem = ? WHERE id = ?")
+            .bind(now)
+            .bind(problem)
+            .bind(key)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    /// How many webhook deliveries of `channel` are stored, processed or not.
+    pub async fn webhook_count(&self, channel: &str) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM webhook_events WHERE channel = ?")
+                .bind(channel)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Forgets processed webhook deliveries received before `before`.
+    pub async fn prune_webhooks(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "DELETE FROM webhook_events WHERE processed_at IS NOT NULL AND received_at < ?",
+        )
+        .bind(before)
+        .execute(&self.writer)
+        .await?
+        .rows_affected())
+    }
+
+    /// Records a person's direct message in a conversation (the latest one wins): the start of
+    /// the platform's reply window.
+    pub async fn touch_conversation(
+        &self,
+        conversation: &ChannelId,
+        page: &str,
+        person: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO meta_conversations (conversation, page_id, person_id, last_inbound_at)
+             VALUES (?, ?, ?, ?)
+             ON CONFLICT (conversation) DO UPDATE SET last_inbound_at = excluded.last_inbound_at
+             WHERE excluded.last_inbound_at > meta_conversations.last_inbound_at",
+        )
+        .bind(conversation.as_str())
+        .bind(page)
+        .bind(person)
+        .bind(at)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    /// When the person last wrote in a direct-message conversation, if known.
+    pub async fn last_inbound(
+        &self,
+        conversation: &ChannelId,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT last_inbound_at FROM meta_conversations WHERE conversation = ?",
+        )
+        .bind(conversation.as_str())
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Whether the database answers a trivial query (`/readyz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query_scalar::<_, i64>("SELECT 1")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+/// A stored webhook delivery.
+#[derive(Debug, Clone)]
+pub struct StoredWebhook {
+    /// The SHA-256 of the raw body, hex.
+    pub key: String,
+    pub body: Vec<u8>,
+    pub received_at: DateTime<Utc>,
 }
 
 /// The room name the replay's printed alerts are recorded under.

@@ -21,6 +21,7 @@ use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use tracing::{info, info_span, Instrument};
@@ -33,6 +34,7 @@ use crate::failures::{panic_message, FailureKind, Stage, MAX_ATTEMPTS};
 use crate::lifecycle::{
     after_edit, Action, ActionKind, AlertRef, CommentState, StoredComment, Transition,
 };
+use crate::metrics::{Metrics, ReplyOutcome};
 use crate::outbox::{
     self, DeliveryError, Destination, DigestOrder, NewOutbox, OutboxId, OutboxKind, OutboxRow,
     Payload, ReplyOrder, Room,
@@ -58,6 +60,16 @@ pub enum TrackerError {
     /// A bug met on this comment; caught at the comment's boundary so the rest move on.
     #[error("Ascolto failed on comment {id} ({message}); it was recorded and is tried again at the next start — please report it with the comment's text")]
     Panicked { id: CommentId, message: String },
+    /// The platform only accepts a reply to a direct message within `window` of the person's
+    /// last message, and that has passed: nothing was queued.
+    #[error("comment {id}: the person last wrote at {last_message}, more than {} hours ago, and the platform accepts replies to a direct message only within {} hours of it", window.num_hours(), window.num_hours())]
+    ReplyWindowClosed {
+        id: CommentId,
+        last_message: DateTime<Utc>,
+        window: chrono::Duration,
+        /// When the approval was refused.
+        at: DateTime<Utc>,
+    },
 }
 
 impl TrackerError {
@@ -78,6 +90,16 @@ pub struct RetriedFailures {
     pub succeeded: usize,
     /// Failed again (tried again at the next start, until [`MAX_ATTEMPTS`]).
     pub failed: usize,
+}
+
+/// A direct message whose platform no longer accepts a reply (see
+/// [`Destination::direct_reply_window`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClosedWindow {
+    /// When the person last wrote in the conversation.
+    pub last_message: DateTime<Utc>,
+    /// How long after it replies were accepted.
+    pub window: chrono::Duration,
 }
 
 /// Who acted on an alert.
@@ -163,6 +185,8 @@ pub struct Tracker {
     /// Makes "not up, not on its way, so queue it" one step in this process: Discord's and
     /// Telegram's clocks may look for due alerts at the same moment.
     alert_queueing: tokio::sync::Mutex<()>,
+    /// The figures `/metrics` shows, counted here where comments, alerts and writes happen.
+    metrics: Arc<Metrics>,
 }
 
 /// What the tracker needs besides the store.
@@ -199,6 +223,7 @@ impl Tracker {
             panic_on: None,
             outbox_wake: Arc::new(Notify::new()),
             alert_queueing: tokio::sync::Mutex::new(()),
+            metrics: Arc::new(Metrics::new()),
         }
     }
 
@@ -224,6 +249,11 @@ impl Tracker {
         self.rooms()
             .into_iter()
             .find(|r| r.destination == destination)
+    }
+
+    /// The figures for monitoring (`/metrics`, `/readyz`).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// Notified whenever a row is queued (the worker waits on it).
@@ -394,6 +424,8 @@ impl Tracker {
                 answered: Vec::new(),
             });
         }
+        let labels: Vec<Label> = verdict.labels.iter().map(|l| l.label).collect();
+        self.metrics.comment_ingested(comment.source, &labels);
         let answered = self
             .answers(comment, state == CommentState::Flagged)
             .await?;
@@ -486,11 +518,17 @@ impl Tracker {
     /// Records that the alert for a comment is up outside any platform room: the replay
     /// prints it (platform rooms' alerts are recorded when the outbox delivers them).
     pub async fn mark_alerted(&self, id: &CommentId, alert: AlertRef) -> Result<(), TrackerError> {
+        // One transaction: killed between the two, a comment would keep its alert yet stay
+        // flagged, and a replay run again would not show it (it shows flagged comments
+        // without an alert).
         self.store
-            .set_alert(id, crate::store::TERMINAL_ROOM, &alert)
-            .await?;
-        self.store
-            .transition(id, Transition::ALERT, self.clock.now())
+            .set_alert_and_transition(
+                id,
+                crate::store::TERMINAL_ROOM,
+                &alert,
+                Transition::ALERT,
+                self.clock.now(),
+            )
             .await?;
         Ok(())
     }
@@ -602,8 +640,19 @@ impl Tracker {
         };
         let mut rows = Vec::new();
         if queue {
-            let destination = Destination::for_source(stored.comment.source)
-                .ok_or_else(|| TrackerError::Unpostable(id.clone()))?;
+            let Some(destination) = Destination::for_source(stored.comment.source) else {
+                self.metrics.reply(ReplyOutcome::Refused);
+                return Err(TrackerError::Unpostable(id.clone()));
+            };
+            if let Some(closed) = self.reply_window_closed(&stored).await? {
+                self.metrics.reply(ReplyOutcome::Refused);
+                return Err(TrackerError::ReplyWindowClosed {
+                    id: id.clone(),
+                    last_message: closed.last_message,
+                    window: closed.window,
+                    at: self.clock.now(),
+                });
+            }
             rows.push(NewOutbox {
                 destination,
                 channel: stored.comment.place.channel.0.clone(),
@@ -638,6 +687,31 @@ impl Tracker {
             moderator: moderator.clone(),
             edited,
         })
+    }
+
+    /// Whether a reply to this direct message would come too late for its platform: the
+    /// person's last message in the conversation (as the channel recorded it, or this one)
+    /// is older than the platform's window. `None` for comments that are not direct messages
+    /// and platforms without a window.
+    pub async fn reply_window_closed(
+        &self,
+        stored: &StoredComment,
+    ) -> Result<Option<ClosedWindow>, TrackerError> {
+        let comment = &stored.comment;
+        let Some(window) = Destination::for_source(comment.source)
+            .and_then(Destination::direct_reply_window)
+            .filter(|_| comment.place.is_dm)
+        else {
+            return Ok(None);
+        };
+        let recorded = self.store.last_inbound(&comment.place.channel).await?;
+        let last_message = recorded.map_or(comment.time, |r| r.max(comment.time));
+        Ok(
+            (self.clock.now() - last_message > window).then_some(ClosedWindow {
+                last_message,
+                window,
+            }),
+        )
     }
 
     fn signed_draft(&self, stored: &StoredComment, moderator: &Moderator) -> Option<String> {
@@ -1231,6 +1305,18 @@ impl Tracker {
         if marked && !done.then.is_empty() {
             self.wake();
         }
+        if marked {
+            match &row.payload {
+                Payload::Alert { comment } if message_id.is_some() => {
+                    if let Some(stored) = self.store.comment(comment).await? {
+                        let latency = (now - stored.comment.time).to_std().unwrap_or_default();
+                        self.metrics.alert_posted(row.destination, latency);
+                    }
+                }
+                Payload::Reply(_) => self.metrics.reply(ReplyOutcome::Sent),
+                _ => {}
+            }
+        }
         Ok(marked)
     }
 
@@ -1242,7 +1328,7 @@ impl Tracker {
         due_ms: i64,
         first_failed_ms: i64,
     ) -> Result<bool, TrackerError> {
-        Ok(self
+        let recorded = self
             .store
             .outbox_retry(
                 row,
@@ -1251,7 +1337,12 @@ impl Tracker {
                 first_failed_ms,
                 error.maybe_sent(),
             )
-            .await?)
+            .await?;
+        if recorded {
+            self.metrics
+                .write_retried(row.destination, row.payload.kind());
+        }
+        Ok(recorded)
     }
 
     /// A row is given up: mark it, tell the moderators (unless it was itself a notice), and
@@ -1306,6 +1397,12 @@ impl Tracker {
         let marked = self.store.outbox_finish(row, &done, now).await?;
         if marked && !done.then.is_empty() {
             self.wake();
+        }
+        if marked {
+            self.metrics.write_failed(row.destination, kind);
+            if kind == OutboxKind::Reply {
+                self.metrics.reply(ReplyOutcome::GivenUp);
+            }
         }
         Ok(marked)
     }

@@ -389,6 +389,23 @@ pub async fn render(
         stored.comment.author.id.as_str(),
         &outcome,
     );
+    // A direct message past its platform's reply window: Approve can no longer post, so say
+    // so, and what is still possible, while it is open.
+    if outcome.is_open() {
+        if let Some(closed) = data.tracker.reply_window_closed(stored).await? {
+            card.fields.push((
+                "Reply window".to_owned(),
+                cut_chars(
+                    &format!(
+                        "⚠️ {}",
+                        closed_window_line(closed.last_message, closed.window, now)
+                    ),
+                    FIELD_MAX,
+                ),
+                false,
+            ));
+        }
+    }
     // A reply given up by the outbox handed the comment back: say so while it is open.
     if outcome.is_open() {
         if let Some(reason) = data
@@ -405,6 +422,24 @@ pub async fn render(
         }
     }
     Ok((card.embed(), card.components(&stored.comment.id)))
+}
+
+/// Why a direct message can no longer be answered with Approve, and what is still possible
+/// (Meta's standard messaging window; the human-agent tag Meta offers for up to 7 days is
+/// for people answering in Meta's own inbox, not for a bot's approved draft).
+pub fn closed_window_line(
+    last_message: chrono::DateTime<chrono::Utc>,
+    window: chrono::Duration,
+    now: chrono::DateTime<chrono::Utc>,
+) -> String {
+    let ago = (now - last_message).num_minutes().max(0);
+    format!(
+        "the person last wrote {} h {} min ago, and Meta accepts a page's reply to a direct message only within {} hours of the person's last message, so Approve cannot post it. You can still answer by hand from the Page's inbox in Meta Business Suite, then press Mark answered; if they write again, Approve works for another {} hours.",
+        ago / 60,
+        ago % 60,
+        window.num_hours(),
+        window.num_hours(),
+    )
 }
 
 /// The status line of an alert whose approved reply could not be posted.
@@ -434,6 +469,23 @@ pub async fn refresh_logged(data: &Data, id: &CommentId) {
     if let Err(e) = refresh(data, id).await {
         warn!(comment = %id, error = %e, "could not queue the alert's update");
     }
+}
+
+/// Keeps the alerts of Meta's comments in step with what the Meta channel reports (answered,
+/// edited, withdrawn), until the channel stops.
+pub fn follow_meta(
+    data: Data,
+    mut notices: tokio::sync::mpsc::UnboundedReceiver<crate::meta::Notice>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Some(notice) = notices.recv().await {
+            match notice {
+                // Queued in the outbox with the comment itself, as for any flagged comment.
+                crate::meta::Notice::Alert(_) => {}
+                crate::meta::Notice::Refresh(id) => refresh_logged(&data, &id).await,
+            }
+        }
+    })
 }
 
 pub(crate) fn parse_snowflake(value: &str) -> Result<u64, DiscordError> {

@@ -181,6 +181,15 @@ pub fn explain(error: &TrackerError) -> String {
         TrackerError::Store(_) => "Ascolto could not use its database, so nothing was sent. The details are in the bot's log.".to_owned(),
         TrackerError::Unpostable(_) => "This comment came from a replayed file, so there is nowhere to post a reply; nothing was sent.".to_owned(),
         TrackerError::Panicked { .. } => "Ascolto met a bug on this comment, so nothing was sent. The details are in the bot's log.".to_owned(),
+        TrackerError::ReplyWindowClosed {
+            last_message,
+            window,
+            at,
+            ..
+        } => format!(
+            "Nothing was sent: {}",
+            alerts::closed_window_line(*last_message, *window, *at)
+        ),
     }
 }
 

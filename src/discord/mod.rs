@@ -36,6 +36,7 @@ use tracing::{info, warn};
 
 use crate::app::App;
 use crate::config::RoomKind;
+use crate::metrics::Channel;
 use crate::outbox::{self, Destination, Room};
 
 pub use types::{Context, Data, DiscordError};
@@ -187,6 +188,10 @@ pub async fn start(app: App, token: SecretString) -> Result<BotHandle, DiscordEr
     preflight(&http, &api_base).await?;
 
     let data = Data::new(app);
+    // `/readyz`: not ready until the gateway session is up.
+    data.tracker
+        .metrics()
+        .channel_connected(Channel::Discord, false);
     if data.settings.is_room(RoomKind::Discord) {
         data.tracker.add_room(Room {
             destination: Destination::Discord,
@@ -244,12 +249,34 @@ struct Handler {
 impl EventHandler for Handler {
     async fn ready(&self, ctx: serenity::Context, ready: Ready) {
         self.data.set_bot_id(ready.user.id);
+        self.data
+            .tracker
+            .metrics()
+            .channel_connected(Channel::Discord, true);
         info!(user = %ready.user.name, guilds = ready.guilds.len(), "connected to Discord");
         backfill::direct_messages(&ctx, &self.data).await;
     }
 
     async fn resume(&self, _ctx: serenity::Context, _event: ResumedEvent) {
         info!("gateway session resumed");
+        self.data
+            .tracker
+            .metrics()
+            .channel_connected(Channel::Discord, true);
+    }
+
+    async fn shard_stage_update(
+        &self,
+        _ctx: serenity::Context,
+        event: serenity::ShardStageUpdateEvent,
+    ) {
+        // Connected from the handshake's end to the next drop; `ready` and `resume` say so
+        // too, and are what a session's start is known by.
+        let up = matches!(event.new, serenity::ConnectionStage::Connected);
+        self.data
+            .tracker
+            .metrics()
+            .channel_connected(Channel::Discord, up);
     }
 
     async fn guild_create(

@@ -1,8 +1,10 @@
 //! The Graph API client: replies to Facebook and Instagram comments and direct messages, with
 //! the page's access token, and Meta's errors turned into what to do about them.
 //!
-//! Errors are classified on `error.code` (and `is_transient`), never on the HTTP status, which
-//! Meta does not document and which varies (rate limits come back as 400 and 403 alike). Each
+//! Errors are classified on `error.code` (and `is_transient`) rather than on the HTTP status,
+//! which Meta does not document and which varies (rate limits come back as 400 and 403
+//! alike); only an HTTP 429 (a rate limit) and a 5xx (Meta's side failed, the write may have
+//! happened) are read from the status. Each
 //! classification says what happens next: [`GraphError::retry_after`] for the outbox, and a
 //! message a moderator can act on for everything that needs a person.
 //!
@@ -24,7 +26,7 @@ use crate::comment::{Comment, Source};
 use crate::config::MetaSettings;
 
 use super::inbox::Inbox;
-use super::types::{page_token_variable, MetaChannel, MetaCommentId, PageId, Pages};
+use super::types::{page_token_variable, DirectKind, MetaChannel, MetaCommentId, PageId, Pages};
 
 /// Meta's standard messaging window after a person's last message.
 pub const MESSAGING_WINDOW: chrono::Duration = chrono::Duration::hours(24);
@@ -68,6 +70,9 @@ pub enum GraphError {
     Refused { code: i64, message: String },
     #[error("could not reach the Graph API: {0}")]
     Network(String),
+    /// A 5xx: Meta's side failed, and the reply may or may not have been posted.
+    #[error("the Graph API failed on its side (HTTP {status}): {message}")]
+    Server { status: u16, message: String },
     #[error("the Graph API answered {status} with something that is not a Graph answer")]
     Unreadable { status: u16 },
     #[error("setting meta.graph_base: {0}")]
@@ -79,7 +84,7 @@ impl GraphError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             GraphError::Retry { after, .. } => Some(*after),
-            GraphError::Network(_) => Some(Duration::from_secs(30)),
+            GraphError::Network(_) | GraphError::Server { .. } => Some(Duration::from_secs(30)),
             _ => None,
         }
     }
@@ -107,15 +112,21 @@ struct ErrorDetail {
 }
 
 /// Turns Meta's error into what to do. `usage_wait` is what the Business Use Case usage header
-/// says to wait, when it says.
-fn classify(page: &PageId, detail: ErrorDetail, usage_wait: Option<Duration>) -> GraphError {
+/// says to wait, when it says; `rate_limit_wait` is the wait after a rate limit otherwise
+/// (`[meta] rate_limit_wait`).
+fn classify(
+    page: &PageId,
+    detail: ErrorDetail,
+    usage_wait: Option<Duration>,
+    rate_limit_wait: Duration,
+) -> GraphError {
     let retry = |code: i64, default: Duration| GraphError::Retry {
         page: page.clone(),
         code,
         after: usage_wait.unwrap_or(default),
     };
     match detail.code {
-        4 | 17 | 32 | 613 | 80_000..=80_014 => retry(detail.code, Duration::from_secs(60)),
+        4 | 17 | 32 | 613 | 80_000..=80_014 => retry(detail.code, rate_limit_wait),
         341 => retry(341, Duration::from_secs(5 * 60)),
         368 => retry(368, Duration::from_secs(60 * 60)),
         190 | 463 => GraphError::Expired { page: page.clone() },
@@ -124,7 +135,7 @@ fn classify(page: &PageId, detail: ErrorDetail, usage_wait: Option<Duration>) ->
             message: detail.message,
         },
         506 => GraphError::Duplicate,
-        code if detail.is_transient => retry(code, Duration::from_secs(60)),
+        code if detail.is_transient => retry(code, rate_limit_wait),
         code => GraphError::Refused {
             code,
             message: detail.message,
@@ -159,6 +170,8 @@ pub struct GraphClient {
     clock: Arc<dyn Clock>,
     /// Where the direct-message windows are read; without it only the comment's own time is.
     inbox: Option<Inbox>,
+    /// The wait after a rate limit when Meta does not say how long.
+    rate_limit_wait: Duration,
 }
 
 impl std::fmt::Debug for GraphClient {
@@ -193,6 +206,11 @@ impl GraphClient {
             tokens,
             clock,
             inbox,
+            rate_limit_wait: settings
+                .rate_limit_wait
+                .0
+                .to_std()
+                .unwrap_or(Duration::from_secs(60)),
         })
     }
 
@@ -306,32 +324,192 @@ impl GraphClient {
                 .await
                 // Without the URL: it names the path only, but keep logs to what helps.
                 .map_err(|e| GraphError::Network(e.without_url().to_string()))?;
-            let status = response.status();
-            let wait = usage_wait(response.headers());
-            let answer: Value = response.json().await.map_err(|_| GraphError::Unreadable {
-                status: status.as_u16(),
-            })?;
-            if let Ok(error) = serde_json::from_value::<ErrorBody>(answer.clone()) {
-                let error = classify(page, error.error, wait);
-                warn!(error = %error, "Graph API refused");
-                return Err(error);
-            }
-            if !status.is_success() {
-                return Err(GraphError::Unreadable {
-                    status: status.as_u16(),
-                });
-            }
+            let answer = self.answer(page, response).await?;
             let id = ["id", "message_id"]
                 .iter()
                 .find_map(|key| answer.get(key).and_then(Value::as_str))
-                .ok_or(GraphError::Unreadable {
-                    status: status.as_u16(),
-                })?;
+                .ok_or(GraphError::Unreadable { status: 200 })?;
             info!(reply = %id, "reply posted on Meta");
             Ok(id.to_owned())
         }
         .instrument(span)
         .await
+    }
+}
+
+impl GraphClient {
+    /// A message with `text` the page (or its Instagram account) sent `person` since `since`.
+    async fn find_message(
+        &self,
+        kind: DirectKind,
+        page: &PageId,
+        person: &str,
+        text: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Option<String>, GraphError> {
+        let (platform, author) = match kind {
+            DirectKind::Messenger => ("messenger", page.to_string()),
+            DirectKind::Instagram => {
+                let Some(account) = self
+                    .pages
+                    .by_id(page.as_str())
+                    .and_then(|p| p.instagram.clone())
+                else {
+                    return Ok(None);
+                };
+                ("instagram", account.to_string())
+            }
+        };
+        let path = format!("{}/conversations", path_segment(page.as_str())?);
+        let query = [
+            ("platform", platform),
+            ("user_id", person),
+            ("fields", "messages.limit(25){id,message,from,created_time}"),
+        ];
+        let answer = self.get(page, &path, &query).await?;
+        // Clocks differ a little between Meta and this machine.
+        let since = since - chrono::Duration::minutes(5);
+        Ok(answer["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|conversation| {
+                conversation["messages"]["data"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+            })
+            .filter(|m| m["from"]["id"] == author.as_str() && m["message"] == text)
+            .filter(|m| {
+                m["created_time"]
+                    .as_str()
+                    .and_then(|t| DateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%z").ok())
+                    .is_some_and(|t| t.with_timezone(&Utc) >= since)
+            })
+            .find_map(|m| m["id"].as_str().map(str::to_owned)))
+    }
+
+    /// Reads an answer: its JSON on success, else the error classified. An HTTP 429 is a rate
+    /// limit whatever its body says, and a 5xx a failure on Meta's side (the write may have
+    /// happened), whatever code it carries.
+    async fn answer(
+        &self,
+        page: &PageId,
+        response: reqwest::Response,
+    ) -> Result<Value, GraphError> {
+        let status = response.status();
+        let wait = usage_wait(response.headers());
+        let text = response
+            .text()
+            .await
+            .map_err(|e| GraphError::Network(e.without_url().to_string()))?;
+        let answer: Option<Value> = serde_json::from_str(&text).ok();
+        let error = answer
+            .as_ref()
+            .and_then(|a| serde_json::from_value::<ErrorBody>(a.clone()).ok());
+        let error = match (status.as_u16(), error) {
+            (429, error) => Some(GraphError::Retry {
+                page: page.clone(),
+                code: error.map(|e| e.error.code).unwrap_or(0),
+                after: wait.unwrap_or(self.rate_limit_wait),
+            }),
+            (500..=599, error) => Some(GraphError::Server {
+                status: status.as_u16(),
+                message: error.map(|e| e.error.message).unwrap_or_default(),
+            }),
+            (_, Some(error)) => Some(classify(page, error.error, wait, self.rate_limit_wait)),
+            (_, None) => None,
+        };
+        if let Some(error) = error {
+            warn!(error = %error, "Graph API refused");
+            return Err(error);
+        }
+        match answer {
+            Some(answer) if status.is_success() => Ok(answer),
+            _ => Err(GraphError::Unreadable {
+                status: status.as_u16(),
+            }),
+        }
+    }
+
+    async fn get(
+        &self,
+        page: &PageId,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Value, GraphError> {
+        let token = self
+            .tokens
+            .get(page)
+            .ok_or_else(|| GraphError::NoToken { page: page.clone() })?;
+        let response = self
+            .http
+            .get(format!("{}/{path}", self.base))
+            .query(query)
+            .bearer_auth(token.expose_secret())
+            .send()
+            .await
+            .map_err(|e| GraphError::Network(e.without_url().to_string()))?;
+        self.answer(page, response).await
+    }
+
+    /// Looks for a reply with exactly `text` that the page already posted for `comment`: an
+    /// earlier attempt whose answer was lost. Facebook (`GET /{comment-id}/comments`, the
+    /// newest 100, by `from.id`) and Instagram (`GET /{ig-comment-id}/replies`, by `from.id`)
+    /// list a comment's replies. A direct message is looked for among the conversation's
+    /// latest messages (`GET /{page-id}/conversations?user_id=…`), sent by the page since
+    /// `since` (the reply was queued then; an older message with the same words is another
+    /// reply).
+    pub async fn find_reply(
+        &self,
+        comment: &Comment,
+        text: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Option<String>, GraphError> {
+        let (Some(id), Some(channel)) = (
+            MetaCommentId::parse(&comment.id),
+            MetaChannel::parse(&comment.place.channel),
+        ) else {
+            return Ok(None);
+        };
+        if let MetaChannel::Conversation { kind, page, person } = &channel {
+            return self.find_message(*kind, page, person, text, since).await;
+        }
+        let (page, path, author, field) = match (id, channel) {
+            (MetaCommentId::Facebook(id), MetaChannel::FacebookPost { page, .. }) => {
+                let path = format!("{}/comments", path_segment(&id)?);
+                let author = page.to_string();
+                (page, path, author, "message")
+            }
+            (MetaCommentId::Instagram(id), MetaChannel::InstagramMedia { account, .. }) => {
+                let Some(page) = self
+                    .pages
+                    .by_instagram(account.as_str())
+                    .map(|p| p.id.clone())
+                else {
+                    return Ok(None);
+                };
+                (
+                    page,
+                    format!("{}/replies", path_segment(&id)?),
+                    account.to_string(),
+                    "text",
+                )
+            }
+            _ => return Ok(None),
+        };
+        let fields = format!("id,from,{field}");
+        let mut query = vec![("fields", fields.as_str()), ("limit", "100")];
+        if field == "message" {
+            query.push(("order", "reverse_chronological"));
+        }
+        let answer = self.get(&page, &path, &query).await?;
+        Ok(answer["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|reply| reply["from"]["id"] == author.as_str() && reply[field] == text)
+            .and_then(|reply| reply["id"].as_str().map(str::to_owned)))
     }
 }
 
@@ -354,6 +532,10 @@ fn path_segment(id: &str) -> Result<&str, GraphError> {
 mod tests {
     use super::*;
 
+    fn classify_60(page: &PageId, detail: ErrorDetail, usage: Option<Duration>) -> GraphError {
+        classify(page, detail, usage, Duration::from_secs(60))
+    }
+
     fn detail(code: i64, transient: bool) -> ErrorDetail {
         ErrorDetail {
             message: "m".into(),
@@ -366,17 +548,17 @@ mod tests {
     fn errors_are_classified_on_the_code() {
         let page = PageId::new("42");
         for code in [4, 17, 32, 613, 80_000, 80_014] {
-            let e = classify(&page, detail(code, false), None);
+            let e = classify_60(&page, detail(code, false), None);
             assert_eq!(
                 e.retry_after(),
                 Some(Duration::from_secs(60)),
                 "{code}: {e}"
             );
         }
-        assert!(classify(&page, detail(341, false), None)
+        assert!(classify_60(&page, detail(341, false), None)
             .retry_after()
             .is_some());
-        let expired = classify(&page, detail(190, false), None);
+        let expired = classify_60(&page, detail(190, false), None);
         assert!(matches!(expired, GraphError::Expired { .. }));
         assert_eq!(expired.retry_after(), None);
         assert!(
@@ -384,18 +566,18 @@ mod tests {
             "{expired}"
         );
         assert!(matches!(
-            classify(&page, detail(200, false), None),
+            classify_60(&page, detail(200, false), None),
             GraphError::Permission { .. }
         ));
-        assert!(classify(&page, detail(506, false), None).is_delivered());
-        assert!(classify(&page, detail(1, true), None)
+        assert!(classify_60(&page, detail(506, false), None).is_delivered());
+        assert!(classify_60(&page, detail(1, true), None)
             .retry_after()
             .is_some());
         assert!(matches!(
-            classify(&page, detail(100, false), None),
+            classify_60(&page, detail(100, false), None),
             GraphError::Refused { code: 100, .. }
         ));
-        let waited = classify(&page, detail(80_001, false), Some(Duration::from_secs(600)));
+        let waited = classify_60(&page, detail(80_001, false), Some(Duration::from_secs(600)));
         assert_eq!(waited.retry_after(), Some(Duration::from_secs(600)));
     }
 

@@ -6,12 +6,15 @@
 //! - `inbox`: the stored deliveries and the direct-message windows.
 //! - `events`: a body into [`events::MetaEvent`]s (pure).
 //! - `graph`: the Graph API client (replies, error classification).
+//! - `delivery`: the outbox's [`Deliver`](crate::outbox::Deliver) for Meta: approved replies
+//!   posted through `graph`, retried and never doubled.
 //! - `types`: pages, typed ids, how Meta places are encoded in the core's ids, secrets.
 //!
 //! [`Meta`] ties them: the webhook stores and wakes the processor, which turns each stored
 //! delivery into tracker calls (`ingest`, `edit`, `delete`) and tells whoever shows alerts
 //! (the Discord bot, wired in `main`) what changed, as [`Notice`]s.
 
+pub mod delivery;
 pub mod events;
 pub mod graph;
 pub mod inbox;
@@ -29,6 +32,7 @@ use tracing::{debug, info, info_span, warn, Instrument};
 use crate::app::App;
 use crate::comment::CommentId;
 use crate::lifecycle::{CommentState, StoredComment};
+use crate::metrics::Channel;
 use crate::store::StoreError;
 use crate::tracker::{Edited, IngestOutcome, Ingested, Tracker, TrackerError};
 
@@ -59,7 +63,7 @@ pub enum MetaError {
     #[error(transparent)]
     Secrets(#[from] SecretsError),
     #[error("Meta inbox: {0}")]
-    Inbox(#[from] sqlx::Error),
+    Inbox(#[from] StoreError),
     #[error(transparent)]
     Tracker(#[from] TrackerError),
     #[error(transparent)]
@@ -93,14 +97,14 @@ impl std::fmt::Debug for Meta {
 }
 
 impl Meta {
-    /// Opens the inbox in the application's database (`settings.store.url`) and builds the
-    /// channel. Nothing is processed until [`Meta::spawn_processor`] or
+    /// Builds the channel on the application's store (its inbox is the store's webhook
+    /// tables). Nothing is processed until [`Meta::spawn_processor`] or
     /// [`Meta::process_pending`]; the receiver gets what moderators should be shown.
     pub async fn start(
         app: &App,
         secrets: MetaSecrets,
     ) -> Result<(Meta, mpsc::UnboundedReceiver<Notice>), MetaError> {
-        let inbox = Inbox::connect(&app.settings.store.url).await?;
+        let inbox = Inbox::new(app.tracker.store().clone());
         let pages = Pages::from_settings(&app.settings.meta);
         let graph = GraphClient::new(
             &app.settings.meta,
@@ -109,6 +113,10 @@ impl Meta {
             app.tracker.clock().clone(),
             Some(inbox.clone()),
         )?;
+        // Not ready until its deliveries are being taken in (the processor's first pass).
+        app.tracker
+            .metrics()
+            .channel_connected(Channel::Meta, false);
         let (notices, receiver) = mpsc::unbounded_channel();
         let meta = Meta {
             inner: Arc::new(Inner {
@@ -133,6 +141,7 @@ impl Meta {
             inbox: self.inner.inbox.clone(),
             clock: self.inner.tracker.clock().clone(),
             wake: self.inner.wake.clone(),
+            metrics: self.inner.tracker.metrics().clone(),
         }))
     }
 
@@ -147,6 +156,19 @@ impl Meta {
     /// The Graph API client, with the pages' tokens.
     pub fn graph(&self) -> &GraphClient {
         &self.inner.graph
+    }
+
+    /// Starts posting approved replies from the outbox (`Destination::Meta` rows): those the
+    /// last run left pending at once.
+    pub fn spawn_delivery(&self, policy: crate::outbox::RetryPolicy) -> crate::outbox::Worker {
+        crate::outbox::Worker::spawn(
+            self.inner.tracker.clone(),
+            Arc::new(delivery::MetaDelivery::new(
+                self.inner.tracker.clone(),
+                self.inner.graph.clone(),
+            )),
+            policy,
+        )
     }
 
     /// Processes what the last run left, then each delivery as it is stored.
@@ -178,6 +200,16 @@ impl Meta {
     /// later ones are not applied before it.
     pub async fn process_pending(&self) -> Result<usize, MetaError> {
         let _one_at_a_time = self.inner.processing.lock().await;
+        let result = self.process_all().await;
+        // Ready while deliveries are taken in; a database failure leaves them waiting.
+        self.inner
+            .tracker
+            .metrics()
+            .channel_connected(Channel::Meta, result.is_ok());
+        result
+    }
+
+    async fn process_all(&self) -> Result<usize, MetaError> {
         let mut count = 0;
         loop {
             let batch = self.inner.inbox.pending(webhook::CHANNEL, 50).await?;
@@ -252,7 +284,7 @@ impl Meta {
                             comment.time,
                         )
                         .await
-                        .map_err(|e| TrackerError::Store(StoreError::Db(e)))?;
+                        .map_err(TrackerError::Store)?;
                 }
                 let outcome = tracker.ingest(&comment).await?;
                 self.show(&outcome);

@@ -86,6 +86,8 @@ pub struct WebhookState {
     pub clock: Arc<dyn Clock>,
     /// Wakes the processor once a delivery is stored.
     pub wake: Arc<Notify>,
+    /// Counts refused signatures.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The routes of the endpoint, for [`crate::http`].
@@ -127,6 +129,9 @@ async fn receive(
         .and_then(|v| v.to_str().ok());
     if let Err(e) = verify_signature(state.app_secret.expose_secret().as_bytes(), header, &body) {
         warn!(reason = %e, bytes = body.len(), "Meta webhook refused");
+        state
+            .metrics
+            .signature_failed(crate::metrics::Channel::Meta);
         return StatusCode::FORBIDDEN.into_response();
     }
     match state.inbox.store(CHANNEL, &body, state.clock.now()).await {

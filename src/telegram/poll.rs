@@ -161,6 +161,13 @@ async fn poll(
         .unwrap_or(Duration::from_secs(30));
     let mut offset = stored_offset(&tg).await?;
     let mut backoff = Duration::from_secs(1);
+    // `/readyz`: connected while getUpdates answers.
+    let connected = |up| {
+        tg.tracker
+            .metrics()
+            .channel_connected(crate::metrics::Channel::Telegram, up)
+    };
+    connected(false);
     loop {
         if *stop.borrow() {
             return Ok(());
@@ -180,6 +187,7 @@ async fn poll(
             polled = tg.api.get_updates(offset, timeout) => polled,
             _ = stop.changed() => return Ok(()),
         };
+        connected(matches!(polled, Ok(_) | Err(TelegramError::RetryAfter(_))));
         let pause = match polled {
             Ok(batch) => {
                 let handled = handle_batch(&tg, &batch).await;

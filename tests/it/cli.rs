@@ -202,6 +202,19 @@ fn the_demo_shows_flags_and_drafts_in_both_languages() {
         "{stdout}"
     );
     assert!(stdout.contains("colore sbagliato"), "{stdout}");
+    // Facebook and Instagram comments say where they were written.
+    assert!(
+        stdout.contains("⚑ complaint — Nora Lindqvist in Facebook · Acme Shop"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("⚑ question — @giulia.p in Instagram · @acme"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("✓ Acme Shop answered Pietro Ferri's comment in Facebook · Acme Shop"),
+        "{stdout}"
+    );
     // Staff replies close comments; the repeated line is ignored; closing thanks are not flagged.
     assert!(
         stdout.contains("✓ sam_staff answered hannah.k's comment"),
@@ -451,7 +464,7 @@ fn digest_reads_a_database_without_writing_to_it() {
     let out = ascolto(&digest, &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).contains("Unanswered now: 22"),
+        text(&out.stdout).contains("Unanswered now: 25"),
         "{}",
         text(&out.stdout)
     );

@@ -1,6 +1,7 @@
 //! The Meta channel end to end: signed webhooks into the real HTTP server, stored, processed
 //! through the tracker (fixture rule library, real SQLite), and the Graph client against the
-//! fake Graph API in `support::fake_graph`.
+//! fake Graph API in `support::fake_graph`; then, with the Discord bot on the fake Discord
+//! showing the alerts, Approve posting the reply through the outbox on the fake Graph API.
 
 use std::sync::Arc;
 
@@ -19,8 +20,13 @@ use ascolto::meta::types::MetaSecrets;
 use ascolto::meta::webhook::{sign, PATH};
 use ascolto::meta::{Meta, Notice};
 
+use ascolto::lifecycle::ActionKind;
+use ascolto::outbox::Worker;
+
+use crate::discord_bot::{buttons, field, message_id, Harness, STEP};
 use crate::support::app::{t0, TestDir};
-use crate::support::fake_graph::FakeGraph;
+use crate::support::fake_graph::{FakeGraph, GraphRequest};
+use crate::support::{ids, World};
 
 const APP_SECRET: &str = "test-app-secret";
 const VERIFY_TOKEN: &str = "test-verify-token";
@@ -38,6 +44,29 @@ struct MetaTest {
     http: reqwest::Client,
 }
 
+/// The one page the tests serve, with its Instagram account.
+fn acme_page() -> MetaPageSettings {
+    MetaPageSettings {
+        id: PAGE.into(),
+        name: "Acme Shop".into(),
+        instagram_id: IG.into(),
+        instagram_username: "acme".into(),
+    }
+}
+
+/// The test's app secret and verify token, and a token per page named after its variable.
+fn test_secrets(app: &App) -> MetaSecrets {
+    let pages = ascolto::meta::types::Pages::from_settings(&app.settings.meta);
+    MetaSecrets::from_lookup(&pages, |name| {
+        Some(match name {
+            "META_APP_SECRET" => APP_SECRET.to_owned(),
+            "META_VERIFY_TOKEN" => VERIFY_TOKEN.to_owned(),
+            _ => format!("token-for-{name}"),
+        })
+    })
+    .unwrap()
+}
+
 async fn build(
     dir: &TestDir,
     clock: &ManualClock,
@@ -45,24 +74,10 @@ async fn build(
 ) -> (App, Meta, UnboundedReceiver<Notice>) {
     let base = graph.base();
     let mut settings = dir.settings(&[("ASCOLTO__META__GRAPH_BASE", base.as_str())]);
-    settings.meta.pages = vec![MetaPageSettings {
-        id: PAGE.into(),
-        name: "Acme Shop".into(),
-        instagram_id: IG.into(),
-        instagram_username: "acme".into(),
-    }];
+    settings.meta.pages = vec![acme_page()];
     settings.validate().unwrap();
     let app = App::build(settings, Arc::new(clock.clone())).await.unwrap();
-    let pages = ascolto::meta::types::Pages::from_settings(&app.settings.meta);
-    let secrets = MetaSecrets::from_lookup(&pages, |name| {
-        Some(match name {
-            "META_APP_SECRET" => APP_SECRET.to_owned(),
-            "META_VERIFY_TOKEN" => VERIFY_TOKEN.to_owned(),
-            _ => format!("token-for-{name}"),
-        })
-    })
-    .unwrap();
-    let (meta, notices) = Meta::start(&app, secrets).await.unwrap();
+    let (meta, notices) = Meta::start(&app, test_secrets(&app)).await.unwrap();
     (app, meta, notices)
 }
 
@@ -599,4 +614,671 @@ async fn graph_errors_are_classified_on_their_code() {
     let duplicate = t.meta.graph().post_reply(&comment, "hi").await.unwrap_err();
     assert!(duplicate.is_delivered());
     assert_eq!(t.graph.requests().len(), 3);
+}
+
+// ----- approved replies, end to end -----------------------------------------------------------
+//
+// The Discord bot (fake Discord) shows the alerts of Meta comments; Approve queues the reply in
+// the outbox and Meta's worker posts it on the fake Graph API, as `ascolto run` wires them.
+
+struct Live {
+    h: Harness,
+    clock: ManualClock,
+    meta: Meta,
+    server: HttpServer,
+    graph: FakeGraph,
+    replies: Option<Worker>,
+    follow: tokio::task::JoinHandle<()>,
+    http: reqwest::Client,
+}
+
+impl Live {
+    async fn start() -> Live {
+        let graph = FakeGraph::start().await;
+        graph.acting_as(PAGE, IG);
+        let base = graph.base();
+        let env = [
+            ("ASCOLTO__META__GRAPH_BASE", base.as_str()),
+            ("ASCOLTO__META__RATE_LIMIT_WAIT", "1s"),
+        ];
+        let clock = ManualClock::new(t0());
+        let h =
+            Harness::start_with_clock(World::default_test(), &env, Arc::new(clock.clone())).await;
+        let data = h.bot().data().clone();
+        let mut settings = (*data.settings).clone();
+        settings.meta.pages = vec![acme_page()];
+        settings.validate().unwrap();
+        let app = App {
+            settings,
+            tracker: data.tracker.clone(),
+            sla: data.sla.clone(),
+            escalation: data.escalation.clone(),
+        };
+        let (meta, notices) = Meta::start(&app, test_secrets(&app)).await.unwrap();
+        let follow = ascolto::discord::alerts::follow_meta(data, notices);
+        let router = http::router(
+            vec![meta.routes(), http::status_routes(app.tracker.clone())],
+            1024 * 1024,
+        );
+        let server = HttpServer::start("127.0.0.1:0", router).await.unwrap();
+        let replies = Some(meta.spawn_delivery(app.settings.outbox.policy()));
+        Live {
+            h,
+            clock,
+            meta,
+            server,
+            graph,
+            replies,
+            follow,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Delivers a body signed as Meta would and lets the processor take it in.
+    async fn deliver(&self, body: &Value) {
+        let bytes = body.to_string().into_bytes();
+        let signature = sign(APP_SECRET.as_bytes(), &bytes);
+        let status = self
+            .http
+            .post(format!("{}{PATH}", self.server.base_url()))
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", signature)
+            .body(bytes)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status.as_u16(), 200);
+        self.meta.process_pending().await.unwrap();
+    }
+
+    async fn stored(&self, id: &str) -> StoredComment {
+        self.h
+            .tracker()
+            .store()
+            .comment(&CommentId::new(id))
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("comment {id} not stored"))
+    }
+
+    /// Waits for the alert about comment `id` in the moderators' channel.
+    async fn alert_for(&self, id: &str) -> Value {
+        let footer = format!("comment {id}");
+        self.h
+            .fake
+            .wait_for_posted_message(
+                ids::MODS,
+                |m| m["embeds"][0]["footer"]["text"] == footer,
+                STEP,
+            )
+            .await
+    }
+
+    /// Mia presses a button of the alert; returns the interaction.
+    fn press(&self, alert: &Value, label: &str) -> u64 {
+        let (_, custom_id) = buttons(alert)
+            .into_iter()
+            .find(|(l, _)| l == label)
+            .unwrap_or_else(|| panic!("no {label} button: {alert}"));
+        self.h
+            .fake
+            .click_button(message_id(alert), &custom_id, ids::MIA)
+    }
+
+    /// GETs a path of the HTTP server: status and body.
+    async fn get(&self, path: &str) -> (u16, String) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.server.base_url()))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    }
+
+    /// Polls `/readyz` until it answers `status` with a body containing `words`.
+    async fn readyz_until(&self, status: u16, words: &str) -> String {
+        let deadline = tokio::time::Instant::now() + STEP;
+        loop {
+            let (got, body) = self.get("/readyz").await;
+            if got == status && body.contains(words) {
+                return body;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "/readyz never answered {status} with `{words}`; last {got}: {body}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Graph requests other than reads.
+    fn posts(&self) -> Vec<GraphRequest> {
+        self.graph
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "POST")
+            .collect()
+    }
+
+    async fn finish(mut self) {
+        if let Some(replies) = self.replies.take() {
+            assert!(replies.shutdown(STEP).await);
+        }
+        self.follow.abort();
+        self.server.shutdown().await;
+        self.h.finish().await;
+    }
+}
+
+fn instagram_comment() -> Value {
+    json!({"object": "instagram", "entry": [{"id": IG, "time": t0().timestamp(),
+        "changes": [{"field": "comments", "value": {"id": "1801",
+            "text": "My parcel is still not here",
+            "from": {"id": "42", "username": "luca"}, "media": {"id": "1799"}}}]}]})
+}
+
+/// Approves the draft on the alert and waits until the alert is closed; returns the text
+/// the audit trail says was sent (the draft, signed by the approving moderator).
+async fn approve_and_close(t: &Live, id: &str) -> (String, Value) {
+    let alert = t.alert_for(id).await;
+    t.stored(id).await.draft.expect("a draft");
+    t.press(&alert, "Approve");
+    let closed = t.h.closed(&alert).await;
+    assert!(
+        field(&closed, "Status").contains("Replied by mia"),
+        "{closed}"
+    );
+    let trail =
+        t.h.tracker()
+            .store()
+            .actions_for(&CommentId::new(id))
+            .await
+            .unwrap();
+    let approved = trail.last().unwrap();
+    assert_eq!(approved.kind, ActionKind::Approved);
+    let sent = approved.sent_text.clone().expect("the text sent");
+    assert!(closed.to_string().contains(&sent), "{closed}");
+    (sent, closed)
+}
+
+#[tokio::test]
+async fn approve_posts_one_reply_under_the_facebook_comment() {
+    let t = Live::start().await;
+    t.deliver(&nora_complains()).await;
+    let (draft, _) = approve_and_close(&t, "fb:5_77").await;
+    let posts = t.posts();
+    let [post] = posts.as_slice() else {
+        panic!("{posts:?}")
+    };
+    assert_eq!(post.path, "/v21.0/5_77/comments");
+    assert_eq!(post.body, json!({"message": draft}));
+    assert!(post.query.is_empty(), "the token is never in the URL");
+    assert_eq!(
+        post.authorization.as_deref(),
+        Some("Bearer token-for-META_PAGE_TOKEN_100")
+    );
+    let stored = t.stored("fb:5_77").await;
+    assert_eq!(stored.state, CommentState::Replied);
+    let trail =
+        t.h.tracker()
+            .store()
+            .actions_for(&CommentId::new("fb:5_77"))
+            .await
+            .unwrap();
+    let approved = trail.last().unwrap();
+    assert_eq!(approved.kind, ActionKind::Approved);
+    assert_eq!(approved.sent_text.as_deref(), Some(draft.as_str()));
+    assert_eq!(approved.reply_message_id.as_deref(), Some("reply_1"));
+    t.finish().await;
+}
+
+#[tokio::test]
+async fn approve_replies_to_the_instagram_comment() {
+    let t = Live::start().await;
+    t.deliver(&instagram_comment()).await;
+    let (draft, _) = approve_and_close(&t, "ig:1801").await;
+    let posts = t.posts();
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    assert_eq!(posts[0].path, "/v21.0/1801/replies");
+    assert_eq!(posts[0].body, json!({"message": draft}));
+    t.finish().await;
+}
+
+#[tokio::test]
+async fn approve_answers_a_messenger_message_as_a_response() {
+    let t = Live::start().await;
+    t.deliver(&messenger(
+        "555",
+        PAGE,
+        "m_first",
+        "My parcel is still not here",
+        false,
+    ))
+    .await;
+    let open = t.h.tracker().open().await.unwrap();
+    let id = open[0].comment.id.to_string();
+    t.clock.advance(Duration::hours(23));
+    let (draft, _) = approve_and_close(&t, &id).await;
+    let posts = t.posts();
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    assert_eq!(posts[0].path, "/v21.0/100/messages");
+    assert_eq!(
+        posts[0].body,
+        json!({"recipient": {"id": "555"}, "message": {"text": draft},
+            "messaging_type": "RESPONSE"})
+    );
+    let trail =
+        t.h.tracker()
+            .store()
+            .actions_for(&CommentId::new(&id))
+            .await
+            .unwrap();
+    assert_eq!(
+        trail.last().unwrap().reply_message_id.as_deref(),
+        Some("m_reply_1")
+    );
+    t.finish().await;
+}
+
+#[tokio::test]
+async fn approve_past_the_24_hour_window_is_refused_with_what_is_still_possible() {
+    let t = Live::start().await;
+    t.deliver(&messenger(
+        "555",
+        PAGE,
+        "m_first",
+        "My parcel is still not here",
+        false,
+    ))
+    .await;
+    let id = t.h.tracker().open().await.unwrap()[0]
+        .comment
+        .id
+        .to_string();
+    let alert = t.alert_for(&id).await;
+    t.clock.advance(Duration::hours(25));
+    let click = t.press(&alert, "Approve");
+    let answer = t.h.private_answer(click).await;
+    assert!(answer.starts_with("Nothing was sent"), "{answer}");
+    assert!(answer.contains("24 h 59 min ago"), "{answer}");
+    assert!(answer.contains("within 24 hours"), "{answer}");
+    assert!(answer.contains("Mark answered"), "{answer}");
+    // The alert says it too, and stays open for moderators to close by hand.
+    let shown =
+        t.h.alert_until(&alert, "the alert to show the closed window", |m| {
+            m.to_string().contains("Reply window")
+        })
+        .await;
+    assert!(
+        field(&shown, "Reply window").contains("Meta Business Suite"),
+        "{shown}"
+    );
+    assert!(!buttons(&shown).is_empty());
+    assert_eq!(t.stored(&id).await.state, CommentState::Alerted);
+    assert!(t.graph.requests().is_empty(), "{:?}", t.graph.requests());
+    // A new message from the person opens the window again.
+    let mut again = messenger("555", PAGE, "m_second", "Hello?", false);
+    again["entry"][0]["messaging"][0]["timestamp"] =
+        json!((t0() + Duration::hours(25)).timestamp_millis());
+    t.deliver(&again).await;
+    assert!(t
+        .h
+        .tracker()
+        .reply_window_closed(&t.stored(&id).await)
+        .await
+        .unwrap()
+        .is_none());
+    t.finish().await;
+}
+
+#[tokio::test]
+async fn the_pages_own_reply_closes_the_alert() {
+    let t = Live::start().await;
+    t.deliver(&nora_complains()).await;
+    let alert = t.alert_for("fb:5_77").await;
+    t.deliver(&fb_comment(
+        "5_78",
+        "5_77",
+        (PAGE, "Acme Shop"),
+        "So sorry Nora, a new one ships today.",
+        "add",
+    ))
+    .await;
+    let closed = t.h.closed(&alert).await;
+    assert!(field(&closed, "Status").contains("Acme Shop"), "{closed}");
+    assert_eq!(t.stored("fb:5_77").await.state, CommentState::Answered);
+    assert!(t.graph.requests().is_empty());
+    t.finish().await;
+}
+
+#[tokio::test]
+async fn a_rate_limited_reply_is_retried_and_posted_once() {
+    let t = Live::start().await;
+    t.graph
+        .fail_next(429, 613, "Calls to this api have exceeded the rate limit.");
+    t.deliver(&nora_complains()).await;
+    let (draft, _) = approve_and_close(&t, "fb:5_77").await;
+    let posts = t.posts();
+    assert_eq!(posts.len(), 2, "one refused, one posted: {posts:?}");
+    for post in &posts {
+        assert_eq!(post.path, "/v21.0/5_77/comments");
+        assert_eq!(post.body, json!({"message": draft}));
+    }
+    let trail =
+        t.h.tracker()
+            .store()
+            .actions_for(&CommentId::new("fb:5_77"))
+            .await
+            .unwrap();
+    assert_eq!(
+        trail.last().unwrap().reply_message_id.as_deref(),
+        Some("reply_1")
+    );
+    t.finish().await;
+}
+
+#[tokio::test]
+async fn a_reply_whose_answer_was_lost_is_looked_for_before_posting_again() {
+    let t = Live::start().await;
+    t.graph.fail_next_after_applying(500);
+    t.deliver(&nora_complains()).await;
+    approve_and_close(&t, "fb:5_77").await;
+    let requests = t.graph.requests();
+    let shape: Vec<(&str, &str)> = requests
+        .iter()
+        .map(|r| (r.method.as_str(), r.path.as_str()))
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            ("POST", "/v21.0/5_77/comments"),
+            ("GET", "/v21.0/5_77/comments")
+        ]
+    );
+    let lookup = &requests[1];
+    assert!(lookup
+        .query
+        .iter()
+        .any(|(k, v)| k == "fields" && v.contains("from")));
+    let trail =
+        t.h.tracker()
+            .store()
+            .actions_for(&CommentId::new("fb:5_77"))
+            .await
+            .unwrap();
+    assert_eq!(
+        trail.last().unwrap().reply_message_id.as_deref(),
+        Some("reply_1")
+    );
+    t.finish().await;
+}
+
+#[tokio::test]
+async fn a_direct_message_whose_answer_was_lost_is_looked_for_in_the_conversation() {
+    let t = Live::start().await;
+    t.graph.fail_next_after_applying(503);
+    t.deliver(&messenger(
+        "555",
+        PAGE,
+        "m_first",
+        "My parcel is still not here",
+        false,
+    ))
+    .await;
+    let id = t.h.tracker().open().await.unwrap()[0]
+        .comment
+        .id
+        .to_string();
+    approve_and_close(&t, &id).await;
+    let requests = t.graph.requests();
+    let shape: Vec<(&str, &str)> = requests
+        .iter()
+        .map(|r| (r.method.as_str(), r.path.as_str()))
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            ("POST", "/v21.0/100/messages"),
+            ("GET", "/v21.0/100/conversations")
+        ]
+    );
+    let lookup = &requests[1].query;
+    assert!(lookup.contains(&("user_id".to_owned(), "555".to_owned())));
+    assert!(lookup.contains(&("platform".to_owned(), "messenger".to_owned())));
+    let trail =
+        t.h.tracker()
+            .store()
+            .actions_for(&CommentId::new(&id))
+            .await
+            .unwrap();
+    assert_eq!(
+        trail.last().unwrap().reply_message_id.as_deref(),
+        Some("m_reply_1")
+    );
+    t.finish().await;
+}
+
+#[tokio::test]
+async fn an_expired_page_token_is_reported_to_moderators_and_the_alert_reopens() {
+    let t = Live::start().await;
+    t.graph.fail_next(
+        400,
+        190,
+        "Error validating access token: Session has expired",
+    );
+    t.deliver(&nora_complains()).await;
+    let alert = t.alert_for("fb:5_77").await;
+    t.press(&alert, "Approve");
+    let notice =
+        t.h.fake
+            .wait_for_posted_message(
+                ids::MODS,
+                |m| {
+                    m["content"]
+                        .as_str()
+                        .is_some_and(|c| c.starts_with("⚠️ Ascolto gave up"))
+                },
+                STEP,
+            )
+            .await;
+    let notice = notice["content"].as_str().unwrap();
+    assert!(notice.contains("the page token expired"), "{notice}");
+    assert!(notice.contains("META_PAGE_TOKEN_100"), "{notice}");
+    assert!(!notice.contains("token-for-"), "the token is never shown");
+    let reopened =
+        t.h.alert_until(&alert, "the alert to reopen with the reason", |m| {
+            buttons(m).len() == 5 && m.to_string().contains("could not be posted")
+        })
+        .await;
+    assert!(
+        field(&reopened, "Status").contains("the page token expired"),
+        "{reopened}"
+    );
+    assert_eq!(t.posts().len(), 1, "never retried");
+    assert_eq!(t.stored("fb:5_77").await.state, CommentState::Alerted);
+    t.finish().await;
+}
+
+#[tokio::test]
+async fn readyz_and_metrics_report_the_real_state_and_figures() {
+    let t = Live::start().await;
+    // Meta is not ready before its deliveries are taken in.
+    let down = t.readyz_until(503, "meta: not connected").await;
+    assert!(!down.contains("store"), "{down}");
+    // A comment written a minute before the bot's clock reads it: its alert takes 1 s.
+    t.clock.advance(Duration::seconds(61));
+    t.graph
+        .fail_next(429, 4, "Application request limit reached");
+    t.deliver(&nora_complains()).await;
+    let bytes = nora_complains().to_string().into_bytes();
+    let wrong = sign(b"another-secret", &bytes);
+    let refused = t
+        .http
+        .post(format!("{}{PATH}", t.server.base_url()))
+        .header("x-hub-signature-256", wrong)
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 403);
+    approve_and_close(&t, "fb:5_77").await;
+    assert_eq!(t.readyz_until(200, "ready").await, "ready\n");
+
+    let (status, metrics) = t.get("/metrics").await;
+    assert_eq!(status, 200);
+    for line in [
+        "ascolto_comments_ingested_total{channel=\"facebook\",label=\"complaint\"} 1",
+        "ascolto_alerts_total{room=\"discord\"} 1",
+        "ascolto_replies_total{outcome=\"sent\"} 1",
+        "ascolto_platform_write_retries_total{destination=\"meta\",kind=\"reply\"} 1",
+        "ascolto_webhook_signature_failures_total{channel=\"meta\"} 1",
+        "ascolto_channel_connected{channel=\"discord\"} 1",
+        "ascolto_channel_connected{channel=\"meta\"} 1",
+        "ascolto_alert_latency_seconds_bucket{le=\"0.5\"} 0",
+        "ascolto_alert_latency_seconds_bucket{le=\"1\"} 1",
+        "ascolto_alert_latency_seconds_count 1",
+        "ascolto_alert_latency_seconds_sum 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} missing in\n{metrics}"
+        );
+    }
+    assert!(!metrics.contains("ascolto_platform_write_failures_total{"));
+    t.finish().await;
+}
+
+#[tokio::test]
+async fn an_edited_reply_is_posted_under_the_instagram_comment_as_written() {
+    let t = Live::start().await;
+    t.deliver(&instagram_comment()).await;
+    let alert = t.alert_for("ig:1801").await;
+    let click = t.press(&alert, "Edit");
+    t.h.fake
+        .wait_until("the Edit modal", STEP, |f| {
+            f.interaction_modal(click).is_some()
+        })
+        .await;
+    let modal = t.h.fake.interaction_modal(click).unwrap();
+    let modal_id = modal["custom_id"].as_str().unwrap().to_owned();
+    let edited = "Ciao Luca, ti scriviamo in privato con il tracking aggiornato.";
+    t.h.fake
+        .submit_modal(&modal_id, ids::MIA, &[("text", edited)]);
+    let closed = t.h.closed(&alert).await;
+    assert!(field(&closed, "Status").contains("(edited)"), "{closed}");
+    let posts = t.posts();
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    assert_eq!(posts[0].path, "/v21.0/1801/replies");
+    assert_eq!(posts[0].body, json!({"message": edited}));
+    let trail =
+        t.h.tracker()
+            .store()
+            .actions_for(&CommentId::new("ig:1801"))
+            .await
+            .unwrap();
+    let sent = trail.last().unwrap();
+    assert_eq!(sent.kind, ActionKind::Edited);
+    assert_eq!(sent.sent_text.as_deref(), Some(edited));
+    assert_eq!(sent.reply_message_id.as_deref(), Some("reply_1"));
+    t.finish().await;
+}
+
+// ----- the binary's HTTP server without webhooks ----------------------------------------------
+
+/// Kills the bot if the test fails before stopping it, so no process outlives the test.
+struct Running(Option<std::process::Child>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ascolto_run_serves_readyz_and_metrics_when_asked_even_without_webhooks() {
+    use crate::support::fake_telegram::{tg, FakeTelegram, TOKEN};
+    let fake = FakeTelegram::start(true).await;
+    let dir = TestDir::new();
+    // A free port for the bot (taken back from the OS the moment it is released).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ascolto"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("run")
+        .env("ASCOLTO__TELEGRAM__ENABLED", "true")
+        .env("ASCOLTO__TELEGRAM__API_BASE", fake.base())
+        .env("ASCOLTO__TELEGRAM__MODERATORS_CHAT", tg::MODS.to_string())
+        .env("ASCOLTO__TELEGRAM__POLL_TIMEOUT", "1s")
+        .env("ASCOLTO__HTTP__ALWAYS", "true")
+        .env("ASCOLTO__HTTP__LISTEN", &listen)
+        .env("ASCOLTO__STORE__URL", dir.db())
+        .env("ASCOLTO__RULES__DIR", dir.rules())
+        .env("TELEGRAM_TOKEN", TOKEN)
+        .env_remove("DISCORD_TOKEN")
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run ascolto");
+    let mut running = Running(Some(child));
+    let http = reqwest::Client::new();
+    let base = format!("http://{listen}");
+    // Generous: the binary starts, migrates its database and polls Telegram once.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let ready = loop {
+        if let Ok(response) = http.get(format!("{base}/readyz")).send().await {
+            if response.status().as_u16() == 200 {
+                break response.text().await.unwrap();
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "/readyz never answered 200"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(ready, "ready\n");
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "ascolto_channel_connected{channel=\"telegram\"} 1"),
+        "{metrics}"
+    );
+    // No webhook channel is configured: there is no webhook endpoint.
+    let webhook = http.get(format!("{base}{PATH}")).send().await.unwrap();
+    assert_eq!(webhook.status().as_u16(), 404);
+    let child = running.0.take().expect("running");
+    let pid = child.id().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .expect("ascolto ends");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
