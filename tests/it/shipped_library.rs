@@ -492,6 +492,45 @@ fn italian_negative_tone_catches_praise_with_a_but_and_reproach() {
 }
 
 #[test]
+fn stretched_letters_and_counted_waiting_read_as_the_plain_words() {
+    let lib = library();
+    // Emphasis by stretching a letter is the word itself, in both languages.
+    for (text, label) in [
+        ("che schifooooo questo spot", Label::Negative),
+        ("PESSIMOOOO servizio", Label::Negative),
+        ("this is sooo unacceptableeee", Label::Complaint),
+    ] {
+        let v = run(&lib, text);
+        assert!(v.has(label), "not {label:?}: {text}\n{}", describe(&v));
+    }
+    // Waiting counted in days or weeks is a grievance even in neutral words.
+    for text in [
+        "sono cinque giorni che aspetto il tecnico",
+        "è una settimana che provo a chiamarvi",
+        "la lavatrice è ferma da tre settimane",
+    ] {
+        let v = run(&lib, text);
+        assert!(
+            v.has(Label::Negative) || v.has(Label::Complaint),
+            "not negative: {text}\n{}",
+            describe(&v)
+        );
+    }
+    // A plain duration without waiting is not.
+    for text in [
+        "ci vediamo tra cinque giorni",
+        "la festa dura tre settimane",
+    ] {
+        let v = run(&lib, text);
+        assert!(
+            !v.has(Label::Negative) && !v.has(Label::Complaint),
+            "{text}\n{}",
+            describe(&v)
+        );
+    }
+}
+
+#[test]
 fn questions_and_anticipation_with_complaint_words_are_not_complaints() {
     let lib = library();
     for text in [
