@@ -492,7 +492,7 @@ fn italian_negative_tone_catches_praise_with_a_but_and_reproach() {
 }
 
 #[test]
-fn stretched_letters_and_counted_waiting_read_as_the_plain_words() {
+fn stretched_letters_counted_waiting_and_wanting_back_are_read_as_grievances() {
     let lib = library();
     // Emphasis by stretching a letter is the word itself, in both languages.
     for (text, label) in [
@@ -512,6 +512,18 @@ fn stretched_letters_and_counted_waiting_read_as_the_plain_words() {
         let v = run(&lib, text);
         assert!(
             v.has(Label::Negative) || v.has(Label::Complaint),
+            "not negative: {text}\n{}",
+            describe(&v)
+        );
+    }
+    // Wanting back what was taken away ("ri-" + volere, dare) is a grievance too.
+    for text in [
+        "rivogliamo la vecchia ricetta",
+        "ridateci il negozio sotto casa",
+    ] {
+        let v = run(&lib, text);
+        assert!(
+            v.has(Label::Negative),
             "not negative: {text}\n{}",
             describe(&v)
         );
