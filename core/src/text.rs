@@ -2,14 +2,15 @@
 //!
 //! Rules are written once and must match however members type: upper or lower case, with or
 //! without accents ("perché", "perche", "perchè"), with curly or straight apostrophes, with
-//! extra spaces. Both the comment and every word in the library go through [`normalize`], so a
-//! word list entry matches the same text regardless of those variations, and a pattern can be
-//! written in plain lowercase ASCII.
+//! extra spaces, with or without stretched letters ("odiooooo", "sooo bad"). Both the comment
+//! and every word in the library go through [`normalize`], so a word list entry matches the same
+//! text regardless of those variations, and a pattern can be written in plain lowercase ASCII.
 
 /// A comment's text after normalisation, with a map back to the original for explanations.
 #[derive(Debug, Clone, Default)]
 pub struct Normalized {
-    /// Lowercase, accent-folded text with runs of white space collapsed to one space.
+    /// Lowercase, accent-folded text with runs of white space collapsed to one space and
+    /// stretched letters (three or more in a row) collapsed to one.
     pub text: String,
     /// Where the map from `text` back to the original is not "next byte, next byte": pairs of
     /// (byte of `text`, its byte in the original), in order. Each following byte of `text` maps
@@ -99,7 +100,24 @@ impl Writer {
     }
 }
 
-/// Lowercases, folds accents and apostrophes, and collapses white space.
+/// Whether the ASCII letter at `pos` starts a stretch: the same letter (in either case) three
+/// or more times in a row, as chat writes emphasis ("odiooooo", "LADRIIII", "sooo").
+///
+/// No word of English or Italian has a letter three times in a row, so the stretch is always
+/// one letter (or an intended double, which the rules list anyway) drawn out: normalised to
+/// one letter, "vi odiooooo" matches "odio" and "nooo" matches "no". Digits are numbers, not
+/// emphasis ("1000"), and `w` is left alone for the web's "www".
+fn stretched_at(bytes: &[u8], pos: usize) -> bool {
+    let letter = bytes[pos].to_ascii_lowercase();
+    if !letter.is_ascii_lowercase() || letter == b'w' {
+        return false;
+    }
+    bytes.len() > pos + 2
+        && bytes[pos + 1].to_ascii_lowercase() == letter
+        && bytes[pos + 2].to_ascii_lowercase() == letter
+}
+
+/// Lowercases, folds accents and apostrophes, collapses white space and stretched letters.
 pub fn normalize(original: &str) -> Normalized {
     let mut w = Writer {
         text: Vec::with_capacity(original.len() + 8),
@@ -113,12 +131,12 @@ pub fn normalize(original: &str) -> Normalized {
         let byte = bytes[pos];
         // Most of what members type is already lowercase ASCII with single spaces: such runs
         // are copied whole.
-        if KEPT_AS_IS[byte as usize] {
+        if KEPT_AS_IS[byte as usize] && !stretched_at(bytes, pos) {
             let start = pos;
             let mut space = false;
             while pos < bytes.len() {
                 let next = bytes[pos];
-                if KEPT_AS_IS[next as usize] {
+                if KEPT_AS_IS[next as usize] && !stretched_at(bytes, pos) {
                     space = false;
                 } else if next == b' ' && !space {
                     space = true;
@@ -143,7 +161,14 @@ pub fn normalize(original: &str) -> Normalized {
                 w.push(out, pos);
             }
             last_space = out == b' ';
-            pos += 1;
+            if stretched_at(bytes, pos) {
+                // One letter stands for the whole stretch; the rest maps to nothing.
+                while pos < bytes.len() && bytes[pos].to_ascii_lowercase() == out {
+                    pos += 1;
+                }
+            } else {
+                pos += 1;
+            }
             continue;
         }
         let ch = original[pos..]
@@ -504,6 +529,24 @@ mod tests {
     }
 
     #[test]
+    fn stretched_letters_become_one_but_doubles_and_digits_stay() {
+        assert_eq!(normalize("Vi odiooooo").text, "vi odio");
+        assert_eq!(normalize("LADRIIIII!!!").text, "ladri!!!");
+        assert_eq!(normalize("sooo slow, nooo").text, "so slow, no");
+        assert_eq!(normalize("bellooo, carroozza").text, "bello, carroozza");
+        assert_eq!(
+            normalize("costa 1000 euro, www.negozio.it").text,
+            "costa 1000 euro, www.negozio.it"
+        );
+        // The match still points at the whole stretched word of the original.
+        let original = "Che SCHIFOOOO davvero";
+        let n = normalize(original);
+        let start = n.text.find("schifo").unwrap();
+        let (s, e) = n.original_range(start, start + "schifo".len());
+        assert_eq!(&original[s..e], "SCHIFOOOO");
+    }
+
+    #[test]
     fn maps_normalized_ranges_back_to_the_original() {
         let original = "Ciao, perché NON arriva?";
         let n = normalize(original);
@@ -522,7 +565,24 @@ mod tests {
         fn byte_by_byte(original: &str) -> (String, Vec<usize>) {
             let (mut text, mut offsets) = (String::new(), Vec::new());
             let mut last_space = true;
-            for (pos, ch) in original.char_indices() {
+            let chars: Vec<(usize, char)> = original.char_indices().collect();
+            let letter = |i: usize| -> Option<char> {
+                let (_, c) = *chars.get(i)?;
+                let c = c.to_ascii_lowercase();
+                (c.is_ascii_lowercase() && c != 'w').then_some(c)
+            };
+            for (i, &(pos, ch)) in chars.iter().enumerate() {
+                // A letter inside a stretch of three or more of it is dropped, except the first.
+                let stretch_start = |j: usize| {
+                    letter(j).is_some() && letter(j) == letter(j + 1) && letter(j) == letter(j + 2)
+                };
+                let in_stretch = (1..=i).any(|back| {
+                    let j = i - back;
+                    stretch_start(j) && (j..=i).all(|k| letter(k) == letter(j))
+                });
+                if in_stretch {
+                    continue;
+                }
                 if ch.is_whitespace() {
                     if !last_space {
                         text.push(' ');
@@ -556,6 +616,8 @@ mod tests {
             "\u{00A0}non-breaking\u{2003}spaces\u{00A0}",
             "",
             "   ",
+            "Vi odioooo TANTOOO, sooo bad www.example.com aaa",
+            "LADRIIIIII!!! noooo... zzz ooh",
         ] {
             let n = normalize(original);
             let (text, offsets) = byte_by_byte(original);

@@ -492,6 +492,57 @@ fn italian_negative_tone_catches_praise_with_a_but_and_reproach() {
 }
 
 #[test]
+fn stretched_letters_counted_waiting_and_wanting_back_are_read_as_grievances() {
+    let lib = library();
+    // Emphasis by stretching a letter is the word itself, in both languages.
+    for (text, label) in [
+        ("che schifooooo questo spot", Label::Negative),
+        ("PESSIMOOOO servizio", Label::Negative),
+        ("this is sooo unacceptableeee", Label::Complaint),
+    ] {
+        let v = run(&lib, text);
+        assert!(v.has(label), "not {label:?}: {text}\n{}", describe(&v));
+    }
+    // Waiting counted in days or weeks is a grievance even in neutral words.
+    for text in [
+        "sono cinque giorni che aspetto il tecnico",
+        "è una settimana che provo a chiamarvi",
+        "la lavatrice è ferma da tre settimane",
+    ] {
+        let v = run(&lib, text);
+        assert!(
+            v.has(Label::Negative) || v.has(Label::Complaint),
+            "not negative: {text}\n{}",
+            describe(&v)
+        );
+    }
+    // Wanting back what was taken away ("ri-" + volere, dare) is a grievance too.
+    for text in [
+        "rivogliamo la vecchia ricetta",
+        "ridateci il negozio sotto casa",
+    ] {
+        let v = run(&lib, text);
+        assert!(
+            v.has(Label::Negative),
+            "not negative: {text}\n{}",
+            describe(&v)
+        );
+    }
+    // A plain duration without waiting is not.
+    for text in [
+        "ci vediamo tra cinque giorni",
+        "la festa dura tre settimane",
+    ] {
+        let v = run(&lib, text);
+        assert!(
+            !v.has(Label::Negative) && !v.has(Label::Complaint),
+            "{text}\n{}",
+            describe(&v)
+        );
+    }
+}
+
+#[test]
 fn questions_and_anticipation_with_complaint_words_are_not_complaints() {
     let lib = library();
     for text in [
