@@ -1004,6 +1004,39 @@ impl Tracker {
         Ok(())
     }
 
+    /// Ingests a comment for a channel that keeps what it received until it is handled
+    /// (Telegram's stored updates, Meta's inbox): a database failure is returned, so the
+    /// channel tries again later; any other failure (a bug met on this comment) is recorded as
+    /// [`Tracker::record_failure`] does and gives `None`, so the channel moves on.
+    pub async fn ingest_or_set_aside(
+        &self,
+        comment: &Comment,
+    ) -> Result<Option<IngestOutcome>, TrackerError> {
+        match self.ingest(comment).await {
+            Ok(outcome) => Ok(Some(outcome)),
+            Err(error @ TrackerError::Store(_)) => Err(error),
+            Err(error) => {
+                self.record_failure(comment, Stage::Ingest, &error).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// As [`Tracker::ingest_or_set_aside`], for an edit.
+    pub async fn edit_or_set_aside(
+        &self,
+        comment: &Comment,
+    ) -> Result<Option<Edited>, TrackerError> {
+        match self.edit(comment).await {
+            Ok(edited) => Ok(Some(edited)),
+            Err(error @ TrackerError::Store(_)) => Err(error),
+            Err(error) => {
+                self.record_failure(comment, Stage::Edit, &error).await?;
+                Ok(None)
+            }
+        }
+    }
+
     /// Tries again every live comment whose processing failed before (a database that was
     /// down, a bug since fixed), up to [`MAX_ATTEMPTS`] in all; the bot calls it at start.
     /// Replayed comments are left out: replaying their file again tries them. Returns how many
@@ -1490,6 +1523,27 @@ mod tests {
             .await
             .unwrap()
             .is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_channel_with_its_own_inbox_moves_past_a_comment_that_meets_a_bug() {
+        let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+        let mut tracker = tracker(clock.clone()).await;
+        tracker.panic_on = Some("\u{1F4A5}");
+        let bad = comment("7", "\u{1F4A5} where is my parcel?", &clock);
+        assert!(tracker.ingest_or_set_aside(&bad).await.unwrap().is_none());
+        let failures = tracker.store.open_failures(MAX_ATTEMPTS).await.unwrap();
+        assert_eq!(failures.len(), 1);
+        assert_eq!(failures[0].stage, Stage::Ingest);
+        let good = comment("8", "My order never arrived and nobody answers", &clock);
+        let outcome = tracker.ingest_or_set_aside(&good).await.unwrap().unwrap();
+        assert!(matches!(outcome.ingested, Ingested::Flagged(_)));
+        // An edit that meets the bug is set aside too, as an edit.
+        let edited = comment("8", "\u{1F4A5} still nothing", &clock);
+        assert!(tracker.edit_or_set_aside(&edited).await.unwrap().is_none());
+        let failures = tracker.store.open_failures(MAX_ATTEMPTS).await.unwrap();
+        assert_eq!(failures.len(), 2);
+        assert!(failures.iter().any(|f| f.stage == Stage::Edit));
     }
 
     #[tokio::test]

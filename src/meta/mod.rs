@@ -286,24 +286,28 @@ impl Meta {
                         .await
                         .map_err(TrackerError::Store)?;
                 }
-                let outcome = tracker.ingest(&comment).await?;
-                self.show(&outcome);
+                if let Some(outcome) = tracker.ingest_or_set_aside(&comment).await? {
+                    self.show(&outcome);
+                }
             }
             MetaEvent::Echo {
                 comment,
                 conversation,
             } => {
                 let answers = self.last_open_message(&conversation).await?;
-                let outcome = tracker.ingest(&comment.with_reply_to(answers)).await?;
-                self.show(&outcome);
+                let echo = comment.with_reply_to(answers);
+                if let Some(outcome) = tracker.ingest_or_set_aside(&echo).await? {
+                    self.show(&outcome);
+                }
             }
             MetaEvent::Edited { id, text, whole } => {
                 let Some(stored) = tracker.store().comment(&id).await? else {
                     match whole {
                         Some(comment) => {
                             debug!("an edit of a comment never seen: taken in as new");
-                            let outcome = tracker.ingest(&comment).await?;
-                            self.show(&outcome);
+                            if let Some(outcome) = tracker.ingest_or_set_aside(&comment).await? {
+                                self.show(&outcome);
+                            }
                         }
                         None => debug!("an edit of a message never seen; nothing to do"),
                     }
@@ -311,14 +315,14 @@ impl Meta {
                 };
                 let mut comment = stored.comment;
                 comment.text = text;
-                match tracker.edit(&comment).await? {
-                    Edited::Retriaged(now) if now.alert.is_some() => {
+                match tracker.edit_or_set_aside(&comment).await? {
+                    Some(Edited::Retriaged(now)) if now.alert.is_some() => {
                         self.notify(Notice::Refresh(id));
                     }
-                    Edited::Retriaged(now) if now.state == CommentState::Flagged => {
+                    Some(Edited::Retriaged(now)) if now.state == CommentState::Flagged => {
                         self.notify(Notice::Alert(now));
                     }
-                    Edited::Retriaged(_) | Edited::Closed(_) | Edited::Unknown => {}
+                    Some(Edited::Retriaged(_) | Edited::Closed(_) | Edited::Unknown) | None => {}
                 }
             }
             MetaEvent::Removed(id) => {

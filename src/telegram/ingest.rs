@@ -270,8 +270,8 @@ pub async fn on_message(tg: &Telegram, msg: &Message) -> Result<(), TelegramChan
         tracing::Span::current().record("comment", comment.id.as_str());
         // The tracker queues the alert (one per moderators' room) and the updates of the
         // alerts this message answered, in the same transaction as the comment.
-        let outcome = tg.tracker.ingest(&comment).await?;
-        if let Ingested::Flagged(_) = &outcome.ingested {
+        let outcome = tg.tracker.ingest_or_set_aside(&comment).await?;
+        if let Some(Ingested::Flagged(_)) = outcome.as_ref().map(|o| &o.ingested) {
             debug!("flagged; its alerts are queued");
         }
         Ok(())
@@ -298,9 +298,9 @@ pub async fn on_edit(tg: &Telegram, msg: &Message) -> Result<(), TelegramChannel
         let mut comment = stored.comment.clone();
         comment.text = text.to_owned();
         // The tracker queues the alerts' updates (or, flagged now, the alerts).
-        match tg.tracker.edit(&comment).await? {
-            Edited::Retriaged(now) => debug!(state = now.state.as_str(), "triaged again"),
-            Edited::Closed(_) | Edited::Unknown => {}
+        match tg.tracker.edit_or_set_aside(&comment).await? {
+            Some(Edited::Retriaged(now)) => debug!(state = now.state.as_str(), "triaged again"),
+            Some(Edited::Closed(_) | Edited::Unknown) | None => {}
         }
         Ok(())
     }
