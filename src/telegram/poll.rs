@@ -3,9 +3,10 @@
 //! the batch comes again, and the tracker ignores comments it already has; a restart neither
 //! loses nor repeats what was handled.
 //!
-//! Flood control (429) is waited out as Telegram asks, network trouble and 5xx are retried
-//! with a growing pause, and a rejected token or a second process polling the same bot stop
-//! the channel with a message saying so.
+//! Flood control (429) is waited out as Telegram asks; network trouble, 5xx and a 409 (another
+//! `getUpdates` open for the bot: a request of ours Telegram still holds, or a process not
+//! sharing this database) are retried with a growing pause and a warning; a rejected token
+//! stops the channel with a message saying so.
 //!
 //! Several processes on one database take turns: only the holder of the lease row
 //! (`telegram_lease`, renewed before every poll) reads updates, the others wait and take over
@@ -224,6 +225,16 @@ async fn poll(
             {
                 info!(%detail, "another process on this database took over reading updates");
                 continue;
+            }
+            // Ours: a long poll of ours that timed out here may still be open at Telegram
+            // (which answers the next one 409), or a process not sharing this database polls
+            // the same bot. Neither is a reason to stop reading; the warning repeats while
+            // it lasts.
+            Err(e @ TelegramError::Conflict(_)) => {
+                warn!(error = %e, retry_in = ?backoff, "another getUpdates request is open for this bot; trying again");
+                let pause = backoff;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                pause
             }
             Err(e) if e.is_retryable() => {
                 warn!(error = %e, retry_in = ?backoff, "could not get updates");
