@@ -200,6 +200,27 @@ pub async fn handle_message(
     guild: Option<GuildId>,
     member: Option<MemberFacts>,
 ) -> Result<(), DiscordError> {
+    handle_message_then(ctx, data, msg, guild, member, Checkpoint::Now).await
+}
+
+/// Whether handling a message moves its channel's checkpoint past it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Checkpoint {
+    Now,
+    /// A later message of the same channel, handled next, moves it: under a burst that halves
+    /// the writes. A crash in between means those messages are read again at catch-up, and
+    /// the tracker ignores what it already has.
+    Later,
+}
+
+async fn handle_message_then(
+    ctx: &serenity::Context,
+    data: &Data,
+    msg: &Message,
+    guild: Option<GuildId>,
+    member: Option<MemberFacts>,
+    checkpoint: Checkpoint,
+) -> Result<(), DiscordError> {
     let place = match guild {
         Some(guild) => {
             let place = locate(ctx, guild, msg.channel_id).await;
@@ -239,9 +260,11 @@ pub async fn handle_message(
     }
     // After the tracker has stored it: a crash before this line means backfill reads the
     // message again at the next start, and the tracker ignores what it already has.
-    data.tracker
-        .advance_checkpoint(&ChannelId(msg.channel_id.to_string()), &msg.id.to_string())
-        .await?;
+    if checkpoint == Checkpoint::Now {
+        data.tracker
+            .advance_checkpoint(&ChannelId(msg.channel_id.to_string()), &msg.id.to_string())
+            .await?;
+    }
     Ok(())
 }
 
@@ -263,9 +286,9 @@ impl Incoming {
         }
     }
 
-    async fn handle(self, data: &Data) {
+    async fn handle(self, data: &Data, checkpoint: Checkpoint) {
         match self {
-            Incoming::Message(ctx, msg) => on_message(&ctx, data, &msg).await,
+            Incoming::Message(ctx, msg) => on_message_then(&ctx, data, &msg, checkpoint).await,
             Incoming::Edit(ctx, event) => on_edit(&ctx, data, &event).await,
             Incoming::Delete(id) => on_delete(data, id).await,
         }
@@ -286,7 +309,8 @@ const HOLD: usize = 32;
 
 /// Starts the task that handles gateway events one at a time, in arrival order: events that
 /// reached the queue together are sorted by message id, and while the queue is backed up (a
-/// burst) the latest few wait to be sorted with the next batch.
+/// burst) the latest few wait to be sorted with the next batch. Only each channel's last message of a batch writes
+/// the channel's checkpoint.
 pub(crate) fn spawn_queue(data: Data) -> tokio::task::JoinHandle<()> {
     let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<Incoming>();
     data.set_incoming(sender);
@@ -310,8 +334,21 @@ pub(crate) fn spawn_queue(data: Data) -> tokio::task::JoinHandle<()> {
                 HOLD.min(pending.len())
             };
             let ready: Vec<Incoming> = pending.drain(..pending.len() - hold).collect();
-            for event in ready {
-                event.handle(&data).await;
+            // Only each channel's last message of the batch moves its checkpoint.
+            let mut last_in_channel = std::collections::HashMap::new();
+            for (i, event) in ready.iter().enumerate() {
+                if let Incoming::Message(_, msg) = event {
+                    last_in_channel.insert(msg.channel_id, i);
+                }
+            }
+            for (i, event) in ready.into_iter().enumerate() {
+                let checkpoint = match &event {
+                    Incoming::Message(_, msg) if last_in_channel[&msg.channel_id] != i => {
+                        Checkpoint::Later
+                    }
+                    _ => Checkpoint::Now,
+                };
+                event.handle(&data, checkpoint).await;
             }
         }
     })
@@ -320,18 +357,27 @@ pub(crate) fn spawn_queue(data: Data) -> tokio::task::JoinHandle<()> {
 /// A gateway event: through the queue when there is one, else handled here.
 pub async fn dispatch(data: &Data, event: Incoming) {
     if let Err(event) = data.queue_incoming(event) {
-        event.handle(data).await;
+        event.handle(data, Checkpoint::Now).await;
     }
 }
 
 /// A message from the gateway.
 pub async fn on_message(ctx: &serenity::Context, data: &Data, msg: &Message) {
+    on_message_then(ctx, data, msg, Checkpoint::Now).await
+}
+
+async fn on_message_then(
+    ctx: &serenity::Context,
+    data: &Data,
+    msg: &Message,
+    checkpoint: Checkpoint,
+) {
     let Some(_working) = data.begin_work().await else {
         return;
     };
     let span = info_span!("discord.message", message = %msg.id, channel = %msg.channel_id);
     let member = msg.member.as_deref().map(MemberFacts::from);
-    if let Err(e) = handle_message(ctx, data, msg, msg.guild_id, member)
+    if let Err(e) = handle_message_then(ctx, data, msg, msg.guild_id, member, checkpoint)
         .instrument(span.clone())
         .await
     {

@@ -4,7 +4,7 @@
 //! `messaging_type: RESPONSE`), through [`GraphClient::post_reply`] with the page's token.
 //! The worker, its order and its retries are the outbox's (see [`outbox`](crate::outbox));
 //! this is the [`Deliver`] it calls for `Destination::Meta` rows. Alerts about Meta comments
-//! are the moderators' room's rows (Discord's), never these.
+//! are the moderators' rooms' rows (Discord's, Telegram's), never these.
 //!
 //! Never twice: a row flagged `maybe_sent` (an earlier attempt timed out, met a 5xx, or its
 //! process died holding the claim) is first looked for among the comment's replies by the
