@@ -229,6 +229,43 @@ pub struct DigestOrder {
     pub tz: String,
 }
 
+impl DigestOrder {
+    /// The window to build, with its time zone read back.
+    pub fn window(&self) -> Result<crate::digest::DigestWindow, DeliveryError> {
+        let tz = self
+            .tz
+            .parse()
+            .map_err(|_| DeliveryError::Local(format!("unknown time zone `{}`", self.tz)))?;
+        Ok(crate::digest::DigestWindow {
+            day: self.day,
+            start: self.start,
+            end: self.end,
+            scheduled: self.scheduled,
+            tz,
+        })
+    }
+}
+
+/// The comment an approved reply answers, as long as it is still waiting for that reply
+/// (`Sending`): a comment closed meanwhile is never replied to.
+pub async fn awaiting_reply(
+    store: &crate::store::Store,
+    order: &ReplyOrder,
+) -> Result<crate::lifecycle::StoredComment, DeliveryError> {
+    let stored = store
+        .comment(&order.comment)
+        .await
+        .map_err(|e| DeliveryError::Local(e.to_string()))?
+        .ok_or_else(|| DeliveryError::Local(format!("comment {} is not stored", order.comment)))?;
+    if stored.state != crate::lifecycle::CommentState::Sending {
+        return Err(DeliveryError::Local(format!(
+            "the comment is {} now, no longer waiting for this reply",
+            stored.state.as_str()
+        )));
+    }
+    Ok(stored)
+}
+
 /// What a row writes, stored as JSON. Alerts and their updates carry only the comment: they
 /// are rendered from the database when delivered, so they always show the latest truth.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -23,9 +23,10 @@ use serenity::{
     CreateAllowedMentions, CreateMessage, EditMessage, MessageId, MessageReference, Nonce,
 };
 
-use crate::digest::{self, DigestWindow};
-use crate::lifecycle::CommentState;
-use crate::outbox::{Deliver, Delivered, DeliveryError, Destination, OutboxRow, Payload, Refusal};
+use crate::digest;
+use crate::outbox::{
+    self, Deliver, Delivered, DeliveryError, Destination, OutboxRow, Payload, Refusal,
+};
 
 use super::alerts;
 use super::markdown::DiscordRoom;
@@ -269,19 +270,8 @@ impl DiscordDelivery {
                 })
             }
             Payload::Reply(order) => {
-                let stored = store
-                    .comment(&order.comment)
-                    .await
-                    .map_err(local)?
-                    .ok_or_else(|| {
-                        DeliveryError::Local(format!("comment {} is not stored", order.comment))
-                    })?;
-                if stored.state != CommentState::Sending {
-                    return Err(DeliveryError::Local(format!(
-                        "the comment is {} now, no longer waiting for this reply",
-                        stored.state.as_str()
-                    )));
-                }
+                // Only while the comment still waits for this reply.
+                outbox::awaiting_reply(store, order).await?;
                 let original = order.comment.as_str();
                 if let Some(found) = self
                     .found(row, |m| m["message_reference"]["message_id"] == original)
@@ -328,16 +318,7 @@ impl DiscordDelivery {
                     .await
             }
             Payload::Digest(order) => {
-                let tz = order.tz.parse().map_err(|_| {
-                    DeliveryError::Local(format!("unknown time zone `{}`", order.tz))
-                })?;
-                let window = DigestWindow {
-                    day: order.day,
-                    start: order.start,
-                    end: order.end,
-                    scheduled: order.scheduled,
-                    tz,
-                };
+                let window = order.window()?;
                 let digest = digest::build_window(store, &window, &self.data.settings)
                     .await
                     .map_err(local)?;

@@ -16,8 +16,9 @@
 
 use std::sync::Arc;
 
-use crate::lifecycle::CommentState;
-use crate::outbox::{Deliver, Delivered, DeliveryError, Destination, OutboxRow, Payload, Refusal};
+use crate::outbox::{
+    self, Deliver, Delivered, DeliveryError, Destination, OutboxRow, Payload, Refusal,
+};
 use crate::tracker::Tracker;
 
 use super::graph::{GraphClient, GraphError};
@@ -41,21 +42,7 @@ impl MetaDelivery {
                 row.payload.kind().described()
             )));
         };
-        let stored = self
-            .tracker
-            .store()
-            .comment(&order.comment)
-            .await
-            .map_err(|e| DeliveryError::Local(e.to_string()))?
-            .ok_or_else(|| {
-                DeliveryError::Local(format!("comment {} is not stored", order.comment))
-            })?;
-        if stored.state != CommentState::Sending {
-            return Err(DeliveryError::Local(format!(
-                "the comment is {} now, no longer waiting for this reply",
-                stored.state.as_str()
-            )));
-        }
+        let stored = outbox::awaiting_reply(self.tracker.store(), order).await?;
         if row.maybe_sent {
             match self
                 .graph

@@ -27,9 +27,10 @@
 //! The chart of a digest is a second request: when it fails after the text went out, the
 //! digest counts as delivered without its chart (logged), rather than posting the text again.
 
-use crate::digest::{self, DigestWindow};
-use crate::lifecycle::CommentState;
-use crate::outbox::{Deliver, Delivered, DeliveryError, Destination, OutboxRow, Payload, Refusal};
+use crate::digest;
+use crate::outbox::{
+    self, Deliver, Delivered, DeliveryError, Destination, OutboxRow, Payload, Refusal,
+};
 
 use super::api::{SendMessage, TelegramError};
 use super::ingest::{current_chat, record_move, TgRef};
@@ -118,19 +119,7 @@ impl TelegramDelivery {
                 Ok(delivered(message))
             }
             Payload::Reply(order) => {
-                let stored = store
-                    .comment(&order.comment)
-                    .await
-                    .map_err(local)?
-                    .ok_or_else(|| {
-                        DeliveryError::Local(format!("comment {} is not stored", order.comment))
-                    })?;
-                if stored.state != CommentState::Sending {
-                    return Err(DeliveryError::Local(format!(
-                        "the comment is {} now, no longer waiting for this reply",
-                        stored.state.as_str()
-                    )));
-                }
+                let stored = outbox::awaiting_reply(store, order).await?;
                 let to = TgRef::of(&stored.comment).ok_or_else(|| {
                     DeliveryError::Local(format!(
                         "comment {} is not a Telegram message, so it cannot be answered on Telegram",
@@ -145,16 +134,7 @@ impl TelegramDelivery {
             }
             Payload::Digest(order) => {
                 let chat = chat_of(&row.channel)?;
-                let tz = order.tz.parse().map_err(|_| {
-                    DeliveryError::Local(format!("unknown time zone `{}`", order.tz))
-                })?;
-                let window = DigestWindow {
-                    day: order.day,
-                    start: order.start,
-                    end: order.end,
-                    scheduled: order.scheduled,
-                    tz,
-                };
+                let window = order.window()?;
                 let digest = digest::build_window(store, &window, &self.tg.settings)
                     .await
                     .map_err(local)?;
