@@ -1071,4 +1071,21 @@ mod tests {
         .to_string();
         assert!(err.contains("unknown field `txt`"), "{err}");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_line_is_read_or_refused_with_its_line_never_a_panic(
+            text in "\\PC{0,200}",
+            fields in proptest::collection::vec(("(id|time|channel|author|text|platform|post_id|comment_id|reply_to|joined|dm|staff)", "\\PC{0,30}"), 0..8),
+        ) {
+            let _ = parse_line("x.jsonl", 9, &text);
+            let object: serde_json::Map<String, serde_json::Value> = fields
+                .into_iter()
+                .map(|(k, v)| (k, serde_json::Value::String(v)))
+                .collect();
+            if let Err(e) = parse_line("x.jsonl", 9, &serde_json::Value::Object(object).to_string()) {
+                proptest::prop_assert!(e.to_string().starts_with("x.jsonl:9: "), "{}", e);
+            }
+        }
+    }
 }

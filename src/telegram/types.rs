@@ -288,4 +288,63 @@ mod tests {
             UpdateKind::Other
         ));
     }
+
+    /// Any JSON: from scalars up to nested objects with the keys Telegram's updates use, so
+    /// the parser is driven deep into messages, chats, users and callbacks.
+    fn arbitrary_json() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        use serde_json::Value;
+        let keys = prop::sample::select(vec![
+            "update_id",
+            "message",
+            "edited_message",
+            "callback_query",
+            "chat",
+            "id",
+            "type",
+            "from",
+            "date",
+            "edit_date",
+            "text",
+            "caption",
+            "message_id",
+            "reply_to_message",
+            "message_thread_id",
+            "is_topic_message",
+            "first_name",
+            "last_name",
+            "username",
+            "title",
+            "is_bot",
+            "data",
+            "migrate_to_chat_id",
+            "migrate_from_chat_id",
+        ]);
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            "\\PC{0,24}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(5, 96, 8, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((keys.clone(), inner), 0..8).prop_map(|fields| {
+                    Value::Object(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+                }),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_json_is_read_as_an_update_or_refused_without_panicking(value in arbitrary_json()) {
+            if let Ok(update) = Update::parse(&value) {
+                if let UpdateKind::Message(msg) | UpdateKind::EditedMessage(msg) = &update.kind {
+                    let _ = msg.words();
+                }
+            }
+        }
+    }
 }
