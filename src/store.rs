@@ -518,6 +518,22 @@ impl Store {
         rows.iter().map(stored_from_row).collect()
     }
 
+    /// Flagged comments that no room shows and whose alert was never queued: the questions
+    /// waiting out their grace, mostly. Read on their own, so the scheduler's check for them
+    /// does not load every open comment.
+    pub async fn flagged_never_alerted(&self) -> Result<Vec<StoredComment>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "{SELECT_STORED} WHERE c.state = ? AND a.comment_id IS NULL
+               AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.comment_id = c.id AND o.kind = ?)
+             ORDER BY c.created_at, c.id"
+        ))
+        .bind(CommentState::Flagged.as_str())
+        .bind(OutboxKind::Alert.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(stored_from_row).collect()
+    }
+
     pub async fn checkpoint(&self, channel: &ChannelId) -> Result<Option<String>, StoreError> {
         Ok(
             sqlx::query_scalar("SELECT last_message_id FROM checkpoints WHERE channel_id = ?")
@@ -1617,6 +1633,50 @@ mod tests {
             store.dm_channels().await.unwrap(),
             vec![ChannelId::new("dm-a"), ChannelId::new("dm-b")]
         );
+    }
+
+    #[tokio::test]
+    async fn only_flagged_comments_no_room_shows_and_never_queued_are_never_alerted() {
+        let store = Store::in_memory().await.unwrap();
+        let now = Utc::now();
+        let queued = NewOutbox {
+            destination: Destination::Discord,
+            channel: "mods".into(),
+            payload: crate::outbox::Payload::Alert {
+                comment: CommentId::new("2"),
+            },
+        };
+        let rows = [
+            ("1", CommentState::Flagged, vec![]),
+            ("2", CommentState::Flagged, vec![queued]),
+            ("3", CommentState::Flagged, vec![]),
+            ("4", CommentState::Alerted, vec![]),
+            ("5", CommentState::Answered, vec![]),
+        ];
+        for (id, state, then) in &rows {
+            let c = comment(id, "general", Source::Discord, false);
+            store
+                .insert_triaged(&c, &verdict(), *state, None, now, then)
+                .await
+                .unwrap();
+        }
+        let shown = AlertRef {
+            channel: "terminal".into(),
+            message: "3".into(),
+            posted_at: now,
+        };
+        store
+            .set_alert(&CommentId::new("3"), TERMINAL_ROOM, &shown)
+            .await
+            .unwrap();
+        let never: Vec<String> = store
+            .flagged_never_alerted()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.comment.id.0)
+            .collect();
+        assert_eq!(never, ["1"]);
     }
 
     #[tokio::test]

@@ -1170,14 +1170,8 @@ impl Tracker {
         }
         let now = self.clock.now();
         let mut count = 0;
-        for open in self.store.open_comments().await? {
-            if open.state == CommentState::Flagged
-                && open.alert.is_none()
-                && self.grace_ends(&open).is_some_and(|ends| ends <= now)
-                && !self
-                    .store
-                    .outbox_ever(&open.comment.id, OutboxKind::Alert)
-                    .await?
+        for open in self.store.flagged_never_alerted().await? {
+            if self.grace_ends(&open).is_some_and(|ends| ends <= now)
                 && self.queue_alert(&open.comment.id).await?
             {
                 info!(comment = %open.comment.id, "question still unanswered after its grace: alerted");
