@@ -10,7 +10,7 @@
 use tracing::{info, warn};
 
 use crate::config::Settings;
-use crate::digest::{self, DigestWindow};
+use crate::digest;
 use crate::discord::markdown::DiscordRoom;
 use crate::escalation::{self, Escalation, EscalationPolicy};
 use crate::outbox::{Destination, DigestOrder};
@@ -25,6 +25,22 @@ pub fn escalation_text(escalation: &Escalation, destination: Destination) -> Str
         Destination::Discord => escalation.to_markdown(&DiscordRoom),
         // Meta's platforms are never a moderators' room; plain text is what they would take.
         Destination::Telegram | Destination::Meta => TelegramRoom::escalation(escalation),
+    }
+}
+
+/// The checks every platform's clock makes, besides refreshing its own alerts: alerts of
+/// questions whose grace ran out, escalations that are due, the daily digest. Each part logs
+/// its own failure and the others still run: a digest that cannot be built must not hold
+/// back an escalation.
+pub async fn tick(tracker: &Tracker, sla: &Sla, policy: &EscalationPolicy, settings: &Settings) {
+    if let Err(e) = tracker.queue_due_alerts().await {
+        warn!(error = %e, "could not queue the alerts of questions past their grace; trying again at the next check");
+    }
+    if let Err(e) = escalate(tracker, sla, policy).await {
+        warn!(error = %e, "could not check for missed targets; trying again at the next check");
+    }
+    if let Err(e) = scheduled_digest(tracker, settings).await {
+        warn!(error = %e, "could not queue the daily digest; trying again at the next check");
     }
 }
 
@@ -53,17 +69,6 @@ pub async fn escalate(
     Ok(())
 }
 
-/// The outbox order for a digest window.
-pub fn digest_order(window: &DigestWindow) -> DigestOrder {
-    DigestOrder {
-        day: window.day,
-        start: window.start,
-        end: window.end,
-        scheduled: window.scheduled,
-        tz: window.tz.name().to_owned(),
-    }
-}
-
 /// Queues the scheduled digest for every room if it is due: the day is claimed in the same
 /// transaction, so it goes out exactly once, and the outbox retries it if posting fails.
 pub async fn scheduled_digest(tracker: &Tracker, settings: &Settings) -> Result<(), TrackerError> {
@@ -74,7 +79,7 @@ pub async fn scheduled_digest(tracker: &Tracker, settings: &Settings) -> Result<
         return Ok(());
     };
     if tracker
-        .queue_digest(&window.posted(now), digest_order(&window))
+        .queue_digest(&window.posted(now), DigestOrder::of(&window))
         .await?
     {
         info!(day = %window.day, late = window.is_catch_up(), "daily digest queued");

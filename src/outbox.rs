@@ -230,6 +230,17 @@ pub struct DigestOrder {
 }
 
 impl DigestOrder {
+    /// The order for a digest window (its time zone by name).
+    pub fn of(window: &crate::digest::DigestWindow) -> DigestOrder {
+        DigestOrder {
+            day: window.day,
+            start: window.start,
+            end: window.end,
+            scheduled: window.scheduled,
+            tz: window.tz.name().to_owned(),
+        }
+    }
+
     /// The window to build, with its time zone read back.
     pub fn window(&self) -> Result<crate::digest::DigestWindow, DeliveryError> {
         let tz = self

@@ -1132,14 +1132,12 @@ impl Store {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
-        let count: i64 = sqlx::query_scalar(
+        self.count_between(
             "SELECT COUNT(*) FROM failures WHERE first_failed_at > ? AND first_failed_at <= ?",
+            start,
+            end,
         )
-        .bind(start)
-        .bind(end)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(count.max(0) as usize)
+        .await
     }
 
     /// Writes given up in `(start, end]` (the digest's line), by the tracker's clock.
@@ -1148,13 +1146,26 @@ impl Store {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
-        let count: i64 = sqlx::query_scalar(
+        self.count_between(
             "SELECT COUNT(*) FROM outbox WHERE state = 'given_up' AND done_at > ? AND done_at <= ?",
+            start,
+            end,
         )
-        .bind(start)
-        .bind(end)
-        .fetch_one(&self.pool)
-        .await?;
+        .await
+    }
+
+    /// A `COUNT(*)` query over a window `(start, end]`, bound in that order.
+    async fn count_between(
+        &self,
+        sql: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let count: i64 = sqlx::query_scalar(sql)
+            .bind(start)
+            .bind(end)
+            .fetch_one(&self.pool)
+            .await?;
         Ok(count.max(0) as usize)
     }
 

@@ -176,7 +176,7 @@ async fn digest(ctx: Context<'_>) -> Result<(), DiscordError> {
     let queued = data
         .tracker
         .queue_digest_now(
-            crate::announce::digest_order(&window),
+            crate::outbox::DigestOrder::of(&window),
             crate::outbox::Destination::Discord,
         )
         .await?;

@@ -1,12 +1,14 @@
-//! The bot's clock: every `discord.check_every` it queues the alerts of questions still open
-//! at the end of their grace, refreshes the alerts whose response target changed reading (nearing, missed), posts the escalations that are due, and posts the daily
-//! digest once it is due — including a digest missed while the bot was down, on the first
-//! check after start.
+//! The bot's clock: every `discord.check_every` it refreshes the alerts whose response target
+//! changed reading (nearing, missed), then makes what every platform's clock checks
+//! ([`crate::announce::tick`]): the alerts of questions still open at the end of their grace,
+//! the escalations that are due, and the daily digest once it is due — including a digest
+//! missed while the bot was down, on the first check after start.
 //!
 //! What to post is decided in the database and queued in the outbox for every moderators'
 //! room (see [`crate::announce`], shared with Telegram's clock), whose workers post
 //! it with retries, so a restart, a second process or the other platform's clock never
-//! repeats a message and a failed post is retried rather than waiting for a restart. Time comes from the tracker's clock, so tests move it by hand.
+//! repeats a message and a failed post is retried rather than waiting for a restart. Time
+//! comes from the tracker's clock, so tests move it by hand.
 
 use std::time::Duration;
 
@@ -45,21 +47,12 @@ pub(crate) fn spawn(data: Data) -> JoinHandle<()> {
     })
 }
 
-/// One round of checks. Each part logs its own failure and the others still run: a digest
-/// that cannot be built must not hold back an escalation.
+/// One round of checks: this room's target readings, then what every clock checks.
 async fn check(data: &Data, shown: &mut ShownReadings) {
-    if let Err(e) = data.tracker.queue_due_alerts().await {
-        warn!(error = %e, "could not queue the alerts of questions past their grace; trying again at the next check");
-    }
     if let Err(e) = refresh_targets(data, shown).await {
         warn!(error = %e, "could not refresh the alerts' targets; trying again at the next check");
     }
-    if let Err(e) = escalate(data).await {
-        warn!(error = %e, "could not check for missed targets; trying again at the next check");
-    }
-    if let Err(e) = scheduled_digest(data).await {
-        warn!(error = %e, "could not queue the daily digest; trying again at the next check");
-    }
+    announce::tick(&data.tracker, &data.sla, &data.escalation, &data.settings).await;
 }
 
 /// Queues updates of the open alerts whose target reading changed since they were last shown.
@@ -72,17 +65,5 @@ async fn refresh_targets(data: &Data, shown: &mut ShownReadings) -> Result<(), D
             shown.forget(&id);
         }
     }
-    Ok(())
-}
-
-/// Queues the escalations that are due, in every room.
-async fn escalate(data: &Data) -> Result<(), DiscordError> {
-    announce::escalate(&data.tracker, &data.sla, &data.escalation).await?;
-    Ok(())
-}
-
-/// Queues the scheduled digest, in every room, if it is due.
-async fn scheduled_digest(data: &Data) -> Result<(), DiscordError> {
-    announce::scheduled_digest(&data.tracker, &data.settings).await?;
     Ok(())
 }

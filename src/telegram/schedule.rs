@@ -1,9 +1,9 @@
-//! The Telegram channel's clock: every `telegram.check_every` it queues the alerts of
-//! questions still open at the end of their grace, then updates of the alerts
+//! The Telegram channel's clock: every `telegram.check_every` it queues updates of the alerts
 //! whose response-target reading changed (nearing, missed), so a waiting alert does not keep
-//! saying "on time", then the escalations that are due and the daily digest (see
-//! [`crate::announce`]: queued for every room, and never twice even when Discord's
-//! clock runs the same checks).
+//! saying "on time", then what every platform's clock checks ([`crate::announce::tick`]): the
+//! alerts of questions still open at the end of their grace, the escalations that are due and
+//! the daily digest, queued for every room, and never twice even when Discord's clock runs
+//! the same checks.
 
 use std::time::Duration;
 
@@ -46,20 +46,12 @@ pub(crate) fn spawn(tg: Telegram, mut stop: watch::Receiver<bool>) -> JoinHandle
     })
 }
 
-/// One round of checks; each part logs its own failure and the others still run.
+/// One round of checks: this room's target readings, then what every clock checks.
 async fn check(tg: &Telegram, shown: &mut ShownReadings) {
-    if let Err(e) = tg.tracker.queue_due_alerts().await {
-        warn!(error = %e, "could not queue the alerts of questions past their grace; trying again at the next check");
-    }
     if let Err(e) = refresh_targets(tg, shown).await {
         warn!(error = %e, "could not refresh the alerts' targets; trying again at the next check");
     }
-    if let Err(e) = announce::escalate(&tg.tracker, &tg.sla, &tg.escalation).await {
-        warn!(error = %e, "could not check for missed targets; trying again at the next check");
-    }
-    if let Err(e) = announce::scheduled_digest(&tg.tracker, &tg.settings).await {
-        warn!(error = %e, "could not queue the daily digest; trying again at the next check");
-    }
+    announce::tick(&tg.tracker, &tg.sla, &tg.escalation, &tg.settings).await;
 }
 
 /// Queues updates of the open alerts whose target reading changed since they were last shown
