@@ -72,7 +72,8 @@ pub struct Settings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSettings {
-    /// sqlx database URL, e.g. `sqlite://data/ascolto.db`.
+    /// sqlx database URL: `sqlite://data/ascolto.db` (embedded) or
+    /// `postgres://USER@HOST:PORT/DB` (several processes on one server).
     pub url: String,
 }
 
@@ -658,12 +659,12 @@ impl Settings {
         if self.store.url.trim().is_empty() {
             return Err(invalid("store.url", "is empty"));
         }
-        if !(self.store.url.starts_with("sqlite:")) {
+        if crate::store::Backend::of(&self.store.url).is_err() {
             return Err(invalid(
                 "store.url",
                 format!(
-                    "`{}` is not a sqlite: URL (the embedded store)",
-                    self.store.url
+                    "`{}` is neither a sqlite: URL (the embedded store) nor a postgres:// one",
+                    crate::store::db_name(&self.store.url)
                 ),
             ));
         }

@@ -12,11 +12,8 @@ use std::path::Path;
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
-};
-use sqlx::{ConnectOptions, Row, SqlitePool};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection, Row};
 
 use crate::comment::{Author, AuthorId, ChannelId, Comment, CommentId, Place, Source};
 use crate::draft::Draft;
@@ -46,6 +43,8 @@ pub enum StoreError {
     OldSchema { db: String, found: i64, needed: i64 },
     #[error("stored data for comment {id} is unreadable: {message}")]
     Corrupt { id: String, message: String },
+    #[error("store.url `{url}` names no store Ascolto knows: use `sqlite://FILE` (the embedded store) or `postgres://USER@HOST:PORT/DB`")]
+    UnknownUrl { url: String },
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -57,6 +56,7 @@ impl From<sqlx::Error> for StoreError {
 /// sqlx's message, with what to do when the cause is one an operator can fix.
 fn db_message(error: &sqlx::Error) -> String {
     let hint = match error.as_database_error().and_then(|e| e.code()).as_deref() {
+        // SQLite's result codes.
         Some("5") | Some("6") => Some(format!(
             "another process kept the database locked for over {} s; stop it (another ascolto, a sqlite3 shell) and try again",
             BUSY_TIMEOUT.as_secs()
@@ -65,8 +65,19 @@ fn db_message(error: &sqlx::Error) -> String {
         Some("13") => Some("the disk is full; free some space".into()),
         Some("14") => Some("check that the file exists (check the path) and that its folder can be read".into()),
         Some("11") | Some("26") => Some("the file is damaged or not a SQLite database; restore a backup".into()),
+        // PostgreSQL's SQLSTATEs.
+        Some("28P01") | Some("28000") => Some("PostgreSQL refused the user or password: check the URL's user and the PGPASSWORD environment variable".into()),
+        Some("3D000") => Some("that database does not exist on the server: create it (createdb) or fix the URL".into()),
+        Some("53100") => Some("the server's disk is full; free some space".into()),
+        Some("57P01") | Some("57P02") | Some("57P03") => Some("the server is shutting down or starting: it is retried".into()),
         _ => None,
     };
+    let hint = hint.or_else(|| match error {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => Some(
+            "the database server did not answer: check that it runs and that the URL's host and port are right".into(),
+        ),
+        _ => None,
+    });
     match hint {
         Some(hint) => format!("{error} ({hint})"),
         None => error.to_string(),
@@ -77,10 +88,47 @@ fn db_message(error: &sqlx::Error) -> String {
 /// backup or a `sqlite3` session to finish a write, short enough to notice a stuck process.
 pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
-/// The database as messages name it: the URL without its query string (options, never secrets
-/// for SQLite, but not useful in a message either).
-fn db_name(url: &str) -> String {
-    url.split('?').next().unwrap_or(url).to_owned()
+/// Connections to a PostgreSQL server per process: a few writers at once (the server has no
+/// single-writer limit), and few enough that several processes stay under the server's
+/// default `max_connections` of 100.
+const POSTGRES_CONNECTIONS: u32 = 8;
+
+/// Which engine a store URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded default: one file, one writer.
+    Sqlite,
+    /// The scale-out store: several processes on one server.
+    Postgres,
+}
+
+impl Backend {
+    /// The engine of a `store.url`, or why it names none.
+    pub fn of(url: &str) -> Result<Backend, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(StoreError::UnknownUrl { url: db_name(url) })
+        }
+    }
+}
+
+/// The database as messages name it: the URL without its query string and without a
+/// password (PostgreSQL URLs may carry one; it must never reach a log).
+pub fn db_name(url: &str) -> String {
+    let bare = url.split('?').next().unwrap_or(url);
+    match bare.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((who, host)) => {
+                let user = who.split(':').next().unwrap_or("");
+                format!("{scheme}://{user}@{host}")
+            }
+            None => bare.to_owned(),
+        },
+        None => bare.to_owned(),
+    }
 }
 
 /// The file behind a `sqlite:` URL, unless the database lives in memory.
@@ -102,52 +150,191 @@ fn open_error(db: &str, error: sqlx::Error) -> StoreError {
     }
 }
 
-/// A pool on `options` with the settings every store shares.
+/// `url` with SQLite's open mode added unless it names one: `rwc` creates a missing file,
+/// `ro` opens only to read.
+fn with_sqlite_mode(url: &str, mode: &str) -> String {
+    if url.contains(":memory:") || url.contains("mode=") {
+        return url.to_owned();
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}mode={mode}")
+}
+
+/// A pool on `url` with the settings every store shares. SQLite's pragmas are set on each
+/// new connection: the Any driver takes only a URL, which cannot carry them.
 async fn pool(
-    options: SqliteConnectOptions,
+    url: &str,
+    backend: Backend,
     connections: u32,
+    writes: bool,
     db: &str,
-) -> Result<SqlitePool, StoreError> {
-    let options = options
-        .busy_timeout(BUSY_TIMEOUT)
+) -> Result<AnyPool, StoreError> {
+    sqlx::any::install_default_drivers();
+    let options = AnyConnectOptions::from_str(url)
+        .map_err(|e| open_error(db, e))?
         // A replay or a digest reads big batches on purpose: sqlx's warning about slow
         // statements would be noise in their output; keep it for debugging.
         .log_slow_statements(log::LevelFilter::Debug, std::time::Duration::from_secs(1))
         .log_statements(log::LevelFilter::Trace);
-    // A single connection is kept open (the writer, or an in-memory database's only one).
-    SqlitePoolOptions::new()
+    let mut pool = AnyPoolOptions::new()
         .max_connections(connections)
+        // A single connection is kept open (the writer, or an in-memory database's only one).
         .min_connections(if connections == 1 { 1 } else { 0 })
         .idle_timeout(None)
-        .max_lifetime(None)
-        .connect_with(options)
+        .max_lifetime(None);
+    if backend == Backend::Sqlite {
+        // One connection first, by hand: a file that is no database fails here, with one
+        // error, rather than in the pool's hook, which would log it again on its own.
+        let mut first = AnyConnection::connect_with(&options)
+            .await
+            .map_err(|e| open_error(db, e))?;
+        sqlite_pragmas(&mut first, writes)
+            .await
+            .map_err(|e| open_error(db, e))?;
+        first.close().await.map_err(|e| open_error(db, e))?;
+        pool = pool.after_connect(move |conn, _meta| Box::pin(sqlite_pragmas(conn, writes)));
+    }
+    pool.connect_with(options)
         .await
         .map_err(|e| open_error(db, e))
+}
+
+/// The settings SQLite keeps per connection.
+async fn sqlite_pragmas(conn: &mut AnyConnection, writes: bool) -> Result<(), sqlx::Error> {
+    let busy = format!("PRAGMA busy_timeout = {}", BUSY_TIMEOUT.as_millis());
+    sqlx::query(&busy).execute(&mut *conn).await?;
+    sqlx::query("PRAGMA foreign_keys = ON")
+        .execute(&mut *conn)
+        .await?;
+    if writes {
+        // WAL with synchronous=NORMAL: a commit no longer waits for an fsync (the WAL is
+        // synced at checkpoints). A crash of the process loses nothing; a power cut may lose
+        // the last commits, never the database's consistency — and what it loses is caught
+        // up (backfill reads from the checkpoint, a write's nonce and history check guard
+        // against doubles).
+        sqlx::query("PRAGMA journal_mode = WAL")
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("PRAGMA synchronous = NORMAL")
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The schema's migrations for `backend`.
+fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
+    match backend {
+        Backend::Sqlite => sqlx::migrate!("./migrations"),
+        Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+    }
+}
+
+/// Applies `backend`'s migrations, naming the database if they fail.
+async fn migrate(pool: &AnyPool, backend: Backend, db: &str) -> Result<(), StoreError> {
+    migrator(backend)
+        .run(pool)
+        .await
+        .map_err(|e| StoreError::Migrate {
+            db: db.to_owned(),
+            message: e.to_string(),
+        })
+}
+
+/// A time as both stores keep it: RFC 3339 text in UTC, as sqlx's SQLite driver always wrote
+/// it, so rows written before PostgreSQL was supported read the same, and times compare
+/// correctly as text.
+pub fn db_time(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
+}
+
+/// A day as both stores keep it: `YYYY-MM-DD`.
+fn db_day(day: NaiveDate) -> String {
+    day.format("%F").to_string()
+}
+
+/// A stored time back, from [`db_time`]'s text (or SQLite's `YYYY-MM-DD HH:MM:SS` form).
+fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            chrono::NaiveDateTime::parse_from_str(text, "%F %T%.f")
+                .ok()
+                .map(|t| t.and_utc())
+        })
+}
+
+/// Reading stored times and flags from a row of either store.
+trait RowExt {
+    fn time(&self, column: &str) -> Result<DateTime<Utc>, StoreError>;
+    fn time_opt(&self, column: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// A 0/1 flag (both stores keep flags as integers).
+    fn flag(&self, column: &str) -> Result<bool, StoreError>;
+    fn day(&self, column: &str) -> Result<NaiveDate, StoreError>;
+}
+
+impl RowExt for AnyRow {
+    fn time(&self, column: &str) -> Result<DateTime<Utc>, StoreError> {
+        let text: String = self.try_get(column)?;
+        parse_time(&text).ok_or_else(|| bad_time(column, &text))
+    }
+
+    fn time_opt(&self, column: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let text: Option<String> = self.try_get(column)?;
+        text.map(|t| parse_time(&t).ok_or_else(|| bad_time(column, &t)))
+            .transpose()
+    }
+
+    fn flag(&self, column: &str) -> Result<bool, StoreError> {
+        Ok(self.try_get::<i64, _>(column)? != 0)
+    }
+
+    fn day(&self, column: &str) -> Result<NaiveDate, StoreError> {
+        let text: String = self.try_get(column)?;
+        NaiveDate::parse_from_str(&text, "%F").map_err(|_| bad_time(column, &text))
+    }
+}
+
+fn bad_time(column: &str, text: &str) -> StoreError {
+    StoreError::Corrupt {
+        id: column.to_owned(),
+        message: format!("`{text}` is not a time"),
+    }
 }
 
 /// The database.
 #[derive(Debug, Clone)]
 pub struct Store {
-    /// Reads: several connections (WAL readers never wait for the writer).
-    pool: SqlitePool,
-    /// Writes: one connection. SQLite has one writer at a time; with several connections
-    /// writing, the losers wait in SQLite's busy handler, which sleeps in steps of up to 100 ms
-    /// — under a burst that sleeping was most of an alert's latency. One writer connection
-    /// queues writes in the pool instead, first come first served, with no sleeping.
-    writer: SqlitePool,
+    /// Reads. SQLite: several connections (WAL readers never wait for the writer).
+    pool: AnyPool,
+    /// Writes. SQLite: one connection. SQLite has one writer at a time; with several
+    /// connections writing, the losers wait in SQLite's busy handler, which sleeps in steps of
+    /// up to 100 ms — under a burst that sleeping was most of an alert's latency. One writer
+    /// connection queues writes in the pool instead, first come first served, with no
+    /// sleeping. PostgreSQL: the same pool as reads (its writers do not block each other).
+    writer: AnyPool,
+    backend: Backend,
     /// The database as messages name it.
     name: std::sync::Arc<str>,
 }
 
 impl Store {
     /// Opens (creating if needed) the database at `url` and brings its schema up to date.
+    /// `sqlite:` URLs open the embedded store, `postgres://` ones a PostgreSQL server (its
+    /// password, if any, from the `PGPASSWORD` environment variable or the URL).
     ///
-    /// An empty (0-byte) file is accepted as a new database, with a warning: that is what
-    /// SQLite makes of it, and what `touch` or a provisioning tool leaves for a new database;
-    /// a truncated real database cannot be told apart, nor recovered from the empty file.
+    /// An empty (0-byte) SQLite file is accepted as a new database, with a warning: that is
+    /// what SQLite makes of it, and what `touch` or a provisioning tool leaves for a new
+    /// database; a truncated real database cannot be told apart, nor recovered from the empty
+    /// file.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         let db = db_name(url);
-        let file = db_file(url);
+        let backend = Backend::of(url)?;
+        let file = match backend {
+            Backend::Sqlite => db_file(url),
+            Backend::Postgres => None,
+        };
         if let Some(path) = file {
             if let Some(parent) = Path::new(path).parent() {
                 if !parent.as_os_str().is_empty() {
@@ -161,33 +348,28 @@ impl Store {
                 tracing::warn!("database {db} is an empty file: treating it as a new database");
             }
         }
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(|e| open_error(&db, e))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // WAL with synchronous=NORMAL: a commit no longer waits for an fsync (the WAL is
-            // synced at checkpoints). A crash of the process loses nothing; a power cut may
-            // lose the last commits, never the database's consistency — and what it loses is
-            // caught up (backfill reads from the checkpoint, a write's nonce and history check
-            // guard against doubles).
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true);
-        let writer = pool(options.clone(), 1, &db).await?;
-        sqlx::migrate!("./migrations")
-            .run(&writer)
-            .await
-            .map_err(|e| StoreError::Migrate {
-                db: db.clone(),
-                message: e.to_string(),
-            })?;
-        // An in-memory database exists once per connection: its one connection does both.
-        let pool = match file {
-            None => writer.clone(),
-            Some(_) => pool(options, 4, &db).await?,
+        let (writer, pool) = match backend {
+            Backend::Sqlite => {
+                let url = with_sqlite_mode(url, "rwc");
+                let writer = pool(&url, backend, 1, true, &db).await?;
+                migrate(&writer, backend, &db).await?;
+                // An in-memory database exists once per connection: its one connection does both.
+                let readers = match file {
+                    None => writer.clone(),
+                    Some(_) => pool(&url, backend, 4, true, &db).await?,
+                };
+                (writer, readers)
+            }
+            Backend::Postgres => {
+                let pool = pool(url, backend, POSTGRES_CONNECTIONS, true, &db).await?;
+                migrate(&pool, backend, &db).await?;
+                (pool.clone(), pool)
+            }
         };
         Ok(Store {
             pool,
             writer,
+            backend,
             name: db.into(),
         })
     }
@@ -197,12 +379,12 @@ impl Store {
     /// refused with what to do, rather than read wrongly.
     pub async fn open_read_only(url: &str) -> Result<Store, StoreError> {
         let db = db_name(url);
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(|e| open_error(&db, e))?
-            .create_if_missing(false)
-            .read_only(true);
-        let pool = pool(options, 4, &db).await?;
-        let needed = sqlx::migrate!("./migrations")
+        let backend = Backend::of(url)?;
+        let pool = match backend {
+            Backend::Sqlite => pool(&with_sqlite_mode(url, "ro"), backend, 4, false, &db).await?,
+            Backend::Postgres => pool(url, backend, 2, false, &db).await?,
+        };
+        let needed = migrator(backend)
             .iter()
             .map(|m| m.version)
             .max()
@@ -219,20 +401,27 @@ impl Store {
         Ok(Store {
             writer: pool.clone(),
             pool,
+            backend,
             name: db.into(),
         })
     }
 
-    /// The database as messages name it (its URL without options).
+    /// The database as messages name it (its URL without options or password).
     pub fn name(&self) -> &str {
         &self.name
     }
 
+    /// Which engine holds the data.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
     /// The writer connection, for a channel adapter's own bookkeeping tables (Telegram's
     /// update offset): state that is the platform's, not a comment's, so not the tracker's to
-    /// write. It is the one writer, so these writes queue with the others instead of waiting
-    /// in SQLite's busy handler.
-    pub fn writer(&self) -> &SqlitePool {
+    /// write. On SQLite it is the one writer, so these writes queue with the others instead
+    /// of waiting in SQLite's busy handler. Queries written for it must read on both engines
+    /// (numbered `$1` placeholders, times as [`db_time`] text).
+    pub fn writer(&self) -> &AnyPool {
         &self.writer
     }
 
@@ -257,7 +446,7 @@ impl Store {
         let inserted = sqlx::query(
             "INSERT INTO comments (id, source, channel_id, channel_name, guild_id, parent_id, is_dm,
                 author_id, author_name, author_is_staff, text, created_at, reply_to, link, state, state_changed_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(comment.id.as_str())
@@ -266,16 +455,16 @@ impl Store {
         .bind(&comment.place.channel_name)
         .bind(comment.place.guild.as_deref())
         .bind(comment.place.parent.as_ref().map(|p| p.as_str()))
-        .bind(comment.place.is_dm)
+        .bind(i64::from(comment.place.is_dm))
         .bind(comment.author.id.as_str())
         .bind(&comment.author.name)
-        .bind(comment.author.is_staff)
+        .bind(i64::from(comment.author.is_staff))
         .bind(&comment.text)
-        .bind(comment.time)
+        .bind(db_time(comment.time))
         .bind(comment.reply_to.as_ref().map(|r| r.as_str()))
         .bind(comment.link.as_deref())
         .bind(state.as_str())
-        .bind(now)
+        .bind(db_time(now))
         .execute(&mut *tx)
         .await?
         .rows_affected()
@@ -301,14 +490,16 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut tx = self.writer.begin().await?;
-        sqlx::query("UPDATE comments SET text = ?, state = ?, state_changed_at = ? WHERE id = ?")
-            .bind(&comment.text)
-            .bind(state.as_str())
-            .bind(now)
-            .bind(comment.id.as_str())
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM drafts WHERE comment_id = ?")
+        sqlx::query(
+            "UPDATE comments SET text = $1, state = $2, state_changed_at = $3 WHERE id = $4",
+        )
+        .bind(&comment.text)
+        .bind(state.as_str())
+        .bind(db_time(now))
+        .bind(comment.id.as_str())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM drafts WHERE comment_id = $1")
             .bind(comment.id.as_str())
             .execute(&mut *tx)
             .await?;
@@ -370,11 +561,13 @@ impl Store {
             insert_outbox(&mut tx, row, action.at).await?;
         }
         if let Some(by) = answered_by {
-            sqlx::query("UPDATE comments SET answered_by = COALESCE(answered_by, ?) WHERE id = ?")
-                .bind(by)
-                .bind(action.comment.as_str())
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE comments SET answered_by = COALESCE(answered_by, $1) WHERE id = $2",
+            )
+            .bind(by)
+            .bind(action.comment.as_str())
+            .execute(&mut *tx)
+            .await?;
         }
         insert_action(&mut tx, action).await?;
         tx.commit().await?;
@@ -389,7 +582,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO drafts (comment_id, template_id, language, wording, text, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (comment_id) DO UPDATE SET template_id = excluded.template_id,
                 language = excluded.language, wording = excluded.wording, text = excluded.text,
                 updated_at = excluded.updated_at",
@@ -399,7 +592,7 @@ impl Store {
         .bind(draft.lang.code())
         .bind(draft.wording as i64)
         .bind(&draft.text)
-        .bind(now)
+        .bind(db_time(now))
         .execute(&self.writer)
         .await?;
         Ok(())
@@ -424,20 +617,23 @@ impl Store {
         destination: Destination,
         channel: &str,
     ) -> Result<Option<AlertRef>, StoreError> {
-        let row: Option<(String, String, DateTime<Utc>)> = sqlx::query_as(
+        let row = sqlx::query(
             "SELECT channel_id, message_id, posted_at FROM alerts
-             WHERE comment_id = ? AND destination = ? AND channel_id = ?",
+             WHERE comment_id = $1 AND destination = $2 AND channel_id = $3",
         )
         .bind(id.as_str())
         .bind(destination.as_str())
         .bind(channel)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|(channel, message, posted_at)| AlertRef {
-            channel,
-            message,
-            posted_at,
-        }))
+        row.map(|row| {
+            Ok(AlertRef {
+                channel: row.try_get("channel_id")?,
+                message: row.try_get("message_id")?,
+                posted_at: row.time("posted_at")?,
+            })
+        })
+        .transpose()
     }
 
     /// The comment whose alert is message `message` of a room's `channel`.
@@ -449,7 +645,7 @@ impl Store {
     ) -> Result<Option<CommentId>, StoreError> {
         let id: Option<String> = sqlx::query_scalar(
             "SELECT comment_id FROM alerts
-             WHERE destination = ? AND channel_id = ? AND message_id = ?",
+             WHERE destination = $1 AND channel_id = $2 AND message_id = $3",
         )
         .bind(destination.as_str())
         .bind(channel)
@@ -483,7 +679,7 @@ impl Store {
     }
 
     pub async fn actions_for(&self, id: &CommentId) -> Result<Vec<Action>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM actions WHERE comment_id = ? ORDER BY id")
+        let rows = sqlx::query("SELECT * FROM actions WHERE comment_id = $1 ORDER BY id")
             .bind(id.as_str())
             .fetch_all(&self.pool)
             .await?;
@@ -492,15 +688,15 @@ impl Store {
 
     /// Every action taken at or after `since`, oldest first.
     pub async fn actions_since(&self, since: DateTime<Utc>) -> Result<Vec<Action>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM actions WHERE at >= ? ORDER BY at, id")
-            .bind(since)
+        let rows = sqlx::query("SELECT * FROM actions WHERE at >= $1 ORDER BY at, id")
+            .bind(db_time(since))
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(action_from_row).collect()
     }
 
     pub async fn comment(&self, id: &CommentId) -> Result<Option<StoredComment>, StoreError> {
-        let row = sqlx::query(&format!("{SELECT_STORED} WHERE c.id = ?"))
+        let row = sqlx::query(&format!("{SELECT_STORED} WHERE c.id = $1"))
             .bind(id.as_str())
             .fetch_optional(&self.pool)
             .await?;
@@ -523,8 +719,8 @@ impl Store {
     /// does not load every open comment.
     pub async fn flagged_never_alerted(&self) -> Result<Vec<StoredComment>, StoreError> {
         let rows = sqlx::query(&format!(
-            "{SELECT_STORED} WHERE c.state = ? AND a.comment_id IS NULL
-               AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.comment_id = c.id AND o.kind = ?)
+            "{SELECT_STORED} WHERE c.state = $1 AND a.comment_id IS NULL
+               AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.comment_id = c.id AND o.kind = $2)
              ORDER BY c.created_at, c.id"
         ))
         .bind(CommentState::Flagged.as_str())
@@ -536,7 +732,7 @@ impl Store {
 
     pub async fn checkpoint(&self, channel: &ChannelId) -> Result<Option<String>, StoreError> {
         Ok(
-            sqlx::query_scalar("SELECT last_message_id FROM checkpoints WHERE channel_id = ?")
+            sqlx::query_scalar("SELECT last_message_id FROM checkpoints WHERE channel_id = $1")
                 .bind(channel.as_str())
                 .fetch_optional(&self.pool)
                 .await?,
@@ -563,18 +759,18 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO checkpoints (channel_id, last_message_id, updated_at) VALUES (?, ?, ?)
+            "INSERT INTO checkpoints (channel_id, last_message_id, updated_at) VALUES ($1, $2, $3)
              ON CONFLICT (channel_id) DO UPDATE SET
                 last_message_id = CASE
-                    WHEN length(excluded.last_message_id) > length(last_message_id)
-                      OR (length(excluded.last_message_id) = length(last_message_id)
-                          AND excluded.last_message_id > last_message_id)
-                    THEN excluded.last_message_id ELSE last_message_id END,
+                    WHEN length(excluded.last_message_id) > length(checkpoints.last_message_id)
+                      OR (length(excluded.last_message_id) = length(checkpoints.last_message_id)
+                          AND excluded.last_message_id > checkpoints.last_message_id)
+                    THEN excluded.last_message_id ELSE checkpoints.last_message_id END,
                 updated_at = excluded.updated_at",
         )
         .bind(channel.as_str())
         .bind(message)
-        .bind(now)
+        .bind(db_time(now))
         .execute(&self.writer)
         .await?;
         Ok(())
@@ -633,26 +829,27 @@ impl Store {
         role_id: Option<&str>,
         max_pings_per_hour: u32,
     ) -> Result<Option<bool>, StoreError> {
-        let pinged: Option<bool> = sqlx::query_scalar(
+        let pinged: Option<i64> = sqlx::query_scalar(
             "INSERT INTO escalations (comment_id, label, deadline, escalated_at, role_id, pinged)
-             VALUES (?, ?, ?, ?, ?,
-                ? IS NOT NULL AND (SELECT COUNT(*) FROM escalations
-                                   WHERE pinged = 1 AND escalated_at > ? AND escalated_at <= ?) < ?)
+             VALUES ($1, $2, $3, $4, $5,
+                CASE WHEN $6 IS NOT NULL AND (SELECT COUNT(*) FROM escalations
+                                   WHERE pinged = 1 AND escalated_at > $7 AND escalated_at <= $8) < $9
+                     THEN 1 ELSE 0 END)
              ON CONFLICT (comment_id) DO NOTHING
              RETURNING pinged",
         )
         .bind(id.as_str())
         .bind(label.as_str())
-        .bind(deadline)
-        .bind(at)
+        .bind(db_time(deadline))
+        .bind(db_time(at))
         .bind(role_id)
         .bind(role_id)
-        .bind(at - chrono::Duration::hours(1))
-        .bind(at)
+        .bind(db_time(at - chrono::Duration::hours(1)))
+        .bind(db_time(at))
         .bind(i64::from(max_pings_per_hour))
         .fetch_optional(&self.writer)
         .await?;
-        Ok(pinged)
+        Ok(pinged.map(|p| p != 0))
     }
 
     /// Escalations recorded at or after `since`, oldest first.
@@ -661,9 +858,9 @@ impl Store {
         since: DateTime<Utc>,
     ) -> Result<Vec<EscalationRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT * FROM escalations WHERE escalated_at >= ? ORDER BY escalated_at, comment_id",
+            "SELECT * FROM escalations WHERE escalated_at >= $1 ORDER BY escalated_at, comment_id",
         )
-        .bind(since)
+        .bind(db_time(since))
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -674,10 +871,10 @@ impl Store {
                     label: Label::parse(&label)
                         .ok_or_else(|| corrupt(&comment, format!("unknown label `{label}`")))?,
                     comment: CommentId(comment),
-                    deadline: row.try_get("deadline")?,
-                    escalated_at: row.try_get("escalated_at")?,
+                    deadline: row.time("deadline")?,
+                    escalated_at: row.time("escalated_at")?,
                     role_id: row.try_get("role_id")?,
-                    pinged: row.try_get("pinged")?,
+                    pinged: row.flag("pinged")?,
                 })
             })
             .collect()
@@ -691,12 +888,12 @@ impl Store {
     ) -> Result<Vec<StoredComment>, StoreError> {
         let open = states_sql(CommentState::OPEN);
         let rows = sqlx::query(&format!(
-            "{SELECT_STORED} WHERE c.created_at >= ? OR c.closed_at >= ?
+            "{SELECT_STORED} WHERE c.created_at >= $1 OR c.closed_at >= $2
                 OR c.state IN ({open})
              ORDER BY c.created_at, c.id"
         ))
-        .bind(since)
-        .bind(since)
+        .bind(db_time(since))
+        .bind(db_time(since))
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(stored_from_row).collect()
@@ -709,10 +906,10 @@ impl Store {
             .await?;
         row.map(|row| {
             Ok(PostedDigest {
-                day: row.try_get("day")?,
-                window_start: row.try_get("window_start")?,
-                window_end: row.try_get("window_end")?,
-                posted_at: row.try_get("posted_at")?,
+                day: row.day("day")?,
+                window_start: row.time("window_start")?,
+                window_end: row.time("window_end")?,
+                posted_at: row.time("posted_at")?,
             })
         })
         .transpose()
@@ -723,13 +920,13 @@ impl Store {
     /// so a digest goes out at most once even with several processes or a restart.
     pub async fn mark_digest_posted(&self, digest: &PostedDigest) -> Result<bool, StoreError> {
         let inserted = sqlx::query(
-            "INSERT INTO digests (day, window_start, window_end, posted_at) VALUES (?, ?, ?, ?)
+            "INSERT INTO digests (day, window_start, window_end, posted_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (day) DO NOTHING",
         )
-        .bind(digest.day)
-        .bind(digest.window_start)
-        .bind(digest.window_end)
-        .bind(digest.posted_at)
+        .bind(db_day(digest.day))
+        .bind(db_time(digest.window_start))
+        .bind(db_time(digest.window_end))
+        .bind(db_time(digest.posted_at))
         .execute(&self.writer)
         .await?
         .rows_affected()
@@ -746,13 +943,13 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let mut tx = self.writer.begin().await?;
         let inserted = sqlx::query(
-            "INSERT INTO digests (day, window_start, window_end, posted_at) VALUES (?, ?, ?, ?)
+            "INSERT INTO digests (day, window_start, window_end, posted_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (day) DO NOTHING",
         )
-        .bind(digest.day)
-        .bind(digest.window_start)
-        .bind(digest.window_end)
-        .bind(digest.posted_at)
+        .bind(db_day(digest.day))
+        .bind(db_time(digest.window_start))
+        .bind(db_time(digest.window_end))
+        .bind(db_time(digest.posted_at))
         .execute(&mut *tx)
         .await?
         .rows_affected()
@@ -771,8 +968,8 @@ impl Store {
     /// Takes back [`Store::mark_digest_posted`] for `day`, when posting that digest failed, so
     /// it is tried again rather than lost.
     pub async fn unmark_digest(&self, day: NaiveDate) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM digests WHERE day = ?")
-            .bind(day)
+        sqlx::query("DELETE FROM digests WHERE day = $1")
+            .bind(db_day(day))
             .execute(&self.writer)
             .await?;
         Ok(())
@@ -820,9 +1017,9 @@ impl Store {
     ) -> Result<Vec<OutboxRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT o.* FROM outbox o
-             WHERE o.destination = ?1 AND o.state IN ('pending', 'claimed')
+             WHERE o.destination = $1 AND o.state IN ('pending', 'claimed')
                AND o.id = (SELECT MIN(h.id) FROM outbox h
-                           WHERE h.destination = ?1 AND h.channel = o.channel
+                           WHERE h.destination = $1 AND h.channel = o.channel
                              AND h.state IN ('pending', 'claimed'))
              ORDER BY o.id",
         )
@@ -844,10 +1041,10 @@ impl Store {
         let row = sqlx::query(
             "UPDATE outbox SET
                 maybe_sent = CASE WHEN state = 'claimed' THEN 1 ELSE maybe_sent END,
-                state = 'claimed', lease_ms = ?2, attempts = attempts + 1
-             WHERE id = ?1 AND (
-                (state = 'pending' AND COALESCE(due_ms, 0) <= ?3)
-                OR (state = 'claimed' AND COALESCE(lease_ms, 0) <= ?3))
+                state = 'claimed', lease_ms = $2, attempts = attempts + 1
+             WHERE id = $1 AND (
+                (state = 'pending' AND COALESCE(due_ms, 0) <= $3)
+                OR (state = 'claimed' AND COALESCE(lease_ms, 0) <= $3))
              RETURNING *",
         )
         .bind(id.0)
@@ -868,15 +1065,15 @@ impl Store {
         maybe_sent: bool,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE outbox SET state = 'pending', due_ms = ?, lease_ms = NULL,
-                first_failed_ms = COALESCE(first_failed_ms, ?), last_error = ?,
-                maybe_sent = maybe_sent OR ?
-             WHERE id = ? AND state = 'claimed' AND attempts = ?",
+            "UPDATE outbox SET state = 'pending', due_ms = $1, lease_ms = NULL,
+                first_failed_ms = COALESCE(first_failed_ms, $2), last_error = $3,
+                maybe_sent = CASE WHEN $4 <> 0 THEN 1 ELSE maybe_sent END
+             WHERE id = $5 AND state = 'claimed' AND attempts = $6",
         )
         .bind(due_ms)
         .bind(first_failed_ms)
         .bind(error)
-        .bind(maybe_sent)
+        .bind(i64::from(maybe_sent))
         .bind(row.id.0)
         .bind(i64::from(row.attempts))
         .execute(&self.writer)
@@ -901,12 +1098,12 @@ impl Store {
             OutboxState::Sent
         };
         let marked = sqlx::query(
-            "UPDATE outbox SET state = ?, done_at = ?, lease_ms = NULL,
-                message_id = COALESCE(?, message_id), last_error = COALESCE(?, last_error)
-             WHERE id = ? AND state = 'claimed' AND attempts = ?",
+            "UPDATE outbox SET state = $1, done_at = $2, lease_ms = NULL,
+                message_id = COALESCE($3, message_id), last_error = COALESCE($4, last_error)
+             WHERE id = $5 AND state = 'claimed' AND attempts = $6",
         )
         .bind(state.as_str())
-        .bind(now)
+        .bind(db_time(now))
         .bind(done.message_id)
         .bind(done.given_up)
         .bind(row.id.0)
@@ -927,7 +1124,7 @@ impl Store {
             if transition_on(&mut tx, &action.comment, change, action.at).await? {
                 if let Some(by) = answered_by {
                     sqlx::query(
-                        "UPDATE comments SET answered_by = COALESCE(answered_by, ?) WHERE id = ?",
+                        "UPDATE comments SET answered_by = COALESCE(answered_by, $1) WHERE id = $2",
                     )
                     .bind(by)
                     .bind(action.comment.as_str())
@@ -948,7 +1145,7 @@ impl Store {
     }
 
     pub async fn outbox_row(&self, id: OutboxId) -> Result<Option<OutboxRow>, StoreError> {
-        let row = sqlx::query("SELECT * FROM outbox WHERE id = ?")
+        let row = sqlx::query("SELECT * FROM outbox WHERE id = $1")
             .bind(id.0)
             .fetch_optional(&self.pool)
             .await?;
@@ -957,7 +1154,7 @@ impl Store {
 
     /// Every row about a comment, oldest first.
     pub async fn outbox_for(&self, id: &CommentId) -> Result<Vec<OutboxRow>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM outbox WHERE comment_id = ? ORDER BY id")
+        let rows = sqlx::query("SELECT * FROM outbox WHERE comment_id = $1 ORDER BY id")
             .bind(id.as_str())
             .fetch_all(&self.pool)
             .await?;
@@ -967,7 +1164,7 @@ impl Store {
     /// Whether a row of `kind` about the comment is still waiting or being delivered.
     pub async fn outbox_open(&self, id: &CommentId, kind: OutboxKind) -> Result<bool, StoreError> {
         let open: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM outbox WHERE comment_id = ? AND kind = ?
+            "SELECT COUNT(*) FROM outbox WHERE comment_id = $1 AND kind = $2
                 AND state IN ('pending', 'claimed')",
         )
         .bind(id.as_str())
@@ -980,7 +1177,8 @@ impl Store {
     /// Whether a row of `kind` was ever queued for a comment, whatever became of it.
     pub async fn outbox_ever(&self, id: &CommentId, kind: OutboxKind) -> Result<bool, StoreError> {
         let any: i64 = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM outbox WHERE comment_id = ? AND kind = ?)",
+            "SELECT CASE WHEN EXISTS (SELECT 1 FROM outbox WHERE comment_id = $1 AND kind = $2)
+             THEN 1 ELSE 0 END",
         )
         .bind(id.as_str())
         .bind(kind.as_str())
@@ -998,8 +1196,8 @@ impl Store {
         channel: &str,
     ) -> Result<bool, StoreError> {
         let open: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM outbox WHERE comment_id = ? AND kind = ?
-                AND destination = ? AND channel = ? AND state IN ('pending', 'claimed')",
+            "SELECT COUNT(*) FROM outbox WHERE comment_id = $1 AND kind = $2
+                AND destination = $3 AND channel = $4 AND state IN ('pending', 'claimed')",
         )
         .bind(id.as_str())
         .bind(kind.as_str())
@@ -1020,9 +1218,9 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let count: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM outbox
-             WHERE destination = ?1 AND channel = ?2 AND state = 'given_up' AND id <> ?3
+             WHERE destination = $1 AND channel = $2 AND state = 'given_up' AND id <> $3
                AND id > COALESCE((SELECT MAX(id) FROM outbox
-                                  WHERE destination = ?1 AND channel = ?2 AND state = 'sent'), 0)",
+                                  WHERE destination = $1 AND channel = $2 AND state = 'sent'), 0)",
         )
         .bind(destination.as_str())
         .bind(channel)
@@ -1035,7 +1233,7 @@ impl Store {
     /// Why the latest approved reply for a comment was given up, if it was.
     pub async fn reply_given_up(&self, id: &CommentId) -> Result<Option<String>, StoreError> {
         let row: Option<(String, Option<String>)> = sqlx::query_as(
-            "SELECT state, last_error FROM outbox WHERE comment_id = ? AND kind = 'reply'
+            "SELECT state, last_error FROM outbox WHERE comment_id = $1 AND kind = 'reply'
              ORDER BY id DESC LIMIT 1",
         )
         .bind(id.as_str())
@@ -1063,10 +1261,10 @@ impl Store {
         sqlx::query(
             "INSERT INTO failures (comment_id, source, channel, stage, kind, error, comment,
                                    attempts, first_failed_at, last_failed_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9)
              ON CONFLICT (comment_id) DO UPDATE SET
                 stage = excluded.stage, kind = excluded.kind, error = excluded.error,
-                comment = excluded.comment, attempts = attempts + 1,
+                comment = excluded.comment, attempts = failures.attempts + 1,
                 last_failed_at = excluded.last_failed_at, resolved_at = NULL",
         )
         .bind(comment.id.as_str())
@@ -1076,8 +1274,8 @@ impl Store {
         .bind(kind.as_str())
         .bind(error)
         .bind(json)
-        .bind(now)
-        .bind(now)
+        .bind(db_time(now))
+        .bind(db_time(now))
         .execute(&self.writer)
         .await?;
         Ok(())
@@ -1090,9 +1288,9 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE failures SET resolved_at = ? WHERE comment_id = ? AND resolved_at IS NULL",
+            "UPDATE failures SET resolved_at = $1 WHERE comment_id = $2 AND resolved_at IS NULL",
         )
-        .bind(now)
+        .bind(db_time(now))
         .bind(id.as_str())
         .execute(&self.writer)
         .await?;
@@ -1101,9 +1299,9 @@ impl Store {
 
     /// Failures not yet overcome and tried fewer than `max_attempts` times, oldest first.
     pub async fn open_failures(&self, max_attempts: u32) -> Result<Vec<Failure>, StoreError> {
-        let rows: Vec<(String, String, String, i64, String, DateTime<Utc>)> = sqlx::query_as(
+        let rows: Vec<(String, String, String, i64, String, String)> = sqlx::query_as(
             "SELECT comment_id, stage, comment, attempts, error, first_failed_at FROM failures
-             WHERE resolved_at IS NULL AND attempts < ? ORDER BY first_failed_at, comment_id",
+             WHERE resolved_at IS NULL AND attempts < $1 ORDER BY first_failed_at, comment_id",
         )
         .bind(i64::from(max_attempts))
         .fetch_all(&self.pool)
@@ -1120,7 +1318,8 @@ impl Store {
                         .ok_or_else(|| corrupt(format!("unknown failure stage `{stage}`")))?,
                     attempts: attempts.clamp(0, i64::from(u32::MAX)) as u32,
                     error,
-                    first_failed_at,
+                    first_failed_at: parse_time(&first_failed_at)
+                        .ok_or_else(|| corrupt(format!("`{first_failed_at}` is not a time")))?,
                 })
             })
             .collect()
@@ -1133,7 +1332,7 @@ impl Store {
         end: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
         self.count_between(
-            "SELECT COUNT(*) FROM failures WHERE first_failed_at > ? AND first_failed_at <= ?",
+            "SELECT COUNT(*) FROM failures WHERE first_failed_at > $1 AND first_failed_at <= $2",
             start,
             end,
         )
@@ -1147,7 +1346,7 @@ impl Store {
         end: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
         self.count_between(
-            "SELECT COUNT(*) FROM outbox WHERE state = 'given_up' AND done_at > ? AND done_at <= ?",
+            "SELECT COUNT(*) FROM outbox WHERE state = 'given_up' AND done_at > $1 AND done_at <= $2",
             start,
             end,
         )
@@ -1162,8 +1361,8 @@ impl Store {
         end: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
         let count: i64 = sqlx::query_scalar(sql)
-            .bind(start)
-            .bind(end)
+            .bind(db_time(start))
+            .bind(db_time(end))
             .fetch_one(&self.pool)
             .await?;
         Ok(count.max(0) as usize)
@@ -1179,13 +1378,13 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let inserted = sqlx::query(
-            "INSERT INTO webhook_events (id, channel, body, received_at) VALUES (?, ?, ?, ?)
+            "INSERT INTO webhook_events (id, channel, body, received_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(key)
         .bind(channel)
         .bind(body)
-        .bind(now)
+        .bind(db_time(now))
         .execute(&self.writer)
         .await?
         .rows_affected()
@@ -1201,11 +1400,11 @@ impl Store {
     ) -> Result<Vec<StoredWebhook>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, body, received_at FROM webhook_events
-             WHERE channel = ? AND processed_at IS NULL
-             ORDER BY received_at, rowid LIMIT ?",
+             WHERE channel = $1 AND processed_at IS NULL
+             ORDER BY received_at, id LIMIT $2",
         )
         .bind(channel)
-        .bind(limit)
+        .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
@@ -1213,7 +1412,7 @@ impl Store {
                 Ok(StoredWebhook {
                     key: row.try_get("id")?,
                     body: row.try_get("body")?,
-                    received_at: row.try_get("received_at")?,
+                    received_at: row.time("received_at")?,
                 })
             })
             .collect()
@@ -1226,8 +1425,8 @@ impl Store {
         now: DateTime<Utc>,
         problem: Option<&str>,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE webhook_events SET processed_at = ?, problem = ? WHERE id = ?")
-            .bind(now)
+        sqlx::query("UPDATE webhook_events SET processed_at = $1, problem = $2 WHERE id = $3")
+            .bind(db_time(now))
             .bind(problem)
             .bind(key)
             .execute(&self.writer)
@@ -1238,7 +1437,7 @@ impl Store {
     /// How many webhook deliveries of `channel` are stored, processed or not.
     pub async fn webhook_count(&self, channel: &str) -> Result<i64, StoreError> {
         Ok(
-            sqlx::query_scalar("SELECT COUNT(*) FROM webhook_events WHERE channel = ?")
+            sqlx::query_scalar("SELECT COUNT(*) FROM webhook_events WHERE channel = $1")
                 .bind(channel)
                 .fetch_one(&self.pool)
                 .await?,
@@ -1248,9 +1447,9 @@ impl Store {
     /// Forgets processed webhook deliveries received before `before`.
     pub async fn prune_webhooks(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         Ok(sqlx::query(
-            "DELETE FROM webhook_events WHERE processed_at IS NOT NULL AND received_at < ?",
+            "DELETE FROM webhook_events WHERE processed_at IS NOT NULL AND received_at < $1",
         )
-        .bind(before)
+        .bind(db_time(before))
         .execute(&self.writer)
         .await?
         .rows_affected())
@@ -1267,14 +1466,14 @@ impl Store {
     ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO meta_conversations (conversation, page_id, person_id, last_inbound_at)
-             VALUES (?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4)
              ON CONFLICT (conversation) DO UPDATE SET last_inbound_at = excluded.last_inbound_at
              WHERE excluded.last_inbound_at > meta_conversations.last_inbound_at",
         )
         .bind(conversation.as_str())
         .bind(page)
         .bind(person)
-        .bind(at)
+        .bind(db_time(at))
         .execute(&self.writer)
         .await?;
         Ok(())
@@ -1285,12 +1484,14 @@ impl Store {
         &self,
         conversation: &ChannelId,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT last_inbound_at FROM meta_conversations WHERE conversation = ?",
+        let at: Option<String> = sqlx::query_scalar(
+            "SELECT last_inbound_at FROM meta_conversations WHERE conversation = $1",
         )
         .bind(conversation.as_str())
         .fetch_optional(&self.pool)
-        .await?)
+        .await?;
+        at.map(|t| parse_time(&t).ok_or_else(|| bad_time("last_inbound_at", &t)))
+            .transpose()
     }
 
     /// Whether the database answers a trivial query (`/readyz`).
@@ -1315,14 +1516,14 @@ pub struct StoredWebhook {
 pub const TERMINAL_ROOM: &str = "terminal";
 
 async fn upsert_alert(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     id: &CommentId,
     room: &str,
     alert: &AlertRef,
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO alerts (comment_id, destination, channel_id, message_id, posted_at)
-         VALUES (?, ?, ?, ?, ?)
+         VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (comment_id, destination, channel_id) DO UPDATE SET
             message_id = excluded.message_id, posted_at = excluded.posted_at",
     )
@@ -1330,14 +1531,14 @@ async fn upsert_alert(
     .bind(room)
     .bind(&alert.channel)
     .bind(&alert.message)
-    .bind(alert.posted_at)
+    .bind(db_time(alert.posted_at))
     .execute(conn)
     .await?;
     Ok(())
 }
 
 async fn insert_outbox(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     row: &NewOutbox,
     now: DateTime<Utc>,
 ) -> Result<Option<OutboxId>, StoreError> {
@@ -1348,7 +1549,7 @@ async fn insert_outbox(
     })?;
     let id: Option<i64> = sqlx::query_scalar(
         "INSERT INTO outbox (destination, channel, comment_id, kind, payload, state, created_at)
-         VALUES (?, ?, ?, ?, ?, 'pending', ?)
+         VALUES ($1, $2, $3, $4, $5, 'pending', $6)
          ON CONFLICT DO NOTHING
          RETURNING id",
     )
@@ -1357,13 +1558,13 @@ async fn insert_outbox(
     .bind(comment.map(|c| c.as_str()))
     .bind(row.payload.kind().as_str())
     .bind(json)
-    .bind(now)
+    .bind(db_time(now))
     .fetch_optional(conn)
     .await?;
     Ok(id.map(OutboxId))
 }
 
-fn outbox_from_row(row: &SqliteRow) -> Result<OutboxRow, StoreError> {
+fn outbox_from_row(row: &AnyRow) -> Result<OutboxRow, StoreError> {
     let id: i64 = row.try_get("id")?;
     let name = format!("outbox row {id}");
     let destination: String = row.try_get("destination")?;
@@ -1378,18 +1579,18 @@ fn outbox_from_row(row: &SqliteRow) -> Result<OutboxRow, StoreError> {
         state: OutboxState::parse(&state)
             .ok_or_else(|| corrupt(&name, format!("unknown state `{state}`")))?,
         attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
-        maybe_sent: row.try_get("maybe_sent")?,
+        maybe_sent: row.flag("maybe_sent")?,
         due_ms: row.try_get("due_ms")?,
         lease_ms: row.try_get("lease_ms")?,
         first_failed_ms: row.try_get("first_failed_ms")?,
-        created_at: row.try_get("created_at")?,
+        created_at: row.time("created_at")?,
         message_id: row.try_get("message_id")?,
         last_error: row.try_get("last_error")?,
     })
 }
 
 async fn write_verdict(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     id: &CommentId,
     verdict: &Verdict,
     draft: Option<&Draft>,
@@ -1408,7 +1609,7 @@ async fn write_verdict(
     })?;
     sqlx::query(
         "INSERT INTO verdicts (comment_id, labels, main_rule, topic, severity, language, verdict, triaged_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (comment_id) DO UPDATE SET labels = excluded.labels, main_rule = excluded.main_rule,
             topic = excluded.topic, severity = excluded.severity, language = excluded.language,
             verdict = excluded.verdict, triaged_at = excluded.triaged_at",
@@ -1420,20 +1621,20 @@ async fn write_verdict(
     .bind(verdict.severity().map(|s| s.as_str()))
     .bind(verdict.language.code())
     .bind(json)
-    .bind(now)
+    .bind(db_time(now))
     .execute(&mut **tx)
     .await?;
     if let Some(draft) = draft {
         sqlx::query(
             "INSERT INTO drafts (comment_id, template_id, language, wording, text, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(id.as_str())
         .bind(draft.template.as_str())
         .bind(draft.lang.code())
         .bind(draft.wording as i64)
         .bind(&draft.text)
-        .bind(now)
+        .bind(db_time(now))
         .execute(&mut **tx)
         .await?;
     }
@@ -1446,8 +1647,9 @@ const SELECT_STORED: &str = "SELECT c.*, v.verdict AS v_verdict,
     FROM comments c
     LEFT JOIN verdicts v ON v.comment_id = c.id
     LEFT JOIN drafts d ON d.comment_id = c.id
-    LEFT JOIN alerts a ON a.rowid = (
-        SELECT x.rowid FROM alerts x WHERE x.comment_id = c.id ORDER BY x.posted_at, x.rowid LIMIT 1)";
+    LEFT JOIN alerts a ON a.comment_id = c.id AND (a.destination, a.channel_id) = (
+        SELECT x.destination, x.channel_id FROM alerts x WHERE x.comment_id = c.id
+        ORDER BY x.posted_at, x.destination, x.channel_id LIMIT 1)";
 
 fn corrupt(id: &str, message: impl Into<String>) -> StoreError {
     StoreError::Corrupt {
@@ -1456,7 +1658,7 @@ fn corrupt(id: &str, message: impl Into<String>) -> StoreError {
     }
 }
 
-fn stored_from_row(row: &SqliteRow) -> Result<StoredComment, StoreError> {
+fn stored_from_row(row: &AnyRow) -> Result<StoredComment, StoreError> {
     let id: String = row.try_get("id")?;
     let source: String = row.try_get("source")?;
     let state: String = row.try_get("state")?;
@@ -1471,17 +1673,17 @@ fn stored_from_row(row: &SqliteRow) -> Result<StoredComment, StoreError> {
             parent: row
                 .try_get::<Option<String>, _>("parent_id")?
                 .map(ChannelId),
-            is_dm: row.try_get("is_dm")?,
+            is_dm: row.flag("is_dm")?,
         },
         author: Author {
             id: AuthorId(row.try_get("author_id")?),
             name: row.try_get("author_name")?,
-            is_staff: row.try_get("author_is_staff")?,
+            is_staff: row.flag("author_is_staff")?,
             is_bot: false,
             joined_at: None,
         },
         text: row.try_get("text")?,
-        time: row.try_get("created_at")?,
+        time: row.time("created_at")?,
         reply_to: row.try_get::<Option<String>, _>("reply_to")?.map(CommentId),
         mentions: Vec::new(),
         link: row.try_get("link")?,
@@ -1508,7 +1710,7 @@ fn stored_from_row(row: &SqliteRow) -> Result<StoredComment, StoreError> {
         Some(channel) => Some(AlertRef {
             channel,
             message: row.try_get("a_message")?,
-            posted_at: row.try_get("a_posted_at")?,
+            posted_at: row.time("a_posted_at")?,
         }),
         None => None,
     };
@@ -1516,33 +1718,33 @@ fn stored_from_row(row: &SqliteRow) -> Result<StoredComment, StoreError> {
         comment,
         state: CommentState::parse(&state)
             .ok_or_else(|| corrupt(&id, format!("unknown state `{state}`")))?,
-        state_changed_at: row.try_get("state_changed_at")?,
+        state_changed_at: row.time("state_changed_at")?,
         verdict,
         draft,
         alert,
         answered_by: row.try_get("answered_by")?,
-        closed_at: row.try_get("closed_at")?,
+        closed_at: row.time_opt("closed_at")?,
     })
 }
 
 /// The state change behind [`Store::transition`], on a connection or inside a transaction.
 async fn transition_on(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     id: &CommentId,
     change: Transition,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
     let sql = format!(
-        "UPDATE comments SET state = ?, state_changed_at = ?,
-            closed_at = CASE WHEN ? AND closed_at IS NULL THEN ? ELSE closed_at END
-         WHERE id = ? AND state IN ({})",
+        "UPDATE comments SET state = $1, state_changed_at = $2,
+            closed_at = CASE WHEN $3 <> 0 AND closed_at IS NULL THEN $4 ELSE closed_at END
+         WHERE id = $5 AND state IN ({})",
         states_sql(change.from)
     );
     let done = sqlx::query(&sql)
         .bind(change.to.as_str())
-        .bind(now)
-        .bind(change.to.closes())
-        .bind(now)
+        .bind(db_time(now))
+        .bind(i64::from(change.to.closes()))
+        .bind(db_time(now))
         .bind(id.as_str())
         .execute(conn)
         .await?
@@ -1559,16 +1761,16 @@ fn states_sql(states: &[CommentState]) -> String {
     quoted.join(", ")
 }
 
-async fn insert_action(conn: &mut SqliteConnection, action: &Action) -> Result<(), StoreError> {
+async fn insert_action(conn: &mut AnyConnection, action: &Action) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO actions (comment_id, action, moderator_id, moderator_name, at, draft_text,
-            sent_text, reply_message_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            sent_text, reply_message_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(action.comment.as_str())
     .bind(action.kind.as_str())
     .bind(action.moderator_id.as_deref())
     .bind(action.moderator_name.as_deref())
-    .bind(action.at)
+    .bind(db_time(action.at))
     .bind(action.draft_text.as_deref())
     .bind(action.sent_text.as_deref())
     .bind(action.reply_message_id.as_deref())
@@ -1577,7 +1779,7 @@ async fn insert_action(conn: &mut SqliteConnection, action: &Action) -> Result<(
     Ok(())
 }
 
-fn action_from_row(row: &SqliteRow) -> Result<Action, StoreError> {
+fn action_from_row(row: &AnyRow) -> Result<Action, StoreError> {
     let comment: String = row.try_get("comment_id")?;
     let kind: String = row.try_get("action")?;
     Ok(Action {
@@ -1586,11 +1788,63 @@ fn action_from_row(row: &SqliteRow) -> Result<Action, StoreError> {
         comment: CommentId(comment),
         moderator_id: row.try_get("moderator_id")?,
         moderator_name: row.try_get("moderator_name")?,
-        at: row.try_get("at")?,
+        at: row.time("at")?,
         draft_text: row.try_get("draft_text")?,
         sent_text: row.try_get("sent_text")?,
         reply_message_id: row.try_get("reply_message_id")?,
     })
+}
+
+/// Test support for running the same tests on both stores.
+pub mod testing {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use sqlx::Connection;
+
+    /// The environment variable naming a PostgreSQL server for the tests (`.ci/run` starts
+    /// one and sets it).
+    pub const POSTGRES_ENV: &str = "ASCOLTO_TEST_POSTGRES_URL";
+
+    /// The server the tests may use, if one is given. Under CI (`CI` set) a missing server
+    /// is a failure, not a skip: the PostgreSQL half of the tests must run there. Elsewhere
+    /// the caller skips, saying so.
+    pub fn postgres_server() -> Option<String> {
+        match std::env::var(POSTGRES_ENV) {
+            Ok(url) if !url.trim().is_empty() => Some(url),
+            _ if std::env::var_os("CI").is_some() => panic!(
+                "{POSTGRES_ENV} is not set: under CI the PostgreSQL tests must run (.ci/run starts a server)"
+            ),
+            _ => {
+                eprintln!("skipped on PostgreSQL: set {POSTGRES_ENV} (see .ci/postgres) to run it");
+                None
+            }
+        }
+    }
+
+    /// A new, empty database on `server` (a `postgres://` URL), named after the process and a
+    /// counter so that parallel tests and test binaries never share one; its URL.
+    pub async fn fresh_postgres_database(server: &str) -> Result<String, sqlx::Error> {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "ascolto_test_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut admin = sqlx::PgConnection::connect(server).await?;
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await?;
+        admin.close().await?;
+        let (base, query) = match server.split_once('?') {
+            Some((base, query)) => (base, format!("?{query}")),
+            None => (server, String::new()),
+        };
+        let root = match base.rfind('/') {
+            Some(i) if i > base.find("://").map_or(0, |j| j + 2) => &base[..i],
+            _ => base,
+        };
+        Ok(format!("{root}/{name}{query}"))
+    }
 }
 
 #[cfg(test)]
@@ -1613,6 +1867,17 @@ mod tests {
         )
     }
 
+    /// SQLite in memory, and a fresh PostgreSQL database when a server is given: each store
+    /// test runs on both.
+    async fn stores() -> Vec<Store> {
+        let mut all = vec![Store::in_memory().await.unwrap()];
+        if let Some(server) = testing::postgres_server() {
+            let url = testing::fresh_postgres_database(&server).await.unwrap();
+            all.push(Store::connect(&url).await.unwrap());
+        }
+        all
+    }
+
     fn verdict() -> Verdict {
         Verdict {
             language: Lang::En,
@@ -1626,118 +1891,122 @@ mod tests {
 
     #[tokio::test]
     async fn dm_channels_lists_each_discord_conversation_once() {
-        let store = Store::in_memory().await.unwrap();
-        let now = Utc::now();
-        for c in [
-            comment("1", "dm-a", Source::Discord, true),
-            comment("2", "dm-a", Source::Discord, true),
-            comment("3", "dm-b", Source::Discord, true),
-            comment("4", "general", Source::Discord, false),
-            comment("5", "dm-r", Source::Replay, true),
-        ] {
-            store
-                .insert_triaged(&c, &verdict(), CommentState::Clear, None, now, &[])
-                .await
-                .unwrap();
+        for store in stores().await {
+            let now = Utc::now();
+            for c in [
+                comment("1", "dm-a", Source::Discord, true),
+                comment("2", "dm-a", Source::Discord, true),
+                comment("3", "dm-b", Source::Discord, true),
+                comment("4", "general", Source::Discord, false),
+                comment("5", "dm-r", Source::Replay, true),
+            ] {
+                store
+                    .insert_triaged(&c, &verdict(), CommentState::Clear, None, now, &[])
+                    .await
+                    .unwrap();
+            }
+            assert_eq!(
+                store.dm_channels().await.unwrap(),
+                vec![ChannelId::new("dm-a"), ChannelId::new("dm-b")]
+            );
         }
-        assert_eq!(
-            store.dm_channels().await.unwrap(),
-            vec![ChannelId::new("dm-a"), ChannelId::new("dm-b")]
-        );
     }
 
     #[tokio::test]
     async fn only_flagged_comments_no_room_shows_and_never_queued_are_never_alerted() {
-        let store = Store::in_memory().await.unwrap();
-        let now = Utc::now();
-        let queued = NewOutbox {
-            destination: Destination::Discord,
-            channel: "mods".into(),
-            payload: crate::outbox::Payload::Alert {
-                comment: CommentId::new("2"),
-            },
-        };
-        let rows = [
-            ("1", CommentState::Flagged, vec![]),
-            ("2", CommentState::Flagged, vec![queued]),
-            ("3", CommentState::Flagged, vec![]),
-            ("4", CommentState::Alerted, vec![]),
-            ("5", CommentState::Answered, vec![]),
-        ];
-        for (id, state, then) in &rows {
-            let c = comment(id, "general", Source::Discord, false);
+        for store in stores().await {
+            let now = Utc::now();
+            let queued = NewOutbox {
+                destination: Destination::Discord,
+                channel: "mods".into(),
+                payload: crate::outbox::Payload::Alert {
+                    comment: CommentId::new("2"),
+                },
+            };
+            let rows = [
+                ("1", CommentState::Flagged, vec![]),
+                ("2", CommentState::Flagged, vec![queued]),
+                ("3", CommentState::Flagged, vec![]),
+                ("4", CommentState::Alerted, vec![]),
+                ("5", CommentState::Answered, vec![]),
+            ];
+            for (id, state, then) in &rows {
+                let c = comment(id, "general", Source::Discord, false);
+                store
+                    .insert_triaged(&c, &verdict(), *state, None, now, then)
+                    .await
+                    .unwrap();
+            }
+            let shown = AlertRef {
+                channel: "terminal".into(),
+                message: "3".into(),
+                posted_at: now,
+            };
             store
-                .insert_triaged(&c, &verdict(), *state, None, now, then)
+                .set_alert(&CommentId::new("3"), TERMINAL_ROOM, &shown)
                 .await
                 .unwrap();
+            let never: Vec<String> = store
+                .flagged_never_alerted()
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|s| s.comment.id.0)
+                .collect();
+            assert_eq!(never, ["1"]);
         }
-        let shown = AlertRef {
-            channel: "terminal".into(),
-            message: "3".into(),
-            posted_at: now,
-        };
-        store
-            .set_alert(&CommentId::new("3"), TERMINAL_ROOM, &shown)
-            .await
-            .unwrap();
-        let never: Vec<String> = store
-            .flagged_never_alerted()
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|s| s.comment.id.0)
-            .collect();
-        assert_eq!(never, ["1"]);
     }
 
     #[tokio::test]
     async fn closing_writes_state_and_audit_line_together_or_not_at_all() {
-        let store = Store::in_memory().await.unwrap();
-        let now = Utc::now();
-        let c = comment("1", "general", Source::Discord, false);
-        store
-            .insert_triaged(&c, &verdict(), CommentState::Alerted, None, now, &[])
-            .await
-            .unwrap();
-        let action = |name: &str| Action {
-            comment: c.id.clone(),
-            kind: ActionKind::MarkedAnswered,
-            moderator_id: Some(name.into()),
-            moderator_name: Some(name.into()),
-            at: now,
-            draft_text: None,
-            sent_text: None,
-            reply_message_id: None,
-        };
-        assert!(store
-            .close_with_action(Transition::ANSWER, Some("mia"), &action("mia"), &[])
-            .await
-            .unwrap());
-        // A second moderator a moment later: refused, and nothing of theirs is written.
-        assert!(!store
-            .close_with_action(Transition::ANSWER, Some("lea"), &action("lea"), &[])
-            .await
-            .unwrap());
-        let stored = store.comment(&c.id).await.unwrap().unwrap();
-        assert_eq!(stored.state, CommentState::Answered);
-        assert_eq!(stored.answered_by.as_deref(), Some("mia"));
-        let actions = store.actions_for(&c.id).await.unwrap();
-        assert_eq!(actions.len(), 1);
-        assert_eq!(actions[0].moderator_name.as_deref(), Some("mia"));
+        for store in stores().await {
+            let now = Utc::now();
+            let c = comment("1", "general", Source::Discord, false);
+            store
+                .insert_triaged(&c, &verdict(), CommentState::Alerted, None, now, &[])
+                .await
+                .unwrap();
+            let action = |name: &str| Action {
+                comment: c.id.clone(),
+                kind: ActionKind::MarkedAnswered,
+                moderator_id: Some(name.into()),
+                moderator_name: Some(name.into()),
+                at: now,
+                draft_text: None,
+                sent_text: None,
+                reply_message_id: None,
+            };
+            assert!(store
+                .close_with_action(Transition::ANSWER, Some("mia"), &action("mia"), &[])
+                .await
+                .unwrap());
+            // A second moderator a moment later: refused, and nothing of theirs is written.
+            assert!(!store
+                .close_with_action(Transition::ANSWER, Some("lea"), &action("lea"), &[])
+                .await
+                .unwrap());
+            let stored = store.comment(&c.id).await.unwrap().unwrap();
+            assert_eq!(stored.state, CommentState::Answered);
+            assert_eq!(stored.answered_by.as_deref(), Some("mia"));
+            let actions = store.actions_for(&c.id).await.unwrap();
+            assert_eq!(actions.len(), 1);
+            assert_eq!(actions[0].moderator_name.as_deref(), Some("mia"));
+        }
     }
 
     #[tokio::test]
     async fn a_checkpoint_never_moves_back() {
-        let store = Store::in_memory().await.unwrap();
-        let ch = ChannelId::new("7");
-        let now = Utc::now();
-        assert_eq!(store.checkpoint(&ch).await.unwrap(), None);
-        store.advance_checkpoint(&ch, "900", now).await.unwrap();
-        store.advance_checkpoint(&ch, "1000", now).await.unwrap();
-        store.advance_checkpoint(&ch, "999", now).await.unwrap();
-        assert_eq!(
-            store.checkpoint(&ch).await.unwrap().as_deref(),
-            Some("1000")
-        );
+        for store in stores().await {
+            let ch = ChannelId::new("7");
+            let now = Utc::now();
+            assert_eq!(store.checkpoint(&ch).await.unwrap(), None);
+            store.advance_checkpoint(&ch, "900", now).await.unwrap();
+            store.advance_checkpoint(&ch, "1000", now).await.unwrap();
+            store.advance_checkpoint(&ch, "999", now).await.unwrap();
+            assert_eq!(
+                store.checkpoint(&ch).await.unwrap().as_deref(),
+                Some("1000")
+            );
+        }
     }
 }

@@ -7,6 +7,7 @@
 //! channel `telegram:<chat>` or, in a forum topic, `telegram:<chat>/<topic>`. [`TgRef`] reads
 //! them back when a reply is sent.
 
+use crate::store::db_time;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use tracing::{debug, info, info_span, warn, Instrument};
@@ -217,12 +218,12 @@ pub(super) async fn record_move(
     to: ChatId,
 ) -> Result<(), TelegramChannelError> {
     sqlx::query(
-        "INSERT INTO telegram_chat_moves (from_chat, to_chat, moved_at) VALUES (?, ?, ?)
+        "INSERT INTO telegram_chat_moves (from_chat, to_chat, moved_at) VALUES ($1, $2, $3)
          ON CONFLICT (from_chat) DO UPDATE SET to_chat = excluded.to_chat, moved_at = excluded.moved_at",
     )
     .bind(from.0)
     .bind(to.0)
-    .bind(tg.tracker.clock().now())
+    .bind(db_time(tg.tracker.clock().now()))
     .execute(tg.tracker.store().writer())
     .await?;
     info!(%from, %to, "the group was upgraded to a supergroup; following it");
@@ -233,7 +234,7 @@ pub(super) async fn record_move(
 pub async fn current_chat(tg: &Telegram, chat: ChatId) -> Result<ChatId, TelegramChannelError> {
     let mut now = chat;
     for _ in 0..4 {
-        let row = sqlx::query("SELECT to_chat FROM telegram_chat_moves WHERE from_chat = ?")
+        let row = sqlx::query("SELECT to_chat FROM telegram_chat_moves WHERE from_chat = $1")
             .bind(now.0)
             .fetch_optional(tg.tracker.store().writer())
             .await?;

@@ -13,6 +13,7 @@
 //! once it runs out (a process that died holds it at most [`lease_for`] longer). Webhook mode
 //! uses the same lease to handle the updates it stored (`webhook`).
 
+use crate::store::db_time;
 use std::time::Duration;
 
 use sqlx::Row;
@@ -41,12 +42,12 @@ pub async fn stored_offset(tg: &Telegram) -> Result<Option<UpdateId>, TelegramCh
 /// restart its ids lower after a quiet week, and a maximum would then skip every update.
 async fn store_offset(tg: &Telegram, next: UpdateId) -> Result<(), TelegramChannelError> {
     sqlx::query(
-        "INSERT INTO telegram_offset (id, next_update, updated_at) VALUES (1, ?, ?)
+        "INSERT INTO telegram_offset (id, next_update, updated_at) VALUES (1, $1, $2)
          ON CONFLICT (id) DO UPDATE SET next_update = excluded.next_update,
             updated_at = excluded.updated_at",
     )
     .bind(next.0)
-    .bind(tg.tracker.clock().now())
+    .bind(db_time(tg.tracker.clock().now()))
     .execute(tg.tracker.store().writer())
     .await?;
     Ok(())
@@ -79,9 +80,9 @@ pub async fn take_lease(
     let now = crate::outbox::wall_ms();
     let until = now + for_.as_millis() as i64;
     let taken = sqlx::query(
-        "INSERT INTO telegram_lease (id, holder, until_ms) VALUES (1, ?1, ?2)
+        "INSERT INTO telegram_lease (id, holder, until_ms) VALUES (1, $1, $2)
          ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, until_ms = excluded.until_ms
-         WHERE telegram_lease.holder = ?1 OR telegram_lease.until_ms <= ?3",
+         WHERE telegram_lease.holder = $1 OR telegram_lease.until_ms <= $3",
     )
     .bind(holder)
     .bind(until)
@@ -95,7 +96,7 @@ pub async fn take_lease(
 
 /// Gives the lease up (a graceful stop), so another process takes over at once.
 pub async fn release_lease(tg: &Telegram, holder: &str) {
-    let released = sqlx::query("DELETE FROM telegram_lease WHERE id = 1 AND holder = ?")
+    let released = sqlx::query("DELETE FROM telegram_lease WHERE id = 1 AND holder = $1")
         .bind(holder)
         .execute(tg.tracker.store().writer())
         .await;

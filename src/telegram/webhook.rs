@@ -9,6 +9,7 @@
 //! the next start. So, as with polling, nothing is lost or handled twice across restarts.
 //! Only the holder of the lease (see `poll`) handles stored rows when several processes run.
 
+use crate::store::db_time;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -86,12 +87,12 @@ async fn receive(
     };
     let text = String::from_utf8_lossy(&body);
     let stored = sqlx::query(
-        "INSERT INTO telegram_updates (update_id, body, received_at) VALUES (?, ?, ?)
+        "INSERT INTO telegram_updates (update_id, body, received_at) VALUES ($1, $2, $3)
          ON CONFLICT (update_id) DO NOTHING",
     )
     .bind(update_id)
     .bind(text.as_ref())
-    .bind(state.tracker.clock().now())
+    .bind(db_time(state.tracker.clock().now()))
     .execute(state.tracker.store().writer())
     .await;
     match stored {
@@ -192,8 +193,8 @@ async fn handle_stored(tg: &Telegram) -> Result<Batch, TelegramChannelError> {
         if handled.stalled {
             return Ok(Batch::Stalled);
         }
-        sqlx::query("UPDATE telegram_updates SET handled_at = ? WHERE update_id = ?")
-            .bind(tg.tracker.clock().now())
+        sqlx::query("UPDATE telegram_updates SET handled_at = $1 WHERE update_id = $2")
+            .bind(db_time(tg.tracker.clock().now()))
             .bind(id)
             .execute(store.writer())
             .await?;
@@ -201,9 +202,9 @@ async fn handle_stored(tg: &Telegram) -> Result<Batch, TelegramChannelError> {
     if !rows.is_empty() {
         info!(handled = rows.len(), "stored Telegram updates handled");
         let pruned = sqlx::query(
-            "DELETE FROM telegram_updates WHERE handled_at IS NOT NULL AND handled_at < ?",
+            "DELETE FROM telegram_updates WHERE handled_at IS NOT NULL AND handled_at < $1",
         )
-        .bind(tg.tracker.clock().now() - KEEP_HANDLED)
+        .bind(db_time(tg.tracker.clock().now() - KEEP_HANDLED))
         .execute(store.writer())
         .await?
         .rows_affected();

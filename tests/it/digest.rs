@@ -93,7 +93,6 @@ fn ids(escalations: &[ascolto::escalation::Escalation]) -> Vec<&str> {
         .collect()
 }
 
-#[tokio::test]
 async fn a_missed_target_is_escalated_once_even_after_a_restart() {
     let f = fixture_with(&[]).await;
     let sla = &*f.app.sla;
@@ -147,7 +146,6 @@ async fn a_missed_target_is_escalated_once_even_after_a_restart() {
         .is_empty());
 }
 
-#[tokio::test]
 async fn breaches_older_than_a_day_are_recorded_without_posting() {
     let f = fixture_with(&[("ASCOLTO__ESCALATION__ROLE_ID", "777")]).await;
     let sla = &*f.app.sla;
@@ -177,7 +175,6 @@ async fn breaches_older_than_a_day_are_recorded_without_posting() {
         .is_empty());
 }
 
-#[tokio::test]
 async fn pings_stay_within_the_hourly_budget_and_the_rest_is_posted_quietly() {
     let f = fixture_with(&[
         ("ASCOLTO__ESCALATION__ROLE_ID", "777"),
@@ -230,7 +227,6 @@ async fn pings_stay_within_the_hourly_budget_and_the_rest_is_posted_quietly() {
     assert_eq!(pinged, 3);
 }
 
-#[tokio::test]
 async fn outside_business_hours_the_clock_waits_for_monday() {
     let f = fixture_with(&[
         ("ASCOLTO__SLA__TIME_ZONE", "Europe/Rome"),
@@ -280,7 +276,6 @@ async fn outside_business_hours_the_clock_waits_for_monday() {
 }
 
 /// A day in a small community, through the tracker: what the digest must report.
-#[tokio::test]
 async fn the_digest_reports_the_day_from_the_store() {
     let f = fixture_with(&[]).await;
     let s = &f.app.settings;
@@ -404,7 +399,6 @@ async fn the_digest_reports_the_day_from_the_store() {
     );
 }
 
-#[tokio::test]
 async fn a_long_queue_still_fits_in_one_discord_message() {
     let f = fixture_with(&[("ASCOLTO__DIGEST__OLDEST", "20")]).await;
     let s = &f.app.settings;
@@ -441,7 +435,6 @@ async fn a_long_queue_still_fits_in_one_discord_message() {
     );
 }
 
-#[tokio::test]
 async fn a_missed_digest_is_posted_once_when_the_bot_comes_back() {
     let f = fixture_with(&[("ASCOLTO__SLA__TIME_ZONE", "Europe/Rome")]).await;
     let s = &f.app.settings;
@@ -487,7 +480,6 @@ async fn a_missed_digest_is_posted_once_when_the_bot_comes_back() {
     assert!(!next.is_catch_up());
 }
 
-#[tokio::test]
 async fn the_chart_is_a_png_of_the_documented_size() {
     let f = fixture_with(&[]).await;
     let s = &f.app.settings;
@@ -526,7 +518,6 @@ async fn the_chart_is_a_png_of_the_documented_size() {
     assert!(d.chart_png().unwrap().starts_with(b"\x89PNG\r\n\x1a\n"));
 }
 
-#[tokio::test]
 async fn a_flagged_comment_alert_shows_its_target() {
     let f = fixture_with(&[]).await;
     let sla = &*f.app.sla;
@@ -552,3 +543,15 @@ async fn a_flagged_comment_alert_shows_its_target() {
         view.to_text()
     );
 }
+
+crate::on_both_stores!(
+    a_missed_target_is_escalated_once_even_after_a_restart,
+    breaches_older_than_a_day_are_recorded_without_posting,
+    pings_stay_within_the_hourly_budget_and_the_rest_is_posted_quietly,
+    outside_business_hours_the_clock_waits_for_monday,
+    the_digest_reports_the_day_from_the_store,
+    a_long_queue_still_fits_in_one_discord_message,
+    a_missed_digest_is_posted_once_when_the_bot_comes_back,
+    the_chart_is_a_png_of_the_documented_size,
+    a_flagged_comment_alert_shows_its_target,
+);

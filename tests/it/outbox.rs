@@ -65,7 +65,6 @@ async fn settled(h: &Harness, message: u64) {
     }
 }
 
-#[tokio::test]
 async fn an_alert_answered_429_is_posted_after_retry_after_once() {
     let h = Harness::start().await;
     h.fake.fail_next("POST", &mods_posts(), 429, Some(0.5));
@@ -101,7 +100,6 @@ async fn an_alert_answered_429_is_posted_after_retry_after_once() {
     h.finish().await;
 }
 
-#[tokio::test]
 async fn a_500_whose_post_went_through_is_retried_with_backoff_and_posted_once() {
     let h = Harness::start().await;
     // Discord created the alert but the answer was a 500: the retry must not double it.
@@ -132,7 +130,6 @@ async fn a_500_whose_post_went_through_is_retried_with_backoff_and_posted_once()
     h.finish().await;
 }
 
-#[tokio::test]
 async fn a_403_is_given_up_at_once_moderators_are_told_once_and_the_digest_counts_it() {
     let h = Harness::start().await;
     h.fake.fail_next("POST", &mods_posts(), 403, None);
@@ -168,7 +165,6 @@ async fn a_403_is_given_up_at_once_moderators_are_told_once_and_the_digest_count
     h.finish().await;
 }
 
-#[tokio::test]
 async fn an_approved_reply_answered_500_is_retried_and_posted_once() {
     let h = Harness::start().await;
     let complaint = h
@@ -210,7 +206,6 @@ async fn an_approved_reply_answered_500_is_retried_and_posted_once() {
     h.finish().await;
 }
 
-#[tokio::test]
 async fn a_reply_given_up_returns_the_comment_to_the_queue_with_an_explanation() {
     let h = Harness::start().await;
     let complaint = h
@@ -251,7 +246,6 @@ async fn a_reply_given_up_returns_the_comment_to_the_queue_with_an_explanation()
     h.finish().await;
 }
 
-#[tokio::test]
 async fn a_restart_with_pending_rows_delivers_them_once() {
     // Live messages only: catching up at start would read them concurrently, out of order.
     let live = [("ASCOLTO__DISCORD__BACKFILL_LIMIT", "0")];
@@ -297,7 +291,6 @@ async fn a_restart_with_pending_rows_delivers_them_once() {
     h.finish().await;
 }
 
-#[tokio::test]
 async fn alerts_for_a_burst_arrive_in_arrival_order() {
     // Live messages only: catching up at start would read them concurrently, out of order.
     let h = Harness::start_with(
@@ -348,3 +341,13 @@ async fn alerts_for_a_burst_arrive_in_arrival_order() {
     assert!(h.fake.wait_for_bot_posts(0, STEP).await);
     h.finish().await;
 }
+
+crate::on_both_stores!(
+    an_alert_answered_429_is_posted_after_retry_after_once,
+    a_500_whose_post_went_through_is_retried_with_backoff_and_posted_once,
+    a_403_is_given_up_at_once_moderators_are_told_once_and_the_digest_counts_it,
+    an_approved_reply_answered_500_is_retried_and_posted_once,
+    a_reply_given_up_returns_the_comment_to_the_queue_with_an_explanation,
+    a_restart_with_pending_rows_delivers_them_once,
+    alerts_for_a_burst_arrive_in_arrival_order,
+);

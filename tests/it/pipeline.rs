@@ -60,7 +60,6 @@ fn mia() -> Moderator {
     }
 }
 
-#[tokio::test]
 async fn a_complaint_is_flagged_with_an_explained_verdict_and_a_draft() {
     let f = fixture().await;
     let out = f
@@ -82,7 +81,6 @@ async fn a_complaint_is_flagged_with_an_explained_verdict_and_a_draft() {
     assert!(draft.text.contains("nora"), "{}", draft.text);
 }
 
-#[tokio::test]
 async fn processing_the_same_comment_twice_changes_nothing() {
     let f = fixture().await;
     let c = comment("1", "nora", "My parcel is still not here!");
@@ -96,7 +94,6 @@ async fn processing_the_same_comment_twice_changes_nothing() {
     assert_eq!(f.tracker.open().await.unwrap().len(), 1);
 }
 
-#[tokio::test]
 async fn state_survives_a_restart() {
     let f = fixture().await;
     let c = comment("1", "nora", "My parcel is still not here!");
@@ -111,7 +108,6 @@ async fn state_survives_a_restart() {
     ));
 }
 
-#[tokio::test]
 async fn closing_thanks_do_not_need_a_reply() {
     let f = fixture().await;
     let out = f
@@ -130,7 +126,6 @@ async fn closing_thanks_do_not_need_a_reply() {
     assert_eq!(verdict.suppressed[0].0, Label::Question);
 }
 
-#[tokio::test]
 async fn italian_comments_get_italian_drafts() {
     let f = fixture().await;
     let out = f
@@ -150,7 +145,6 @@ async fn italian_comments_get_italian_drafts() {
     assert!(draft.text.contains("giulia"));
 }
 
-#[tokio::test]
 async fn only_one_of_two_simultaneous_approvals_wins() {
     let f = fixture().await;
     let c = comment("1", "nora", "My parcel is still not here!");
@@ -184,7 +178,6 @@ async fn only_one_of_two_simultaneous_approvals_wins() {
     ));
 }
 
-#[tokio::test]
 async fn an_edited_reply_keeps_both_texts_in_the_audit_trail() {
     let f = fixture().await;
     let c = comment("1", "nora", "My parcel is still not here!");
@@ -215,7 +208,6 @@ async fn an_edited_reply_keeps_both_texts_in_the_audit_trail() {
     assert_eq!(actions[0].moderator_name.as_deref(), Some("Mia"));
 }
 
-#[tokio::test]
 async fn a_staff_reply_marks_the_comment_answered() {
     let f = fixture().await;
     let c = comment("1", "nora", "How do I reset my password");
@@ -232,7 +224,6 @@ async fn a_staff_reply_marks_the_comment_answered() {
     assert_eq!(stored.closed_at, Some(t0() + Duration::minutes(12)));
 }
 
-#[tokio::test]
 async fn a_reply_by_another_member_does_not_count_unless_configured() {
     let f = fixture().await;
     let c = comment("1", "nora", "How do I reset my password");
@@ -242,7 +233,6 @@ async fn a_reply_by_another_member_does_not_count_unless_configured() {
     assert!(f.tracker.ingest(&answer).await.unwrap().answered.is_empty());
 }
 
-#[tokio::test]
 async fn another_wording_cycles_through_the_template() {
     let f = fixture().await;
     let c = comment("1", "nora", "My parcel is still not here!");
@@ -268,7 +258,6 @@ async fn another_wording_cycles_through_the_template() {
     assert_eq!(first.text, third.text);
 }
 
-#[tokio::test]
 async fn dismiss_closes_once_and_records_who() {
     let f = fixture().await;
     let c = comment("1", "nora", "My parcel is still not here!");
@@ -279,7 +268,6 @@ async fn dismiss_closes_once_and_records_who() {
     assert!(f.tracker.open().await.unwrap().is_empty());
 }
 
-#[tokio::test]
 async fn an_edit_retriages_and_a_delete_withdraws() {
     let f = fixture().await;
     let mut c = comment("1", "nora", "hello all");
@@ -297,7 +285,6 @@ async fn an_edit_retriages_and_a_delete_withdraws() {
     assert_eq!(stored.state, CommentState::Withdrawn);
 }
 
-#[tokio::test]
 async fn a_broken_library_is_refused_on_reload_and_the_old_one_stays() {
     let f = fixture().await;
     std::fs::write(
@@ -311,7 +298,6 @@ async fn a_broken_library_is_refused_on_reload_and_the_old_one_stays() {
     assert_eq!(f.tracker.library().rules.len(), 6);
 }
 
-#[tokio::test]
 async fn an_approved_draft_is_signed_by_the_approving_moderator() {
     let f = fixture().await;
     let c = comment("1", "nora", "My parcel is still not here!");
@@ -332,7 +318,6 @@ async fn an_approved_draft_is_signed_by_the_approving_moderator() {
     assert_eq!(actions[0].sent_text.as_deref(), Some(claim.text.as_str()));
 }
 
-#[tokio::test]
 async fn staff_answering_by_name_without_replying_marks_the_question_answered() {
     let f = fixture().await;
     let question = comment("1", "nora", "How do I reset my password");
@@ -346,7 +331,6 @@ async fn staff_answering_by_name_without_replying_marks_the_question_answered() 
     assert_eq!(out.answered[0].state, CommentState::Answered);
 }
 
-#[tokio::test]
 async fn a_members_answer_counts_only_when_anyone_may_answer() {
     for (anyone, expected) in [("false", 0), ("true", 1)] {
         let f = fixture_with(&[("ASCOLTO__DISCORD__ANYONE_ANSWERS", anyone)]).await;
@@ -360,3 +344,22 @@ async fn a_members_answer_counts_only_when_anyone_may_answer() {
         assert_eq!(out.answered.len(), expected, "anyone_answers = {anyone}");
     }
 }
+
+crate::on_both_stores!(
+    a_complaint_is_flagged_with_an_explained_verdict_and_a_draft,
+    processing_the_same_comment_twice_changes_nothing,
+    state_survives_a_restart,
+    closing_thanks_do_not_need_a_reply,
+    italian_comments_get_italian_drafts,
+    only_one_of_two_simultaneous_approvals_wins,
+    an_edited_reply_keeps_both_texts_in_the_audit_trail,
+    a_staff_reply_marks_the_comment_answered,
+    a_reply_by_another_member_does_not_count_unless_configured,
+    another_wording_cycles_through_the_template,
+    dismiss_closes_once_and_records_who,
+    an_edit_retriages_and_a_delete_withdraws,
+    a_broken_library_is_refused_on_reload_and_the_old_one_stays,
+    an_approved_draft_is_signed_by_the_approving_moderator,
+    staff_answering_by_name_without_replying_marks_the_question_answered,
+    a_members_answer_counts_only_when_anyone_may_answer,
+);

@@ -1,7 +1,8 @@
 //! The real application for a test, built the way `main` builds it ([`App::build`]): settings
 //! from `config/default.toml` with `ASCOLTO__...` overrides, the one fixture rule library
 //! (`tests/fixtures/rules`, copied into the test's own folder so a test may break it), a
-//! fresh SQLite database in that folder, and a clock the test moves by hand.
+//! fresh database (a SQLite file in that folder, or a new PostgreSQL database for the tests
+//! [`on_both_stores!`] runs there), and a clock the test moves by hand.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -51,28 +52,81 @@ pub fn settings(env: &[(&str, &str)]) -> Settings {
     Settings::load_with_env(&dir, Some(env)).expect("test settings")
 }
 
-/// A test's folder with its copy of the fixture library and its database.
+tokio::task_local! {
+    /// The PostgreSQL server the running test stores its data on (set by [`on_postgres`]);
+    /// unset, tests use SQLite.
+    static POSTGRES: String;
+}
+
+/// Runs a test with its store on PostgreSQL: every [`TestDir`] it makes gets a new database on
+/// the server named by `ASCOLTO_TEST_POSTGRES_URL`. Without one the test is skipped, saying so,
+/// except under CI, where that is a failure.
+pub async fn on_postgres(test: impl std::future::Future<Output = ()>) {
+    if let Some(server) = ascolto::store::testing::postgres_server() {
+        POSTGRES.scope(server, test).await;
+    }
+}
+
+/// Makes each named `async fn` test two tests, `NAME::sqlite` and `NAME::postgres`: the same
+/// flow on each store.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn sqlite() {
+                    super::$name().await
+                }
+
+                #[tokio::test]
+                async fn postgres() {
+                    $crate::support::app::on_postgres(super::$name()).await
+                }
+            }
+        )*
+    };
+}
+
+/// A new database on `server`, made on a thread of its own: [`TestDir::new`] is not async.
+fn fresh_postgres(server: &str) -> String {
+    let server = server.to_owned();
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(ascolto::store::testing::fresh_postgres_database(&server))
+            .expect("a new PostgreSQL database for the test")
+    })
+    .join()
+    .unwrap()
+}
+
+/// A test's folder with its copy of the fixture library, and its database.
 pub struct TestDir {
     pub dir: tempfile::TempDir,
+    db: String,
 }
 
 impl TestDir {
     pub fn new() -> TestDir {
         let dir = tempfile::tempdir().unwrap();
         copy_fixture_rules(&dir.path().join("rules"));
-        TestDir { dir }
+        let db = match POSTGRES.try_with(|server| server.clone()) {
+            Ok(server) => fresh_postgres(&server),
+            Err(_) => format!("sqlite://{}", dir.path().join("data/test.db").display()),
+        };
+        TestDir { dir, db }
     }
 
     pub fn rules(&self) -> PathBuf {
         self.dir.path().join("rules")
     }
 
-    /// The database URL (the file is created on first use).
+    /// The database URL (a SQLite file is created on first use).
     pub fn db(&self) -> String {
-        format!(
-            "sqlite://{}",
-            self.dir.path().join("data/test.db").display()
-        )
+        self.db.clone()
     }
 
     /// Settings pointing at this folder's library and database, then `env` on top.
