@@ -3,15 +3,19 @@
 //! or both), each rendered for its platform.
 //!
 //! Every platform's clock (`discord::schedule`, `telegram::schedule`) runs these checks, so
-//! Telegram alone announces too. Running them from two clocks, or two processes, repeats
+//! Telegram alone announces too. With several processes on one store, one process at a time
+//! holds them ([`Duty::Announce`]), and another takes them over when it dies. Running them
+//! twice anyway (two clocks of one process, or a lease changing hands mid-check) repeats
 //! nothing: an escalation is recorded in the database before it is queued (only the caller
-//! that records it gets it back), and a digest day is claimed and queued in one transaction.
+//! that records it gets it back), a digest day is claimed and queued in one transaction, and
+//! a room has at most one alert on its way per comment (a unique index).
 
 use tracing::{info, warn};
 
 use crate::config::Settings;
 use crate::digest;
 use crate::discord::markdown::DiscordRoom;
+use crate::duty::Duty;
 use crate::escalation::{self, Escalation, EscalationPolicy};
 use crate::outbox::{Destination, DigestOrder};
 use crate::sla::Sla;
@@ -29,10 +33,14 @@ pub fn escalation_text(escalation: &Escalation, destination: Destination) -> Str
 }
 
 /// The checks every platform's clock makes, besides refreshing its own alerts: alerts of
-/// questions whose grace ran out, escalations that are due, the daily digest. Each part logs
+/// questions whose grace ran out, escalations that are due, the daily digest; only in the
+/// process holding [`Duty::Announce`] (all of them, with one process). Each part logs
 /// its own failure and the others still run: a digest that cannot be built must not hold
 /// back an escalation.
 pub async fn tick(tracker: &Tracker, sla: &Sla, policy: &EscalationPolicy, settings: &Settings) {
+    if !tracker.duties().hold(Duty::Announce).await {
+        return;
+    }
     if let Err(e) = tracker.queue_due_alerts().await {
         warn!(error = %e, "could not queue the alerts of questions past their grace; trying again at the next check");
     }

@@ -58,6 +58,7 @@ impl App {
                     anyone_answers: settings.discord.anyone_answers,
                 },
                 grace: QuestionGrace::from_settings(&settings.sla),
+                lease: settings.cluster.lease(),
             },
             clock,
         );

@@ -67,6 +67,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub http: HttpSettings,
     pub meta: MetaSettings,
+    pub cluster: ClusterSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -373,6 +374,24 @@ pub struct DigestSettings {
     pub time_zone: Option<TimeZone>,
     /// How many of the oldest unanswered comments are listed with links.
     pub oldest: usize,
+}
+
+/// Several processes on one store (`[cluster]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSettings {
+    /// How long a process holds a duty (the scheduled checks) or a claimed platform write
+    /// without renewing it before another process may take it over.
+    pub lease: HumanDuration,
+}
+
+impl ClusterSettings {
+    pub fn lease(&self) -> std::time::Duration {
+        self.lease
+            .0
+            .to_std()
+            .unwrap_or(std::time::Duration::from_secs(60))
+    }
 }
 
 /// Retries of platform writes (`[outbox]`): see `outbox::RetryPolicy`.
@@ -752,6 +771,11 @@ impl Settings {
                 "outbox.give_up_after",
                 "must be between 1m and 7d (moderators should hear about a failed write the same day)",
             ));
+        }
+        if self.cluster.lease.0 < Duration::seconds(2)
+            || self.cluster.lease.0 > Duration::minutes(10)
+        {
+            return Err(invalid("cluster.lease", "must be between 2s and 10m"));
         }
         for name in self.templates.values.keys() {
             if crate::rules::BUILTIN_PLACEHOLDERS.contains(&name.as_str()) {

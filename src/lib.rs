@@ -40,6 +40,7 @@ pub mod clock;
 pub mod config;
 pub mod digest;
 pub mod discord;
+pub mod duty;
 pub mod escalation;
 pub mod failures;
 pub mod http;

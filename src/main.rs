@@ -364,6 +364,8 @@ async fn run_bot(settings: Settings) -> Result<ExitCode> {
     if let Some(bot) = bot {
         bot.shutdown().await?;
     }
+    // Another process sharing the store takes the scheduled checks over at once.
+    app.tracker.duties().release_all().await;
     outcome.map(|()| ExitCode::SUCCESS)
 }
 

@@ -12,7 +12,7 @@
 //! # States, claims and leases
 //!
 //! `pending → claimed → sent`, or `→ given_up`. A row is claimed with a compare-and-set that
-//! also sets a lease (wall-clock, [`LEASE`]) and counts the attempt; the attempt count is the
+//! also sets a lease (wall-clock, [`claim_lease`]) and counts the attempt; the attempt count is the
 //! claim's token, so only the claimant can mark the row done. The tracker marks it sent in the
 //! same transaction as what the write means (`mark_alerted`, `complete_reply`). A row whose
 //! lease ran out (its process died) is claimed again, flagged `maybe_sent`.
@@ -55,8 +55,16 @@ use tracing::{debug, info, info_span, warn, Instrument};
 use crate::comment::{CommentId, Source};
 use crate::tracker::{Moderator, Tracker};
 
-/// How long a claim is held before another worker may take the row over (wall clock).
-pub const LEASE: Duration = Duration::from_secs(60);
+/// The shortest claim: another worker may take a row over once its claim ran out, so a claim
+/// must outlast an attempt ([`ATTEMPT_TIMEOUT`]) with room to record its answer, whatever
+/// `[cluster] lease` says.
+pub const MIN_LEASE: Duration = Duration::from_secs(30);
+
+/// How long a claim is held before another worker may take the row over (wall clock): the
+/// cluster's lease, at least [`MIN_LEASE`].
+pub fn claim_lease(cluster_lease: Duration) -> Duration {
+    cluster_lease.max(MIN_LEASE)
+}
 
 /// One attempt is abandoned (and counted as maybe sent) after this long, well inside the lease.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);

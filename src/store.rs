@@ -1503,6 +1503,96 @@ impl Store {
     }
 }
 
+/// Duties: work several processes on one store must do once (see `tracker::Duty`).
+impl Store {
+    /// Takes or renews the lease on duty `name` for `holder` until `now_ms + lease_ms`, if it
+    /// is free, ours already, or its lease ran out (its holder died). The upsert decides, in
+    /// one statement, so two processes asking at once cannot both get it; the read before it
+    /// only spares a write when another holder's lease is plainly running, and names the
+    /// holder taken over from.
+    pub async fn claim_duty(
+        &self,
+        name: &str,
+        holder: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<DutyClaim, StoreError> {
+        let previous: Option<(String, i64)> =
+            sqlx::query_as("SELECT holder, until_ms FROM duties WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
+        if previous
+            .as_ref()
+            .is_some_and(|(was, until_ms)| was != holder && *until_ms > now_ms)
+        {
+            return Ok(DutyClaim::Refused);
+        }
+        let taken = sqlx::query(
+            "INSERT INTO duties (name, holder, until_ms, since_ms) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder,
+                until_ms = excluded.until_ms,
+                since_ms = CASE WHEN duties.holder = excluded.holder
+                                THEN duties.since_ms ELSE excluded.since_ms END
+             WHERE duties.holder = excluded.holder OR duties.until_ms <= $4",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(now_ms + lease_ms)
+        .bind(now_ms)
+        .execute(&self.writer)
+        .await?
+        .rows_affected()
+            == 1;
+        Ok(match (taken, previous) {
+            (false, _) => DutyClaim::Refused,
+            (true, Some((was, _))) if was == holder => DutyClaim::Renewed,
+            (true, Some((was, until_ms))) => DutyClaim::TakenOver {
+                from: was,
+                until_ms,
+            },
+            (true, None) => DutyClaim::Taken,
+        })
+    }
+
+    /// Gives duty `name` up if `holder` has it (a graceful stop): another process takes it
+    /// at its next check instead of after the lease.
+    pub async fn release_duty(&self, name: &str, holder: &str) -> Result<bool, StoreError> {
+        Ok(
+            sqlx::query("DELETE FROM duties WHERE name = $1 AND holder = $2")
+                .bind(name)
+                .bind(holder)
+                .execute(&self.writer)
+                .await?
+                .rows_affected()
+                == 1,
+        )
+    }
+}
+
+/// What asking for a duty's lease got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DutyClaim {
+    /// Nobody held it: ours now.
+    Taken,
+    /// Ours already: renewed.
+    Renewed,
+    /// Another process held it and let its lease run out (or gave it up): ours now.
+    TakenOver {
+        from: String,
+        /// When the old holder's lease ran out (wall-clock ms).
+        until_ms: i64,
+    },
+    /// Another process holds it.
+    Refused,
+}
+
+impl DutyClaim {
+    pub fn held(&self) -> bool {
+        !matches!(self, DutyClaim::Refused)
+    }
+}
+
 /// A stored webhook delivery.
 #[derive(Debug, Clone)]
 pub struct StoredWebhook {
@@ -1878,6 +1968,27 @@ mod tests {
         all
     }
 
+    /// Two stores on one database, as two processes open it: a SQLite file, and a fresh
+    /// PostgreSQL database when a server is given. The folder lives as long as the stores.
+    async fn shared_stores() -> Vec<(Store, Store, Option<tempfile::TempDir>)> {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("shared.db").display());
+        let mut all = vec![(
+            Store::connect(&url).await.unwrap(),
+            Store::connect(&url).await.unwrap(),
+            Some(dir),
+        )];
+        if let Some(server) = testing::postgres_server() {
+            let url = testing::fresh_postgres_database(&server).await.unwrap();
+            all.push((
+                Store::connect(&url).await.unwrap(),
+                Store::connect(&url).await.unwrap(),
+                None,
+            ));
+        }
+        all
+    }
+
     fn verdict() -> Verdict {
         Verdict {
             language: Lang::En,
@@ -2007,6 +2118,114 @@ mod tests {
                 store.checkpoint(&ch).await.unwrap().as_deref(),
                 Some("1000")
             );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_duty_is_held_by_one_process_until_its_lease_runs_out_then_taken_over() {
+        for (a, b, _dir) in shared_stores().await {
+            let lease = 30_000;
+            assert_eq!(
+                a.claim_duty("announce", "a", 1_000, lease).await.unwrap(),
+                DutyClaim::Taken
+            );
+            assert_eq!(
+                b.claim_duty("announce", "b", 2_000, lease).await.unwrap(),
+                DutyClaim::Refused
+            );
+            assert_eq!(
+                a.claim_duty("announce", "a", 20_000, lease).await.unwrap(),
+                DutyClaim::Renewed
+            );
+            // Renewed at 20 s: still a's at 45 s, b's once a stopped renewing.
+            assert_eq!(
+                b.claim_duty("announce", "b", 45_000, lease).await.unwrap(),
+                DutyClaim::Refused
+            );
+            assert_eq!(
+                b.claim_duty("announce", "b", 50_000, lease).await.unwrap(),
+                DutyClaim::TakenOver {
+                    from: "a".into(),
+                    until_ms: 50_000
+                }
+            );
+            assert_eq!(
+                a.claim_duty("announce", "a", 51_000, lease).await.unwrap(),
+                DutyClaim::Refused
+            );
+            // A graceful stop hands it over at once.
+            assert!(b.release_duty("announce", "b").await.unwrap());
+            assert_eq!(
+                a.claim_duty("announce", "a", 52_000, lease).await.unwrap(),
+                DutyClaim::Taken
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn two_processes_asking_for_a_free_duty_at_once_get_it_once() {
+        for (a, b, _dir) in shared_stores().await {
+            for round in 0..20 {
+                let name = format!("duty-{round}");
+                let (x, y) = tokio::join!(
+                    a.claim_duty(&name, "a", 1_000, 30_000),
+                    b.claim_duty(&name, "b", 1_000, 30_000)
+                );
+                let held = [x.unwrap().held(), y.unwrap().held()];
+                assert_eq!(held.iter().filter(|h| **h).count(), 1, "{name}: {held:?}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_queued_write_claimed_by_two_processes_at_once_goes_to_one() {
+        for (a, b, _dir) in shared_stores().await {
+            let now = Utc::now();
+            let c = comment("1", "general", Source::Discord, false);
+            a.insert_triaged(&c, &verdict(), CommentState::Flagged, None, now, &[])
+                .await
+                .unwrap();
+            let mut ids = Vec::new();
+            for channel in 0..10 {
+                let row = NewOutbox {
+                    destination: Destination::Discord,
+                    channel: format!("mods-{channel}"),
+                    payload: crate::outbox::Payload::Alert {
+                        comment: CommentId::new("1"),
+                    },
+                };
+                ids.push(a.enqueue(&row, now).await.unwrap().unwrap());
+            }
+            for id in ids {
+                let (x, y) = tokio::join!(
+                    a.outbox_claim(id, 1_000, 30_000),
+                    b.outbox_claim(id, 1_000, 30_000)
+                );
+                let won = [x.unwrap().is_some(), y.unwrap().is_some()];
+                assert_eq!(won.iter().filter(|w| **w).count(), 1, "{id:?}: {won:?}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_room_gets_one_alert_on_its_way_per_comment_whoever_queues_it() {
+        for (a, b, _dir) in shared_stores().await {
+            let now = Utc::now();
+            let c = comment("1", "general", Source::Discord, false);
+            a.insert_triaged(&c, &verdict(), CommentState::Flagged, None, now, &[])
+                .await
+                .unwrap();
+            let row = NewOutbox {
+                destination: Destination::Discord,
+                channel: "mods".into(),
+                payload: crate::outbox::Payload::Alert {
+                    comment: CommentId::new("1"),
+                },
+            };
+            let (x, y) = tokio::join!(a.enqueue(&row, now), b.enqueue(&row, now));
+            let queued = [x.unwrap().is_some(), y.unwrap().is_some()];
+            assert_eq!(queued.iter().filter(|q| **q).count(), 1, "{queued:?}");
+            assert_eq!(a.outbox_for(&c.id).await.unwrap().len(), 1);
         }
     }
 }

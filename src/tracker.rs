@@ -30,6 +30,7 @@ use crate::answer::{AnswerConfig, AnswerDetector, Answered};
 use crate::clock::Clock;
 use crate::comment::{ChannelId, Comment, CommentId, Source};
 use crate::draft::{draft, draft_wording, wording_count, Draft, DraftContext};
+use crate::duty::Duties;
 use crate::failures::{panic_message, FailureKind, Stage, MAX_ATTEMPTS};
 use crate::lifecycle::{
     after_edit, Action, ActionKind, AlertRef, CommentState, StoredComment, Transition,
@@ -187,6 +188,8 @@ pub struct Tracker {
     alert_queueing: tokio::sync::Mutex<()>,
     /// The figures `/metrics` shows, counted here where comments, alerts and writes happen.
     metrics: Arc<Metrics>,
+    /// What this process does once for all processes on the store, and its leases.
+    duties: Duties,
 }
 
 /// What the tracker needs besides the store.
@@ -198,6 +201,9 @@ pub struct TrackerConfig {
     pub policy: AnswerPolicy,
     /// How long questions wait for the community's answer before they are alerted.
     pub grace: QuestionGrace,
+    /// How long this process holds a duty or a claimed platform write without renewing it
+    /// (`[cluster] lease`).
+    pub lease: std::time::Duration,
 }
 
 impl Tracker {
@@ -207,6 +213,7 @@ impl Tracker {
         config: TrackerConfig,
         clock: Arc<dyn Clock>,
     ) -> Self {
+        let store_for_duties = store.clone();
         Self {
             store,
             library: RwLock::new(Arc::new(library)),
@@ -224,7 +231,13 @@ impl Tracker {
             outbox_wake: Arc::new(Notify::new()),
             alert_queueing: tokio::sync::Mutex::new(()),
             metrics: Arc::new(Metrics::new()),
+            duties: Duties::new(store_for_duties, config.lease),
         }
+    }
+
+    /// The duties this process may hold (see [`duty`](crate::duty)).
+    pub fn duties(&self) -> &Duties {
+        &self.duties
     }
 
     /// Adds a moderators' room: from now on every alert, alert update, escalation, digest and
@@ -1272,7 +1285,12 @@ impl Tracker {
     ) -> Result<Option<OutboxRow>, TrackerError> {
         Ok(self
             .store
-            .outbox_claim(id, now_ms, outbox::LEASE.as_millis() as i64)
+            .outbox_claim(
+                id,
+                now_ms,
+                i64::try_from(outbox::claim_lease(self.duties.lease()).as_millis())
+                    .unwrap_or(i64::MAX / 2),
+            )
             .await?)
     }
 
@@ -1459,6 +1477,7 @@ mod tests {
             moderator_fallback: settings.templates.moderator_fallback.clone(),
             policy: AnswerPolicy::default(),
             grace: QuestionGrace::default(),
+            lease: settings.cluster.lease(),
         };
         Tracker::new(Store::in_memory().await.unwrap(), library, config, clock)
     }
