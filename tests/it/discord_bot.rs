@@ -1307,3 +1307,195 @@ async fn the_digest_command_posts_the_digest_now_for_moderators_only() {
         .await;
     h.finish().await;
 }
+
+/// A channel of the second guild in the sharded test.
+const LOBBY: u64 = 1_100_000_000_000_000_205;
+
+/// The settings every `ascolto run` of the sharded tests shares, against `fake`.
+fn run_env(fake: &FakeDiscord) -> Vec<(&'static str, String)> {
+    vec![
+        ("DISCORD_TOKEN", fake.token()),
+        ("ASCOLTO__DISCORD__API_BASE", fake.api_base()),
+        ("ASCOLTO__DISCORD__ALERT_CHANNEL", ids::MODS.to_string()),
+        (
+            "ASCOLTO__DISCORD__MODERATOR_ROLES",
+            ids::MODERATOR_ROLE.to_string(),
+        ),
+        ("ASCOLTO__DISCORD__STAFF_ROLES", ids::STAFF_ROLE.to_string()),
+        ("ASCOLTO__DISCORD__CHECK_EVERY", "1s".into()),
+        ("ASCOLTO__DIGEST__ENABLED", "false".into()),
+        ("ASCOLTO__LOG__LEVEL", "info,serenity=warn".into()),
+    ]
+}
+
+fn with<'a>(
+    base: &'a [(&'static str, String)],
+    more: &[(&'static str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    base.iter()
+        .map(|(k, v)| (*k, v.as_str()))
+        .chain(more.iter().copied())
+        .collect()
+}
+
+/// Two `ascolto run` processes share one bot: A runs gateway shard 0 and B shard 1 of 2, each
+/// with its own SQLite file. The fake sends each guild's events only on its shard and direct
+/// messages on shard 0, as Discord does; every comment must be stored and alerted by exactly
+/// the process whose shard holds its guild (or shard 0, for a DM), and by no other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_split_the_shards_and_each_comment_is_handled_by_exactly_one() {
+    use crate::support::app::{AscoltoRun, TestDir};
+    use crate::support::world::shard_of;
+    use ascolto::discord::shards::shard_of_guild;
+    use ascolto::store::Store;
+
+    init_logs();
+    const SHARDS: u32 = 2;
+    // The default guild, and a second guild on the other shard by Discord's rule.
+    let first = ids::GUILD;
+    let second = (1..)
+        .map(|k: u64| ids::GUILD + (k << 22))
+        .find(|g| shard_of(*g, SHARDS) != shard_of(first, SHARDS))
+        .expect("a guild on the other shard");
+    // The bot's copy of the rule agrees with the fake's.
+    for guild in [first, second] {
+        assert_eq!(shard_of_guild(guild, SHARDS), shard_of(guild, SHARDS));
+    }
+    let world = World::default_test()
+        .with_guild(second, "Second Community")
+        .with_channel_in(second, LOBBY, "lobby")
+        .with_shards(SHARDS);
+    let fake = FakeDiscord::start(world).await;
+
+    let env = run_env(&fake);
+    let (dir_a, dir_b) = (TestDir::new(), TestDir::new());
+    let a = AscoltoRun::start(
+        &dir_a,
+        "a",
+        &with(
+            &env,
+            &[
+                ("ASCOLTO__DISCORD__SHARDS", "0"),
+                ("ASCOLTO__DISCORD__SHARD_COUNT", "2"),
+            ],
+        ),
+    );
+    let b = AscoltoRun::start(
+        &dir_b,
+        "b",
+        &with(
+            &env,
+            &[
+                ("ASCOLTO__DISCORD__SHARDS", "1"),
+                ("ASCOLTO__DISCORD__SHARD_COUNT", "2"),
+            ],
+        ),
+    );
+    // Generous: each binary starts, migrates its database and connects.
+    let start = Duration::from_secs(60);
+    fake.wait_connected(start).await;
+    a.wait_ready(start).await;
+    b.wait_ready(start).await;
+    assert_eq!(fake.connected_shards(), vec![[0, SHARDS], [1, SHARDS]]);
+
+    let in_first = fake.message_create(ids::SUPPORT, ids::NORA, COMPLAINT_IT, None);
+    let in_second = fake.message_create(LOBBY, ids::OTTO, COMPLAINT_IT, None);
+    let direct = fake.dm_message_create(ids::NORA, COMPLAINT_IT);
+    for comment in [in_first, in_second, direct] {
+        let footer = format!("comment {comment}");
+        fake.wait_for_posted_message(
+            ids::MODS,
+            |m| m["embeds"][0]["footer"]["text"] == footer,
+            STEP,
+        )
+        .await;
+    }
+
+    let (a_ok, a_log) = a.stop().await;
+    let (b_ok, b_log) = b.stop().await;
+    assert!(a_ok, "{a_log}");
+    assert!(b_ok, "{b_log}");
+    assert!(a_log.contains("shard 0 of 2"), "{a_log}");
+    assert!(b_log.contains("shard 1 of 2"), "{b_log}");
+
+    // Exactly one alert per comment, whichever process posted it.
+    let alerts = fake.posted_messages(ids::MODS);
+    for comment in [in_first, in_second, direct] {
+        let footer = format!("comment {comment}");
+        let count = alerts
+            .iter()
+            .filter(|m| m["embeds"][0]["footer"]["text"] == footer)
+            .count();
+        assert_eq!(count, 1, "alerts for comment {comment}");
+    }
+
+    // Each comment is in the store of the process running its shard, alerted, and nowhere else.
+    let owner = |guild: Option<u64>| match guild.map_or(0, |g| shard_of(g, SHARDS)) {
+        0 => "a",
+        _ => "b",
+    };
+    let stores = [
+        ("a", Store::open_read_only(&dir_a.db()).await.unwrap()),
+        ("b", Store::open_read_only(&dir_b.db()).await.unwrap()),
+    ];
+    for (comment, guild) in [
+        (in_first, Some(first)),
+        (in_second, Some(second)),
+        (direct, None),
+    ] {
+        for (name, store) in &stores {
+            let stored = store
+                .comment(&CommentId(comment.to_string()))
+                .await
+                .unwrap()
+                .map(|c| c.state);
+            if *name == owner(guild) {
+                assert_eq!(
+                    stored,
+                    Some(CommentState::Alerted),
+                    "comment {comment} in {name}"
+                );
+            } else {
+                assert_eq!(stored, None, "comment {comment} must not be in {name}");
+            }
+        }
+    }
+    fake.assert_clean();
+}
+
+/// A `shards` value that is not a shard id or a range stops `ascolto run` before it connects,
+/// naming the key; so does a range beyond `shard_count`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_shards_setting_stops_the_start_naming_the_key() {
+    use crate::support::app::{AscoltoRun, TestDir};
+
+    let fake = FakeDiscord::start(World::default_test()).await;
+    let env = run_env(&fake);
+    for (shards, count, says) in [
+        ("zero-one", "2", "is not a shard id"),
+        ("1-0", "2", "runs backwards"),
+        ("0-2", "2", "shard 2 does not exist"),
+        ("0", "0", "discord.shard_count is 0"),
+    ] {
+        let dir = TestDir::new();
+        let run = AscoltoRun::start(
+            &dir,
+            "bad",
+            &with(
+                &env,
+                &[
+                    ("ASCOLTO__DISCORD__SHARDS", shards),
+                    ("ASCOLTO__DISCORD__SHARD_COUNT", count),
+                ],
+            ),
+        );
+        let (ok, log) = run.exit().await;
+        assert!(!ok, "shards = {shards:?} must stop the start: {log}");
+        assert!(
+            log.contains("discord.shards") && log.contains(says),
+            "{shards:?}: {log}"
+        );
+    }
+    assert_eq!(fake.identify_count(), 0, "no process connected");
+    fake.assert_clean();
+}

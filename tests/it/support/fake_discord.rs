@@ -530,16 +530,19 @@ impl FakeDiscord {
 
     // ----- gateway control -----------------------------------------------------------------------
 
-    /// Closes the bot's gateway socket without a close frame, like a network drop. Serenity
-    /// reconnects and RESUMEs; events pushed after this call reach it by replay or live, exactly
-    /// once either way. Returns whether a connection was live.
+    /// Closes the bot's gateway sockets (every shard's) without a close frame, like a network
+    /// drop. Serenity reconnects and RESUMEs; events pushed after this call reach it by replay
+    /// or live, exactly once either way. Returns whether a connection was live.
     pub fn drop_gateway_connection(&self) -> bool {
-        self.inner.update(|state| match state.gateway.live.take() {
-            Some(live) => {
-                let _ = live.tx.send(ConnCmd::Drop);
-                true
+        self.inner.update(|state| {
+            let mut dropped = false;
+            for shard in state.gateway.shards.values_mut() {
+                if let Some(live) = shard.live.take() {
+                    let _ = live.tx.send(ConnCmd::Drop);
+                    dropped = true;
+                }
             }
-            None => false,
+            dropped
         })
     }
 
@@ -574,14 +577,35 @@ impl FakeDiscord {
         self.inner.lock().gateway.heartbeats
     }
 
-    /// Waits until a gateway session is live (READY and GUILD_CREATE sent on an open socket).
+    /// Waits until every shard of the world has a live gateway session (READY and its
+    /// GUILD_CREATEs sent on an open socket).
     pub async fn wait_connected(&self, timeout: Duration) {
+        let count = self.inner.lock().world.shard_count;
+        for shard in 0..count {
+            self.wait_shard_connected(shard, timeout).await;
+        }
+    }
+
+    /// Waits until `shard` has a live gateway session.
+    pub async fn wait_shard_connected(&self, shard: u32, timeout: Duration) {
         self.inner
-            .wait_until("a live gateway session", timeout, |state| {
-                (state.gateway.session.is_some() && state.gateway.live.is_some()).then_some(())
-            })
+            .wait_until(
+                &format!("a live session on shard {shard}"),
+                timeout,
+                |state| state.gateway.is_connected(shard).then_some(()),
+            )
             .await
             .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// The `[shard_id, shard_count]` of each shard with a live connection now.
+    pub fn connected_shards(&self) -> Vec<[u32; 2]> {
+        let state = self.inner.lock();
+        let count = state.world.shard_count;
+        (0..count)
+            .filter(|shard| state.gateway.is_connected(*shard))
+            .map(|shard| [shard, count])
+            .collect()
     }
 
     // ----- what the bot did ----------------------------------------------------------------------
