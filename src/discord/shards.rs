@@ -141,6 +141,12 @@ impl ShardStatus {
         self.range
     }
 
+    /// The shards of this process connected now.
+    pub fn connected(&self) -> Vec<u32> {
+        let connected = self.connected.lock().unwrap_or_else(|e| e.into_inner());
+        connected.iter().copied().collect()
+    }
+
     /// Records one shard's state; returns whether every shard of this process is connected.
     pub fn set(&self, shard: u32, up: bool) -> bool {
         // A poisoned lock only means another event panicked mid-update; the set stays usable.
@@ -230,5 +236,6 @@ mod tests {
         assert!(status.set(3, true));
         assert!(!status.set(2, false));
         assert!(status.set(2, true));
+        assert_eq!(status.connected(), vec![2, 3]);
     }
 }

@@ -146,6 +146,21 @@ impl Drop for FakeDiscord {
     }
 }
 
+/// Keeps one shard from identifying while alive: see [`FakeDiscord::hold_shard`]. It owns a
+/// handle on the fake, so the test may start bots meanwhile.
+pub struct ShardHeld {
+    inner: Arc<Inner>,
+    shard: u32,
+}
+
+impl Drop for ShardHeld {
+    fn drop(&mut self) {
+        let shard = self.shard;
+        self.inner
+            .update(|state| state.gateway.held_shards.remove(&shard));
+    }
+}
+
 /// Keeps the gateway "down" while alive: see [`FakeDiscord::disconnect_gateway`].
 pub struct GatewayDown<'a> {
     fake: &'a FakeDiscord,
@@ -553,6 +568,17 @@ impl FakeDiscord {
         self.inner.update(|state| state.gateway.held = true);
         self.drop_gateway_connection();
         GatewayDown { fake: self }
+    }
+
+    /// Until the returned guard is dropped, an IDENTIFY for `shard` waits unanswered, so a test
+    /// can see a bot with some of its shards connected and this one not yet.
+    pub fn hold_shard(&self, shard: u32) -> ShardHeld {
+        self.inner
+            .update(|state| state.gateway.held_shards.insert(shard));
+        ShardHeld {
+            inner: self.inner.clone(),
+            shard,
+        }
     }
 
     /// Runs `push` while the bot is disconnected (see [`Self::disconnect_gateway`]).

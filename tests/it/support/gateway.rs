@@ -105,11 +105,13 @@ async fn on_payload(inner: &Inner, conn_id: u64, tx: &mpsc::UnboundedSender<Conn
             let _ = tx.send(ConnCmd::Frame(json!({"op": 11}).to_string()));
         }),
         Some(2) => {
-            wait_while_held(inner).await;
+            // IDENTIFY names its shard (none: shard 0), so one shard can be held back alone.
+            let shard = data["shard"][0].as_u64().map_or(0, |s| s as u32);
+            wait_while_held(inner, Some(shard)).await;
             inner.update(|state| identify(state, conn_id, tx, data));
         }
         Some(6) => {
-            wait_while_held(inner).await;
+            wait_while_held(inner, None).await;
             inner.update(|state| resume(state, conn_id, tx, data));
         }
         // Presence updates, voice state, member requests...: accepted and kept for inspection.
@@ -122,12 +124,18 @@ async fn on_payload(inner: &Inner, conn_id: u64, tx: &mpsc::UnboundedSender<Conn
 
 /// While a test holds the gateway down (`FakeDiscord::disconnect_gateway`), a reconnecting
 /// client's IDENTIFY/RESUME waits here, so events pushed meanwhile can only arrive by replay.
-async fn wait_while_held(inner: &Inner) {
+/// An IDENTIFY for a shard held alone (`FakeDiscord::hold_shard`) waits here too.
+async fn wait_while_held(inner: &Inner, identifying: Option<u32>) {
     loop {
         let notified = inner.changed.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        if !inner.lock().gateway.held {
+        let held = {
+            let state = inner.lock();
+            state.gateway.held
+                || identifying.is_some_and(|shard| state.gateway.held_shards.contains(&shard))
+        };
+        if !held {
             return;
         }
         notified.await;

@@ -255,6 +255,8 @@ pub struct GatewayState {
     pub heartbeats: usize,
     /// While set, IDENTIFY/RESUME on new connections wait (see `disconnect_gateway`).
     pub held: bool,
+    /// Shards whose IDENTIFY waits (see `hold_shard`).
+    pub held_shards: std::collections::BTreeSet<u32>,
     pub next_connection: u64,
     /// Other opcodes the bot sent (presence updates, member requests), for inspection.
     pub other_ops: Vec<Value>,
