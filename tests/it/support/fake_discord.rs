@@ -8,6 +8,11 @@
 //! `assert_clean()` fails the test if the bot sent anything Discord's spec does not describe,
 //! hit a route the fake does not serve, or was refused the way Discord would refuse it.
 //!
+//! Sharded bots: a world with `with_shards(n)` (and more guilds, `with_guild`) expects each
+//! connection to IDENTIFY with `[shard, n]` and sends each guild's events only to its shard's
+//! connection, direct messages to shard 0's, as Discord does; `wait_shard_connected`,
+//! `connected_shards` and `hold_shard` look at or steer one shard.
+//!
 //! The fake behaves like Discord where the bot can notice: the bot's own posts come back as
 //! MESSAGE_CREATE, intents filter events and message content, REST messages carry no
 //! `guild_id`, a second response to one interaction is refused, and so on.
