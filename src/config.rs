@@ -1029,6 +1029,8 @@ impl Settings {
 
     /// Checks the settings the live Discord bot needs, before connecting.
     pub fn validate_for_discord(&self) -> Result<(), ConfigError> {
+        // Checked at load too; again here for settings built in code, which skip the load.
+        self.validate_shards()?;
         if self.discord.alert_channel == 0 {
             return Err(invalid(
                 "discord.alert_channel",
@@ -1418,6 +1420,23 @@ mod tests {
         let s = Settings::load_with_env(&config_dir(), Some(HashMap::new())).unwrap();
         let err = s.validate_for_discord().unwrap_err();
         assert!(err.to_string().contains("discord.alert_channel"), "{err}");
+    }
+
+    #[test]
+    fn shards_changed_after_loading_are_checked_before_connecting() {
+        let mut s = load(&[
+            ("ASCOLTO__DISCORD__ALERT_CHANNEL", "900"),
+            ("ASCOLTO__DISCORD__MODERATOR_ROLES", "10"),
+        ])
+        .unwrap();
+        s.validate_for_discord().unwrap();
+        s.discord.shards = ShardSelection::Range { first: 0, last: 3 };
+        s.discord.shard_count = 2;
+        let err = s.validate_for_discord().unwrap_err().to_string();
+        assert!(
+            err.contains("discord.shards") && err.contains("shard 3"),
+            "{err}"
+        );
     }
 
     #[test]

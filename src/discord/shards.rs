@@ -109,8 +109,9 @@ pub enum ShardPlan {
 }
 
 impl ShardPlan {
-    /// Reads `[discord] shards` and `shard_count`. The settings were validated at load, so a
-    /// range is within the count; one that is not (settings built by hand) runs every shard.
+    /// Reads `[discord] shards` and `shard_count`. `Settings::validate_for_discord` refuses a
+    /// range outside the count before the bot starts, so the fallback to every shard is never
+    /// taken by `start`.
     pub fn of(discord: &DiscordSettings) -> ShardPlan {
         match (discord.shards, discord.shard_count) {
             (_, 0) => ShardPlan::Recommended,
