@@ -42,6 +42,9 @@ impl From<config::ConfigError> for ConfigError {
     }
 }
 
+/// The most gateway shards `discord.shard_count` accepts.
+pub const MAX_SHARDS: u32 = 65_536;
+
 fn invalid(field: &str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         field: field.to_owned(),
@@ -131,6 +134,61 @@ pub struct DiscordSettings {
     pub backfill_limit: u32,
     /// How often alerts' targets, escalations and the digest are checked.
     pub check_every: HumanDuration,
+    /// The gateway shards this process runs (`shards = "0-1"`); all of them when empty.
+    #[serde(default)]
+    pub shards: ShardSelection,
+    /// How many shards the bot uses across all its processes; 0 = as many as Discord
+    /// recommends, all in this process.
+    #[serde(default)]
+    pub shard_count: u32,
+}
+
+/// `discord.shards` as written: every shard (empty), one shard id (`3`) or an inclusive
+/// range (`0-1`). Whether the ids exist depends on `discord.shard_count`, checked in
+/// [`Settings::validate`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ShardSelection {
+    #[default]
+    All,
+    Range {
+        first: u32,
+        last: u32,
+    },
+}
+
+/// Reads `""`, `"3"` or `"0-1"` (spaces around the parts are allowed).
+pub fn parse_shards(text: &str) -> Result<ShardSelection, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(ShardSelection::All);
+    }
+    let number = |part: &str| -> Result<u32, String> {
+        part.trim().parse::<u32>().map_err(|_| {
+            format!("`{text}` is not a shard id or a range of them (write 2, or 0-1 for shards 0 and 1)")
+        })
+    };
+    let (first, last) = match text.split_once('-') {
+        Some((first, last)) => (number(first)?, number(last)?),
+        None => {
+            let id = number(text)?;
+            (id, id)
+        }
+    };
+    if first > last {
+        return Err(format!(
+            "`{text}` runs backwards: write the lower shard id first ({last}-{first})"
+        ));
+    }
+    Ok(ShardSelection::Range { first, last })
+}
+
+impl<'de> Deserialize<'de> for ShardSelection {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // The environment turns `ASCOLTO__DISCORD__SHARDS=1` into a number, hence any.
+        let text = deserializer
+            .deserialize_any(TextVisitor("a shard id like 2 or a range like \"0-1\""))?;
+        parse_shards(&text).map_err(de::Error::custom)
+    }
 }
 
 /// The Telegram channel and moderators' room (`[telegram]`). Telegram ids are signed: group
@@ -259,6 +317,8 @@ impl DiscordSettings {
             anyone_answers: false,
             backfill_limit: 10,
             check_every: HumanDuration(Duration::seconds(30)),
+            shards: ShardSelection::All,
+            shard_count: 0,
         }
     }
 }
@@ -735,6 +795,7 @@ impl Settings {
                 ),
             ));
         }
+        self.validate_shards()?;
         let base = &self.discord.api_base;
         if !base.is_empty() && !base.starts_with("http://") && !base.starts_with("https://") {
             return Err(invalid(
@@ -958,8 +1019,43 @@ impl Settings {
         self.digest.time_zone.unwrap_or(self.sla.time_zone).0
     }
 
+    /// `discord.shards` names shards that exist out of `discord.shard_count`.
+    fn validate_shards(&self) -> Result<(), ConfigError> {
+        let count = self.discord.shard_count;
+        // Discord's biggest bots run a few thousand shards; past 65536 it is a typo.
+        if count > MAX_SHARDS {
+            return Err(invalid(
+                "discord.shard_count",
+                format!("{count} is over {MAX_SHARDS}; use 0 (Discord's recommendation) to {MAX_SHARDS}"),
+            ));
+        }
+        let ShardSelection::Range { first, last } = self.discord.shards else {
+            return Ok(());
+        };
+        if count == 0 {
+            return Err(invalid(
+                "discord.shards",
+                format!(
+                    "names shards ({first}-{last}) but discord.shard_count is 0: set the total number of shards, the same in every process"
+                ),
+            ));
+        }
+        if last >= count {
+            return Err(invalid(
+                "discord.shards",
+                format!(
+                    "shard {last} does not exist with discord.shard_count = {count} (ids run from 0 to {})",
+                    count - 1
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks the settings the live Discord bot needs, before connecting.
     pub fn validate_for_discord(&self) -> Result<(), ConfigError> {
+        // Checked at load too; again here for settings built in code, which skip the load.
+        self.validate_shards()?;
         if self.discord.alert_channel == 0 {
             return Err(invalid(
                 "discord.alert_channel",
@@ -1352,6 +1448,23 @@ mod tests {
     }
 
     #[test]
+    fn shards_changed_after_loading_are_checked_before_connecting() {
+        let mut s = load(&[
+            ("ASCOLTO__DISCORD__ALERT_CHANNEL", "900"),
+            ("ASCOLTO__DISCORD__MODERATOR_ROLES", "10"),
+        ])
+        .unwrap();
+        s.validate_for_discord().unwrap();
+        s.discord.shards = ShardSelection::Range { first: 0, last: 3 };
+        s.discord.shard_count = 2;
+        let err = s.validate_for_discord().unwrap_err().to_string();
+        assert!(
+            err.contains("discord.shards") && err.contains("shard 3"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn telegram_ids_are_signed_and_settings_checked_before_polling() {
         let s = load(&[
             ("ASCOLTO__TELEGRAM__WATCHED_CHATS", "-1001,-1002"),
@@ -1553,6 +1666,125 @@ mod tests {
             err.contains("local.toml: TOML parse error at line 2, column"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn shards_are_read_as_one_id_or_an_inclusive_range() {
+        assert_eq!(parse_shards(""), Ok(ShardSelection::All));
+        assert_eq!(parse_shards("  "), Ok(ShardSelection::All));
+        assert_eq!(
+            parse_shards("3"),
+            Ok(ShardSelection::Range { first: 3, last: 3 })
+        );
+        assert_eq!(
+            parse_shards(" 0 - 1 "),
+            Ok(ShardSelection::Range { first: 0, last: 1 })
+        );
+        for bad in ["a", "1-", "-1", "0-1-2", "1..2", "1,2", "4294967296"] {
+            let err = parse_shards(bad).unwrap_err();
+            assert!(err.contains("is not a shard id"), "{bad}: {err}");
+        }
+        let err = parse_shards("3-1").unwrap_err();
+        assert!(
+            err.contains("runs backwards") && err.contains("1-3"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn shards_and_shard_count_come_from_the_environment() {
+        let s = load(&[
+            ("ASCOLTO__DISCORD__SHARDS", "2-3"),
+            ("ASCOLTO__DISCORD__SHARD_COUNT", "4"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.discord.shards,
+            ShardSelection::Range { first: 2, last: 3 }
+        );
+        assert_eq!(s.discord.shard_count, 4);
+        // A bare number arrives as a number from the environment.
+        let s = load(&[
+            ("ASCOLTO__DISCORD__SHARDS", "1"),
+            ("ASCOLTO__DISCORD__SHARD_COUNT", "2"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.discord.shards,
+            ShardSelection::Range { first: 1, last: 1 }
+        );
+        // Unset: every shard, as many as Discord recommends.
+        let s = load(&[]).unwrap();
+        assert_eq!(
+            (s.discord.shards, s.discord.shard_count),
+            (ShardSelection::All, 0)
+        );
+    }
+
+    #[test]
+    fn bad_shard_settings_stop_the_start_naming_the_key() {
+        for (pairs, field, says) in [
+            (
+                vec![
+                    ("ASCOLTO__DISCORD__SHARDS", "3-1"),
+                    ("ASCOLTO__DISCORD__SHARD_COUNT", "4"),
+                ],
+                "discord.shards",
+                "runs backwards",
+            ),
+            (
+                vec![
+                    ("ASCOLTO__DISCORD__SHARDS", "zero"),
+                    ("ASCOLTO__DISCORD__SHARD_COUNT", "4"),
+                ],
+                "discord.shards",
+                "is not a shard id",
+            ),
+            (
+                vec![
+                    ("ASCOLTO__DISCORD__SHARDS", "2-4"),
+                    ("ASCOLTO__DISCORD__SHARD_COUNT", "4"),
+                ],
+                "discord.shards",
+                "shard 4 does not exist",
+            ),
+            (
+                vec![("ASCOLTO__DISCORD__SHARDS", "0-1")],
+                "discord.shards",
+                "discord.shard_count is 0",
+            ),
+            (
+                vec![("ASCOLTO__DISCORD__SHARD_COUNT", "65537")],
+                "discord.shard_count",
+                "over 65536",
+            ),
+            (
+                vec![("ASCOLTO__DISCORD__SHARD_COUNT", "-1")],
+                "discord.shard_count",
+                "",
+            ),
+        ] {
+            let err = load(&pairs).unwrap_err().to_string();
+            assert!(
+                err.contains(field) && err.contains(says),
+                "{pairs:?}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn shards_in_a_settings_file_keep_their_type() {
+        let dir = folder_with_local("[discord]\nshards = \"0-1\"\nshard_count = 2\n");
+        let s = Settings::load_with_env(dir.path(), Some(HashMap::new())).unwrap();
+        assert_eq!(
+            s.discord.shards,
+            ShardSelection::Range { first: 0, last: 1 }
+        );
+        let dir = folder_with_local("[discord]\nshard_count = \"2\"\n");
+        let err = Settings::load_with_env(dir.path(), Some(HashMap::new()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("discord.shard_count"), "{err}");
     }
 
     #[test]

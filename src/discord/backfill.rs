@@ -13,6 +13,10 @@
 //! first time), the latest `backfill_limit` messages, so unanswered questions from just before
 //! the first start are flagged too. `backfill_limit = 0` turns catching up off.
 //! Reading a message twice is harmless: the tracker ignores comments it already has.
+//!
+//! With the bot split across processes (`[discord] shards`), a process catches up only on
+//! the guilds on its own shards, and on direct messages only if it runs shard 0: the same
+//! split as the live events, so no channel is read by two processes.
 
 use std::collections::HashMap;
 
@@ -59,9 +63,16 @@ pub async fn before_connecting(data: &Data) -> Result<(), DiscordError> {
     Ok(())
 }
 
-/// Catches up on every watched channel and active thread of a guild.
+/// Catches up on every watched channel and active thread of a guild on this process's shards.
 pub async fn guild(ctx: &serenity::Context, data: &Data, guild: &serenity::Guild) {
     if data.discord().backfill_limit == 0 {
+        return;
+    }
+    let shards = data.shards.range();
+    if !shards.serves_guild(guild.id.get()) {
+        // Discord announces a guild on its own shard only, so this would be a guild another
+        // process catches up on.
+        warn!(guild = %guild.id, shards = %shards, "a guild not on this process's shards; left to the process running its shard");
         return;
     }
     let discord = data.discord();
@@ -97,9 +108,10 @@ pub async fn guild(ctx: &serenity::Context, data: &Data, guild: &serenity::Guild
     }
 }
 
-/// Catches up on direct-message conversations the bot has had before.
+/// Catches up on direct-message conversations the bot has had before; only in the process
+/// running shard 0, where Discord sends direct messages.
 pub async fn direct_messages(ctx: &serenity::Context, data: &Data) {
-    if data.discord().backfill_limit == 0 {
+    if data.discord().backfill_limit == 0 || !data.shards.range().serves_direct_messages() {
         return;
     }
     let channels = match data.tracker.store().dm_channels().await {

@@ -7,8 +7,9 @@
 //! replies, escalations, digests, notices), `buttons` (clicks and the Edit modal), `commands` (slash commands),
 //! `backfill` (catching up after downtime), `checks` (who is a moderator), `schedule` (target
 //! warnings, escalations and the daily digest as time passes), `markdown` (what is Discord's
-//! about writing: the message limit, escaping member text, links), and `types` (the shared
-//! `Data`, the error type, the poise context). [`start`] builds and connects the bot;
+//! about writing: the message limit, escaping member text, links), `shards` (which gateway
+//! shards this process runs and which guilds they bring), and `types` (the shared `Data`, the
+//! error type, the poise context). [`start`] builds and connects the bot;
 //! `main` and the integration tests share it, so tests run exactly what production runs.
 
 pub mod alerts;
@@ -20,6 +21,7 @@ pub mod delivery;
 pub mod ingest;
 pub mod markdown;
 pub mod schedule;
+pub mod shards;
 pub mod types;
 
 use std::sync::Arc;
@@ -38,6 +40,8 @@ use crate::app::App;
 use crate::config::RoomKind;
 use crate::metrics::Channel;
 use crate::outbox::{self, Destination, Room};
+
+use shards::{ShardPlan, ShardRange};
 
 pub use types::{Context, Data, DiscordError};
 
@@ -95,6 +99,17 @@ async fn preflight(http: &Http, api_base: &str) -> Result<(), DiscordError> {
         info!(url = %gateway.url, "gateway URL from the proxy");
     }
     Ok(())
+}
+
+/// The shards to run: as configured, or every one Discord recommends for this bot.
+async fn resolve_shards(http: &Http, plan: ShardPlan) -> Result<ShardRange, DiscordError> {
+    match plan {
+        ShardPlan::Range(range) => Ok(range),
+        ShardPlan::Recommended => {
+            let gateway = http.get_bot_gateway().await?;
+            Ok(ShardRange::all(gateway.shards))
+        }
+    }
 }
 
 /// A running bot.
@@ -186,9 +201,19 @@ pub async fn start(app: App, token: SecretString) -> Result<BotHandle, DiscordEr
         .to_owned();
     let http = http_client(&token, &api_base);
     preflight(&http, &api_base).await?;
+    let shards = resolve_shards(&http, ShardPlan::of(&app.settings.discord)).await?;
+    if shards.is_all() {
+        info!(shards = %shards, "this process runs every gateway shard");
+    } else {
+        info!(
+            shards = %shards,
+            direct_messages = shards.serves_direct_messages(),
+            "this process runs some of the gateway shards: only their guilds' events reach it"
+        );
+    }
 
-    let data = Data::new(app);
-    // `/readyz`: not ready until the gateway session is up.
+    let data = Data::new(app, shards);
+    // `/readyz`: not ready until every shard's gateway session is up.
     data.tracker
         .metrics()
         .channel_connected(Channel::Discord, false);
@@ -224,7 +249,12 @@ pub async fn start(app: App, token: SecretString) -> Result<BotHandle, DiscordEr
     let ingest = ingest::spawn_queue(data.clone());
     let shard_manager = client.shard_manager.clone();
     let http = client.http.clone();
-    let task = tokio::spawn(async move { client.start().await });
+    // Serenity reads the end of this range as inclusive: `4..7` runs shards 4, 5, 6 and 7.
+    let task = tokio::spawn(async move {
+        client
+            .start_shard_range(shards.first()..shards.last(), shards.count())
+            .await
+    });
     // Its first check runs at once: a digest missed while the bot was down goes out now.
     let schedule = schedule::spawn(data.clone());
     Ok(BotHandle {
@@ -245,24 +275,34 @@ struct Handler {
     data: Data,
 }
 
+impl Handler {
+    /// One shard's connection changed: Discord counts as connected (`/readyz`) only while
+    /// every shard of this process is.
+    fn shard_connected(&self, shard: u32, up: bool) {
+        let all = self.data.shards.set(shard, up);
+        self.data
+            .tracker
+            .metrics()
+            .channel_connected(Channel::Discord, all);
+    }
+}
+
 #[serenity::async_trait]
 impl EventHandler for Handler {
     async fn ready(&self, ctx: serenity::Context, ready: Ready) {
         self.data.set_bot_id(ready.user.id);
-        self.data
-            .tracker
-            .metrics()
-            .channel_connected(Channel::Discord, true);
-        info!(user = %ready.user.name, guilds = ready.guilds.len(), "connected to Discord");
-        backfill::direct_messages(&ctx, &self.data).await;
+        self.shard_connected(ctx.shard_id.0, true);
+        info!(user = %ready.user.name, shard = ctx.shard_id.0, guilds = ready.guilds.len(), "connected to Discord");
+        // Each shard has its own READY; direct messages come on shard 0 only, so they are
+        // caught up once, by the process running it.
+        if ctx.shard_id.0 == 0 {
+            backfill::direct_messages(&ctx, &self.data).await;
+        }
     }
 
-    async fn resume(&self, _ctx: serenity::Context, _event: ResumedEvent) {
-        info!("gateway session resumed");
-        self.data
-            .tracker
-            .metrics()
-            .channel_connected(Channel::Discord, true);
+    async fn resume(&self, ctx: serenity::Context, _event: ResumedEvent) {
+        info!(shard = ctx.shard_id.0, "gateway session resumed");
+        self.shard_connected(ctx.shard_id.0, true);
     }
 
     async fn shard_stage_update(
@@ -273,10 +313,7 @@ impl EventHandler for Handler {
         // Connected from the handshake's end to the next drop; `ready` and `resume` say so
         // too, and are what a session's start is known by.
         let up = matches!(event.new, serenity::ConnectionStage::Connected);
-        self.data
-            .tracker
-            .metrics()
-            .channel_connected(Channel::Discord, up);
+        self.shard_connected(event.shard_id.0, up);
     }
 
     async fn guild_create(

@@ -17,6 +17,8 @@ use crate::sla::Sla;
 use crate::store::StoreError;
 use crate::tracker::{Tracker, TrackerError};
 
+use super::shards::{ShardRange, ShardStatus};
+
 /// Why the bot could not start, or why one Discord action failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DiscordError {
@@ -56,6 +58,8 @@ pub struct Data {
     /// Response-time targets and the escalation policy, built once by [`App`].
     pub sla: Arc<Sla>,
     pub escalation: Arc<EscalationPolicy>,
+    /// The gateway shards this process runs, and which are connected.
+    pub shards: Arc<ShardStatus>,
     bot_id: Arc<OnceLock<serenity::UserId>>,
     /// Handlers hold a read guard while they work; shutdown takes the write guard, so it waits
     /// for in-flight work (a reply being posted, an alert being written) to finish.
@@ -75,11 +79,12 @@ impl std::fmt::Debug for Data {
 }
 
 impl Data {
-    pub fn new(app: App) -> Data {
+    pub fn new(app: App, shards: ShardRange) -> Data {
         Data {
             tracker: app.tracker,
             sla: app.sla,
             escalation: app.escalation,
+            shards: Arc::new(ShardStatus::new(shards)),
             settings: Arc::new(app.settings),
             bot_id: Arc::new(OnceLock::new()),
             work: Arc::new(RwLock::new(())),

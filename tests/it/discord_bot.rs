@@ -14,6 +14,7 @@ use secrecy::SecretString;
 use serde_json::{json, Value};
 
 use crate::support::app::copy_fixture_rules;
+use crate::support::world::shard_of;
 use crate::support::{ids, FakeDiscord, RecordedRequest, World};
 use ascolto::app::App;
 use ascolto::clock::{Clock, ManualClock, SystemClock};
@@ -22,6 +23,7 @@ use ascolto::config::Settings;
 use ascolto::discord::{self, BotHandle};
 use ascolto::lifecycle::{ActionKind, CommentState};
 use ascolto::outbox::OutboxKind;
+use ascolto::store::Store;
 
 /// Generous bound for one step; a healthy run takes milliseconds per step.
 pub(crate) const STEP: Duration = Duration::from_secs(10);
@@ -56,18 +58,23 @@ impl Harness {
         env: &[(&str, &str)],
         clock: Arc<dyn Clock>,
     ) -> Harness {
+        let mut harness = Harness::unstarted(world, clock).await;
+        harness.launch(env).await;
+        harness
+    }
+
+    /// The fake and the folder, with no bot yet ([`Self::launch`] starts one).
+    pub(crate) async fn unstarted(world: World, clock: Arc<dyn Clock>) -> Harness {
         init_logs();
         let fake = FakeDiscord::start(world).await;
         let dir = tempfile::tempdir().unwrap();
         copy_fixture_rules(&dir.path().join("rules"));
-        let mut harness = Harness {
+        Harness {
             fake,
             dir,
             bot: None,
             clock,
-        };
-        harness.launch(env).await;
-        harness
+        }
     }
 
     pub(crate) fn settings(&self, env: &[(&str, &str)]) -> Settings {
@@ -109,15 +116,24 @@ impl Harness {
         Settings::load_with_env(&config, Some(vars)).expect("test settings")
     }
 
-    /// Starts a bot on this harness's database and waits until it is connected.
+    /// Starts a bot on this harness's database and waits until each of its shards is
+    /// connected.
     pub(crate) async fn launch(&mut self, env: &[(&str, &str)]) {
+        let bot = self.launch_without_waiting(env).await;
+        let shards = bot.data().shards.range();
+        for shard in shards.first()..=shards.last() {
+            self.fake.wait_shard_connected(shard, STEP).await;
+        }
+    }
+
+    /// Starts a bot on this harness's database; returns it without waiting for the gateway.
+    pub(crate) async fn launch_without_waiting(&mut self, env: &[(&str, &str)]) -> &BotHandle {
         let app = App::build(self.settings(env), self.clock.clone())
             .await
             .expect("app");
         let token = SecretString::from(self.fake.token());
         let bot = discord::start(app, token).await.expect("bot starts");
-        self.bot = Some(bot);
-        self.fake.wait_connected(STEP).await;
+        self.bot.insert(bot)
     }
 
     /// Stops the bot the way `ascolto run` does on SIGTERM.
@@ -1306,4 +1322,342 @@ async fn the_digest_command_posts_the_digest_now_for_moderators_only() {
         })
         .await;
     h.finish().await;
+}
+
+/// A channel of the second guild in the sharded tests.
+const LOBBY: u64 = 1_100_000_000_000_000_205;
+
+/// How many gateway shards the sharded tests use.
+const SHARDS: u32 = 2;
+
+/// The default world on [`SHARDS`] shards with a second guild (channel [`LOBBY`]) on another
+/// shard than the first, chosen by Discord's rule; returns it with the two guild ids.
+fn sharded_world() -> (World, u64, u64) {
+    let first = ids::GUILD;
+    let second = (1..)
+        .map(|k: u64| ids::GUILD + (k << 22))
+        .find(|g| shard_of(*g, SHARDS) != shard_of(first, SHARDS))
+        .expect("a guild on the other shard");
+    let world = World::default_test()
+        .with_guild(second, "Second Community")
+        .with_channel_in(second, LOBBY, "lobby")
+        .with_shards(SHARDS);
+    (world, first, second)
+}
+
+/// The settings every `ascolto run` of the sharded tests shares, against `fake`.
+fn run_env(fake: &FakeDiscord) -> Vec<(&'static str, String)> {
+    vec![
+        ("DISCORD_TOKEN", fake.token()),
+        ("ASCOLTO__DISCORD__API_BASE", fake.api_base()),
+        ("ASCOLTO__DISCORD__ALERT_CHANNEL", ids::MODS.to_string()),
+        (
+            "ASCOLTO__DISCORD__MODERATOR_ROLES",
+            ids::MODERATOR_ROLE.to_string(),
+        ),
+        ("ASCOLTO__DISCORD__STAFF_ROLES", ids::STAFF_ROLE.to_string()),
+        ("ASCOLTO__DISCORD__CHECK_EVERY", "1s".into()),
+        ("ASCOLTO__DIGEST__ENABLED", "false".into()),
+        ("ASCOLTO__LOG__LEVEL", "info,serenity=warn".into()),
+    ]
+}
+
+fn with<'a>(
+    base: &'a [(&'static str, String)],
+    more: &[(&'static str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    base.iter()
+        .map(|(k, v)| (*k, v.as_str()))
+        .chain(more.iter().copied())
+        .collect()
+}
+
+/// Two `ascolto run` processes share one bot: A runs gateway shard 0 and B shard 1 of 2, each
+/// with its own SQLite file. The fake sends each guild's events only on its shard and direct
+/// messages on shard 0, as Discord does; every comment must be stored and alerted by exactly
+/// the process whose shard holds its guild (or shard 0, for a DM), and by no other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_split_the_shards_and_each_comment_is_handled_by_exactly_one() {
+    use crate::support::app::{AscoltoRun, TestDir};
+    use ascolto::discord::shards::shard_of_guild;
+
+    init_logs();
+    let (world, first, second) = sharded_world();
+    for guild in [first, second] {
+        // The bot's copy of Discord's rule agrees with the fake's.
+        assert_eq!(shard_of_guild(guild, SHARDS), shard_of(guild, SHARDS));
+    }
+    let fake = FakeDiscord::start(world).await;
+
+    let env = run_env(&fake);
+    let (dir_a, dir_b) = (TestDir::new(), TestDir::new());
+    let a = AscoltoRun::start(
+        &dir_a,
+        "a",
+        &with(
+            &env,
+            &[
+                ("ASCOLTO__DISCORD__SHARDS", "0"),
+                ("ASCOLTO__DISCORD__SHARD_COUNT", "2"),
+            ],
+        ),
+    );
+    let b = AscoltoRun::start(
+        &dir_b,
+        "b",
+        &with(
+            &env,
+            &[
+                ("ASCOLTO__DISCORD__SHARDS", "1"),
+                ("ASCOLTO__DISCORD__SHARD_COUNT", "2"),
+            ],
+        ),
+    );
+    // Generous: each binary starts, migrates its database and connects.
+    let start = Duration::from_secs(60);
+    fake.wait_connected(start).await;
+    a.wait_ready(start).await;
+    b.wait_ready(start).await;
+    assert_eq!(fake.connected_shards(), vec![[0, SHARDS], [1, SHARDS]]);
+
+    let in_first = fake.message_create(ids::SUPPORT, ids::NORA, COMPLAINT_IT, None);
+    let in_second = fake.message_create(LOBBY, ids::OTTO, COMPLAINT_IT, None);
+    let direct = fake.dm_message_create(ids::NORA, COMPLAINT_IT);
+    for comment in [in_first, in_second, direct] {
+        let footer = format!("comment {comment}");
+        fake.wait_for_posted_message(
+            ids::MODS,
+            |m| m["embeds"][0]["footer"]["text"] == footer,
+            STEP,
+        )
+        .await;
+    }
+
+    let (a_ok, a_log) = a.stop().await;
+    let (b_ok, b_log) = b.stop().await;
+    assert!(a_ok, "{a_log}");
+    assert!(b_ok, "{b_log}");
+    assert!(a_log.contains("shard 0 of 2"), "{a_log}");
+    assert!(b_log.contains("shard 1 of 2"), "{b_log}");
+
+    // Exactly one alert per comment, whichever process posted it.
+    let alerts = fake.posted_messages(ids::MODS);
+    for comment in [in_first, in_second, direct] {
+        let footer = format!("comment {comment}");
+        let count = alerts
+            .iter()
+            .filter(|m| m["embeds"][0]["footer"]["text"] == footer)
+            .count();
+        assert_eq!(count, 1, "alerts for comment {comment}");
+    }
+
+    // Each comment is in the store of the process running its shard, alerted, and nowhere else.
+    let owner = |guild: Option<u64>| match guild.map_or(0, |g| shard_of(g, SHARDS)) {
+        0 => "a",
+        _ => "b",
+    };
+    let stores = [
+        ("a", Store::open_read_only(&dir_a.db()).await.unwrap()),
+        ("b", Store::open_read_only(&dir_b.db()).await.unwrap()),
+    ];
+    for (comment, guild) in [
+        (in_first, Some(first)),
+        (in_second, Some(second)),
+        (direct, None),
+    ] {
+        for (name, store) in &stores {
+            let stored = store
+                .comment(&CommentId(comment.to_string()))
+                .await
+                .unwrap()
+                .map(|c| c.state);
+            if *name == owner(guild) {
+                assert_eq!(
+                    stored,
+                    Some(CommentState::Alerted),
+                    "comment {comment} in {name}"
+                );
+            } else {
+                assert_eq!(stored, None, "comment {comment} must not be in {name}");
+            }
+        }
+    }
+    fake.assert_clean();
+}
+
+/// A `shards` value that is not a shard id or a range stops `ascolto run` before it connects,
+/// naming the key; so does a range beyond `shard_count`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_shards_setting_stops_the_start_naming_the_key() {
+    use crate::support::app::{AscoltoRun, TestDir};
+
+    let fake = FakeDiscord::start(World::default_test()).await;
+    let env = run_env(&fake);
+    for (shards, count, says) in [
+        ("zero-one", "2", "is not a shard id"),
+        ("1-0", "2", "runs backwards"),
+        ("0-2", "2", "shard 2 does not exist"),
+        ("0", "0", "discord.shard_count is 0"),
+    ] {
+        let dir = TestDir::new();
+        let run = AscoltoRun::start(
+            &dir,
+            "bad",
+            &with(
+                &env,
+                &[
+                    ("ASCOLTO__DISCORD__SHARDS", shards),
+                    ("ASCOLTO__DISCORD__SHARD_COUNT", count),
+                ],
+            ),
+        );
+        let (ok, log) = run.exit().await;
+        assert!(!ok, "shards = {shards:?} must stop the start: {log}");
+        assert!(
+            log.contains("discord.shards") && log.contains(says),
+            "{shards:?}: {log}"
+        );
+    }
+    assert_eq!(fake.identify_count(), 0, "no process connected");
+    fake.assert_clean();
+}
+
+/// With `shard_count` unset the bot runs every shard Discord recommends (two here) in one
+/// process, and `/readyz` says Discord is connected only once both are: while the fake holds
+/// shard 1 back, shard 0 alone is not enough. Then both guilds' comments reach it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_process_runs_every_recommended_shard_and_is_ready_only_when_all_are_up() {
+    use ascolto::discord::shards::ShardRange;
+    use ascolto::metrics::Channel;
+
+    let (world, _, _) = sharded_world();
+    let mut h = Harness::unstarted(world, Arc::new(SystemClock)).await;
+    let held = h.fake.hold_shard(1);
+    h.launch_without_waiting(&[]).await;
+    assert_eq!(h.bot().data().shards.range(), ShardRange::all(SHARDS));
+    h.fake.wait_shard_connected(0, STEP).await;
+    let data = h.bot().data().clone();
+    wait_until("the bot to see shard 0 connected", || {
+        data.shards.connected() == [0]
+    })
+    .await;
+    assert!(
+        data.tracker
+            .metrics()
+            .channels_down()
+            .contains(&Channel::Discord),
+        "one shard of two is up: not ready"
+    );
+    drop(held);
+    h.fake.wait_shard_connected(1, STEP).await;
+    wait_until("/readyz to count Discord as connected", || {
+        data.tracker.metrics().channels_down().is_empty()
+    })
+    .await;
+
+    let in_first = h
+        .fake
+        .message_create(ids::SUPPORT, ids::NORA, COMPLAINT_IT, None);
+    let in_second = h.fake.message_create(LOBBY, ids::OTTO, COMPLAINT_IT, None);
+    h.alert_for(in_first).await;
+    h.alert_for(in_second).await;
+    h.finish().await;
+}
+
+/// Catching up after downtime follows the shards: a process running one shard reads the
+/// history of the guilds on it only, and direct messages only if it runs shard 0. One
+/// database, three runs: both shards (to meet a DM conversation), then each shard alone while
+/// messages wait in both guilds and the DM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catching_up_reads_only_the_guilds_and_dms_of_the_process_shards() {
+    let (world, first, second) = sharded_world();
+    let mut h = Harness::unstarted(world, Arc::new(SystemClock)).await;
+    h.launch(&[]).await;
+    let known = h.fake.dm_message_create(ids::NORA, COMPLAINT_IT);
+    h.alert_for(known).await;
+    h.stop().await;
+
+    let dm = h.fake.dm_channel(ids::NORA);
+    let now = Utc::now();
+    let missed = [
+        (
+            h.fake
+                .seed_message(ids::SUPPORT, ids::NORA, COMPLAINT_IT, None, now),
+            ids::SUPPORT,
+            Some(first),
+        ),
+        (
+            h.fake
+                .seed_message(LOBBY, ids::OTTO, COMPLAINT_IT, None, now),
+            LOBBY,
+            Some(second),
+        ),
+        (
+            h.fake.seed_message(dm, ids::NORA, COMPLAINT_IT, None, now),
+            dm,
+            None,
+        ),
+    ];
+    let db = format!(
+        "sqlite://{}",
+        h.dir.path().join("data/ascolto.db").display()
+    );
+    let mut caught_up = Vec::new();
+    for shard in [shard_of(first, SHARDS), shard_of(second, SHARDS)] {
+        let mine = |guild: Option<u64>| guild.map_or(0, |g| shard_of(g, SHARDS)) == shard;
+        let before = h.fake.requests().len();
+        let shard_text = shard.to_string();
+        let count = SHARDS.to_string();
+        h.launch(&[
+            ("ASCOLTO__DISCORD__SHARDS", &shard_text),
+            ("ASCOLTO__DISCORD__SHARD_COUNT", &count),
+        ])
+        .await;
+        for (message, _, guild) in missed {
+            if mine(guild) {
+                h.alert_for(message).await;
+                caught_up.push(message);
+            }
+        }
+        h.stop().await;
+        let history = h.fake.requests()[before..].to_vec();
+        let store = Store::open_read_only(&db).await.unwrap();
+        for (message, channel, guild) in missed {
+            if mine(guild) || caught_up.contains(&message) {
+                continue;
+            }
+            let path = format!("/channels/{channel}/messages");
+            assert!(
+                !history.iter().any(|r| r.is("GET", &path)),
+                "shard {shard} read the history of channel {channel}, on another shard"
+            );
+            let stored = store
+                .comment(&CommentId(message.to_string()))
+                .await
+                .unwrap();
+            assert!(
+                stored.is_none(),
+                "shard {shard} caught up message {message}"
+            );
+        }
+    }
+    assert_eq!(
+        caught_up.len(),
+        missed.len(),
+        "each missed message was caught up once"
+    );
+    h.fake.assert_clean();
+}
+
+/// Polls `condition` (state the bot keeps in memory, with no notification) every 10 ms
+/// within [`STEP`].
+async fn wait_until(what: &str, condition: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + STEP;
+    while !condition() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

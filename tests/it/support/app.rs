@@ -162,3 +162,119 @@ impl TestApp {
         TestApp { dir, clock, app }
     }
 }
+
+/// `ascolto run` as an operator starts it, in the project folder (the committed
+/// `config/default.toml`), on a [`TestDir`]'s library and database, with the status server
+/// (`/readyz`, `/metrics`) on a free port of 127.0.0.1 and `env` on top. Its output goes to a
+/// file in the folder (a pipe nobody reads would stall a chatty process). The process is
+/// killed if the test ends before stopping it.
+pub struct AscoltoRun {
+    child: Option<std::process::Child>,
+    log: PathBuf,
+    /// `127.0.0.1:PORT` of its status server.
+    pub listen: String,
+}
+
+impl AscoltoRun {
+    /// Starts `ascolto run`; `name` tells apart the logs of several processes in one folder.
+    /// No token or `RUST_LOG` is inherited from the test's environment: `env` gives them.
+    pub fn start(dir: &TestDir, name: &str, env: &[(&str, &str)]) -> AscoltoRun {
+        // A free port, taken back from the OS the moment it is released.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let listen = format!("127.0.0.1:{port}");
+        let log = dir.dir.path().join(format!("{name}.log"));
+        let out = std::fs::File::create(&log).expect("log file");
+        let err = out.try_clone().expect("log file");
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ascolto"));
+        cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+            .arg("run")
+            .env("ASCOLTO__HTTP__ALWAYS", "true")
+            .env("ASCOLTO__HTTP__LISTEN", &listen)
+            .env("ASCOLTO__STORE__URL", dir.db())
+            .env("ASCOLTO__RULES__DIR", dir.rules())
+            .env_remove("DISCORD_TOKEN")
+            .env_remove("TELEGRAM_TOKEN")
+            .env_remove("RUST_LOG")
+            .stdin(std::process::Stdio::null())
+            .stdout(out)
+            .stderr(err);
+        for (key, value) in env {
+            cmd.env(key, value);
+        }
+        let child = cmd.spawn().expect("run ascolto");
+        AscoltoRun {
+            child: Some(child),
+            log,
+            listen,
+        }
+    }
+
+    /// What the process has written so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `GET /readyz`: status and body, or `None` while nothing answers.
+    pub async fn readyz(&self) -> Option<(u16, String)> {
+        let response = reqwest::get(format!("http://{}/readyz", self.listen))
+            .await
+            .ok()?;
+        let status = response.status().as_u16();
+        Some((status, response.text().await.unwrap_or_default()))
+    }
+
+    /// Waits (up to `timeout`) until `/readyz` answers 200; panics with the log otherwise.
+    pub async fn wait_ready(&self, timeout: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some((200, _)) = self.readyz().await {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "/readyz at {} never answered 200; the log:\n{}",
+                self.listen,
+                self.log()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Asks for a graceful stop (SIGTERM, as a service manager does) and waits for the end;
+    /// returns whether it exited successfully, and its log.
+    pub async fn stop(mut self) -> (bool, String) {
+        let child = self.child.take().expect("running");
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(killed.success(), "the process was already gone");
+        self.wait_end(child).await
+    }
+
+    /// Waits for the process to end by itself (a start that fails).
+    pub async fn exit(mut self) -> (bool, String) {
+        let child = self.child.take().expect("running");
+        self.wait_end(child).await
+    }
+
+    async fn wait_end(&self, mut child: std::process::Child) -> (bool, String) {
+        let status = tokio::task::spawn_blocking(move || child.wait())
+            .await
+            .expect("join")
+            .expect("ascolto ends");
+        (status.success(), self.log())
+    }
+}
+
+impl Drop for AscoltoRun {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

@@ -8,6 +8,11 @@
 //! `assert_clean()` fails the test if the bot sent anything Discord's spec does not describe,
 //! hit a route the fake does not serve, or was refused the way Discord would refuse it.
 //!
+//! Sharded bots: a world with `with_shards(n)` (and more guilds, `with_guild`) expects each
+//! connection to IDENTIFY with `[shard, n]` and sends each guild's events only to its shard's
+//! connection, direct messages to shard 0's, as Discord does; `wait_shard_connected`,
+//! `connected_shards` and `hold_shard` look at or steer one shard.
+//!
 //! The fake behaves like Discord where the bot can notice: the bot's own posts come back as
 //! MESSAGE_CREATE, intents filter events and message content, REST messages carry no
 //! `guild_id`, a second response to one interaction is refused, and so on.
@@ -143,6 +148,21 @@ impl Drop for FakeDiscord {
         for task in &self.inner.lock().connection_tasks {
             task.abort();
         }
+    }
+}
+
+/// Keeps one shard from identifying while alive: see [`FakeDiscord::hold_shard`]. It owns a
+/// handle on the fake, so the test may start bots meanwhile.
+pub struct ShardHeld {
+    inner: Arc<Inner>,
+    shard: u32,
+}
+
+impl Drop for ShardHeld {
+    fn drop(&mut self) {
+        let shard = self.shard;
+        self.inner
+            .update(|state| state.gateway.held_shards.remove(&shard));
     }
 }
 
@@ -530,16 +550,19 @@ impl FakeDiscord {
 
     // ----- gateway control -----------------------------------------------------------------------
 
-    /// Closes the bot's gateway socket without a close frame, like a network drop. Serenity
-    /// reconnects and RESUMEs; events pushed after this call reach it by replay or live, exactly
-    /// once either way. Returns whether a connection was live.
+    /// Closes the bot's gateway sockets (every shard's) without a close frame, like a network
+    /// drop. Serenity reconnects and RESUMEs; events pushed after this call reach it by replay
+    /// or live, exactly once either way. Returns whether a connection was live.
     pub fn drop_gateway_connection(&self) -> bool {
-        self.inner.update(|state| match state.gateway.live.take() {
-            Some(live) => {
-                let _ = live.tx.send(ConnCmd::Drop);
-                true
+        self.inner.update(|state| {
+            let mut dropped = false;
+            for shard in state.gateway.shards.values_mut() {
+                if let Some(live) = shard.live.take() {
+                    let _ = live.tx.send(ConnCmd::Drop);
+                    dropped = true;
+                }
             }
-            None => false,
+            dropped
         })
     }
 
@@ -550,6 +573,17 @@ impl FakeDiscord {
         self.inner.update(|state| state.gateway.held = true);
         self.drop_gateway_connection();
         GatewayDown { fake: self }
+    }
+
+    /// Until the returned guard is dropped, an IDENTIFY for `shard` waits unanswered, so a test
+    /// can see a bot with some of its shards connected and this one not yet.
+    pub fn hold_shard(&self, shard: u32) -> ShardHeld {
+        self.inner
+            .update(|state| state.gateway.held_shards.insert(shard));
+        ShardHeld {
+            inner: self.inner.clone(),
+            shard,
+        }
     }
 
     /// Runs `push` while the bot is disconnected (see [`Self::disconnect_gateway`]).
@@ -574,14 +608,35 @@ impl FakeDiscord {
         self.inner.lock().gateway.heartbeats
     }
 
-    /// Waits until a gateway session is live (READY and GUILD_CREATE sent on an open socket).
+    /// Waits until every shard of the world has a live gateway session (READY and its
+    /// GUILD_CREATEs sent on an open socket).
     pub async fn wait_connected(&self, timeout: Duration) {
+        let count = self.inner.lock().world.shard_count;
+        for shard in 0..count {
+            self.wait_shard_connected(shard, timeout).await;
+        }
+    }
+
+    /// Waits until `shard` has a live gateway session.
+    pub async fn wait_shard_connected(&self, shard: u32, timeout: Duration) {
         self.inner
-            .wait_until("a live gateway session", timeout, |state| {
-                (state.gateway.session.is_some() && state.gateway.live.is_some()).then_some(())
-            })
+            .wait_until(
+                &format!("a live session on shard {shard}"),
+                timeout,
+                |state| state.gateway.is_connected(shard).then_some(()),
+            )
             .await
             .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// The `[shard_id, shard_count]` of each shard with a live connection now.
+    pub fn connected_shards(&self) -> Vec<[u32; 2]> {
+        let state = self.inner.lock();
+        let count = state.world.shard_count;
+        (0..count)
+            .filter(|shard| state.gateway.is_connected(*shard))
+            .map(|shard| [shard, count])
+            .collect()
     }
 
     // ----- what the bot did ----------------------------------------------------------------------

@@ -1,10 +1,16 @@
 //! The fake gateway: a WebSocket server speaking Discord's gateway protocol (v10, plain JSON
 //! text frames, no compression) well enough for serenity's shard runner.
 //!
-//! Per connection: HELLO first; IDENTIFY starts a new session (READY, GUILD_CREATE, then any
-//! backlog); RESUME replays the logged dispatches after the client's sequence number and ends
-//! with RESUMED; heartbeats get op 11. Which connection receives dispatches is decided in
-//! [`State`] under its lock, so a dispatch is either sent live or replayed later, never both.
+//! Per connection: HELLO first; IDENTIFY starts a new session for the shard it names (READY,
+//! a GUILD_CREATE per guild on that shard, then the shard's backlog); RESUME replays the logged
+//! dispatches of the session after the client's sequence number and ends with RESUMED;
+//! heartbeats get op 11. Which connection receives dispatches is decided in [`State`] under its
+//! lock, so a dispatch is either sent live or replayed later, never both.
+//!
+//! Shards: IDENTIFY's `shard: [id, count]` (absent = `[0, 1]`) must use the world's
+//! `shard_count` and an id below it, or the connection is closed with 4010 (Invalid shard) as
+//! Discord does. Each shard has its own session; several connections (from one process or
+//! several) may be live at once, one per shard.
 
 use std::sync::Arc;
 
@@ -79,8 +85,10 @@ async fn connection(inner: Arc<Inner>, stream: TcpStream) {
     }
 
     inner.update(|state| {
-        if state.gateway.live.as_ref().is_some_and(|l| l.id == conn_id) {
-            state.gateway.live = None;
+        for shard in state.gateway.shards.values_mut() {
+            if shard.live.as_ref().is_some_and(|l| l.id == conn_id) {
+                shard.live = None;
+            }
         }
     });
 }
@@ -97,11 +105,13 @@ async fn on_payload(inner: &Inner, conn_id: u64, tx: &mpsc::UnboundedSender<Conn
             let _ = tx.send(ConnCmd::Frame(json!({"op": 11}).to_string()));
         }),
         Some(2) => {
-            wait_while_held(inner).await;
+            // IDENTIFY names its shard (none: shard 0), so one shard can be held back alone.
+            let shard = data["shard"][0].as_u64().map_or(0, |s| s as u32);
+            wait_while_held(inner, Some(shard)).await;
             inner.update(|state| identify(state, conn_id, tx, data));
         }
         Some(6) => {
-            wait_while_held(inner).await;
+            wait_while_held(inner, None).await;
             inner.update(|state| resume(state, conn_id, tx, data));
         }
         // Presence updates, voice state, member requests...: accepted and kept for inspection.
@@ -114,12 +124,18 @@ async fn on_payload(inner: &Inner, conn_id: u64, tx: &mpsc::UnboundedSender<Conn
 
 /// While a test holds the gateway down (`FakeDiscord::disconnect_gateway`), a reconnecting
 /// client's IDENTIFY/RESUME waits here, so events pushed meanwhile can only arrive by replay.
-async fn wait_while_held(inner: &Inner) {
+/// An IDENTIFY for a shard held alone (`FakeDiscord::hold_shard`) waits here too.
+async fn wait_while_held(inner: &Inner, identifying: Option<u32>) {
     loop {
         let notified = inner.changed.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        if !inner.lock().gateway.held {
+        let held = {
+            let state = inner.lock();
+            state.gateway.held
+                || identifying.is_some_and(|shard| state.gateway.held_shards.contains(&shard))
+        };
+        if !held {
             return;
         }
         notified.await;
@@ -137,24 +153,41 @@ fn identify(state: &mut State, conn_id: u64, tx: &mpsc::UnboundedSender<ConnCmd>
         let _ = tx.send(ConnCmd::Close(4004, "Authentication failed.".into()));
         return;
     }
+    let (shard, count) = match data["shard"].as_array().map(|s| s.as_slice()) {
+        None => (0, 1),
+        Some([shard, count]) => (
+            shard.as_u64().unwrap_or(u64::MAX),
+            count.as_u64().unwrap_or(0),
+        ),
+        Some(_) => (u64::MAX, 0),
+    };
+    let expected = u64::from(state.world.shard_count);
+    if count != expected || shard >= count {
+        // What Discord answers a shard id out of range or a count it does not accept.
+        let _ = tx.send(ConnCmd::Close(4010, "Invalid shard.".into()));
+        return;
+    }
+    let shard = shard as u32;
     state.gateway.identify_count += 1;
     let session_id = format!("fake-session-{}", state.gateway.identify_count);
-    state.gateway.session = Some(Session {
+    let gateway = state.gateway.shard(shard);
+    gateway.session = Some(Session {
         id: session_id.clone(),
         seq: 0,
         intents: data["intents"].as_u64().unwrap_or(0),
         log: Vec::new(),
     });
-    state.gateway.live = Some(LiveConnection {
+    gateway.live = Some(LiveConnection {
         id: conn_id,
         tx: tx.clone(),
     });
 
     let world = &state.world;
+    let guilds = world.guilds_on_shard(shard);
     let mut ready = json!({
         "v": 10,
         "user": objects::current_user(world),
-        "guilds": [{"id": id(world.guild.id), "unavailable": true}],
+        "guilds": guilds.iter().map(|g| json!({"id": id(g.id), "unavailable": true})).collect::<Vec<_>>(),
         "session_id": session_id,
         "session_type": "normal",
         "resume_gateway_url": state.gateway_url,
@@ -170,38 +203,48 @@ fn identify(state: &mut State, conn_id: u64, tx: &mpsc::UnboundedSender<ConnCmd>
     if data["shard"].is_array() {
         ready["shard"] = data["shard"].clone();
     }
-    let guild = objects::guild_create(world);
-    state.dispatch("READY", ready);
-    state.dispatch("GUILD_CREATE", guild);
-    for (name, data) in std::mem::take(&mut state.gateway.backlog) {
-        state.dispatch(&name, data);
+    let creates: Vec<Value> = guilds
+        .iter()
+        .map(|g| objects::guild_create(world, g))
+        .collect();
+    state.dispatch_to(shard, "READY", ready);
+    for guild in creates {
+        state.dispatch_to(shard, "GUILD_CREATE", guild);
+    }
+    for (name, data) in std::mem::take(&mut state.gateway.shard(shard).backlog) {
+        state.dispatch_to(shard, &name, data);
     }
 }
 
 fn resume(state: &mut State, conn_id: u64, tx: &mpsc::UnboundedSender<ConnCmd>, data: &Value) {
     let wanted = data["session_id"].as_str().unwrap_or_default();
-    let resumable = token_ok(state, &data["token"])
-        && state
-            .gateway
-            .session
-            .as_ref()
-            .is_some_and(|s| s.id == wanted);
-    if !resumable {
-        // Invalid session, not resumable: serenity re-identifies (after a 5 s pause).
-        let _ = tx.send(ConnCmd::Frame(json!({"op": 9, "d": false}).to_string()));
-        return;
-    }
+    // RESUME names the session, not the shard: the session says which shard it is.
+    let shard = state
+        .gateway
+        .shards
+        .iter()
+        .find(|(_, g)| g.session.as_ref().is_some_and(|s| s.id == wanted))
+        .map(|(shard, _)| *shard);
+    let shard = match shard {
+        Some(shard) if token_ok(state, &data["token"]) => shard,
+        _ => {
+            // Invalid session, not resumable: serenity re-identifies (after a 5 s pause).
+            let _ = tx.send(ConnCmd::Frame(json!({"op": 9, "d": false}).to_string()));
+            return;
+        }
+    };
     let from_seq = data["seq"].as_u64().unwrap_or(0);
-    let session = state.gateway.session.as_ref().expect("checked above");
+    let gateway = state.gateway.shard(shard);
+    let session = gateway.session.as_ref().expect("found above");
     let mut replayed = Vec::new();
     for logged in session.log.iter().filter(|l| l.seq > from_seq) {
         let _ = tx.send(ConnCmd::Frame(logged.frame.clone()));
         replayed.push(logged.name.clone());
     }
-    state.gateway.resumes.push(ResumeRecord { replayed });
-    state.gateway.live = Some(LiveConnection {
+    gateway.live = Some(LiveConnection {
         id: conn_id,
         tx: tx.clone(),
     });
-    state.dispatch("RESUMED", json!({}));
+    state.gateway.resumes.push(ResumeRecord { replayed });
+    state.dispatch_to(shard, "RESUMED", json!({}));
 }

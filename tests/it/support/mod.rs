@@ -1,16 +1,18 @@
 //! Test support shared by the integration tests.
 //!
 //! [`app`] builds the real application (`App::build`) on the fixture rule library and a fresh
-//! database. The other piece is [`FakeDiscord`]: a fake Discord (REST + gateway) on 127.0.0.1 that the real
-//! serenity/poise client connects to, so the bot's Discord layer is tested end to end without
-//! the internet. See `fake_discord.rs` for how a test uses it.
+//! database, or starts `ascolto run` as a process on them (`AscoltoRun`). The other piece is
+//! [`FakeDiscord`]: a fake Discord (REST + gateway) on 127.0.0.1 that the real serenity/poise
+//! client connects to, so the bot's Discord layer is tested end to end without the internet.
+//! See `fake_discord.rs` for how a test uses it.
 //!
 //! [`fake_telegram`] is the same for the Telegram Bot API: one HTTP server checking every
 //! request against `telegram-api/api.json`.
 //!
-//! Layout: `world` (the guild, channels, roles and members a fake serves), `objects` (Discord's
-//! JSON shapes), `state` (messages, interactions, gateway session), `rest` and `gateway` (the two
-//! servers), `schema` (request checks against `discord-api/openapi.json`, Discord's own spec).
+//! Layout: `world` (the guilds, channels, roles, members and gateway shard count a fake
+//! serves), `objects` (Discord's JSON shapes), `state` (messages, interactions, a gateway
+//! session per shard), `rest` and `gateway` (the two servers), `schema` (request checks
+//! against `discord-api/openapi.json`, Discord's own spec).
 
 pub mod app;
 pub mod fake_discord;

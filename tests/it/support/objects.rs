@@ -11,7 +11,9 @@
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use serde_json::{json, Value};
 
-use super::world::{ChannelKind, ChannelSpec, MemberSpec, OverwriteTarget, RoleSpec, World};
+use super::world::{
+    ChannelKind, ChannelSpec, GuildSpec, MemberSpec, OverwriteTarget, RoleSpec, World,
+};
 
 /// When everybody joined the guild (fixed, so payloads are reproducible).
 pub fn joined_at() -> String {
@@ -160,7 +162,7 @@ pub fn channel(world: &World, channel: &ChannelSpec, with_guild_id: bool) -> Val
             "type": 11,
             "name": channel.name,
             "parent_id": channel.parent_id.map(id),
-            "owner_id": id(world.guild.owner_id),
+            "owner_id": id(world.guild(channel.guild_id).unwrap_or(&world.guild).owner_id),
             "last_message_id": null,
             "last_pin_timestamp": null,
             "rate_limit_per_user": 0,
@@ -179,7 +181,7 @@ pub fn channel(world: &World, channel: &ChannelSpec, with_guild_id: bool) -> Val
     };
     // Threads always carry their guild id (also in GUILD_CREATE's `threads`).
     if with_guild_id || channel.kind == ChannelKind::PublicThread {
-        value["guild_id"] = id(world.guild.id);
+        value["guild_id"] = id(channel.guild_id);
     }
     value
 }
@@ -196,11 +198,11 @@ pub fn dm_channel(channel_id: u64, last_message_id: Option<u64>, recipient: &Mem
     })
 }
 
-/// The guild as `GET /guilds/{id}` returns it.
-pub fn guild(world: &World) -> Value {
+/// A guild as `GET /guilds/{id}` returns it.
+pub fn guild(world: &World, guild: &GuildSpec) -> Value {
     json!({
-        "id": id(world.guild.id),
-        "name": world.guild.name,
+        "id": id(guild.id),
+        "name": guild.name,
         "icon": null,
         "icon_hash": null,
         "description": null,
@@ -209,7 +211,7 @@ pub fn guild(world: &World) -> Value {
         "discovery_splash": null,
         "features": [],
         "banner": null,
-        "owner_id": id(world.guild.owner_id),
+        "owner_id": id(guild.owner_id),
         "application_id": null,
         "region": "deprecated",
         "afk_channel_id": null,
@@ -219,7 +221,7 @@ pub fn guild(world: &World) -> Value {
         "widget_enabled": false,
         "widget_channel_id": null,
         "verification_level": 1,
-        "roles": world.roles.iter().map(|r| role(world, r)).collect::<Vec<_>>(),
+        "roles": world.roles_of(guild.id).map(|r| role(world, r)).collect::<Vec<_>>(),
         "default_message_notifications": 1,
         "mfa_level": 0,
         "explicit_content_filter": 2,
@@ -243,12 +245,13 @@ pub fn guild(world: &World) -> Value {
     })
 }
 
-/// The GUILD_CREATE payload: the guild plus the gateway-only fields (members, channels, ...).
-pub fn guild_create(world: &World) -> Value {
-    let mut value = guild(world);
+/// A GUILD_CREATE payload: the guild plus the gateway-only fields (members, channels, ...).
+pub fn guild_create(world: &World, spec: &GuildSpec) -> Value {
+    let mut value = guild(world, spec);
     let (threads, channels): (Vec<&ChannelSpec>, Vec<&ChannelSpec>) = world
         .channels
         .iter()
+        .filter(|c| c.guild_id == spec.id)
         .partition(|c| c.kind == ChannelKind::PublicThread);
     let extra = json!({
         "joined_at": joined_at(),
@@ -293,7 +296,7 @@ pub fn application(world: &World) -> Value {
         "interactions_endpoint_url": null,
         "role_connections_verification_url": null,
         "owner": user(owner),
-        "approximate_guild_count": 1,
+        "approximate_guild_count": world.guilds().count(),
         "approximate_user_install_count": 0,
         "approximate_user_authorization_count": 0,
         "explicit_content_filter": 0,

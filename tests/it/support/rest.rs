@@ -321,7 +321,7 @@ fn route(state: &mut State, req: &Request<'_>) -> Outcome {
         ("GET", ["gateway"]) => Reply::ok(json!({"url": state.gateway_url})).into(),
         ("GET", ["gateway", "bot"]) => Reply::ok(json!({
             "url": state.gateway_url,
-            "shards": 1,
+            "shards": state.world.shard_count,
             "session_start_limit": {
                 "total": 1000, "remaining": 999, "reset_after": 14_400_000, "max_concurrency": 1
             },
@@ -360,16 +360,15 @@ fn route(state: &mut State, req: &Request<'_>) -> Outcome {
         }
 
         ("GET", ["guilds", guild, rest @ ..]) => {
-            if parse_id(guild) != Some(state.world.guild.id) {
-                return Reply::error(404, 10004, "Unknown Guild").into();
-            }
             let world = &state.world;
+            let Some(guild) = parse_id(guild).and_then(|g| world.guild(g)) else {
+                return Reply::error(404, 10004, "Unknown Guild").into();
+            };
             match rest {
-                [] => Reply::ok(objects::guild(world)).into(),
+                [] => Reply::ok(objects::guild(world, guild)).into(),
                 ["roles"] => Reply::ok(
                     world
-                        .roles
-                        .iter()
+                        .roles_of(guild.id)
                         .map(|r| objects::role(world, r))
                         .collect(),
                 )
@@ -378,7 +377,7 @@ fn route(state: &mut State, req: &Request<'_>) -> Outcome {
                     world
                         .channels
                         .iter()
-                        .filter(|c| c.kind != ChannelKind::PublicThread)
+                        .filter(|c| c.guild_id == guild.id && c.kind != ChannelKind::PublicThread)
                         .map(|c| objects::channel(world, c, true))
                         .collect(),
                 )
@@ -796,7 +795,7 @@ fn commands(state: &mut State, req: &Request<'_>, app: &str, guild: Option<&str>
     }
     let guild = match guild.map(parse_id) {
         None => None,
-        Some(Some(g)) if g == state.world.guild.id => Some(g),
+        Some(Some(g)) if state.world.guild(g).is_some() => Some(g),
         Some(_) => return Reply::error(403, 50001, "Missing Access (unknown guild)").into(),
     };
     let body = req.body();

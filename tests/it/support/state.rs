@@ -16,7 +16,7 @@ use tokio::task::AbortHandle;
 
 use super::fake_discord::{RecordedRequest, ResumeRecord, SchemaViolation};
 use super::objects::{self, id};
-use super::world::World;
+use super::world::{shard_of, World};
 
 /// Discord's epoch (2015-01-01T00:00:00Z) in Unix milliseconds; snowflakes count from it.
 const DISCORD_EPOCH_MS: i64 = 1_420_070_400_000;
@@ -233,22 +233,46 @@ pub struct Session {
     pub log: Vec<LoggedDispatch>,
 }
 
+/// One shard's gateway session, as the fake keeps it for the connection that identified with
+/// that shard id.
+#[derive(Default)]
+pub struct ShardGateway {
+    pub session: Option<Session>,
+    /// The connection this shard's dispatches go to. `None` while it is disconnected:
+    /// dispatches are then only logged, and a RESUME replays them.
+    pub live: Option<LiveConnection>,
+    /// Dispatches for this shard pushed before its first IDENTIFY, delivered right after its
+    /// GUILD_CREATEs.
+    pub backlog: Vec<(String, Value)>,
+}
+
 #[derive(Default)]
 pub struct GatewayState {
-    pub session: Option<Session>,
-    /// The connection dispatches go to. `None` while the bot is disconnected: dispatches are
-    /// then only logged, and a RESUME replays them.
-    pub live: Option<LiveConnection>,
-    /// Dispatches pushed before the first IDENTIFY, delivered right after GUILD_CREATE.
-    pub backlog: Vec<(String, Value)>,
+    /// Per shard id; a shard appears when its first dispatch or IDENTIFY does.
+    pub shards: BTreeMap<u32, ShardGateway>,
     pub identify_count: usize,
     pub resumes: Vec<ResumeRecord>,
     pub heartbeats: usize,
     /// While set, IDENTIFY/RESUME on new connections wait (see `disconnect_gateway`).
     pub held: bool,
+    /// Shards whose IDENTIFY waits (see `hold_shard`).
+    pub held_shards: std::collections::BTreeSet<u32>,
     pub next_connection: u64,
     /// Other opcodes the bot sent (presence updates, member requests), for inspection.
     pub other_ops: Vec<Value>,
+}
+
+impl GatewayState {
+    pub fn shard(&mut self, shard: u32) -> &mut ShardGateway {
+        self.shards.entry(shard).or_default()
+    }
+
+    /// Whether `shard` has a session with a live connection.
+    pub fn is_connected(&self, shard: u32) -> bool {
+        self.shards
+            .get(&shard)
+            .is_some_and(|s| s.session.is_some() && s.live.is_some())
+    }
 }
 
 pub struct State {
@@ -329,7 +353,7 @@ impl State {
 
     /// The guild a channel belongs to; `None` for DM channels.
     pub fn guild_of(&self, channel_id: u64) -> Option<u64> {
-        self.world.channel(channel_id).map(|_| self.world.guild.id)
+        self.world.channel(channel_id).map(|c| c.guild_id)
     }
 
     pub fn channel_exists(&self, channel_id: u64) -> bool {
@@ -558,24 +582,46 @@ impl State {
 
     // ----- gateway ------------------------------------------------------------------------------
 
-    /// Sends a dispatch (op 0) to the bot: numbered, logged for RESUME replay, and delivered at
-    /// once if a connection is live. Before the first IDENTIFY it is queued instead.
+    /// Sends a dispatch (op 0) to the bot on the shard Discord would use: a guild's events
+    /// (`guild_id` in the payload) on that guild's shard, everything else (direct messages and
+    /// their interactions) on shard 0. See [`Self::dispatch_to`].
     pub fn dispatch(&mut self, name: &str, data: Value) {
+        let guild = data["guild_id"]
+            .as_str()
+            .and_then(|g| g.parse::<u64>().ok());
+        let shard = guild.map_or(0, |g| shard_of(g, self.world.shard_count));
+        self.dispatch_to(shard, name, data);
+    }
+
+    /// Sends a dispatch to one shard: numbered in that shard's session, logged for RESUME
+    /// replay, and delivered at once if its connection is live. Before the shard's first
+    /// IDENTIFY it is queued instead.
+    pub fn dispatch_to(&mut self, shard: u32, name: &str, data: Value) {
         let bot = self.world.bot.user_id;
-        let Some(session) = self.gateway.session.as_ref() else {
-            self.gateway.backlog.push((name.to_owned(), data));
+        let Some(intents) = self
+            .gateway
+            .shards
+            .get(&shard)
+            .and_then(|s| s.session.as_ref())
+            .map(|s| s.intents)
+        else {
+            self.gateway
+                .shard(shard)
+                .backlog
+                .push((name.to_owned(), data));
             return;
         };
-        let Some(data) = apply_intents(name, data, session.intents, bot) else {
+        let Some(data) = apply_intents(name, data, intents, bot) else {
             return;
         };
         if let Err(problem) = serenity_accepts(name, &data) {
             self.fake_defects.push(problem);
         }
-        let session = self.gateway.session.as_mut().expect("checked above");
+        let gateway = self.gateway.shard(shard);
+        let session = gateway.session.as_mut().expect("checked above");
         session.seq += 1;
         let frame = json!({"op": 0, "s": session.seq, "t": name, "d": data}).to_string();
-        if let Some(live) = &self.gateway.live {
+        if let Some(live) = &gateway.live {
             let _ = live.tx.send(ConnCmd::Frame(frame.clone()));
         }
         session.log.push(LoggedDispatch {
@@ -610,10 +656,15 @@ impl State {
             out.push_str(&format!("schema violation: {v}\n"));
         }
         let gw = &self.gateway;
+        for (shard, g) in &gw.shards {
+            out.push_str(&format!(
+                "gateway shard {shard}: live={} session={}\n",
+                g.live.is_some(),
+                g.session.as_ref().map_or("none", |s| s.id.as_str()),
+            ));
+        }
         out.push_str(&format!(
-            "gateway: live={} session={} identifies={} resumes={}\n",
-            gw.live.is_some(),
-            gw.session.as_ref().map_or("none", |s| s.id.as_str()),
+            "gateway: identifies={} resumes={}\n",
             gw.identify_count,
             gw.resumes.len()
         ));

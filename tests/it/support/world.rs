@@ -1,8 +1,13 @@
-//! The Discord "world" a fake serves: the bot, one guild, its channels, roles and members.
+//! The Discord "world" a fake serves: the bot, its guild (or guilds), their channels, roles
+//! and members, and how many gateway shards the bot must use.
 //!
 //! A [`World`] is plain data. [`World::default_test`] is the world most tests want; its ids are
 //! fixed constants in [`ids`] so tests can name channels and users directly. Tests that need
 //! something else mutate the public fields before [`FakeDiscord::start`].
+//!
+//! Further guilds ([`World::with_guild`]) are a simplification of Discord: they share the first
+//! guild's members and roles (only `@everyone`, whose id is the guild's, is their own), so one
+//! set of moderator and staff role ids works everywhere. Their channels name their guild.
 //!
 //! [`FakeDiscord::start`]: super::FakeDiscord::start
 
@@ -99,6 +104,11 @@ pub struct World {
     pub roles: Vec<RoleSpec>,
     /// Members, including the bot itself.
     pub members: Vec<MemberSpec>,
+    /// Guilds beyond [`Self::guild`] (see the module doc).
+    pub other_guilds: Vec<GuildSpec>,
+    /// The gateway shards the bot must identify with (`GET /gateway/bot`'s `shards`): each
+    /// guild's events go to shard [`shard_of`] its id, direct messages to shard 0.
+    pub shard_count: u32,
     /// Sent in HELLO. Long by default so serenity never heartbeats mid-test (a reconnect that
     /// overlaps an unacknowledged heartbeat makes serenity re-identify instead of resuming);
     /// shorten it to test heartbeating itself.
@@ -131,6 +141,8 @@ pub enum ChannelKind {
 #[derive(Clone, Debug)]
 pub struct ChannelSpec {
     pub id: u64,
+    /// The guild the channel belongs to.
+    pub guild_id: u64,
     pub name: String,
     pub kind: ChannelKind,
     /// Parent text channel, for threads.
@@ -196,6 +208,8 @@ impl World {
             channels: Vec::new(),
             roles: vec![everyone],
             members: vec![bot_member],
+            other_guilds: Vec::new(),
+            shard_count: 1,
             heartbeat_interval: Duration::from_millis(41_250),
         }
     }
@@ -267,10 +281,61 @@ impl World {
     }
 
     /// A text channel with permission overwrites.
-    pub fn with_private_channel(mut self, id: u64, name: &str, overwrites: Vec<Overwrite>) -> Self {
-        let position = self.channels.len() as u16;
+    pub fn with_private_channel(self, id: u64, name: &str, overwrites: Vec<Overwrite>) -> Self {
+        let guild = self.guild.id;
+        self.with_channel_spec(guild, id, name, overwrites)
+    }
+
+    /// A further guild the bot is in (owned by the first guild's owner), with its own
+    /// `@everyone` role; see the module doc for what it shares.
+    pub fn with_guild(mut self, id: u64, name: &str) -> Self {
+        assert!(self.guild(id).is_none(), "guild {id} exists already");
+        self.other_guilds.push(GuildSpec {
+            id,
+            name: name.into(),
+            owner_id: self.guild.owner_id,
+        });
+        self.roles.push(RoleSpec {
+            id,
+            name: "@everyone".into(),
+            permissions: perms::MEMBER_DEFAULT,
+            position: 0,
+            managed: false,
+        });
+        self
+    }
+
+    /// A text channel in a guild added with [`Self::with_guild`] (or the first one).
+    pub fn with_channel_in(self, guild: u64, id: u64, name: &str) -> Self {
+        assert!(
+            self.guild(guild).is_some(),
+            "guild {guild} must exist first"
+        );
+        self.with_channel_spec(guild, id, name, Vec::new())
+    }
+
+    /// The bot must use `count` gateway shards.
+    pub fn with_shards(mut self, count: u32) -> Self {
+        assert!(count >= 1, "a bot uses at least one shard");
+        self.shard_count = count;
+        self
+    }
+
+    fn with_channel_spec(
+        mut self,
+        guild_id: u64,
+        id: u64,
+        name: &str,
+        overwrites: Vec<Overwrite>,
+    ) -> Self {
+        let position = self
+            .channels
+            .iter()
+            .filter(|c| c.guild_id == guild_id)
+            .count() as u16;
         self.channels.push(ChannelSpec {
             id,
+            guild_id,
             name: name.into(),
             kind: ChannelKind::Text,
             parent_id: None,
@@ -282,12 +347,13 @@ impl World {
 
     /// An active public thread under `parent`.
     pub fn with_thread(mut self, id: u64, name: &str, parent: u64) -> Self {
-        assert!(
-            self.channel(parent).is_some(),
-            "thread parent {parent} must exist first"
-        );
+        let guild_id = self
+            .channel(parent)
+            .unwrap_or_else(|| panic!("thread parent {parent} must exist first"))
+            .guild_id;
         self.channels.push(ChannelSpec {
             id,
+            guild_id,
             name: name.into(),
             kind: ChannelKind::PublicThread,
             parent_id: Some(parent),
@@ -356,15 +422,41 @@ impl World {
         self.roles.iter().find(|r| r.id == id)
     }
 
+    /// Every guild: the first, then the others.
+    pub fn guilds(&self) -> impl Iterator<Item = &GuildSpec> {
+        std::iter::once(&self.guild).chain(&self.other_guilds)
+    }
+
+    pub fn guild(&self, id: u64) -> Option<&GuildSpec> {
+        self.guilds().find(|g| g.id == id)
+    }
+
+    /// The roles of a guild: its own `@everyone` and the shared roles.
+    pub fn roles_of(&self, guild: u64) -> impl Iterator<Item = &RoleSpec> {
+        self.roles
+            .iter()
+            .filter(move |r| r.id == guild || self.guild(r.id).is_none())
+    }
+
+    /// The guilds whose events go to `shard`.
+    pub fn guilds_on_shard(&self, shard: u32) -> Vec<&GuildSpec> {
+        self.guilds()
+            .filter(|g| shard_of(g.id, self.shard_count) == shard)
+            .collect()
+    }
+
     /// Guild-wide permissions of a member: `@everyone` plus their roles (administrator = all).
-    pub fn base_permissions(&self, user_id: u64) -> u64 {
+    pub fn base_permissions(&self, user_id: u64, guild_id: u64) -> u64 {
         let Some(member) = self.member(user_id) else {
             return 0;
         };
-        if user_id == self.guild.owner_id {
+        let Some(guild) = self.guild(guild_id) else {
+            return 0;
+        };
+        if user_id == guild.owner_id {
             return perms::ALL;
         }
-        let mut bits = self.role(self.guild.id).map_or(0, |r| r.permissions);
+        let mut bits = self.role(guild.id).map_or(0, |r| r.permissions);
         for role in member.roles.iter().filter_map(|r| self.role(*r)) {
             bits |= role.permissions;
         }
@@ -377,13 +469,17 @@ impl World {
     /// Permissions of a member in a channel, applying overwrites in Discord's order
     /// (`@everyone`, then roles combined, then the member). Threads use their parent.
     pub fn permissions_in(&self, user_id: u64, channel_id: u64) -> u64 {
-        let mut bits = self.base_permissions(user_id);
-        if bits & perms::ADMINISTRATOR != 0 || user_id == self.guild.owner_id {
+        // Outside any guild channel: the first guild's base permissions.
+        let Some(mut channel) = self.channel(channel_id) else {
+            return self.base_permissions(user_id, self.guild.id);
+        };
+        let guild = channel.guild_id;
+        let mut bits = self.base_permissions(user_id, guild);
+        if bits & perms::ADMINISTRATOR != 0
+            || self.guild(guild).is_some_and(|g| g.owner_id == user_id)
+        {
             return bits;
         }
-        let Some(mut channel) = self.channel(channel_id) else {
-            return bits;
-        };
         if let Some(parent) = channel.parent_id.and_then(|p| self.channel(p)) {
             channel = parent;
         }
@@ -392,7 +488,7 @@ impl World {
             .map(|m| m.roles.clone())
             .unwrap_or_default();
         let find = |target: OverwriteTarget| channel.overwrites.iter().find(|o| o.target == target);
-        if let Some(o) = find(OverwriteTarget::Role(self.guild.id)) {
+        if let Some(o) = find(OverwriteTarget::Role(guild)) {
             bits = (bits & !o.deny) | o.allow;
         }
         let (mut allow, mut deny) = (0, 0);
@@ -408,4 +504,10 @@ impl World {
         }
         bits
     }
+}
+
+/// The shard Discord sends a guild's events on: `(guild_id >> 22) % shard_count`. The fake's
+/// own copy of Discord's documented rule, so the bot's copy is checked against it.
+pub fn shard_of(guild_id: u64, shard_count: u32) -> u32 {
+    ((guild_id >> 22) % u64::from(shard_count.max(1))) as u32
 }
