@@ -119,8 +119,14 @@ impl Duties {
     }
 }
 
-/// `host:pid:start` for this process.
+/// `host:pid:start` for this process: the same for every tracker it builds (a bot restarted
+/// inside one process keeps its duties), new for a new process.
 fn process_name() -> String {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(name_this_process).clone()
+}
+
+fn name_this_process() -> String {
     let host = std::env::var("HOSTNAME")
         .ok()
         .filter(|h| !h.is_empty())

@@ -1517,11 +1517,7 @@ impl Store {
         now_ms: i64,
         lease_ms: i64,
     ) -> Result<DutyClaim, StoreError> {
-        let previous: Option<(String, i64)> =
-            sqlx::query_as("SELECT holder, until_ms FROM duties WHERE name = $1")
-                .bind(name)
-                .fetch_optional(&self.pool)
-                .await?;
+        let previous = self.duty_holder(name).await?;
         if previous
             .as_ref()
             .is_some_and(|(was, until_ms)| was != holder && *until_ms > now_ms)
@@ -1553,6 +1549,16 @@ impl Store {
             },
             (true, None) => DutyClaim::Taken,
         })
+    }
+
+    /// Who holds duty `name` and until when (wall-clock ms), if anyone took it yet.
+    pub async fn duty_holder(&self, name: &str) -> Result<Option<(String, i64)>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT holder, until_ms FROM duties WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     /// Gives duty `name` up if `holder` has it (a graceful stop): another process takes it

@@ -1485,6 +1485,157 @@ async fn two_processes_split_the_shards_and_each_comment_is_handled_by_exactly_o
     fake.assert_clean();
 }
 
+/// Issue 14's whole flow: two `ascolto run` processes on one PostgreSQL database, each running
+/// one of two gateway shards. Comments in guilds on both shards are alerted exactly once, their
+/// missed targets escalated once and the day's digest posted once, by whichever process holds
+/// the scheduled checks; that process is then killed (SIGKILL), and the survivor takes the
+/// checks over within the lease: a question asked after the kill is alerted when its grace
+/// runs out, by the survivor, and nothing is posted twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_on_postgres_post_everything_once_and_the_survivor_takes_over() {
+    crate::support::app::on_postgres(async {
+        use crate::support::app::{AscoltoRun, TestDir};
+
+        init_logs();
+        let (world, first, second) = sharded_world();
+        let fake = FakeDiscord::start(world).await;
+        // Written before the bot started and past their one-minute target: caught up at
+        // start by the process running their guild's shard, alerted, and escalated at once.
+        let before = Utc::now() - chrono::Duration::minutes(5);
+        let old_first = fake.seed_message(ids::SUPPORT, ids::NORA, COMPLAINT_IT, None, before);
+        let old_second = fake.seed_message(LOBBY, ids::OTTO, COMPLAINT_IT, None, before);
+
+        let env = run_env(&fake);
+        let shared = [
+            ("ASCOLTO__DISCORD__SHARD_COUNT", "2"),
+            ("ASCOLTO__CLUSTER__LEASE", "3s"),
+            ("ASCOLTO__SLA__TARGETS__COMPLAINT", "1m"),
+            ("ASCOLTO__SLA__QUESTION_GRACE", "3s"),
+            ("ASCOLTO__DIGEST__ENABLED", "true"),
+            ("ASCOLTO__DIGEST__TIME", "00:00"),
+        ];
+        // One folder, so one database: both processes share it.
+        let dir = TestDir::new();
+        assert!(dir.db().starts_with("postgres://"), "{}", dir.db());
+        let start = |name: &str, shard: &'static str| {
+            let mut vars = with(&env, &shared);
+            vars.push(("ASCOLTO__DISCORD__SHARDS", shard));
+            AscoltoRun::start(&dir, name, &vars)
+        };
+        let a = start("a", "0");
+        let b = start("b", "1");
+        let ready = Duration::from_secs(60);
+        a.wait_ready(ready).await;
+        b.wait_ready(ready).await;
+
+        let posts = |needle: &'static str| {
+            let fake = &fake;
+            move || {
+                fake.posted_messages(ids::MODS)
+                    .into_iter()
+                    .filter(|m| m["content"].as_str().unwrap_or("").contains(needle))
+                    .count()
+            }
+        };
+        let escalations = posts("Response target");
+        let digests = posts("Ascolto digest");
+        let alerts_for = |comment: u64| {
+            let footer = format!("comment {comment}");
+            fake.posted_messages(ids::MODS)
+                .into_iter()
+                .filter(|m| m["embeds"][0]["footer"]["text"] == footer)
+                .count()
+        };
+        let announced = wait_for_condition(ready, || {
+            alerts_for(old_first) == 1
+                && alerts_for(old_second) == 1
+                && escalations() == 2
+                && digests() == 1
+        })
+        .await;
+        assert!(
+            announced,
+            "both old complaints alerted and escalated, and the digest: {:#?}\n--- a:\n{}\n--- b:\n{}",
+            fake.posted_messages(ids::MODS),
+            a.log(),
+            b.log()
+        );
+
+        // Kill whichever process holds the scheduled checks.
+        let store = Store::connect(&dir.db()).await.unwrap();
+        let (holder, _) = store
+            .duty_holder("announce")
+            .await
+            .unwrap()
+            .expect("a holder");
+        let pid_of = |holder: &str| holder.split(':').nth(1).and_then(|p| p.parse::<u32>().ok());
+        let (dead, survivor, survivor_shard) = if pid_of(&holder) == Some(a.pid()) {
+            (a, b, 1)
+        } else {
+            assert_eq!(pid_of(&holder), Some(b.pid()), "{holder}");
+            (b, a, 0)
+        };
+        // A channel of the guild on the survivor's shard, and a member who may write there.
+        let (survivor_channel, survivor_author) = if shard_of(first, SHARDS) == survivor_shard {
+            (ids::GENERAL, ids::NORA)
+        } else {
+            assert_eq!(shard_of(second, SHARDS), survivor_shard);
+            (LOBBY, ids::OTTO)
+        };
+        let dead_log = dead.kill().await;
+
+        // Asked after the kill, in the survivor's guild: only the holder of the checks alerts
+        // a question whose grace ran out, so its alert proves the survivor took them over.
+        let question = fake.message_create(
+            survivor_channel,
+            survivor_author,
+            "Does anyone know when the shop opens?",
+            None,
+        );
+        // Lease (3 s) + one check (1 s) + grace (3 s), with room for a loaded machine.
+        let alerted = wait_for_condition(Duration::from_secs(60), || alerts_for(question) == 1).await;
+        assert!(
+            alerted,
+            "the question was not alerted after the takeover; the survivor's log:\n{}\n--- the dead one's:\n{dead_log}",
+            survivor.log()
+        );
+        let (now_holder, _) = store
+            .duty_holder("announce")
+            .await
+            .unwrap()
+            .expect("a holder");
+        assert_eq!(pid_of(&now_holder), Some(survivor.pid()), "{now_holder}");
+
+        // A few more checks by the survivor: nothing already done is done again.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let (ok, survivor_log) = survivor.stop().await;
+        assert!(ok, "{survivor_log}");
+        assert!(
+            survivor_log.contains("took the duty over"),
+            "the survivor says it took over:\n{survivor_log}\n--- the dead one:\n{dead_log}"
+        );
+        for comment in [old_first, old_second, question] {
+            assert_eq!(alerts_for(comment), 1, "alerts for comment {comment}");
+        }
+        assert_eq!(escalations(), 2, "escalations");
+        assert_eq!(digests(), 1, "digests");
+        fake.assert_clean();
+    })
+    .await;
+}
+
+/// Polls `done` every 50 ms until it holds (true), or `timeout` passes (false).
+async fn wait_for_condition(timeout: Duration, done: impl Fn() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !done() {
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    true
+}
+
 /// A `shards` value that is not a shard id or a range stops `ascolto run` before it connects,
 /// naming the key; so does a range beyond `shard_count`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

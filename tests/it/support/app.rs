@@ -255,6 +255,19 @@ impl AscoltoRun {
         self.wait_end(child).await
     }
 
+    /// The process id (what the store's `duties` table names its holders by).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Kills the process at once (SIGKILL: a crash, a lost machine): nothing of it runs after
+    /// this returns. Returns its log.
+    pub async fn kill(mut self) -> String {
+        let mut child = self.child.take().expect("running");
+        child.kill().expect("kill");
+        self.wait_end(child).await.1
+    }
+
     /// Waits for the process to end by itself (a start that fails).
     pub async fn exit(mut self) -> (bool, String) {
         let child = self.child.take().expect("running");
