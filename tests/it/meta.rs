@@ -216,7 +216,6 @@ async fn a_facebook_comment_is_stored_flagged_and_linked() {
     );
 }
 
-#[tokio::test]
 async fn the_same_body_twice_is_stored_and_ingested_once() {
     let mut t = MetaTest::start().await;
     let body = nora_complains();
@@ -311,7 +310,6 @@ async fn an_instagram_comment_is_flagged() {
     assert_eq!(stored.comment.link, None);
 }
 
-#[tokio::test]
 async fn a_messenger_message_is_flagged_and_the_pages_echo_answers_it() {
     let t = MetaTest::start().await;
     t.deliver(&messenger(
@@ -387,7 +385,6 @@ async fn signed_but_malformed_bodies_are_acknowledged_and_skipped() {
     assert!(t.meta.inbox().pending("meta", 10).await.unwrap().is_empty());
 }
 
-#[tokio::test]
 async fn deliveries_left_by_a_crash_are_processed_at_the_next_start() {
     let t = MetaTest::start().await;
     let bytes = nora_complains().to_string().into_bytes();
@@ -530,7 +527,6 @@ async fn an_instagram_reply_goes_to_the_replies_edge() {
     assert_eq!(requests[0].body, json!({"message": "On its way!"}));
 }
 
-#[tokio::test]
 async fn a_direct_message_reply_is_a_response_within_the_window() {
     let t = MetaTest::start().await;
     t.deliver(&messenger(
@@ -560,7 +556,6 @@ async fn a_direct_message_reply_is_a_response_within_the_window() {
     );
 }
 
-#[tokio::test]
 async fn outside_the_24_hour_window_no_request_is_made() {
     let t = MetaTest::start().await;
     t.deliver(&messenger(
@@ -804,7 +799,6 @@ async fn approve_and_close(t: &Live, id: &str) -> (String, Value) {
     (sent, closed)
 }
 
-#[tokio::test]
 async fn approve_posts_one_reply_under_the_facebook_comment() {
     let t = Live::start().await;
     t.deliver(&nora_complains()).await;
@@ -980,7 +974,6 @@ async fn a_rate_limited_reply_is_retried_and_posted_once() {
     t.finish().await;
 }
 
-#[tokio::test]
 async fn a_reply_whose_answer_was_lost_is_looked_for_before_posting_again() {
     let t = Live::start().await;
     t.graph.fail_next_after_applying(500);
@@ -1282,3 +1275,13 @@ async fn ascolto_run_serves_readyz_and_metrics_when_asked_even_without_webhooks(
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+crate::on_both_stores!(
+    the_same_body_twice_is_stored_and_ingested_once,
+    deliveries_left_by_a_crash_are_processed_at_the_next_start,
+    a_messenger_message_is_flagged_and_the_pages_echo_answers_it,
+    a_direct_message_reply_is_a_response_within_the_window,
+    outside_the_24_hour_window_no_request_is_made,
+    approve_posts_one_reply_under_the_facebook_comment,
+    a_reply_whose_answer_was_lost_is_looked_for_before_posting_again,
+);

@@ -161,7 +161,6 @@ async fn wait_alert_text(fake: &FakeTelegram, alert: i64, wanted: &str) -> Value
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_complaint_in_a_topic_is_alerted_and_approve_replies_there_exactly_once() {
     let mut run = Run::start(true).await;
     let fake = &run.fake;
@@ -359,7 +358,6 @@ async fn a_group_admins_reply_answers_the_comment_and_the_alert_says_so() {
     run.fake.assert_clean();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_neither_loses_nor_repeats_updates() {
     let mut run = Run::start(true).await;
     let first = run.fake.post(tg::SHOP, tg::NORA, COMPLAINT, None, None);
@@ -538,7 +536,6 @@ async fn dismiss_another_wording_and_edits_keep_the_alert_in_step() {
     run.fake.assert_clean();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replies_follow_a_group_upgraded_to_a_supergroup_and_direct_messages_work() {
     let mut run = Run::start(true).await;
     let fake = &run.fake;
@@ -945,7 +942,6 @@ impl BothRooms {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_both_rooms_a_telegram_comment_approved_in_discord_is_replied_in_telegram() {
     use crate::discord_bot::{buttons, message_id};
     use crate::support::ids;
@@ -1087,7 +1083,6 @@ async fn with_both_rooms_a_discord_comment_approved_in_telegram_is_replied_in_di
     both.finish().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn escalations_and_the_daily_digest_reach_the_telegram_room() {
     let mut run = Run::start(true).await;
     let fake = &run.fake;
@@ -1267,7 +1262,6 @@ async fn deliver(server: &ascolto::http::HttpServer, secret: Option<&str>, updat
         .as_u16()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_mode_refuses_a_bad_secret_and_takes_an_update_in_once_across_restarts() {
     let fake = FakeTelegram::start(true).await;
     let dir = TestDir::new();
@@ -1340,7 +1334,6 @@ async fn webhook_mode_refuses_a_bad_secret_and_takes_an_update_in_once_across_re
     fake.assert_clean();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_on_one_database_take_turns_reading_updates() {
     let fake = FakeTelegram::start(true).await;
     let dir = TestDir::new();
@@ -1485,3 +1478,14 @@ async fn a_database_from_before_rooms_keeps_every_alert_it_had_in_its_room() {
         .alert
         .is_some());
 }
+
+crate::on_both_stores!(
+    multi_thread:
+    a_complaint_in_a_topic_is_alerted_and_approve_replies_there_exactly_once,
+    a_restart_neither_loses_nor_repeats_updates,
+    replies_follow_a_group_upgraded_to_a_supergroup_and_direct_messages_work,
+    webhook_mode_refuses_a_bad_secret_and_takes_an_update_in_once_across_restarts,
+    two_processes_on_one_database_take_turns_reading_updates,
+    escalations_and_the_daily_digest_reach_the_telegram_room,
+    with_both_rooms_a_telegram_comment_approved_in_discord_is_replied_in_telegram,
+);

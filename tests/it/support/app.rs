@@ -69,8 +69,25 @@ pub async fn on_postgres(test: impl std::future::Future<Output = ()>) {
 
 /// Makes each named `async fn` test two tests, `NAME::sqlite` and `NAME::postgres`: the same
 /// flow on each store.
+/// `on_both_stores!(multi_thread: …)` runs them on a two-thread runtime, for tests whose
+/// fakes and bot run side by side.
 #[macro_export]
 macro_rules! on_both_stores {
+    (multi_thread: $($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name().await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    $crate::support::app::on_postgres(super::$name()).await
+                }
+            }
+        )*
+    };
     ($($name:ident),* $(,)?) => {
         $(
             mod $name {
