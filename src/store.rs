@@ -298,7 +298,7 @@ impl RowExt for AnyRow {
 
 fn bad_time(column: &str, text: &str) -> StoreError {
     StoreError::Corrupt {
-        id: column.to_owned(),
+        id: format!("(column {column})"),
         message: format!("`{text}` is not a time"),
     }
 }

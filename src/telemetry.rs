@@ -9,9 +9,17 @@ use tracing_subscriber::EnvFilter;
 /// Logs to standard error with `RUST_LOG` if set, else `default_filter`. Colours only when
 /// standard error is a terminal: a log file or a service manager's journal gets plain text.
 pub fn init(default_filter: &str) {
-    let filter = EnvFilter::try_from_default_env()
+    let mut filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(default_filter))
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    // PostgreSQL's notices (the migrator's "relation already exists, skipping" at every
+    // start) are the server talking to itself: shown only when asked for by name.
+    let asked = std::env::var("RUST_LOG").unwrap_or_else(|_| default_filter.to_owned());
+    if !asked.contains("sqlx::postgres::notice") {
+        if let Ok(quiet) = "sqlx::postgres::notice=warn".parse() {
+            filter = filter.add_directive(quiet);
+        }
+    }
     // A second init (tests) is harmless: keep the first subscriber.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
