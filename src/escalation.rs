@@ -180,6 +180,36 @@ fn escalation(
     }
 }
 
+/// For each label with a target, the latest time a comment carrying it can have been
+/// written and have missed that target by `now` (a deadline is never before the comment's
+/// time plus its target: business hours only move it later).
+fn candidate_cutoffs(sla: &Sla, now: DateTime<Utc>) -> Vec<(Label, DateTime<Utc>)> {
+    sla.targets()
+        .iter()
+        .filter_map(|(label, target)| now.checked_sub_signed(*target).map(|at| (*label, at)))
+        .collect()
+}
+
+/// When the next escalation can fall due: the earliest deadline among open comments not
+/// escalated yet, `None` when none has a target. Read from the oldest such comment per label
+/// rather than from every open comment: the deadline only grows with the comment's time,
+/// and a comment's target is the shortest of its labels' ones, so the oldest comment
+/// carrying a label gives that label's earliest deadline.
+pub async fn next_deadline(
+    tracker: &Tracker,
+    sla: &Sla,
+) -> Result<Option<DateTime<Utc>>, TrackerError> {
+    let labels: Vec<Label> = sla.targets().iter().map(|(label, _)| *label).collect();
+    let oldest = tracker.store().oldest_unescalated(&labels).await?;
+    Ok(oldest
+        .into_iter()
+        .filter_map(|(label, at)| {
+            let (_, target) = sla.target_for(&[label])?;
+            Some(sla.calendar().add(at, target))
+        })
+        .min())
+}
+
 /// The escalations to post now: every open comment past its deadline that was not escalated
 /// before. Each is recorded (with its ping decision) before being returned, so calling this
 /// again returns nothing for the same comments. Nothing is returned when escalation is off.
@@ -192,7 +222,10 @@ pub async fn due_escalations(
         return Ok(Vec::new());
     }
     let now = tracker.clock().now();
-    let open = tracker.store().open_unescalated().await?;
+    let open = tracker
+        .store()
+        .escalation_candidates(&candidate_cutoffs(sla, now))
+        .await?;
     let role = policy.role_id.map(|r| r.to_string());
     let mut out = Vec::new();
     let mut stale = 0;

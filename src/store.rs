@@ -291,6 +291,35 @@ impl Store {
         Ok(true)
     }
 
+    /// Stores many newly triaged comments as [`Store::insert_triaged`] stores one, each with
+    /// its own outbox rows, in one transaction: one commit for the lot instead of one per
+    /// comment, which is what limited a backfill or a replay to a few hundred comments a
+    /// second. For each comment, in order, whether it was inserted (false: its id was stored
+    /// already, earlier or earlier in the same batch, and nothing of it was written).
+    pub async fn insert_triaged_many(
+        &self,
+        batch: &[NewTriaged<'_>],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut inserted = Vec::with_capacity(batch.len());
+        if batch.is_empty() {
+            return Ok(inserted);
+        }
+        let mut tx = self.writer.begin().await?;
+        for item in batch {
+            let fresh = insert_comment(&mut tx, item.comment, item.state, now).await?;
+            if fresh {
+                write_verdict(&mut tx, &item.comment.id, item.verdict, item.draft, now).await?;
+                for row in item.then {
+                    insert_outbox(&mut tx, row, now).await?;
+                }
+            }
+            inserted.push(fresh);
+        }
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
     /// Replaces an edited comment's text, verdict and draft, and sets its state.
     pub async fn update_triaged(
         &self,
@@ -604,26 +633,115 @@ pub struct PostedDigest {
     pub posted_at: DateTime<Utc>,
 }
 
+/// A triaged comment to store, with the outbox rows its alert needs (see
+/// [`Store::insert_triaged_many`]).
+#[derive(Debug, Clone, Copy)]
+pub struct NewTriaged<'a> {
+    pub comment: &'a Comment,
+    pub verdict: &'a Verdict,
+    pub state: CommentState,
+    pub draft: Option<&'a Draft>,
+    pub then: &'a [NewOutbox],
+}
+
+/// The comment [`Store::comment`] reads back right after `comment` was inserted with this
+/// verdict, state and draft at `now`, built without reading it: what the store does not keep
+/// (whether the author is a bot, when they joined, mentions, the thread root) is left out
+/// as the store leaves it out.
+pub fn as_inserted(
+    comment: &Comment,
+    verdict: &Verdict,
+    state: CommentState,
+    draft: Option<&Draft>,
+    now: DateTime<Utc>,
+) -> StoredComment {
+    let mut comment = comment.clone();
+    comment.author.is_bot = false;
+    comment.author.joined_at = None;
+    comment.mentions = Vec::new();
+    comment.thread_root = None;
+    StoredComment {
+        comment,
+        state,
+        state_changed_at: now,
+        verdict: Some(verdict.clone()),
+        draft: draft.cloned(),
+        alert: None,
+        answered_by: None,
+        closed_at: None,
+    }
+}
+
 /// Response-time escalations and digests: written by `escalation` and the digest scheduler,
 /// each one statement so that concurrent processes cannot both win.
 impl Store {
-    /// Open comments not escalated yet, oldest first: the candidates for an escalation.
-    pub async fn open_unescalated(&self) -> Result<Vec<StoredComment>, StoreError> {
+    /// Open comments not escalated yet that may have missed a target by now: for each
+    /// `(label, cutoff)`, those carrying the label written at or before the cutoff (the
+    /// caller's `now` minus the label's target: a deadline is never earlier than the
+    /// comment's time plus its target, business hours only move it later). Oldest first.
+    ///
+    /// Read through the index of open comments not escalated yet, so the cost follows the
+    /// comments that can be due, not every open comment (escalated ones stay open for days).
+    pub async fn escalation_candidates(
+        &self,
+        cutoffs: &[(Label, DateTime<Utc>)],
+    ) -> Result<Vec<StoredComment>, StoreError> {
+        let Some(latest) = cutoffs.iter().map(|(_, at)| *at).max() else {
+            return Ok(Vec::new());
+        };
         let open = states_sql(CommentState::OPEN);
-        let rows = sqlx::query(&format!(
-            "{SELECT_STORED} WHERE c.state IN ({open})
-                AND NOT EXISTS (SELECT 1 FROM escalations e WHERE e.comment_id = c.id)
-             ORDER BY c.created_at, c.id"
-        ))
-        .fetch_all(&self.pool)
-        .await?;
+        // `$1` is the latest cutoff (it bounds the index range), `$2`… one per label.
+        let labels: Vec<String> = cutoffs
+            .iter()
+            .enumerate()
+            .map(|(i, (label, _))| {
+                format!("(c.created_at <= ${} AND {})", i + 2, has_label_sql(*label))
+            })
+            .collect();
+        let sql = format!(
+            "{SELECT_STORED} WHERE c.escalated = 0 AND c.state IN ({open}) AND c.created_at <= $1
+                AND ({})
+             ORDER BY c.created_at, c.id",
+            labels.join(" OR ")
+        );
+        let mut query = sqlx::query(&sql).bind(latest);
+        for (_, at) in cutoffs {
+            query = query.bind(*at);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
         rows.iter().map(stored_from_row).collect()
+    }
+
+    /// For each of `labels`, the time of the oldest open comment carrying it that was not
+    /// escalated yet (labels no such comment carries are left out): with the targets, when
+    /// the next escalation can fall due, without reading the comments themselves.
+    pub async fn oldest_unescalated(
+        &self,
+        labels: &[Label],
+    ) -> Result<Vec<(Label, DateTime<Utc>)>, StoreError> {
+        let open = states_sql(CommentState::OPEN);
+        let mut oldest = Vec::new();
+        for label in labels {
+            let sql = format!(
+                "SELECT c.created_at FROM comments c JOIN verdicts v ON v.comment_id = c.id
+                 WHERE c.escalated = 0 AND c.state IN ({open}) AND {}
+                 ORDER BY c.created_at LIMIT 1",
+                has_label_sql(*label)
+            );
+            let at: Option<DateTime<Utc>> =
+                sqlx::query_scalar(&sql).fetch_optional(&self.pool).await?;
+            if let Some(at) = at {
+                oldest.push((*label, at));
+            }
+        }
+        Ok(oldest)
     }
 
     /// Records the escalation of a comment, deciding in the same statement whether it may
     /// ping `role_id`: only if fewer than `max_pings_per_hour` pings were recorded in the
     /// hour before `at`. Returns `None`, changing nothing, if the comment was already
-    /// escalated; otherwise whether this escalation pings.
+    /// escalated; otherwise whether this escalation pings. The comment is marked escalated in
+    /// the same transaction, which takes it out of [`Store::escalation_candidates`].
     pub async fn record_escalation(
         &self,
         id: &CommentId,
@@ -633,6 +751,7 @@ impl Store {
         role_id: Option<&str>,
         max_pings_per_hour: u32,
     ) -> Result<Option<bool>, StoreError> {
+        let mut tx = self.writer.begin().await?;
         let pinged: Option<bool> = sqlx::query_scalar(
             "INSERT INTO escalations (comment_id, label, deadline, escalated_at, role_id, pinged)
              VALUES (?, ?, ?, ?, ?,
@@ -650,8 +769,16 @@ impl Store {
         .bind(at - chrono::Duration::hours(1))
         .bind(at)
         .bind(i64::from(max_pings_per_hour))
-        .fetch_optional(&self.writer)
+        .fetch_optional(&mut *tx)
         .await?;
+        if pinged.is_some() {
+            // Out of the index of comments that may still be escalated (migration 0009).
+            sqlx::query("UPDATE comments SET escalated = 1 WHERE id = $1")
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(pinged)
     }
 
@@ -1388,6 +1515,42 @@ fn outbox_from_row(row: &SqliteRow) -> Result<OutboxRow, StoreError> {
     })
 }
 
+/// Inserts a comment's row unless its id is stored already; whether it was inserted.
+async fn insert_comment(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    comment: &Comment,
+    state: CommentState,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO comments (id, source, channel_id, channel_name, guild_id, parent_id, is_dm,
+            author_id, author_name, author_is_staff, text, created_at, reply_to, link, state, state_changed_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(comment.id.as_str())
+    .bind(comment.source.as_str())
+    .bind(comment.place.channel.as_str())
+    .bind(&comment.place.channel_name)
+    .bind(comment.place.guild.as_deref())
+    .bind(comment.place.parent.as_ref().map(|p| p.as_str()))
+    .bind(comment.place.is_dm)
+    .bind(comment.author.id.as_str())
+    .bind(&comment.author.name)
+    .bind(comment.author.is_staff)
+    .bind(&comment.text)
+    .bind(comment.time)
+    .bind(comment.reply_to.as_ref().map(|r| r.as_str()))
+    .bind(comment.link.as_deref())
+    .bind(state.as_str())
+    .bind(now)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected()
+        == 1;
+    Ok(inserted)
+}
+
 async fn write_verdict(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     id: &CommentId,
@@ -1557,6 +1720,12 @@ async fn transition_on(
 fn states_sql(states: &[CommentState]) -> String {
     let quoted: Vec<String> = states.iter().map(|s| format!("'{}'", s.as_str())).collect();
     quoted.join(", ")
+}
+
+/// Whether a verdict's labels (`verdicts.labels`, comma-separated) include `label`. The name
+/// is the enum's own constant, never user input.
+fn has_label_sql(label: Label) -> String {
+    format!("(',' || v.labels || ',') LIKE '%,{},%'", label.as_str())
 }
 
 async fn insert_action(conn: &mut SqliteConnection, action: &Action) -> Result<(), StoreError> {
