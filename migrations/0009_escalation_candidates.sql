@@ -8,6 +8,8 @@ ALTER TABLE comments ADD COLUMN escalated INTEGER NOT NULL DEFAULT 0;
 UPDATE comments SET escalated = 1
  WHERE EXISTS (SELECT 1 FROM escalations e WHERE e.comment_id = comments.id);
 -- The states are `CommentState::OPEN`; queries repeat this condition word for word so the
--- planner can use the index.
-CREATE INDEX comments_awaiting_escalation ON comments (created_at, id)
+-- planner can use the index. `escalated` leads the key although it is always 0 here: an
+-- equality on the first column is what makes SQLite's planner (without statistics) prefer
+-- this index to `comments_by_state`, which would read every open comment.
+CREATE INDEX comments_awaiting_escalation ON comments (escalated, created_at, id)
     WHERE escalated = 0 AND state IN ('flagged', 'alerted', 'sending');

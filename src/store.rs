@@ -301,22 +301,37 @@ impl Store {
         batch: &[NewTriaged<'_>],
         now: DateTime<Utc>,
     ) -> Result<Vec<bool>, StoreError> {
-        let mut inserted = Vec::with_capacity(batch.len());
         if batch.is_empty() {
-            return Ok(inserted);
+            return Ok(Vec::new());
         }
+        // A later copy of an id in the same batch is a duplicate, as it would be one at a time.
+        let mut seen = std::collections::HashSet::new();
+        let first: Vec<&NewTriaged<'_>> = batch
+            .iter()
+            .filter(|item| seen.insert(item.comment.id.as_str()))
+            .collect();
         let mut tx = self.writer.begin().await?;
-        for item in batch {
-            let fresh = insert_comment(&mut tx, item.comment, item.state, now).await?;
-            if fresh {
-                write_verdict(&mut tx, &item.comment.id, item.verdict, item.draft, now).await?;
-                for row in item.then {
-                    insert_outbox(&mut tx, row, now).await?;
-                }
+        let mut stored = std::collections::HashSet::new();
+        for chunk in first.chunks(ROWS_PER_STATEMENT) {
+            for id in insert_comments(&mut tx, chunk, now).await? {
+                stored.insert(id);
             }
-            inserted.push(fresh);
+        }
+        let fresh: Vec<&NewTriaged<'_>> = first
+            .into_iter()
+            .filter(|item| stored.contains(item.comment.id.as_str()))
+            .collect();
+        for chunk in fresh.chunks(ROWS_PER_STATEMENT) {
+            insert_verdicts(&mut tx, chunk, now).await?;
+            insert_drafts(&mut tx, chunk, now).await?;
+            insert_outbox_rows(&mut tx, chunk, now).await?;
         }
         tx.commit().await?;
+        // Each id counts once: its first place in the batch.
+        let mut inserted = Vec::with_capacity(batch.len());
+        for item in batch {
+            inserted.push(stored.remove(item.comment.id.as_str()));
+        }
         Ok(inserted)
     }
 
@@ -714,24 +729,33 @@ impl Store {
 
     /// For each of `labels`, the time of the oldest open comment carrying it that was not
     /// escalated yet (labels no such comment carries are left out): with the targets, when
-    /// the next escalation can fall due, without reading the comments themselves.
+    /// the next escalation can fall due, without reading the comments themselves. One pass
+    /// over the open comments not escalated yet, grouped by their labels.
     pub async fn oldest_unescalated(
         &self,
         labels: &[Label],
     ) -> Result<Vec<(Label, DateTime<Utc>)>, StoreError> {
         let open = states_sql(CommentState::OPEN);
-        let mut oldest = Vec::new();
-        for label in labels {
-            let sql = format!(
-                "SELECT c.created_at FROM comments c JOIN verdicts v ON v.comment_id = c.id
-                 WHERE c.escalated = 0 AND c.state IN ({open}) AND {}
-                 ORDER BY c.created_at LIMIT 1",
-                has_label_sql(*label)
-            );
-            let at: Option<DateTime<Utc>> =
-                sqlx::query_scalar(&sql).fetch_optional(&self.pool).await?;
-            if let Some(at) = at {
-                oldest.push((*label, at));
+        let rows = sqlx::query(&format!(
+            "SELECT v.labels AS labels, MIN(c.created_at) AS oldest
+               FROM comments c JOIN verdicts v ON v.comment_id = c.id
+              WHERE c.escalated = 0 AND c.state IN ({open})
+              GROUP BY v.labels"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut oldest: Vec<(Label, DateTime<Utc>)> = Vec::new();
+        for row in &rows {
+            let names: String = row.try_get("labels")?;
+            let at: DateTime<Utc> = row.try_get("oldest")?;
+            for label in names.split(',').filter_map(Label::parse) {
+                if !labels.contains(&label) {
+                    continue;
+                }
+                match oldest.iter_mut().find(|(l, _)| *l == label) {
+                    Some((_, known)) => *known = (*known).min(at),
+                    None => oldest.push((label, at)),
+                }
             }
         }
         Ok(oldest)
@@ -1515,40 +1539,196 @@ fn outbox_from_row(row: &SqliteRow) -> Result<OutboxRow, StoreError> {
     })
 }
 
-/// Inserts a comment's row unless its id is stored already; whether it was inserted.
-async fn insert_comment(
+/// Rows per multi-row statement of a batch: each statement is one round trip to SQLite's
+/// worker thread, which is what a comment's insert cost once triage got fast; 50 rows keep
+/// the widest statement (comments, 16 columns) under SQLite's historical limit of 999
+/// parameters.
+const ROWS_PER_STATEMENT: usize = 50;
+
+/// `($1, $2, $3), ($4, $5, $6)` for `rows` rows of `columns` parameters.
+fn values_sql(rows: usize, columns: usize) -> String {
+    let tuples: Vec<String> = (0..rows)
+        .map(|row| {
+            let params: Vec<String> = (1..=columns)
+                .map(|column| format!("${}", row * columns + column))
+                .collect();
+            format!("({})", params.join(", "))
+        })
+        .collect();
+    tuples.join(", ")
+}
+
+/// Inserts the comments' rows, skipping ids stored already; the ids inserted.
+async fn insert_comments(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    comment: &Comment,
-    state: CommentState,
+    items: &[&NewTriaged<'_>],
     now: DateTime<Utc>,
-) -> Result<bool, StoreError> {
-    let inserted = sqlx::query(
+) -> Result<Vec<String>, StoreError> {
+    let sql = format!(
         "INSERT INTO comments (id, source, channel_id, channel_name, guild_id, parent_id, is_dm,
             author_id, author_name, author_is_staff, text, created_at, reply_to, link, state, state_changed_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
-         ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(comment.id.as_str())
-    .bind(comment.source.as_str())
-    .bind(comment.place.channel.as_str())
-    .bind(&comment.place.channel_name)
-    .bind(comment.place.guild.as_deref())
-    .bind(comment.place.parent.as_ref().map(|p| p.as_str()))
-    .bind(comment.place.is_dm)
-    .bind(comment.author.id.as_str())
-    .bind(&comment.author.name)
-    .bind(comment.author.is_staff)
-    .bind(&comment.text)
-    .bind(comment.time)
-    .bind(comment.reply_to.as_ref().map(|r| r.as_str()))
-    .bind(comment.link.as_deref())
-    .bind(state.as_str())
-    .bind(now)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected()
-        == 1;
-    Ok(inserted)
+         VALUES {}
+         ON CONFLICT (id) DO NOTHING
+         RETURNING id",
+        values_sql(items.len(), 16)
+    );
+    let mut query = sqlx::query_scalar(&sql);
+    for item in items {
+        let comment = item.comment;
+        query = query
+            .bind(comment.id.as_str())
+            .bind(comment.source.as_str())
+            .bind(comment.place.channel.as_str())
+            .bind(&comment.place.channel_name)
+            .bind(comment.place.guild.as_deref())
+            .bind(comment.place.parent.as_ref().map(|p| p.as_str()))
+            .bind(comment.place.is_dm)
+            .bind(comment.author.id.as_str())
+            .bind(&comment.author.name)
+            .bind(comment.author.is_staff)
+            .bind(&comment.text)
+            .bind(comment.time)
+            .bind(comment.reply_to.as_ref().map(|r| r.as_str()))
+            .bind(comment.link.as_deref())
+            .bind(item.state.as_str())
+            .bind(now);
+    }
+    Ok(query.fetch_all(&mut **tx).await?)
+}
+
+/// The columns of a verdict's row besides its comment and time.
+struct VerdictColumns<'a> {
+    labels: String,
+    main_rule: Option<&'a str>,
+    topic: Option<&'a str>,
+    severity: Option<&'static str>,
+    language: &'static str,
+    json: String,
+}
+
+fn verdict_columns<'a>(
+    id: &CommentId,
+    verdict: &'a Verdict,
+) -> Result<VerdictColumns<'a>, StoreError> {
+    let main = verdict.main_match();
+    Ok(VerdictColumns {
+        labels: verdict
+            .labels
+            .iter()
+            .map(|l| l.label.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+        main_rule: main.map(|m| m.rule.as_str()),
+        topic: main.and_then(|m| m.topic.as_deref()),
+        severity: verdict.severity().map(|s| s.as_str()),
+        language: verdict.language.code(),
+        json: serde_json::to_string(verdict).map_err(|e| StoreError::Corrupt {
+            id: id.to_string(),
+            message: e.to_string(),
+        })?,
+    })
+}
+
+/// Inserts the verdicts of comments just inserted (so none has one yet).
+async fn insert_verdicts(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    items: &[&NewTriaged<'_>],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let columns = items
+        .iter()
+        .map(|item| verdict_columns(&item.comment.id, item.verdict))
+        .collect::<Result<Vec<_>, _>>()?;
+    let sql = format!(
+        "INSERT INTO verdicts (comment_id, labels, main_rule, topic, severity, language, verdict, triaged_at)
+         VALUES {}",
+        values_sql(items.len(), 8)
+    );
+    let mut query = sqlx::query(&sql);
+    for (item, row) in items.iter().zip(columns) {
+        query = query
+            .bind(item.comment.id.as_str())
+            .bind(row.labels)
+            .bind(row.main_rule)
+            .bind(row.topic)
+            .bind(row.severity)
+            .bind(row.language)
+            .bind(row.json)
+            .bind(now);
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Inserts the drafts of comments just inserted that have one.
+async fn insert_drafts(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    items: &[&NewTriaged<'_>],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let drafted: Vec<(&CommentId, &Draft)> = items
+        .iter()
+        .filter_map(|item| item.draft.map(|d| (&item.comment.id, d)))
+        .collect();
+    if drafted.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO drafts (comment_id, template_id, language, wording, text, updated_at)
+         VALUES {}",
+        values_sql(drafted.len(), 6)
+    );
+    let mut query = sqlx::query(&sql);
+    for (id, draft) in drafted {
+        query = query
+            .bind(id.as_str())
+            .bind(draft.template.as_str())
+            .bind(draft.lang.code())
+            .bind(draft.wording as i64)
+            .bind(&draft.text)
+            .bind(now);
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Queues the outbox rows of comments just inserted, in the batch's order (the order they
+/// are delivered in, per channel).
+async fn insert_outbox_rows(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    items: &[&NewTriaged<'_>],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let rows: Vec<&NewOutbox> = items.iter().flat_map(|item| item.then.iter()).collect();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO outbox (destination, channel, comment_id, kind, payload, state, created_at)
+             VALUES {}
+             ON CONFLICT DO NOTHING",
+            values_sql(chunk.len(), 7)
+        );
+        let mut query = sqlx::query(&sql);
+        for row in chunk {
+            let comment = row.payload.comment();
+            let json = serde_json::to_string(&row.payload).map_err(|e| StoreError::Corrupt {
+                id: comment.map(|c| c.to_string()).unwrap_or_default(),
+                message: e.to_string(),
+            })?;
+            query = query
+                .bind(row.destination.as_str())
+                .bind(&row.channel)
+                .bind(comment.map(|c| c.as_str()))
+                .bind(row.payload.kind().as_str())
+                .bind(json)
+                .bind(OutboxState::Pending.as_str())
+                .bind(now);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 async fn write_verdict(
@@ -1893,6 +2073,85 @@ mod tests {
         let actions = store.actions_for(&c.id).await.unwrap();
         assert_eq!(actions.len(), 1);
         assert_eq!(actions[0].moderator_name.as_deref(), Some("mia"));
+    }
+
+    #[tokio::test]
+    async fn escalation_candidates_are_open_unescalated_comments_past_their_labels_cutoff() {
+        use crate::triage::LabelScore;
+        let store = Store::in_memory().await.unwrap();
+        let t0 = Utc::now() - chrono::Duration::hours(5);
+        let labelled = |labels: &[Label]| Verdict {
+            labels: labels
+                .iter()
+                .map(|label| LabelScore {
+                    label: *label,
+                    score: 1.0,
+                    rule: crate::rules::RuleId("en.test".into()),
+                })
+                .collect(),
+            ..verdict()
+        };
+        // (id, minutes after t0, labels, state)
+        let rows: [(&str, i64, &[Label], CommentState); 6] = [
+            ("old-q", 0, &[Label::Question], CommentState::Alerted),
+            (
+                "old-c",
+                10,
+                &[Label::Complaint, Label::Question],
+                CommentState::Alerted,
+            ),
+            ("new-c", 200, &[Label::Complaint], CommentState::Flagged),
+            ("new-q", 200, &[Label::Question], CommentState::Flagged),
+            ("closed", 0, &[Label::Complaint], CommentState::Answered),
+            ("praise", 0, &[Label::Praise], CommentState::Alerted),
+        ];
+        for (id, minutes, labels, state) in rows {
+            let mut c = comment(id, "general", Source::Discord, false);
+            c.time = t0 + chrono::Duration::minutes(minutes);
+            store
+                .insert_triaged(&c, &labelled(labels), state, None, t0, &[])
+                .await
+                .unwrap();
+        }
+        let ids = |found: Vec<StoredComment>| -> Vec<String> {
+            found.into_iter().map(|s| s.comment.id.0).collect()
+        };
+        // At t0 + 230 min: complaints written by t0 + 200, questions by t0 + 110.
+        let cutoffs = [
+            (Label::Complaint, t0 + chrono::Duration::minutes(200)),
+            (Label::Question, t0 + chrono::Duration::minutes(110)),
+        ];
+        let found = store.escalation_candidates(&cutoffs).await.unwrap();
+        assert_eq!(ids(found), ["old-q", "old-c", "new-c"]);
+        assert!(store.escalation_candidates(&[]).await.unwrap().is_empty());
+        let mut oldest = store
+            .oldest_unescalated(&[Label::Complaint, Label::Question, Label::Urgent])
+            .await
+            .unwrap();
+        oldest.sort_by_key(|(label, _)| label.as_str());
+        assert_eq!(
+            oldest,
+            [
+                (Label::Complaint, t0 + chrono::Duration::minutes(10)),
+                (Label::Question, t0)
+            ]
+        );
+        // Escalated: out of both.
+        let at = t0 + chrono::Duration::minutes(230);
+        for id in ["old-q", "old-c"] {
+            let recorded = store
+                .record_escalation(&CommentId::new(id), Label::Question, at, at, None, 5)
+                .await
+                .unwrap();
+            assert_eq!(recorded, Some(false));
+        }
+        let found = store.escalation_candidates(&cutoffs).await.unwrap();
+        assert_eq!(ids(found), ["new-c"]);
+        let oldest = store.oldest_unescalated(&[Label::Question]).await.unwrap();
+        assert_eq!(
+            oldest,
+            [(Label::Question, t0 + chrono::Duration::minutes(200))]
+        );
     }
 
     #[tokio::test]

@@ -385,7 +385,9 @@ impl Tracker {
     /// one transaction (a backfill, a replay, a burst): one commit instead of one per comment.
     /// Each comment gets the outcome `ingest` would have given it, at the same place in the
     /// result; a comment that meets a bug fails alone (its `Err`, nothing of it stored). The
-    /// outer error is the database's: then nothing of the batch was stored.
+    /// outer error is the database's: then nothing of the batch was stored. The batch's
+    /// alerts are queued together, before the alert updates its answers cause (each comment's
+    /// own rows keep their order).
     pub async fn ingest_many(
         &self,
         comments: &[Comment],
@@ -1700,7 +1702,16 @@ mod tests {
             let id = CommentId::new(id);
             rows.push(format!("{:?}", store.comment(&id).await.unwrap()));
             rows.push(format!("{:?}", store.actions_for(&id).await.unwrap()));
-            rows.push(format!("{:?}", store.outbox_for(&id).await.unwrap()));
+            // Per comment, in order; ids differ, since a batch queues its alerts before the
+            // alert updates its answers cause.
+            let queued: Vec<String> = store
+                .outbox_for(&id)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|row| format!("{:?} {} {:?}", row.destination, row.channel, row.payload))
+                .collect();
+            rows.push(format!("{queued:?}"));
         }
         rows
     }
@@ -1739,6 +1750,13 @@ mod tests {
         one.panic_on = Some("\u{1F4A5}");
         let mut many = tracker(clock.clone()).await;
         many.panic_on = Some("\u{1F4A5}");
+        // Alerts are queued with their comments, in the same order.
+        for tracker in [&one, &many] {
+            tracker.add_room(Room {
+                destination: Destination::Discord,
+                channel: "mods".into(),
+            });
+        }
         let mut singly = Vec::new();
         for c in &comments {
             singly.push(seen(&one.ingest(c).await));
