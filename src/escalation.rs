@@ -24,6 +24,7 @@ use crate::config::EscalationSettings;
 use crate::lifecycle::StoredComment;
 use crate::rules::Label;
 use crate::sla::{format_target, format_wait, Sla, SlaClock, SlaStatus};
+use crate::store::NewEscalation;
 use crate::text::cut_chars;
 use crate::tracker::{Tracker, TrackerError};
 
@@ -227,19 +228,28 @@ pub async fn due_escalations(
         .escalation_candidates(&candidate_cutoffs(sla, now))
         .await?;
     let role = policy.role_id.map(|r| r.to_string());
+    let breached = breached(&open, sla, now);
+    // Recorded together, in deadline order (so the ping budget goes to the oldest breach).
+    let to_record: Vec<NewEscalation<'_>> = breached
+        .iter()
+        .map(|(stored, sla_clock)| NewEscalation {
+            comment: &stored.comment.id,
+            label: sla_clock.label,
+            deadline: sla_clock.deadline,
+            role_id: if now - sla_clock.deadline > STALE_AFTER {
+                None
+            } else {
+                role.as_deref()
+            },
+        })
+        .collect();
+    let recorded = tracker
+        .record_escalations(&to_record, policy.max_pings_per_hour)
+        .await?;
     let mut out = Vec::new();
     let mut stale = 0;
-    for (stored, sla_clock) in breached(&open, sla, now) {
+    for ((stored, sla_clock), recorded) in breached.iter().zip(recorded) {
         let is_stale = now - sla_clock.deadline > STALE_AFTER;
-        let recorded = tracker
-            .record_escalation(
-                &stored.comment.id,
-                sla_clock.label,
-                sla_clock.deadline,
-                if is_stale { None } else { role.as_deref() },
-                policy.max_pings_per_hour,
-            )
-            .await?;
         // None: another process escalated it between our read and this write.
         let Some(pinged) = recorded else { continue };
         if is_stale {
@@ -249,7 +259,7 @@ pub async fn due_escalations(
         let ping = policy.role_id.filter(|_| pinged);
         let over_budget = policy.role_id.is_some() && !pinged;
         tracing::info!(id = %stored.comment.id, pinged, "response target missed; escalated");
-        out.push(escalation(stored, &sla_clock, now, ping, over_budget));
+        out.push(escalation(stored, sla_clock, now, ping, over_budget));
     }
     if stale > 0 {
         tracing::info!(

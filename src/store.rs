@@ -648,6 +648,17 @@ pub struct PostedDigest {
     pub posted_at: DateTime<Utc>,
 }
 
+/// A missed target to record (see [`Store::record_escalations`]).
+#[derive(Debug, Clone, Copy)]
+pub struct NewEscalation<'a> {
+    pub comment: &'a CommentId,
+    /// The label whose target was missed, and when it was due.
+    pub label: Label,
+    pub deadline: DateTime<Utc>,
+    /// The role to ping, if the hourly budget allows; `None` never pings.
+    pub role_id: Option<&'a str>,
+}
+
 /// A triaged comment to store, with the outbox rows its alert needs (see
 /// [`Store::insert_triaged_many`]).
 #[derive(Debug, Clone, Copy)]
@@ -775,35 +786,61 @@ impl Store {
         role_id: Option<&str>,
         max_pings_per_hour: u32,
     ) -> Result<Option<bool>, StoreError> {
+        let escalation = NewEscalation {
+            comment: id,
+            label,
+            deadline,
+            role_id,
+        };
+        let mut recorded = self
+            .record_escalations(&[escalation], at, max_pings_per_hour)
+            .await?;
+        Ok(recorded.pop().flatten())
+    }
+
+    /// Records several escalations as [`Store::record_escalation`] records each, in order, in
+    /// one transaction (a scheduler check's missed targets: one commit, not one each). For
+    /// each, `None` if its comment was already escalated, else whether it pings.
+    pub async fn record_escalations(
+        &self,
+        escalations: &[NewEscalation<'_>],
+        at: DateTime<Utc>,
+        max_pings_per_hour: u32,
+    ) -> Result<Vec<Option<bool>>, StoreError> {
+        let mut recorded = Vec::with_capacity(escalations.len());
+        if escalations.is_empty() {
+            return Ok(recorded);
+        }
         let mut tx = self.writer.begin().await?;
-        let pinged: Option<bool> = sqlx::query_scalar(
-            "INSERT INTO escalations (comment_id, label, deadline, escalated_at, role_id, pinged)
-             VALUES (?, ?, ?, ?, ?,
-                ? IS NOT NULL AND (SELECT COUNT(*) FROM escalations
-                                   WHERE pinged = 1 AND escalated_at > ? AND escalated_at <= ?) < ?)
-             ON CONFLICT (comment_id) DO NOTHING
-             RETURNING pinged",
-        )
-        .bind(id.as_str())
-        .bind(label.as_str())
-        .bind(deadline)
-        .bind(at)
-        .bind(role_id)
-        .bind(role_id)
-        .bind(at - chrono::Duration::hours(1))
-        .bind(at)
-        .bind(i64::from(max_pings_per_hour))
-        .fetch_optional(&mut *tx)
-        .await?;
-        if pinged.is_some() {
-            // Out of the index of comments that may still be escalated (migration 0009).
-            sqlx::query("UPDATE comments SET escalated = 1 WHERE id = $1")
-                .bind(id.as_str())
-                .execute(&mut *tx)
-                .await?;
+        for escalation in escalations {
+            let pinged: Option<bool> = sqlx::query_scalar(
+                "INSERT INTO escalations (comment_id, label, deadline, escalated_at, role_id, pinged)
+                 VALUES ($1, $2, $3, $4, $5,
+                    $5 IS NOT NULL AND (SELECT COUNT(*) FROM escalations
+                                        WHERE pinged = 1 AND escalated_at > $6 AND escalated_at <= $4) < $7)
+                 ON CONFLICT (comment_id) DO NOTHING
+                 RETURNING pinged",
+            )
+            .bind(escalation.comment.as_str())
+            .bind(escalation.label.as_str())
+            .bind(escalation.deadline)
+            .bind(at)
+            .bind(escalation.role_id)
+            .bind(at - chrono::Duration::hours(1))
+            .bind(i64::from(max_pings_per_hour))
+            .fetch_optional(&mut *tx)
+            .await?;
+            if pinged.is_some() {
+                // Out of the index of comments that may still be escalated (migration 0009).
+                sqlx::query("UPDATE comments SET escalated = 1 WHERE id = $1")
+                    .bind(escalation.comment.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            recorded.push(pinged);
         }
         tx.commit().await?;
-        Ok(pinged)
+        Ok(recorded)
     }
 
     /// Escalations recorded at or after `since`, oldest first.
@@ -1539,11 +1576,12 @@ fn outbox_from_row(row: &SqliteRow) -> Result<OutboxRow, StoreError> {
     })
 }
 
-/// Rows per multi-row statement of a batch: each statement is one round trip to SQLite's
-/// worker thread, which is what a comment's insert cost once triage got fast; 50 rows keep
-/// the widest statement (comments, 16 columns) under SQLite's historical limit of 999
-/// parameters.
-const ROWS_PER_STATEMENT: usize = 50;
+/// Rows per multi-row statement of a batch. Each statement is one round trip to SQLite's
+/// worker thread, which is what a comment's insert cost once the commit per comment was
+/// gone; but SQLite looks each numbered parameter (`$N`) up by name in a list, so a
+/// statement's binding grows with the square of its parameters (at 50 rows, 800 parameters,
+/// that lookup was a tenth of the time). 16 rows (256 parameters at most) keep both small.
+const ROWS_PER_STATEMENT: usize = 16;
 
 /// `($1, $2, $3), ($4, $5, $6)` for `rows` rows of `columns` parameters.
 fn values_sql(rows: usize, columns: usize) -> String {

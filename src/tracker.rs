@@ -41,7 +41,9 @@ use crate::outbox::{
 };
 use crate::rules::{Label, Library, LibraryError};
 use crate::sla::QuestionGrace;
-use crate::store::{as_inserted, NewTriaged, OutboxDone, PostedDigest, Store, StoreError};
+use crate::store::{
+    as_inserted, NewEscalation, NewTriaged, OutboxDone, PostedDigest, Store, StoreError,
+};
 use crate::triage::{triage, TriageOptions, Verdict};
 
 /// Why a tracker operation could not be done.
@@ -736,6 +738,19 @@ impl Tracker {
                 role_id,
                 max_pings_per_hour,
             )
+            .await?)
+    }
+
+    /// Records several missed targets at once, as [`Tracker::record_escalation`] records
+    /// each, in one transaction: for each, `None` if already escalated, else whether it pings.
+    pub async fn record_escalations(
+        &self,
+        escalations: &[NewEscalation<'_>],
+        max_pings_per_hour: u32,
+    ) -> Result<Vec<Option<bool>>, TrackerError> {
+        Ok(self
+            .store
+            .record_escalations(escalations, self.clock.now(), max_pings_per_hour)
             .await?)
     }
 
