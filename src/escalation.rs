@@ -24,6 +24,7 @@ use crate::config::EscalationSettings;
 use crate::lifecycle::StoredComment;
 use crate::rules::Label;
 use crate::sla::{format_target, format_wait, Sla, SlaClock, SlaStatus};
+use crate::store::NewEscalation;
 use crate::text::cut_chars;
 use crate::tracker::{Tracker, TrackerError};
 
@@ -180,6 +181,36 @@ fn escalation(
     }
 }
 
+/// For each label with a target, the latest time a comment carrying it can have been
+/// written and have missed that target by `now` (a deadline is never before the comment's
+/// time plus its target: business hours only move it later).
+fn candidate_cutoffs(sla: &Sla, now: DateTime<Utc>) -> Vec<(Label, DateTime<Utc>)> {
+    sla.targets()
+        .iter()
+        .filter_map(|(label, target)| now.checked_sub_signed(*target).map(|at| (*label, at)))
+        .collect()
+}
+
+/// When the next escalation can fall due: the earliest deadline among open comments not
+/// escalated yet, `None` when none has a target. Read from the oldest such comment per label
+/// rather than from every open comment: the deadline only grows with the comment's time,
+/// and a comment's target is the shortest of its labels' ones, so the oldest comment
+/// carrying a label gives that label's earliest deadline.
+pub async fn next_deadline(
+    tracker: &Tracker,
+    sla: &Sla,
+) -> Result<Option<DateTime<Utc>>, TrackerError> {
+    let labels: Vec<Label> = sla.targets().iter().map(|(label, _)| *label).collect();
+    let oldest = tracker.store().oldest_unescalated(&labels).await?;
+    Ok(oldest
+        .into_iter()
+        .filter_map(|(label, at)| {
+            let (_, target) = sla.target_for(&[label])?;
+            Some(sla.calendar().add(at, target))
+        })
+        .min())
+}
+
 /// The escalations to post now: every open comment past its deadline that was not escalated
 /// before. Each is recorded (with its ping decision) before being returned, so calling this
 /// again returns nothing for the same comments. Nothing is returned when escalation is off.
@@ -192,21 +223,33 @@ pub async fn due_escalations(
         return Ok(Vec::new());
     }
     let now = tracker.clock().now();
-    let open = tracker.store().open_unescalated().await?;
+    let open = tracker
+        .store()
+        .escalation_candidates(&candidate_cutoffs(sla, now))
+        .await?;
     let role = policy.role_id.map(|r| r.to_string());
+    let breached = breached(&open, sla, now);
+    // Recorded together, in deadline order (so the ping budget goes to the oldest breach).
+    let to_record: Vec<NewEscalation<'_>> = breached
+        .iter()
+        .map(|(stored, sla_clock)| NewEscalation {
+            comment: &stored.comment.id,
+            label: sla_clock.label,
+            deadline: sla_clock.deadline,
+            role_id: if now - sla_clock.deadline > STALE_AFTER {
+                None
+            } else {
+                role.as_deref()
+            },
+        })
+        .collect();
+    let recorded = tracker
+        .record_escalations(&to_record, policy.max_pings_per_hour)
+        .await?;
     let mut out = Vec::new();
     let mut stale = 0;
-    for (stored, sla_clock) in breached(&open, sla, now) {
+    for ((stored, sla_clock), recorded) in breached.iter().zip(recorded) {
         let is_stale = now - sla_clock.deadline > STALE_AFTER;
-        let recorded = tracker
-            .record_escalation(
-                &stored.comment.id,
-                sla_clock.label,
-                sla_clock.deadline,
-                if is_stale { None } else { role.as_deref() },
-                policy.max_pings_per_hour,
-            )
-            .await?;
         // None: another process escalated it between our read and this write.
         let Some(pinged) = recorded else { continue };
         if is_stale {
@@ -216,7 +259,7 @@ pub async fn due_escalations(
         let ping = policy.role_id.filter(|_| pinged);
         let over_budget = policy.role_id.is_some() && !pinged;
         tracing::info!(id = %stored.comment.id, pinged, "response target missed; escalated");
-        out.push(escalation(stored, &sla_clock, now, ping, over_budget));
+        out.push(escalation(stored, sla_clock, now, ping, over_budget));
     }
     if stale > 0 {
         tracing::info!(

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use crate::alert::AlertView;
 use crate::clock::{Clock, ManualClock};
 use crate::comment::{Author, AuthorId, Comment, CommentId, Place, Source};
-use crate::escalation::{due_escalations, EscalationPolicy};
+use crate::escalation::{due_escalations, next_deadline, EscalationPolicy};
 use crate::failures::Stage;
 use crate::lifecycle::{AlertRef, CommentState, StoredComment};
 use crate::sla::Sla;
@@ -730,7 +730,7 @@ async fn show_alert(
 /// It is a lower bound: an answer only moves the true earliest deadline later.
 #[derive(Debug, Default)]
 struct DueCheck {
-    /// `None` when unknown (the open comments must be read); `Some(None)` when nothing is due.
+    /// `None` when unknown (the store must be asked); `Some(None)` when nothing is due.
     earliest: Option<Option<DateTime<Utc>>>,
     /// Questions flagged within their grace: when each alert is due, if still unanswered.
     graced: Vec<(DateTime<Utc>, CommentId)>,
@@ -745,8 +745,7 @@ impl DueCheck {
         if let Some(known) = self.earliest {
             return Ok(known);
         }
-        let open = tracker.store().open_unescalated().await?;
-        let earliest = open.iter().filter_map(|s| deadline(s, sla)).min();
+        let earliest = next_deadline(tracker, sla).await?;
         self.earliest = Some(earliest);
         Ok(earliest)
     }

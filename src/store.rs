@@ -480,6 +480,50 @@ impl Store {
         Ok(true)
     }
 
+    /// Stores many newly triaged comments as [`Store::insert_triaged`] stores one, each with
+    /// its own outbox rows, in one transaction: one commit for the lot instead of one per
+    /// comment, which is what limited a backfill or a replay to a few hundred comments a
+    /// second. For each comment, in order, whether it was inserted (false: its id was stored
+    /// already, earlier or earlier in the same batch, and nothing of it was written).
+    pub async fn insert_triaged_many(
+        &self,
+        batch: &[NewTriaged<'_>],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<bool>, StoreError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        // A later copy of an id in the same batch is a duplicate, as it would be one at a time.
+        let mut seen = std::collections::HashSet::new();
+        let first: Vec<&NewTriaged<'_>> = batch
+            .iter()
+            .filter(|item| seen.insert(item.comment.id.as_str()))
+            .collect();
+        let mut tx = self.writer.begin().await?;
+        let mut stored = std::collections::HashSet::new();
+        for chunk in first.chunks(ROWS_PER_STATEMENT) {
+            for id in insert_comments(&mut tx, chunk, now).await? {
+                stored.insert(id);
+            }
+        }
+        let fresh: Vec<&NewTriaged<'_>> = first
+            .into_iter()
+            .filter(|item| stored.contains(item.comment.id.as_str()))
+            .collect();
+        for chunk in fresh.chunks(ROWS_PER_STATEMENT) {
+            insert_verdicts(&mut tx, chunk, now).await?;
+            insert_drafts(&mut tx, chunk, now).await?;
+            insert_outbox_rows(&mut tx, chunk, now).await?;
+        }
+        tx.commit().await?;
+        // Each id counts once: its first place in the batch.
+        let mut inserted = Vec::with_capacity(batch.len());
+        for item in batch {
+            inserted.push(stored.remove(item.comment.id.as_str()));
+        }
+        Ok(inserted)
+    }
+
     /// Replaces an edited comment's text, verdict and draft, and sets its state.
     pub async fn update_triaged(
         &self,
@@ -800,26 +844,135 @@ pub struct PostedDigest {
     pub posted_at: DateTime<Utc>,
 }
 
+/// A missed target to record (see [`Store::record_escalations`]).
+#[derive(Debug, Clone, Copy)]
+pub struct NewEscalation<'a> {
+    pub comment: &'a CommentId,
+    /// The label whose target was missed, and when it was due.
+    pub label: Label,
+    pub deadline: DateTime<Utc>,
+    /// The role to ping, if the hourly budget allows; `None` never pings.
+    pub role_id: Option<&'a str>,
+}
+
+/// A triaged comment to store, with the outbox rows its alert needs (see
+/// [`Store::insert_triaged_many`]).
+#[derive(Debug, Clone, Copy)]
+pub struct NewTriaged<'a> {
+    pub comment: &'a Comment,
+    pub verdict: &'a Verdict,
+    pub state: CommentState,
+    pub draft: Option<&'a Draft>,
+    pub then: &'a [NewOutbox],
+}
+
+/// The comment [`Store::comment`] reads back right after `comment` was inserted with this
+/// verdict, state and draft at `now`, built without reading it: what the store does not keep
+/// (whether the author is a bot, when they joined, mentions, the thread root) is left out
+/// as the store leaves it out.
+pub fn as_inserted(
+    comment: &Comment,
+    verdict: &Verdict,
+    state: CommentState,
+    draft: Option<&Draft>,
+    now: DateTime<Utc>,
+) -> StoredComment {
+    let mut comment = comment.clone();
+    comment.author.is_bot = false;
+    comment.author.joined_at = None;
+    comment.mentions = Vec::new();
+    comment.thread_root = None;
+    StoredComment {
+        comment,
+        state,
+        state_changed_at: now,
+        verdict: Some(verdict.clone()),
+        draft: draft.cloned(),
+        alert: None,
+        answered_by: None,
+        closed_at: None,
+    }
+}
+
 /// Response-time escalations and digests: written by `escalation` and the digest scheduler,
 /// each one statement so that concurrent processes cannot both win.
 impl Store {
-    /// Open comments not escalated yet, oldest first: the candidates for an escalation.
-    pub async fn open_unescalated(&self) -> Result<Vec<StoredComment>, StoreError> {
+    /// Open comments not escalated yet that may have missed a target by now: for each
+    /// `(label, cutoff)`, those carrying the label written at or before the cutoff (the
+    /// caller's `now` minus the label's target: a deadline is never earlier than the
+    /// comment's time plus its target, business hours only move it later). Oldest first.
+    ///
+    /// Read through the index of open comments not escalated yet, so the cost follows the
+    /// comments that can be due, not every open comment (escalated ones stay open for days).
+    pub async fn escalation_candidates(
+        &self,
+        cutoffs: &[(Label, DateTime<Utc>)],
+    ) -> Result<Vec<StoredComment>, StoreError> {
+        let Some(latest) = cutoffs.iter().map(|(_, at)| *at).max() else {
+            return Ok(Vec::new());
+        };
+        let open = states_sql(CommentState::OPEN);
+        // `$1` is the latest cutoff (it bounds the index range), `$2`… one per label.
+        let labels: Vec<String> = cutoffs
+            .iter()
+            .enumerate()
+            .map(|(i, (label, _))| {
+                format!("(c.created_at <= ${} AND {})", i + 2, has_label_sql(*label))
+            })
+            .collect();
+        let sql = format!(
+            "{SELECT_STORED} WHERE c.escalated = 0 AND c.state IN ({open}) AND c.created_at <= $1
+                AND ({})
+             ORDER BY c.created_at, c.id",
+            labels.join(" OR ")
+        );
+        let mut query = sqlx::query(&sql).bind(db_time(latest));
+        for (_, at) in cutoffs {
+            query = query.bind(db_time(*at));
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter().map(stored_from_row).collect()
+    }
+
+    /// For each of `labels`, the time of the oldest open comment carrying it that was not
+    /// escalated yet (labels no such comment carries are left out): with the targets, when
+    /// the next escalation can fall due, without reading the comments themselves. One pass
+    /// over the open comments not escalated yet, grouped by their labels.
+    pub async fn oldest_unescalated(
+        &self,
+        labels: &[Label],
+    ) -> Result<Vec<(Label, DateTime<Utc>)>, StoreError> {
         let open = states_sql(CommentState::OPEN);
         let rows = sqlx::query(&format!(
-            "{SELECT_STORED} WHERE c.state IN ({open})
-                AND NOT EXISTS (SELECT 1 FROM escalations e WHERE e.comment_id = c.id)
-             ORDER BY c.created_at, c.id"
+            "SELECT v.labels AS labels, MIN(c.created_at) AS oldest
+               FROM comments c JOIN verdicts v ON v.comment_id = c.id
+              WHERE c.escalated = 0 AND c.state IN ({open})
+              GROUP BY v.labels"
         ))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(stored_from_row).collect()
+        let mut oldest: Vec<(Label, DateTime<Utc>)> = Vec::new();
+        for row in &rows {
+            let names: String = row.try_get("labels")?;
+            let at = row.time("oldest")?;
+            for label in names.split(',').filter_map(Label::parse) {
+                if !labels.contains(&label) {
+                    continue;
+                }
+                match oldest.iter_mut().find(|(l, _)| *l == label) {
+                    Some((_, known)) => *known = (*known).min(at),
+                    None => oldest.push((label, at)),
+                }
+            }
+        }
+        Ok(oldest)
     }
 
     /// Records the escalation of a comment, deciding in the same statement whether it may
     /// ping `role_id`: only if fewer than `max_pings_per_hour` pings were recorded in the
     /// hour before `at`. Returns `None`, changing nothing, if the comment was already
-    /// escalated; otherwise whether this escalation pings.
+    /// escalated; otherwise whether this escalation pings. The comment is marked escalated in
+    /// the same transaction, which takes it out of [`Store::escalation_candidates`].
     pub async fn record_escalation(
         &self,
         id: &CommentId,
@@ -829,27 +982,62 @@ impl Store {
         role_id: Option<&str>,
         max_pings_per_hour: u32,
     ) -> Result<Option<bool>, StoreError> {
-        let pinged: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO escalations (comment_id, label, deadline, escalated_at, role_id, pinged)
-             VALUES ($1, $2, $3, $4, $5,
-                CASE WHEN $6 IS NOT NULL AND (SELECT COUNT(*) FROM escalations
-                                   WHERE pinged = 1 AND escalated_at > $7 AND escalated_at <= $8) < $9
-                     THEN 1 ELSE 0 END)
-             ON CONFLICT (comment_id) DO NOTHING
-             RETURNING pinged",
-        )
-        .bind(id.as_str())
-        .bind(label.as_str())
-        .bind(db_time(deadline))
-        .bind(db_time(at))
-        .bind(role_id)
-        .bind(role_id)
-        .bind(db_time(at - chrono::Duration::hours(1)))
-        .bind(db_time(at))
-        .bind(i64::from(max_pings_per_hour))
-        .fetch_optional(&self.writer)
-        .await?;
-        Ok(pinged.map(|p| p != 0))
+        let escalation = NewEscalation {
+            comment: id,
+            label,
+            deadline,
+            role_id,
+        };
+        let mut recorded = self
+            .record_escalations(&[escalation], at, max_pings_per_hour)
+            .await?;
+        Ok(recorded.pop().flatten())
+    }
+
+    /// Records several escalations as [`Store::record_escalation`] records each, in order, in
+    /// one transaction (a scheduler check's missed targets: one commit, not one each). For
+    /// each, `None` if its comment was already escalated, else whether it pings.
+    pub async fn record_escalations(
+        &self,
+        escalations: &[NewEscalation<'_>],
+        at: DateTime<Utc>,
+        max_pings_per_hour: u32,
+    ) -> Result<Vec<Option<bool>>, StoreError> {
+        let mut recorded = Vec::with_capacity(escalations.len());
+        if escalations.is_empty() {
+            return Ok(recorded);
+        }
+        let mut tx = self.writer.begin().await?;
+        for escalation in escalations {
+            let pinged: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO escalations (comment_id, label, deadline, escalated_at, role_id, pinged)
+                 VALUES ($1, $2, $3, $4, $5,
+                    CASE WHEN $5 IS NOT NULL AND (SELECT COUNT(*) FROM escalations
+                                        WHERE pinged = 1 AND escalated_at > $6 AND escalated_at <= $4) < $7
+                         THEN 1 ELSE 0 END)
+                 ON CONFLICT (comment_id) DO NOTHING
+                 RETURNING pinged",
+            )
+            .bind(escalation.comment.as_str())
+            .bind(escalation.label.as_str())
+            .bind(db_time(escalation.deadline))
+            .bind(db_time(at))
+            .bind(escalation.role_id)
+            .bind(db_time(at - chrono::Duration::hours(1)))
+            .bind(i64::from(max_pings_per_hour))
+            .fetch_optional(&mut *tx)
+            .await?;
+            if pinged.is_some() {
+                // Out of the index of comments that may still be escalated (migration 0009).
+                sqlx::query("UPDATE comments SET escalated = 1 WHERE id = $1")
+                    .bind(escalation.comment.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            recorded.push(pinged.map(|p| p != 0));
+        }
+        tx.commit().await?;
+        Ok(recorded)
     }
 
     /// Escalations recorded at or after `since`, oldest first.
@@ -1685,6 +1873,199 @@ fn outbox_from_row(row: &AnyRow) -> Result<OutboxRow, StoreError> {
     })
 }
 
+/// Rows per multi-row statement of a batch. Each statement is one round trip to SQLite's
+/// worker thread, which is what a comment's insert cost once the commit per comment was
+/// gone; but SQLite looks each numbered parameter (`$N`) up by name in a list, so a
+/// statement's binding grows with the square of its parameters (at 50 rows, 800 parameters,
+/// that lookup was a tenth of the time). 16 rows (256 parameters at most) keep both small.
+const ROWS_PER_STATEMENT: usize = 16;
+
+/// `($1, $2, $3), ($4, $5, $6)` for `rows` rows of `columns` parameters.
+fn values_sql(rows: usize, columns: usize) -> String {
+    let tuples: Vec<String> = (0..rows)
+        .map(|row| {
+            let params: Vec<String> = (1..=columns)
+                .map(|column| format!("${}", row * columns + column))
+                .collect();
+            format!("({})", params.join(", "))
+        })
+        .collect();
+    tuples.join(", ")
+}
+
+/// Inserts the comments' rows, skipping ids stored already; the ids inserted.
+async fn insert_comments(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    items: &[&NewTriaged<'_>],
+    now: DateTime<Utc>,
+) -> Result<Vec<String>, StoreError> {
+    let sql = format!(
+        "INSERT INTO comments (id, source, channel_id, channel_name, guild_id, parent_id, is_dm,
+            author_id, author_name, author_is_staff, text, created_at, reply_to, link, state, state_changed_at)
+         VALUES {}
+         ON CONFLICT (id) DO NOTHING
+         RETURNING id",
+        values_sql(items.len(), 16)
+    );
+    let mut query = sqlx::query_scalar(&sql);
+    for item in items {
+        let comment = item.comment;
+        query = query
+            .bind(comment.id.as_str())
+            .bind(comment.source.as_str())
+            .bind(comment.place.channel.as_str())
+            .bind(&comment.place.channel_name)
+            .bind(comment.place.guild.as_deref())
+            .bind(comment.place.parent.as_ref().map(|p| p.as_str()))
+            .bind(i64::from(comment.place.is_dm))
+            .bind(comment.author.id.as_str())
+            .bind(&comment.author.name)
+            .bind(i64::from(comment.author.is_staff))
+            .bind(&comment.text)
+            .bind(db_time(comment.time))
+            .bind(comment.reply_to.as_ref().map(|r| r.as_str()))
+            .bind(comment.link.as_deref())
+            .bind(item.state.as_str())
+            .bind(db_time(now));
+    }
+    Ok(query.fetch_all(&mut **tx).await?)
+}
+
+/// The columns of a verdict's row besides its comment and time.
+struct VerdictColumns<'a> {
+    labels: String,
+    main_rule: Option<&'a str>,
+    topic: Option<&'a str>,
+    severity: Option<&'static str>,
+    language: &'static str,
+    json: String,
+}
+
+fn verdict_columns<'a>(
+    id: &CommentId,
+    verdict: &'a Verdict,
+) -> Result<VerdictColumns<'a>, StoreError> {
+    let main = verdict.main_match();
+    Ok(VerdictColumns {
+        labels: verdict
+            .labels
+            .iter()
+            .map(|l| l.label.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+        main_rule: main.map(|m| m.rule.as_str()),
+        topic: main.and_then(|m| m.topic.as_deref()),
+        severity: verdict.severity().map(|s| s.as_str()),
+        language: verdict.language.code(),
+        json: serde_json::to_string(verdict).map_err(|e| StoreError::Corrupt {
+            id: id.to_string(),
+            message: e.to_string(),
+        })?,
+    })
+}
+
+/// Inserts the verdicts of comments just inserted (so none has one yet).
+async fn insert_verdicts(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    items: &[&NewTriaged<'_>],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let columns = items
+        .iter()
+        .map(|item| verdict_columns(&item.comment.id, item.verdict))
+        .collect::<Result<Vec<_>, _>>()?;
+    let sql = format!(
+        "INSERT INTO verdicts (comment_id, labels, main_rule, topic, severity, language, verdict, triaged_at)
+         VALUES {}",
+        values_sql(items.len(), 8)
+    );
+    let mut query = sqlx::query(&sql);
+    for (item, row) in items.iter().zip(columns) {
+        query = query
+            .bind(item.comment.id.as_str())
+            .bind(row.labels)
+            .bind(row.main_rule)
+            .bind(row.topic)
+            .bind(row.severity)
+            .bind(row.language)
+            .bind(row.json)
+            .bind(db_time(now));
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Inserts the drafts of comments just inserted that have one.
+async fn insert_drafts(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    items: &[&NewTriaged<'_>],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let drafted: Vec<(&CommentId, &Draft)> = items
+        .iter()
+        .filter_map(|item| item.draft.map(|d| (&item.comment.id, d)))
+        .collect();
+    if drafted.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO drafts (comment_id, template_id, language, wording, text, updated_at)
+         VALUES {}",
+        values_sql(drafted.len(), 6)
+    );
+    let mut query = sqlx::query(&sql);
+    for (id, draft) in drafted {
+        query = query
+            .bind(id.as_str())
+            .bind(draft.template.as_str())
+            .bind(draft.lang.code())
+            .bind(draft.wording as i64)
+            .bind(&draft.text)
+            .bind(db_time(now));
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Queues the outbox rows of comments just inserted, in the batch's order (the order they
+/// are delivered in, per channel).
+async fn insert_outbox_rows(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    items: &[&NewTriaged<'_>],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let rows: Vec<&NewOutbox> = items.iter().flat_map(|item| item.then.iter()).collect();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO outbox (destination, channel, comment_id, kind, payload, state, created_at)
+             VALUES {}
+             ON CONFLICT DO NOTHING",
+            values_sql(chunk.len(), 7)
+        );
+        let mut query = sqlx::query(&sql);
+        for row in chunk {
+            let comment = row.payload.comment();
+            let json = serde_json::to_string(&row.payload).map_err(|e| StoreError::Corrupt {
+                id: comment.map(|c| c.to_string()).unwrap_or_default(),
+                message: e.to_string(),
+            })?;
+            query = query
+                .bind(row.destination.as_str())
+                .bind(&row.channel)
+                .bind(comment.map(|c| c.as_str()))
+                .bind(row.payload.kind().as_str())
+                .bind(json)
+                .bind(OutboxState::Pending.as_str())
+                .bind(db_time(now));
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 async fn write_verdict(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     id: &CommentId,
@@ -1855,6 +2236,12 @@ async fn transition_on(
 fn states_sql(states: &[CommentState]) -> String {
     let quoted: Vec<String> = states.iter().map(|s| format!("'{}'", s.as_str())).collect();
     quoted.join(", ")
+}
+
+/// Whether a verdict's labels (`verdicts.labels`, comma-separated) include `label`. The name
+/// is the enum's own constant, never user input.
+fn has_label_sql(label: Label) -> String {
+    format!("(',' || v.labels || ',') LIKE '%,{},%'", label.as_str())
 }
 
 async fn insert_action(conn: &mut AnyConnection, action: &Action) -> Result<(), StoreError> {
@@ -2109,6 +2496,85 @@ mod tests {
             assert_eq!(actions.len(), 1);
             assert_eq!(actions[0].moderator_name.as_deref(), Some("mia"));
         }
+    }
+
+    #[tokio::test]
+    async fn escalation_candidates_are_open_unescalated_comments_past_their_labels_cutoff() {
+        use crate::triage::LabelScore;
+        let store = Store::in_memory().await.unwrap();
+        let t0 = Utc::now() - chrono::Duration::hours(5);
+        let labelled = |labels: &[Label]| Verdict {
+            labels: labels
+                .iter()
+                .map(|label| LabelScore {
+                    label: *label,
+                    score: 1.0,
+                    rule: crate::rules::RuleId("en.test".into()),
+                })
+                .collect(),
+            ..verdict()
+        };
+        // (id, minutes after t0, labels, state)
+        let rows: [(&str, i64, &[Label], CommentState); 6] = [
+            ("old-q", 0, &[Label::Question], CommentState::Alerted),
+            (
+                "old-c",
+                10,
+                &[Label::Complaint, Label::Question],
+                CommentState::Alerted,
+            ),
+            ("new-c", 200, &[Label::Complaint], CommentState::Flagged),
+            ("new-q", 200, &[Label::Question], CommentState::Flagged),
+            ("closed", 0, &[Label::Complaint], CommentState::Answered),
+            ("praise", 0, &[Label::Praise], CommentState::Alerted),
+        ];
+        for (id, minutes, labels, state) in rows {
+            let mut c = comment(id, "general", Source::Discord, false);
+            c.time = t0 + chrono::Duration::minutes(minutes);
+            store
+                .insert_triaged(&c, &labelled(labels), state, None, t0, &[])
+                .await
+                .unwrap();
+        }
+        let ids = |found: Vec<StoredComment>| -> Vec<String> {
+            found.into_iter().map(|s| s.comment.id.0).collect()
+        };
+        // At t0 + 230 min: complaints written by t0 + 200, questions by t0 + 110.
+        let cutoffs = [
+            (Label::Complaint, t0 + chrono::Duration::minutes(200)),
+            (Label::Question, t0 + chrono::Duration::minutes(110)),
+        ];
+        let found = store.escalation_candidates(&cutoffs).await.unwrap();
+        assert_eq!(ids(found), ["old-q", "old-c", "new-c"]);
+        assert!(store.escalation_candidates(&[]).await.unwrap().is_empty());
+        let mut oldest = store
+            .oldest_unescalated(&[Label::Complaint, Label::Question, Label::Urgent])
+            .await
+            .unwrap();
+        oldest.sort_by_key(|(label, _)| label.as_str());
+        assert_eq!(
+            oldest,
+            [
+                (Label::Complaint, t0 + chrono::Duration::minutes(10)),
+                (Label::Question, t0)
+            ]
+        );
+        // Escalated: out of both.
+        let at = t0 + chrono::Duration::minutes(230);
+        for id in ["old-q", "old-c"] {
+            let recorded = store
+                .record_escalation(&CommentId::new(id), Label::Question, at, at, None, 5)
+                .await
+                .unwrap();
+            assert_eq!(recorded, Some(false));
+        }
+        let found = store.escalation_candidates(&cutoffs).await.unwrap();
+        assert_eq!(ids(found), ["new-c"]);
+        let oldest = store.oldest_unescalated(&[Label::Question]).await.unwrap();
+        assert_eq!(
+            oldest,
+            [(Label::Question, t0 + chrono::Duration::minutes(200))]
+        );
     }
 
     #[tokio::test]

@@ -16,7 +16,7 @@
 //! so the platform's answer is recorded in the same place as what it means. Without a room
 //! (the replay, the demo) nothing is queued.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -42,7 +42,9 @@ use crate::outbox::{
 };
 use crate::rules::{Label, Library, LibraryError};
 use crate::sla::QuestionGrace;
-use crate::store::{OutboxDone, PostedDigest, Store, StoreError};
+use crate::store::{
+    as_inserted, NewEscalation, NewTriaged, OutboxDone, PostedDigest, Store, StoreError,
+};
 use crate::triage::{triage, TriageOptions, Verdict};
 
 /// Why a tracker operation could not be done.
@@ -108,6 +110,16 @@ pub struct ClosedWindow {
 pub struct Moderator {
     pub id: String,
     pub name: String,
+}
+
+/// A comment's triage and what follows from it, before it is stored.
+#[derive(Debug)]
+struct Decided {
+    verdict: Verdict,
+    draft: Option<Draft>,
+    state: CommentState,
+    /// The rows posting its alert, stored with it (none while a question waits out its grace).
+    alert: Vec<NewOutbox>,
 }
 
 /// What happened to an incoming comment.
@@ -381,8 +393,33 @@ impl Tracker {
         let work = self
             .ingest_inner(comment, span.clone())
             .instrument(span.clone());
+        self.warn_if_slow(&span, work).await
+    }
+
+    /// Takes in many comments as [`Tracker::ingest`] takes in each, in order, storing them in
+    /// one transaction (a backfill, a replay, a burst): one commit instead of one per comment.
+    /// Each comment gets the outcome `ingest` would have given it, at the same place in the
+    /// result; a comment that meets a bug fails alone (its `Err`, nothing of it stored). The
+    /// outer error is the database's: then nothing of the batch was stored. The batch's
+    /// alerts are queued together, before the alert updates its answers cause (each comment's
+    /// own rows keep their order).
+    pub async fn ingest_many(
+        &self,
+        comments: &[Comment],
+    ) -> Result<Vec<Result<IngestOutcome, TrackerError>>, TrackerError> {
+        let span = info_span!("comments", count = comments.len());
+        let work = self.ingest_many_inner(comments).instrument(span.clone());
+        self.warn_if_slow(&span, work).await
+    }
+
+    /// Runs `work`, saying in the log why nothing moves when the database takes long: SQLite
+    /// waits for another process's lock silently.
+    async fn warn_if_slow<T>(
+        &self,
+        span: &tracing::Span,
+        work: impl std::future::Future<Output = T>,
+    ) -> T {
         tokio::pin!(work);
-        // SQLite waits for another process's lock silently; say why nothing moves.
         tokio::select! {
             outcome = &mut work => outcome,
             () = tokio::time::sleep(SLOW_WRITE) => {
@@ -397,16 +434,10 @@ impl Tracker {
         }
     }
 
-    async fn ingest_inner(
-        &self,
-        comment: &Comment,
-        span: tracing::Span,
-    ) -> Result<IngestOutcome, TrackerError> {
-        let now = self.clock.now();
+    /// Triage and what follows from it: the state to store, the draft kept, and the alert
+    /// rows to queue with the comment.
+    fn decide(&self, comment: &Comment, now: DateTime<Utc>) -> Result<Decided, TrackerError> {
         let (verdict, draft) = self.triage_caught(comment)?;
-        if let Some(main) = verdict.main_match() {
-            span.record("rule", main.rule.as_str());
-        }
         let state = if verdict.needs_reply() && !comment.author.is_staff {
             CommentState::Flagged
         } else {
@@ -418,16 +449,41 @@ impl Tracker {
             .grace
             .ends(comment, &verdict)
             .is_none_or(|ends| ends <= now);
-        let alert: Vec<NewOutbox> = if state == CommentState::Flagged && alert_now {
+        let alert = if state == CommentState::Flagged && alert_now {
             self.alert_rows(&comment.id)
         } else {
             Vec::new()
         };
+        Ok(Decided {
+            verdict,
+            draft,
+            state,
+            alert,
+        })
+    }
+
+    async fn ingest_inner(
+        &self,
+        comment: &Comment,
+        span: tracing::Span,
+    ) -> Result<IngestOutcome, TrackerError> {
+        let now = self.clock.now();
+        let decided = self.decide(comment, now)?;
+        if let Some(main) = decided.verdict.main_match() {
+            span.record("rule", main.rule.as_str());
+        }
         let inserted = self
             .store
-            .insert_triaged(comment, &verdict, state, draft.as_ref(), now, &alert)
+            .insert_triaged(
+                comment,
+                &decided.verdict,
+                decided.state,
+                decided.draft.as_ref(),
+                now,
+                &decided.alert,
+            )
             .await?;
-        if !alert.is_empty() && inserted {
+        if !decided.alert.is_empty() && inserted {
             self.wake();
         }
         if !inserted {
@@ -437,19 +493,115 @@ impl Tracker {
                 answered: Vec::new(),
             });
         }
+        self.after_insert(comment, decided, now, &HashSet::new())
+            .await
+    }
+
+    async fn ingest_many_inner(
+        &self,
+        comments: &[Comment],
+    ) -> Result<Vec<Result<IngestOutcome, TrackerError>>, TrackerError> {
+        let now = self.clock.now();
+        let decided: Vec<Result<Decided, TrackerError>> =
+            comments.iter().map(|c| self.decide(c, now)).collect();
+        let batch: Vec<NewTriaged<'_>> = comments
+            .iter()
+            .zip(&decided)
+            .filter_map(|(comment, decided)| {
+                let decided = decided.as_ref().ok()?;
+                Some(NewTriaged {
+                    comment,
+                    verdict: &decided.verdict,
+                    state: decided.state,
+                    draft: decided.draft.as_ref(),
+                    then: &decided.alert,
+                })
+            })
+            .collect();
+        let mut inserted = self
+            .store
+            .insert_triaged_many(&batch, now)
+            .await?
+            .into_iter();
+        drop(batch);
+        let fresh: Vec<bool> = decided
+            .iter()
+            .map(|d| d.is_ok() && inserted.next().unwrap_or(false))
+            .collect();
+        if comments
+            .iter()
+            .zip(&decided)
+            .zip(&fresh)
+            .any(|((_, d), fresh)| *fresh && d.as_ref().is_ok_and(|d| !d.alert.is_empty()))
+        {
+            self.wake();
+        }
+        // Stored together, answered in order: a comment can only answer one that came before
+        // it, as when they are ingested one at a time.
+        let mut later: HashSet<CommentId> = comments
+            .iter()
+            .zip(&fresh)
+            .filter(|(_, fresh)| **fresh)
+            .map(|(c, _)| c.id.clone())
+            .collect();
+        let mut outcomes = Vec::with_capacity(comments.len());
+        for ((comment, decided), fresh) in comments.iter().zip(decided).zip(fresh) {
+            let decided = match decided {
+                Ok(decided) => decided,
+                Err(error) => {
+                    outcomes.push(Err(error));
+                    continue;
+                }
+            };
+            if !fresh {
+                tracing::debug!(id = %comment.id, "already processed; ignored");
+                outcomes.push(Ok(IngestOutcome {
+                    ingested: Ingested::Duplicate,
+                    answered: Vec::new(),
+                }));
+                continue;
+            }
+            later.remove(&comment.id);
+            let span = info_span!("comment", id = %comment.id, channel = %comment.place.channel_name, rule = tracing::field::Empty);
+            if let Some(main) = decided.verdict.main_match() {
+                span.record("rule", main.rule.as_str());
+            }
+            let outcome = self
+                .after_insert(comment, decided, now, &later)
+                .instrument(span)
+                .await;
+            outcomes.push(outcome);
+        }
+        Ok(outcomes)
+    }
+
+    /// What follows a comment's storing: it is counted, checked for the open comments it
+    /// answers (leaving out `later`, comments stored with it that come after it), and given
+    /// back as the store now holds it.
+    async fn after_insert(
+        &self,
+        comment: &Comment,
+        decided: Decided,
+        now: DateTime<Utc>,
+        later: &HashSet<CommentId>,
+    ) -> Result<IngestOutcome, TrackerError> {
+        let Decided {
+            verdict,
+            draft,
+            state,
+            ..
+        } = decided;
         let labels: Vec<Label> = verdict.labels.iter().map(|l| l.label).collect();
         self.metrics.comment_ingested(comment.source, &labels);
         let answered = self
-            .answers(comment, state == CommentState::Flagged)
+            .answers(comment, state == CommentState::Flagged, later)
             .await?;
         let ingested = if state == CommentState::Flagged {
             let labels: Vec<_> = verdict.labels.iter().map(|l| l.label.as_str()).collect();
             info!(labels = ?labels, "flagged");
-            let stored = self
-                .store
-                .comment(&comment.id)
-                .await?
-                .ok_or_else(|| TrackerError::NotFound(comment.id.clone()))?;
+            // Built rather than read back: the row was just written, and nothing but this
+            // comment's own moves changes it (answering others does not).
+            let stored = as_inserted(comment, &verdict, state, draft.as_ref(), now);
             Ingested::Flagged(Box::new(stored))
         } else {
             Ingested::Clear(verdict)
@@ -467,6 +619,7 @@ impl Tracker {
         &self,
         comment: &Comment,
         opened: bool,
+        later: &HashSet<CommentId>,
     ) -> Result<Vec<StoredComment>, TrackerError> {
         // Every message goes through the detector, answer or not: turn-taking needs them all.
         let detected: Vec<Answered> = {
@@ -502,6 +655,9 @@ impl Tracker {
         }
         let mut answered = Vec::new();
         for target in targets {
+            if later.contains(&target) {
+                continue;
+            }
             let Some(open) = self.store.comment(&target).await? else {
                 continue;
             };
@@ -595,6 +751,19 @@ impl Tracker {
                 role_id,
                 max_pings_per_hour,
             )
+            .await?)
+    }
+
+    /// Records several missed targets at once, as [`Tracker::record_escalation`] records
+    /// each, in one transaction: for each, `None` if already escalated, else whether it pings.
+    pub async fn record_escalations(
+        &self,
+        escalations: &[NewEscalation<'_>],
+        max_pings_per_hour: u32,
+    ) -> Result<Vec<Option<bool>>, TrackerError> {
+        Ok(self
+            .store
+            .record_escalations(escalations, self.clock.now(), max_pings_per_hour)
             .await?)
     }
 
@@ -1557,6 +1726,96 @@ mod tests {
         let failures = tracker.store.open_failures(MAX_ATTEMPTS).await.unwrap();
         assert_eq!(failures.len(), 2);
         assert!(failures.iter().any(|f| f.stage == Stage::Edit));
+    }
+
+    /// What a tracker's store holds, in a form two runs can be compared by.
+    async fn everything(tracker: &Tracker) -> Vec<String> {
+        let store = tracker.store();
+        let mut rows = Vec::new();
+        for id in ["1", "2", "3", "4", "5", "6"] {
+            let id = CommentId::new(id);
+            rows.push(format!("{:?}", store.comment(&id).await.unwrap()));
+            rows.push(format!("{:?}", store.actions_for(&id).await.unwrap()));
+            // Per comment, in order; ids differ, since a batch queues its alerts before the
+            // alert updates its answers cause.
+            let queued: Vec<String> = store
+                .outbox_for(&id)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|row| format!("{:?} {} {:?}", row.destination, row.channel, row.payload))
+                .collect();
+            rows.push(format!("{queued:?}"));
+        }
+        rows
+    }
+
+    /// An outcome without the comment's triage time-independent parts: what a caller sees.
+    fn seen(outcome: &Result<IngestOutcome, TrackerError>) -> String {
+        match outcome {
+            Ok(o) => format!("{:?} / {:?}", o.ingested, o.answered),
+            Err(e) => format!("error: {e}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn ingest_many_gives_each_comment_what_ingest_gives_it_and_stores_the_same() {
+        let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+        let staff_reply = |id: &str, to: &str| {
+            let mut c = comment(id, "We are on it, sorry for the wait", &clock);
+            c.author = Author::staff("s1", "Staff");
+            c.with_reply_to(Some(CommentId::new(to)))
+        };
+        let mut with_extras = comment("5", "My refund never arrived and nobody answers", &clock);
+        with_extras.mentions = vec![crate::comment::AuthorId::new("u-1")];
+        with_extras.thread_root = Some(CommentId::new("9"));
+        let comments = vec![
+            comment("1", "My order never arrived and nobody answers", &clock),
+            comment("2", "Lovely stream yesterday", &clock),
+            // Answers 1, which came before it; 4 comes after it and stays open.
+            staff_reply("3", "1"),
+            comment("1", "My order never arrived and nobody answers", &clock),
+            comment("\u{1F4A5}", "\u{1F4A5} where is my parcel?", &clock),
+            comment("4", "This is unacceptable, my parcel is lost", &clock),
+            staff_reply("6", "4"),
+            with_extras,
+        ];
+        let mut one = tracker(clock.clone()).await;
+        one.panic_on = Some("\u{1F4A5}");
+        let mut many = tracker(clock.clone()).await;
+        many.panic_on = Some("\u{1F4A5}");
+        // Alerts are queued with their comments, in the same order.
+        for tracker in [&one, &many] {
+            tracker.add_room(Room {
+                destination: Destination::Discord,
+                channel: "mods".into(),
+            });
+        }
+        let mut singly = Vec::new();
+        for c in &comments {
+            singly.push(seen(&one.ingest(c).await));
+        }
+        let batched: Vec<String> = many
+            .ingest_many(&comments)
+            .await
+            .unwrap()
+            .iter()
+            .map(seen)
+            .collect();
+        assert_eq!(batched, singly);
+        assert!(singly[2].contains("Answered"), "{}", singly[2]);
+        assert!(singly[3].starts_with("Duplicate"), "{}", singly[3]);
+        assert!(singly[4].starts_with("error: "), "{}", singly[4]);
+        assert_eq!(everything(&many).await, everything(&one).await);
+        // A flagged comment is given back as the store reads it (what the store does not
+        // keep, such as mentions and the thread root, left out).
+        let read = many
+            .store
+            .comment(&CommentId::new("5"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(batched[7], format!("Flagged({read:?}) / []"));
     }
 
     #[tokio::test]

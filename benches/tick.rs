@@ -1,0 +1,199 @@
+//! The scheduler's tick (`announce::tick`, what every platform's clock runs each
+//! `check_every`: alerts of questions past their grace, escalations of missed targets, the
+//! daily digest when due) with 100,000 open comments, against the same tick with 1,000 open
+//! comments as the baseline, measured in the same run (target ≤ 100 ms at 100,000).
+//!
+//! Each store is a SQLite file in a temporary folder, filled with a synthetic day made of
+//! the demo's comments (`examples/comments.jsonl`), one every two seconds, until the open
+//! comments number what is asked; their alerts are shown (as the outbox would have posted
+//! them) and the targets already missed escalated, by one tick that is not measured. Then
+//! the day goes on: before each measured tick fifteen more comments arrive and the clock
+//! moves thirty seconds, so every tick finds targets newly missed among the open comments.
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[path = "support/day.rs"]
+mod day;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::Criterion;
+
+use ascolto::announce;
+use ascolto::app::App;
+use ascolto::clock::{Clock, ManualClock};
+use ascolto::config::Settings;
+use ascolto::lifecycle::AlertRef;
+use ascolto::outbox::{Destination, Room};
+use ascolto::tracker::{IngestOutcome, Ingested};
+
+use day::Day;
+
+/// Comments between two comments of the day.
+const SPACING: i64 = 2;
+/// How far the clock moves between two ticks (the default `check_every` is 30 s).
+const TICK_EVERY: i64 = 30;
+/// Measured ticks per size, for the report.
+const TICKS: usize = 20;
+
+/// A store with `open` comments waiting, and the day that filled it.
+struct Prepared {
+    open: usize,
+    app: App,
+    clock: Arc<ManualClock>,
+    day: Day,
+    /// Keeps the database's folder until the end.
+    _dir: tempfile::TempDir,
+}
+
+fn settings() -> Settings {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut settings = Settings::load_with_env(&root.join("config"), Some(Default::default()))
+        .expect("config/default.toml");
+    settings.rules.dir = root.join("rules");
+    settings
+}
+
+/// Ingests `comments` at the clock's time, shows every alert as the outbox would, and
+/// gives the change in the number of open comments.
+async fn arrive(prepared: &Prepared, comments: &[ascolto::comment::Comment]) -> isize {
+    let tracker = &prepared.app.tracker;
+    if let Some(last) = comments.last() {
+        prepared.clock.set(last.time);
+    }
+    let mut change = 0isize;
+    for outcome in tracker.ingest_many(comments).await.expect("ingest_many") {
+        let IngestOutcome { ingested, answered } = outcome.expect("comment");
+        change -= answered.len() as isize;
+        if let Ingested::Flagged(stored) = ingested {
+            change += 1;
+            let id = &stored.comment.id;
+            tracker
+                .mark_alerted(
+                    id,
+                    AlertRef {
+                        channel: "mods".into(),
+                        message: id.0.clone(),
+                        posted_at: prepared.clock.now(),
+                    },
+                )
+                .await
+                .expect("alert shown");
+        }
+    }
+    change
+}
+
+async fn prepare(open: usize) -> Prepared {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let url = format!("sqlite://{}", dir.path().join("tick.db").display());
+    let clock = Arc::new(ManualClock::new(day::start()));
+    let app = App::build_with_store(settings(), &url, clock.clone())
+        .await
+        .expect("app");
+    let mut prepared = Prepared {
+        open: 0,
+        app,
+        clock,
+        day: Day::new("t", chrono::Duration::seconds(SPACING), day::start()),
+        _dir: dir,
+    };
+    let mut waiting = 0isize;
+    while waiting < open as isize {
+        let comments = prepared.day.take(1_000);
+        waiting += arrive(&prepared, &comments).await;
+    }
+    prepared.open = waiting as usize;
+    prepared.app.tracker.add_room(Room {
+        destination: Destination::Discord,
+        channel: "mods".into(),
+    });
+    tick(&prepared).await;
+    prepared
+}
+
+async fn tick(prepared: &Prepared) {
+    let app = &prepared.app;
+    announce::tick(&app.tracker, &app.sla, &app.escalation, &app.settings).await;
+}
+
+/// The day goes on by one tick's worth of comments; then one tick, timed.
+async fn next_tick(prepared: &mut Prepared) -> Duration {
+    let comments = prepared.day.take((TICK_EVERY / SPACING) as usize);
+    arrive(prepared, &comments).await;
+    // The clock is at the last comment's time: one tick's worth after the previous tick.
+    let started = Instant::now();
+    tick(prepared).await;
+    started.elapsed()
+}
+
+fn bench(c: &mut Criterion, rt: &tokio::runtime::Runtime, sizes: &mut [Prepared]) {
+    let mut group = c.benchmark_group("tick");
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(5));
+    for prepared in sizes.iter_mut() {
+        group.bench_function(format!("{}-open", prepared.open), |b| {
+            b.iter_custom(|iters| (0..iters).map(|_| rt.block_on(next_tick(prepared))).sum())
+        });
+    }
+    group.finish();
+}
+
+fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let mut sizes = Vec::new();
+    for open in [1_000, 100_000] {
+        let started = Instant::now();
+        let prepared = rt.block_on(prepare(open));
+        println!(
+            "prepared {} open comments in {:.1} s",
+            prepared.open,
+            started.elapsed().as_secs_f64()
+        );
+        sizes.push(prepared);
+    }
+    let mut c = Criterion::default().configure_from_args();
+    bench(&mut c, &rt, &mut sizes);
+    c.final_summary();
+
+    println!("\n== scheduler tick (announce::tick), median of {TICKS} ticks ==");
+    let mut medians = Vec::new();
+    for prepared in sizes.iter_mut() {
+        let times: Vec<Duration> = (0..TICKS)
+            .map(|_| rt.block_on(next_tick(prepared)))
+            .collect();
+        let max = times.iter().max().copied().unwrap_or_default();
+        let m = median(times);
+        println!(
+            "{:>7} open comments: {:>8.2} ms (slowest {:.2} ms)",
+            prepared.open,
+            m.as_secs_f64() * 1e3,
+            max.as_secs_f64() * 1e3
+        );
+        medians.push(m);
+    }
+    if let [small, large] = medians[..] {
+        println!(
+            "100000 open vs 1000 open: {:.1}x; at 100000: {:.2} ms (target <= 100 ms: {})",
+            large.as_secs_f64() / small.as_secs_f64().max(1e-9),
+            large.as_secs_f64() * 1e3,
+            if large <= Duration::from_millis(100) {
+                "met"
+            } else {
+                "NOT met"
+            }
+        );
+    }
+}
