@@ -1634,6 +1634,30 @@ mod tests {
     use crate::comment::{Author, Place};
 
     async fn tracker(clock: Arc<ManualClock>) -> Tracker {
+        tracker_on(Store::in_memory().await.unwrap(), clock)
+    }
+
+    /// The stores a test that compares two trackers runs on: two fresh SQLite databases in
+    /// memory, and two fresh PostgreSQL databases when a server is given.
+    async fn store_pairs() -> Vec<(Store, Store)> {
+        use crate::store::testing;
+        let mut all = vec![(
+            Store::in_memory().await.unwrap(),
+            Store::in_memory().await.unwrap(),
+        )];
+        if let Some(server) = testing::postgres_server() {
+            let mut fresh = Vec::new();
+            for _ in 0..2 {
+                let url = testing::fresh_postgres_database(&server).await.unwrap();
+                fresh.push(Store::connect(&url).await.unwrap());
+            }
+            let (b, a) = (fresh.pop().unwrap(), fresh.pop().unwrap());
+            all.push((a, b));
+        }
+        all
+    }
+
+    fn tracker_on(store: Store, clock: Arc<ManualClock>) -> Tracker {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let settings =
             crate::config::Settings::load_with_env(&root.join("config"), Some(Default::default()))
@@ -1648,7 +1672,7 @@ mod tests {
             grace: QuestionGrace::default(),
             lease: settings.cluster.lease(),
         };
-        Tracker::new(Store::in_memory().await.unwrap(), library, config, clock)
+        Tracker::new(store, library, config, clock)
     }
 
     fn comment(id: &str, text: &str, clock: &ManualClock) -> Comment {
@@ -1780,42 +1804,45 @@ mod tests {
             staff_reply("6", "4"),
             with_extras,
         ];
-        let mut one = tracker(clock.clone()).await;
-        one.panic_on = Some("\u{1F4A5}");
-        let mut many = tracker(clock.clone()).await;
-        many.panic_on = Some("\u{1F4A5}");
-        // Alerts are queued with their comments, in the same order.
-        for tracker in [&one, &many] {
-            tracker.add_room(Room {
-                destination: Destination::Discord,
-                channel: "mods".into(),
-            });
+        // On each store: what one store computes in SQL, the other must too.
+        for (one_store, many_store) in store_pairs().await {
+            let mut one = tracker_on(one_store, clock.clone());
+            one.panic_on = Some("\u{1F4A5}");
+            let mut many = tracker_on(many_store, clock.clone());
+            many.panic_on = Some("\u{1F4A5}");
+            // Alerts are queued with their comments, in the same order.
+            for tracker in [&one, &many] {
+                tracker.add_room(Room {
+                    destination: Destination::Discord,
+                    channel: "mods".into(),
+                });
+            }
+            let mut singly = Vec::new();
+            for c in &comments {
+                singly.push(seen(&one.ingest(c).await));
+            }
+            let batched: Vec<String> = many
+                .ingest_many(&comments)
+                .await
+                .unwrap()
+                .iter()
+                .map(seen)
+                .collect();
+            assert_eq!(batched, singly);
+            assert!(singly[2].contains("Answered"), "{}", singly[2]);
+            assert!(singly[3].starts_with("Duplicate"), "{}", singly[3]);
+            assert!(singly[4].starts_with("error: "), "{}", singly[4]);
+            assert_eq!(everything(&many).await, everything(&one).await);
+            // A flagged comment is given back as the store reads it (what the store does not
+            // keep, such as mentions and the thread root, left out).
+            let read = many
+                .store
+                .comment(&CommentId::new("5"))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(batched[7], format!("Flagged({read:?}) / []"));
         }
-        let mut singly = Vec::new();
-        for c in &comments {
-            singly.push(seen(&one.ingest(c).await));
-        }
-        let batched: Vec<String> = many
-            .ingest_many(&comments)
-            .await
-            .unwrap()
-            .iter()
-            .map(seen)
-            .collect();
-        assert_eq!(batched, singly);
-        assert!(singly[2].contains("Answered"), "{}", singly[2]);
-        assert!(singly[3].starts_with("Duplicate"), "{}", singly[3]);
-        assert!(singly[4].starts_with("error: "), "{}", singly[4]);
-        assert_eq!(everything(&many).await, everything(&one).await);
-        // A flagged comment is given back as the store reads it (what the store does not
-        // keep, such as mentions and the thread root, left out).
-        let read = many
-            .store
-            .comment(&CommentId::new("5"))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(batched[7], format!("Flagged({read:?}) / []"));
     }
 
     #[tokio::test]
