@@ -13,3 +13,10 @@ UPDATE comments SET escalated = 1
 -- this index to `comments_by_state`, which would read every open comment.
 CREATE INDEX comments_awaiting_escalation ON comments (escalated, created_at, id)
     WHERE escalated = 0 AND state IN ('flagged', 'alerted', 'sending');
+
+-- The hourly ping budget counts the pings of the last hour. Through `escalations_by_time` that
+-- read every escalation of the hour, pinged or not: after a backlog was escalated at once (a
+-- start after downtime), every escalation for the next hour counted the whole backlog. Only
+-- pinged rows are in this index (at most `max_pings_per_hour` an hour); `pinged` leads the
+-- key so that the planner, without statistics, prefers it for `pinged = 1 AND escalated_at …`.
+CREATE INDEX escalations_pinged ON escalations (pinged, escalated_at) WHERE pinged = 1;
