@@ -113,6 +113,20 @@ impl Backend {
             Err(StoreError::UnknownUrl { url: db_name(url) })
         }
     }
+
+    /// Rows per multi-row statement of a batch. Each statement is one round trip: to
+    /// SQLite's worker thread, or over the network to PostgreSQL, where a round trip costs
+    /// far more than a row, so statements there are as long as they usefully get (250 rows,
+    /// 4,000 parameters at most; PostgreSQL takes 65,535). SQLite looks each numbered
+    /// parameter (`$N`) up by name in a list, so a statement's binding grows with the square
+    /// of its parameters (at 50 rows, 800 parameters, that lookup was a tenth of the time):
+    /// 16 rows (256 parameters at most) keep both small there.
+    fn rows_per_statement(self) -> usize {
+        match self {
+            Backend::Sqlite => 16,
+            Backend::Postgres => 250,
+        }
+    }
 }
 
 /// The database as messages name it: the URL without its query string and without a
@@ -499,9 +513,10 @@ impl Store {
             .iter()
             .filter(|item| seen.insert(item.comment.id.as_str()))
             .collect();
+        let rows = self.backend.rows_per_statement();
         let mut tx = self.writer.begin().await?;
         let mut stored = std::collections::HashSet::new();
-        for chunk in first.chunks(ROWS_PER_STATEMENT) {
+        for chunk in first.chunks(rows) {
             for id in insert_comments(&mut tx, chunk, now).await? {
                 stored.insert(id);
             }
@@ -510,10 +525,10 @@ impl Store {
             .into_iter()
             .filter(|item| stored.contains(item.comment.id.as_str()))
             .collect();
-        for chunk in fresh.chunks(ROWS_PER_STATEMENT) {
+        for chunk in fresh.chunks(rows) {
             insert_verdicts(&mut tx, chunk, now).await?;
             insert_drafts(&mut tx, chunk, now).await?;
-            insert_outbox_rows(&mut tx, chunk, now).await?;
+            insert_outbox_rows(&mut tx, chunk, now, rows).await?;
         }
         tx.commit().await?;
         // Each id counts once: its first place in the batch.
@@ -1873,13 +1888,6 @@ fn outbox_from_row(row: &AnyRow) -> Result<OutboxRow, StoreError> {
     })
 }
 
-/// Rows per multi-row statement of a batch. Each statement is one round trip to SQLite's
-/// worker thread, which is what a comment's insert cost once the commit per comment was
-/// gone; but SQLite looks each numbered parameter (`$N`) up by name in a list, so a
-/// statement's binding grows with the square of its parameters (at 50 rows, 800 parameters,
-/// that lookup was a tenth of the time). 16 rows (256 parameters at most) keep both small.
-const ROWS_PER_STATEMENT: usize = 16;
-
 /// `($1, $2, $3), ($4, $5, $6)` for `rows` rows of `columns` parameters.
 fn values_sql(rows: usize, columns: usize) -> String {
     let tuples: Vec<String> = (0..rows)
@@ -2036,9 +2044,10 @@ async fn insert_outbox_rows(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     items: &[&NewTriaged<'_>],
     now: DateTime<Utc>,
+    per_statement: usize,
 ) -> Result<(), StoreError> {
     let rows: Vec<&NewOutbox> = items.iter().flat_map(|item| item.then.iter()).collect();
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+    for chunk in rows.chunks(per_statement) {
         let sql = format!(
             "INSERT INTO outbox (destination, channel, comment_id, kind, payload, state, created_at)
              VALUES {}
