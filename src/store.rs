@@ -456,42 +456,15 @@ impl Store {
         now: DateTime<Utc>,
         then: &[NewOutbox],
     ) -> Result<bool, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO comments (id, source, channel_id, channel_name, guild_id, parent_id, is_dm,
-                author_id, author_name, author_is_staff, text, created_at, reply_to, link, state, state_changed_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
-             ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(comment.id.as_str())
-        .bind(comment.source.as_str())
-        .bind(comment.place.channel.as_str())
-        .bind(&comment.place.channel_name)
-        .bind(comment.place.guild.as_deref())
-        .bind(comment.place.parent.as_ref().map(|p| p.as_str()))
-        .bind(i64::from(comment.place.is_dm))
-        .bind(comment.author.id.as_str())
-        .bind(&comment.author.name)
-        .bind(i64::from(comment.author.is_staff))
-        .bind(&comment.text)
-        .bind(db_time(comment.time))
-        .bind(comment.reply_to.as_ref().map(|r| r.as_str()))
-        .bind(comment.link.as_deref())
-        .bind(state.as_str())
-        .bind(db_time(now))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if !inserted {
-            return Ok(false);
-        }
-        write_verdict(&mut tx, &comment.id, verdict, draft, now).await?;
-        for row in then {
-            insert_outbox(&mut tx, row, now).await?;
-        }
-        tx.commit().await?;
-        Ok(true)
+        let one = NewTriaged {
+            comment,
+            verdict,
+            state,
+            draft,
+            then,
+        };
+        let inserted = self.insert_triaged_many(&[one], now).await?;
+        Ok(inserted.first().copied().unwrap_or(false))
     }
 
     /// Stores many newly triaged comments as [`Store::insert_triaged`] stores one, each with
