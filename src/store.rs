@@ -584,26 +584,49 @@ impl Store {
         action: &Action,
         then: &[NewOutbox],
     ) -> Result<bool, StoreError> {
+        let close = Closing {
+            change,
+            answered_by,
+            action,
+            then,
+        };
+        let closed = self.close_many(&[close]).await?;
+        Ok(closed.first().copied().unwrap_or(false))
+    }
+
+    /// Makes each closing move of `closes` as [`Store::close_with_action`] makes one, in
+    /// order, all in one transaction (the answers found in a batch of comments: one commit,
+    /// not one each). For each, whether it was made; one refused (its comment closed already,
+    /// by an earlier one of the list or anyone else) writes nothing of its own.
+    pub async fn close_many(&self, closes: &[Closing<'_>]) -> Result<Vec<bool>, StoreError> {
+        let mut made = Vec::with_capacity(closes.len());
+        if closes.is_empty() {
+            return Ok(made);
+        }
         let mut tx = self.writer.begin().await?;
-        if !transition_on(&mut tx, &action.comment, change, action.at).await? {
-            tx.rollback().await?;
-            return Ok(false);
+        for close in closes {
+            let action = close.action;
+            if !transition_on(&mut tx, &action.comment, close.change, action.at).await? {
+                made.push(false);
+                continue;
+            }
+            for row in close.then {
+                insert_outbox(&mut tx, row, action.at).await?;
+            }
+            if let Some(by) = close.answered_by {
+                sqlx::query(
+                    "UPDATE comments SET answered_by = COALESCE(answered_by, $1) WHERE id = $2",
+                )
+                .bind(by)
+                .bind(action.comment.as_str())
+                .execute(&mut *tx)
+                .await?;
+            }
+            insert_action(&mut tx, action).await?;
+            made.push(true);
         }
-        for row in then {
-            insert_outbox(&mut tx, row, action.at).await?;
-        }
-        if let Some(by) = answered_by {
-            sqlx::query(
-                "UPDATE comments SET answered_by = COALESCE(answered_by, $1) WHERE id = $2",
-            )
-            .bind(by)
-            .bind(action.comment.as_str())
-            .execute(&mut *tx)
-            .await?;
-        }
-        insert_action(&mut tx, action).await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(made)
     }
 
     pub async fn set_draft(
@@ -851,6 +874,17 @@ pub struct NewTriaged<'a> {
     pub verdict: &'a Verdict,
     pub state: CommentState,
     pub draft: Option<&'a Draft>,
+    pub then: &'a [NewOutbox],
+}
+
+/// A closing move with the action that makes it (see [`Store::close_with_action`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Closing<'a> {
+    pub change: Transition,
+    /// Who answered, when the move records an answer.
+    pub answered_by: Option<&'a str>,
+    pub action: &'a Action,
+    /// Rows to queue with it (the alert's update).
     pub then: &'a [NewOutbox],
 }
 

@@ -43,7 +43,7 @@ use crate::outbox::{
 use crate::rules::{Label, Library, LibraryError};
 use crate::sla::QuestionGrace;
 use crate::store::{
-    as_inserted, NewEscalation, NewTriaged, OutboxDone, PostedDigest, Store, StoreError,
+    as_inserted, Closing, NewEscalation, NewTriaged, OutboxDone, PostedDigest, Store, StoreError,
 };
 use crate::triage::{triage, TriageOptions, Verdict};
 
@@ -493,8 +493,25 @@ impl Tracker {
                 answered: Vec::new(),
             });
         }
-        self.after_insert(comment, decided, now, &HashSet::new())
-            .await
+        let (mut outcome, targets) = self
+            .after_insert(comment, decided, now, &HashSet::new())
+            .await?;
+        for target in targets {
+            if let Some(closed) = self
+                .close(
+                    &target.comment.id,
+                    Transition::ANSWER,
+                    ActionKind::AnsweredInChannel,
+                    &answerer(comment),
+                    self.update_rows(&target.comment.id),
+                )
+                .await?
+            {
+                info!(answered = %target.comment.id, by = %comment.author.name, "answered in channel");
+                outcome.answered.push(closed);
+            }
+        }
+        Ok(outcome)
     }
 
     async fn ingest_many_inner(
@@ -545,6 +562,8 @@ impl Tracker {
             .map(|(c, _)| c.id.clone())
             .collect();
         let mut outcomes = Vec::with_capacity(comments.len());
+        // The open comments each answers, closed together once every comment is seen.
+        let mut answers = Vec::new();
         for ((comment, decided), fresh) in comments.iter().zip(decided).zip(fresh) {
             let decided = match decided {
                 Ok(decided) => decided,
@@ -566,25 +585,94 @@ impl Tracker {
             if let Some(main) = decided.verdict.main_match() {
                 span.record("rule", main.rule.as_str());
             }
-            let outcome = self
+            match self
                 .after_insert(comment, decided, now, &later)
                 .instrument(span)
-                .await;
-            outcomes.push(outcome);
+                .await
+            {
+                Ok((outcome, targets)) => {
+                    for target in targets {
+                        answers.push((outcomes.len(), comment, target));
+                    }
+                    outcomes.push(Ok(outcome));
+                }
+                Err(error) => outcomes.push(Err(error)),
+            }
         }
+        self.close_answered(answers, &mut outcomes).await?;
         Ok(outcomes)
+    }
+
+    /// Closes the open comments a batch's comments answer (`(outcome index, answerer,
+    /// target)`, in the batch's order) in one transaction, as one ingest at a time would
+    /// close each: a comment answered twice in the batch is closed by the first answer only.
+    /// Each closed comment is added, as stored now, to its answerer's outcome.
+    async fn close_answered(
+        &self,
+        answers: Vec<(usize, &Comment, StoredComment)>,
+        outcomes: &mut [Result<IngestOutcome, TrackerError>],
+    ) -> Result<(), TrackerError> {
+        if answers.is_empty() {
+            return Ok(());
+        }
+        let at = self.clock.now();
+        let planned: Vec<(Action, String, Vec<NewOutbox>)> = answers
+            .iter()
+            .map(|(_, by, target)| {
+                let who = answerer(by);
+                let action = Action {
+                    comment: target.comment.id.clone(),
+                    kind: ActionKind::AnsweredInChannel,
+                    moderator_id: Some(who.id),
+                    moderator_name: Some(who.name.clone()),
+                    at,
+                    draft_text: target.draft.as_ref().map(|d| d.text.clone()),
+                    sent_text: None,
+                    reply_message_id: None,
+                };
+                (action, who.name, self.update_rows(&target.comment.id))
+            })
+            .collect();
+        let closes: Vec<Closing<'_>> = planned
+            .iter()
+            .map(|(action, name, then)| Closing {
+                change: Transition::ANSWER,
+                answered_by: Some(name.as_str()),
+                action,
+                then,
+            })
+            .collect();
+        let made = self.store.close_many(&closes).await?;
+        let mut woke = false;
+        for ((index, by, target), made) in answers.into_iter().zip(made) {
+            if !made {
+                continue;
+            }
+            let id = &target.comment.id;
+            info!(answered = %id, by = %by.author.name, "answered in channel");
+            if !woke && !self.update_rows(id).is_empty() {
+                self.wake();
+                woke = true;
+            }
+            let closed = self.stored(id).await?;
+            if let Some(Ok(outcome)) = outcomes.get_mut(index) {
+                outcome.answered.push(closed);
+            }
+        }
+        Ok(())
     }
 
     /// What follows a comment's storing: it is counted, checked for the open comments it
     /// answers (leaving out `later`, comments stored with it that come after it), and given
-    /// back as the store now holds it.
+    /// back as the store now holds it, with the open comments it answers (for the caller
+    /// to close: one at a time, or a batch's together).
     async fn after_insert(
         &self,
         comment: &Comment,
         decided: Decided,
         now: DateTime<Utc>,
         later: &HashSet<CommentId>,
-    ) -> Result<IngestOutcome, TrackerError> {
+    ) -> Result<(IngestOutcome, Vec<StoredComment>), TrackerError> {
         let Decided {
             verdict,
             draft,
@@ -593,8 +681,8 @@ impl Tracker {
         } = decided;
         let labels: Vec<Label> = verdict.labels.iter().map(|l| l.label).collect();
         self.metrics.comment_ingested(comment.source, &labels);
-        let answered = self
-            .answers(comment, state == CommentState::Flagged, later)
+        let targets = self
+            .answer_targets(comment, state == CommentState::Flagged, later)
             .await?;
         let ingested = if state == CommentState::Flagged {
             let labels: Vec<_> = verdict.labels.iter().map(|l| l.label.as_str()).collect();
@@ -606,16 +694,22 @@ impl Tracker {
         } else {
             Ingested::Clear(verdict)
         };
-        Ok(IngestOutcome { ingested, answered })
+        Ok((
+            IngestOutcome {
+                ingested,
+                answered: Vec::new(),
+            },
+            targets,
+        ))
     }
 
-    /// Open comments that `comment` answers.
+    /// Open comments that `comment` answers, as stored now.
     ///
     /// Answers count when written by staff (or by anyone but the author, if so configured):
     /// an explicit reply, a message in the thread started from the comment, or, in channels
     /// where people answer without replying, what the answer detector recognises by name,
     /// turn-taking and content.
-    async fn answers(
+    async fn answer_targets(
         &self,
         comment: &Comment,
         opened: bool,
@@ -664,22 +758,7 @@ impl Tracker {
             if !open.state.is_open() || open.comment.author.id == comment.author.id {
                 continue;
             }
-            if let Some(closed) = self
-                .close(
-                    &target,
-                    Transition::ANSWER,
-                    ActionKind::AnsweredInChannel,
-                    &Moderator {
-                        id: comment.author.id.0.clone(),
-                        name: comment.author.name.clone(),
-                    },
-                    self.update_rows(&target),
-                )
-                .await?
-            {
-                info!(answered = %target, by = %comment.author.name, "answered in channel");
-                answered.push(closed);
-            }
+            answered.push(open);
         }
         Ok(answered)
     }
@@ -1627,6 +1706,14 @@ impl Tracker {
     }
 }
 
+/// The author of an answer, as the audit trail names who closed the comment it answers.
+fn answerer(comment: &Comment) -> Moderator {
+    Moderator {
+        id: comment.author.id.0.clone(),
+        name: comment.author.name.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1803,6 +1890,8 @@ mod tests {
             comment("4", "This is unacceptable, my parcel is lost", &clock),
             staff_reply("6", "4"),
             with_extras,
+            // A second answer to 1: closed by 3 already, so this one closes nothing.
+            staff_reply("7", "1"),
         ];
         // On each store: what one store computes in SQL, the other must too.
         for (one_store, many_store) in store_pairs().await {
@@ -1832,6 +1921,7 @@ mod tests {
             assert!(singly[2].contains("Answered"), "{}", singly[2]);
             assert!(singly[3].starts_with("Duplicate"), "{}", singly[3]);
             assert!(singly[4].starts_with("error: "), "{}", singly[4]);
+            assert!(singly[8].ends_with("/ []"), "{}", singly[8]);
             assert_eq!(everything(&many).await, everything(&one).await);
             // A flagged comment is given back as the store reads it (what the store does not
             // keep, such as mentions and the thread root, left out).
