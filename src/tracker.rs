@@ -397,12 +397,14 @@ impl Tracker {
     }
 
     /// Takes in many comments as [`Tracker::ingest`] takes in each, in order, storing them in
-    /// one transaction (a backfill, a replay, a burst): one commit instead of one per comment.
-    /// Each comment gets the outcome `ingest` would have given it, at the same place in the
-    /// result; a comment that meets a bug fails alone (its `Err`, nothing of it stored). The
-    /// outer error is the database's: then nothing of the batch was stored. The batch's
-    /// alerts are queued together, before the alert updates its answers cause (each comment's
-    /// own rows keep their order).
+    /// one transaction, and the closing of the open comments they answer in a second one:
+    /// two commits instead of one or more per comment. Each comment gets the outcome `ingest`
+    /// would have given it, at the same place in the result; a comment that meets a bug fails
+    /// alone (its `Err`, nothing of it stored). The outer error is the database's: either
+    /// nothing of the batch was stored, or (when it failed closing the answered comments)
+    /// the comments were and those comments stay open, as when `ingest` fails after storing
+    /// a comment. The batch's alerts are queued together, before the alert updates its
+    /// answers cause (each comment's own rows keep their order).
     pub async fn ingest_many(
         &self,
         comments: &[Comment],
