@@ -606,21 +606,20 @@ impl Store {
         let mut tx = self.writer.begin().await?;
         for close in closes {
             let action = close.action;
-            if !transition_on(&mut tx, &action.comment, close.change, action.at).await? {
+            let moved = transition_answered_on(
+                &mut tx,
+                &action.comment,
+                close.change,
+                action.at,
+                close.answered_by,
+            )
+            .await?;
+            if !moved {
                 made.push(false);
                 continue;
             }
             for row in close.then {
                 insert_outbox(&mut tx, row, action.at).await?;
-            }
-            if let Some(by) = close.answered_by {
-                sqlx::query(
-                    "UPDATE comments SET answered_by = COALESCE(answered_by, $1) WHERE id = $2",
-                )
-                .bind(by)
-                .bind(action.comment.as_str())
-                .execute(&mut *tx)
-                .await?;
             }
             insert_action(&mut tx, action).await?;
             made.push(true);
@@ -2227,9 +2226,22 @@ async fn transition_on(
     change: Transition,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
+    transition_answered_on(conn, id, change, now, None).await
+}
+
+/// As [`transition_on`], recording `answered_by` as who answered (unless someone is on
+/// record already) in the same statement when the move is made.
+async fn transition_answered_on(
+    conn: &mut AnyConnection,
+    id: &CommentId,
+    change: Transition,
+    now: DateTime<Utc>,
+    answered_by: Option<&str>,
+) -> Result<bool, StoreError> {
     let sql = format!(
         "UPDATE comments SET state = $1, state_changed_at = $2,
-            closed_at = CASE WHEN $3 <> 0 AND closed_at IS NULL THEN $4 ELSE closed_at END
+            closed_at = CASE WHEN $3 <> 0 AND closed_at IS NULL THEN $4 ELSE closed_at END,
+            answered_by = COALESCE(answered_by, $6)
          WHERE id = $5 AND state IN ({})",
         states_sql(change.from)
     );
@@ -2239,6 +2251,7 @@ async fn transition_on(
         .bind(i64::from(change.to.closes()))
         .bind(db_time(now))
         .bind(id.as_str())
+        .bind(answered_by)
         .execute(conn)
         .await?
         .rows_affected()

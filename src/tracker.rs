@@ -656,7 +656,17 @@ impl Tracker {
                 self.wake();
                 woke = true;
             }
-            let closed = self.stored(id).await?;
+            // As the store now holds it, built rather than read back: only this close
+            // changed it since it was read (another would have refused this one).
+            let mut closed = target;
+            closed.state = Transition::ANSWER.to;
+            closed.state_changed_at = at;
+            if Transition::ANSWER.to.closes() && closed.closed_at.is_none() {
+                closed.closed_at = Some(at);
+            }
+            if closed.answered_by.is_none() {
+                closed.answered_by = Some(by.author.name.clone());
+            }
             if let Some(Ok(outcome)) = outcomes.get_mut(index) {
                 outcome.answered.push(closed);
             }
