@@ -2622,6 +2622,27 @@ mod tests {
         }
     }
 
+    /// A flagged comment stored in `store`.
+    async fn flagged(store: &Store, now: DateTime<Utc>) -> Comment {
+        let c = comment("1", "general", Source::Discord, false);
+        store
+            .insert_triaged(&c, &verdict(), CommentState::Flagged, None, now, &[])
+            .await
+            .unwrap();
+        c
+    }
+
+    /// The row that posts `c`'s alert in a Discord channel.
+    fn alert_row(c: &Comment, channel: &str) -> NewOutbox {
+        NewOutbox {
+            destination: Destination::Discord,
+            channel: channel.into(),
+            payload: crate::outbox::Payload::Alert {
+                comment: c.id.clone(),
+            },
+        }
+    }
+
     #[tokio::test]
     async fn a_duty_is_held_by_one_process_until_its_lease_runs_out_then_taken_over() {
         for (a, b, _dir) in shared_stores().await {
@@ -2682,19 +2703,10 @@ mod tests {
     async fn a_queued_write_claimed_by_two_processes_at_once_goes_to_one() {
         for (a, b, _dir) in shared_stores().await {
             let now = Utc::now();
-            let c = comment("1", "general", Source::Discord, false);
-            a.insert_triaged(&c, &verdict(), CommentState::Flagged, None, now, &[])
-                .await
-                .unwrap();
+            let c = flagged(&a, now).await;
             let mut ids = Vec::new();
             for channel in 0..10 {
-                let row = NewOutbox {
-                    destination: Destination::Discord,
-                    channel: format!("mods-{channel}"),
-                    payload: crate::outbox::Payload::Alert {
-                        comment: CommentId::new("1"),
-                    },
-                };
+                let row = alert_row(&c, &format!("mods-{channel}"));
                 ids.push(a.enqueue(&row, now).await.unwrap().unwrap());
             }
             for id in ids {
@@ -2712,17 +2724,8 @@ mod tests {
     async fn a_room_gets_one_alert_on_its_way_per_comment_whoever_queues_it() {
         for (a, b, _dir) in shared_stores().await {
             let now = Utc::now();
-            let c = comment("1", "general", Source::Discord, false);
-            a.insert_triaged(&c, &verdict(), CommentState::Flagged, None, now, &[])
-                .await
-                .unwrap();
-            let row = NewOutbox {
-                destination: Destination::Discord,
-                channel: "mods".into(),
-                payload: crate::outbox::Payload::Alert {
-                    comment: CommentId::new("1"),
-                },
-            };
+            let c = flagged(&a, now).await;
+            let row = alert_row(&c, "mods");
             let (x, y) = tokio::join!(a.enqueue(&row, now), b.enqueue(&row, now));
             let queued = [x.unwrap().is_some(), y.unwrap().is_some()];
             assert_eq!(queued.iter().filter(|q| **q).count(), 1, "{queued:?}");
