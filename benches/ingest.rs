@@ -19,7 +19,6 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[path = "support/day.rs"]
 mod day;
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,7 +26,6 @@ use criterion::{criterion_group, Criterion, Throughput};
 
 use ascolto::app::App;
 use ascolto::clock::ManualClock;
-use ascolto::config::Settings;
 use ascolto::outbox::{Destination, Room};
 
 use day::Day;
@@ -40,14 +38,6 @@ const ONE_BY_ONE: usize = 500;
 const BATCHED: usize = 5_000;
 const ROUNDS: usize = 5;
 
-fn settings() -> Settings {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut settings = Settings::load_with_env(&root.join("config"), Some(Default::default()))
-        .expect("config/default.toml");
-    settings.rules.dir = root.join("rules");
-    settings
-}
-
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -57,7 +47,7 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// The application on `url`, with a Discord moderators' room so alerts are queued.
 async fn app(url: &str, clock: Arc<ManualClock>) -> Result<App, String> {
-    let app = App::build_with_store(settings(), url, clock)
+    let app = App::build_with_store(day::settings(), url, clock)
         .await
         .map_err(|e| e.to_string())?;
     app.tracker.add_room(Room {

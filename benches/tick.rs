@@ -16,7 +16,6 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[path = "support/day.rs"]
 mod day;
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,7 +24,6 @@ use criterion::Criterion;
 use ascolto::announce;
 use ascolto::app::App;
 use ascolto::clock::{Clock, ManualClock};
-use ascolto::config::Settings;
 use ascolto::lifecycle::AlertRef;
 use ascolto::outbox::{Destination, Room};
 use ascolto::tracker::{IngestOutcome, Ingested};
@@ -47,14 +45,6 @@ struct Prepared {
     day: Day,
     /// Keeps the database's folder until the end.
     _dir: tempfile::TempDir,
-}
-
-fn settings() -> Settings {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut settings = Settings::load_with_env(&root.join("config"), Some(Default::default()))
-        .expect("config/default.toml");
-    settings.rules.dir = root.join("rules");
-    settings
 }
 
 /// Ingests `comments` at the clock's time, shows every alert as the outbox would, and
@@ -91,7 +81,7 @@ async fn prepare(open: usize) -> Prepared {
     let dir = tempfile::tempdir().expect("temporary folder");
     let url = format!("sqlite://{}", dir.path().join("tick.db").display());
     let clock = Arc::new(ManualClock::new(day::start()));
-    let app = App::build_with_store(settings(), &url, clock.clone())
+    let app = App::build_with_store(day::settings(), &url, clock.clone())
         .await
         .expect("app");
     let mut prepared = Prepared {

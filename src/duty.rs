@@ -48,12 +48,6 @@ impl Duties {
         }
     }
 
-    /// This process as the `duties` table names it: host, process id and start time, so a
-    /// restarted process (same host and id, possible in a container) is a new holder.
-    pub fn holder(&self) -> &str {
-        &self.holder
-    }
-
     /// How long a lease runs without renewal.
     pub fn lease(&self) -> Duration {
         self.lease
@@ -119,8 +113,9 @@ impl Duties {
     }
 }
 
-/// `host:pid:start` for this process: the same for every tracker it builds (a bot restarted
-/// inside one process keeps its duties), new for a new process.
+/// This process as the `duties` table names it, `host:pid:start`: the same for every tracker
+/// it builds (a bot restarted inside one process keeps its duties), new for a new process,
+/// even one with the same host and id (possible in a container).
 fn process_name() -> String {
     static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     NAME.get_or_init(name_this_process).clone()

@@ -425,11 +425,6 @@ impl Store {
         &self.name
     }
 
-    /// Which engine holds the data.
-    pub fn backend(&self) -> Backend {
-        self.backend
-    }
-
     /// The writer connection, for a channel adapter's own bookkeeping tables (Telegram's
     /// update offset): state that is the platform's, not a comment's, so not the tracker's to
     /// write. On SQLite it is the one writer, so these writes queue with the others instead

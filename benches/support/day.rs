@@ -1,6 +1,7 @@
 //! A synthetic day for the pipeline's benchmarks: the demo's comments
 //! (`examples/comments.jsonl`, read by the replay's own reader) over and over, each time with
-//! new ids, one comment every `spacing`, as `ascolto replay` of a generated day sees them.
+//! new ids, one comment every `spacing`, as `ascolto replay` of a generated day sees them;
+//! and the settings those benchmarks run it with.
 
 use std::path::Path;
 
@@ -8,6 +9,16 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use ascolto::comment::{Comment, CommentId};
 use ascolto::replay::{self, Limits};
+
+/// The committed `config/default.toml`, with the shipped rule library.
+pub fn settings() -> ascolto::config::Settings {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut settings =
+        ascolto::config::Settings::load_with_env(&root.join("config"), Some(Default::default()))
+            .expect("config/default.toml");
+    settings.rules.dir = root.join("rules");
+    settings
+}
 
 /// When the synthetic day starts.
 pub fn start() -> DateTime<Utc> {
