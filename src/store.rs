@@ -752,6 +752,27 @@ impl Store {
         row.as_ref().map(stored_from_row).transpose()
     }
 
+    /// The stored comments among `ids` (those not stored are left out), in no set order:
+    /// the open comments a batch of comments answers, read in one query rather than one each.
+    pub async fn comments(&self, ids: &[&CommentId]) -> Result<Vec<StoredComment>, StoreError> {
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(self.backend.rows_per_statement()) {
+            let marks = (1..=chunk.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!("{SELECT_STORED} WHERE c.id IN ({marks})");
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                found.push(stored_from_row(&row)?);
+            }
+        }
+        Ok(found)
+    }
+
     /// Comments still waiting for an answer, oldest first.
     pub async fn open_comments(&self) -> Result<Vec<StoredComment>, StoreError> {
         let open = states_sql(CommentState::OPEN);

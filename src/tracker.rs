@@ -16,7 +16,7 @@
 //! so the platform's answer is recorded in the same place as what it means. Without a room
 //! (the replay, the demo) nothing is queued.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -397,8 +397,9 @@ impl Tracker {
     }
 
     /// Takes in many comments as [`Tracker::ingest`] takes in each, in order, storing them in
-    /// one transaction, and the closing of the open comments they answer in a second one:
-    /// two commits instead of one or more per comment. Each comment gets the outcome `ingest`
+    /// one transaction, reading the comments they may answer in one query, and closing the
+    /// open ones they answer in a second transaction: two commits and a read instead of
+    /// commits and reads per comment (over a network, to PostgreSQL, each is a round trip). Each comment gets the outcome `ingest`
     /// would have given it, at the same place in the result; a comment that meets a bug fails
     /// alone (its `Err`, nothing of it stored). The outer error is the database's: either
     /// nothing of the batch was stored, or (when it failed closing the answered comments)
@@ -412,6 +413,27 @@ impl Tracker {
         let span = info_span!("comments", count = comments.len());
         let work = self.ingest_many_inner(comments).instrument(span.clone());
         self.warn_if_slow(&span, work).await
+    }
+
+    /// As [`Tracker::ingest_many`], except that when the database refuses the batch, each
+    /// comment is taken in alone, so only the comments the database refuses fail (a bad row
+    /// must not take its batch-mates down with it). Each comment's result, in order.
+    pub async fn ingest_batch(
+        &self,
+        comments: &[Comment],
+    ) -> Vec<Result<IngestOutcome, TrackerError>> {
+        match self.ingest_many(comments).await {
+            Ok(outcomes) => outcomes,
+            Err(error) if comments.len() == 1 => vec![Err(error)],
+            Err(error) => {
+                tracing::warn!(%error, count = comments.len(), "the database refused a batch of comments; taking them in one at a time");
+                let mut outcomes = Vec::with_capacity(comments.len());
+                for comment in comments {
+                    outcomes.push(self.ingest(comment).await);
+                }
+                outcomes
+            }
+        }
     }
 
     /// Runs `work`, saying in the log why nothing moves when the database takes long: SQLite
@@ -495,10 +517,10 @@ impl Tracker {
                 answered: Vec::new(),
             });
         }
-        let (mut outcome, targets) = self
-            .after_insert(comment, decided, now, &HashSet::new())
-            .await?;
-        for target in targets {
+        let (mut outcome, candidates) = self.after_insert(comment, decided, now);
+        let ids: Vec<&CommentId> = candidates.iter().collect();
+        let read = self.store.comments(&ids).await?;
+        for target in answered_among(comment, &candidates, read) {
             if let Some(closed) = self
                 .close(
                     &target.comment.id,
@@ -557,16 +579,17 @@ impl Tracker {
         }
         // Stored together, answered in order: a comment can only answer one that came before
         // it, as when they are ingested one at a time.
-        let mut later: HashSet<CommentId> = comments
-            .iter()
-            .zip(&fresh)
-            .filter(|(_, fresh)| **fresh)
-            .map(|(c, _)| c.id.clone())
-            .collect();
+        let mut position: HashMap<&CommentId, usize> = HashMap::new();
+        for (at, (comment, fresh)) in comments.iter().zip(&fresh).enumerate() {
+            if *fresh {
+                position.entry(&comment.id).or_insert(at);
+            }
+        }
         let mut outcomes = Vec::with_capacity(comments.len());
-        // The open comments each answers, closed together once every comment is seen.
-        let mut answers = Vec::new();
-        for ((comment, decided), fresh) in comments.iter().zip(decided).zip(fresh) {
+        // The comments each may answer: read together, then closed together.
+        let mut candidates: Vec<(usize, &Comment, Vec<CommentId>)> = Vec::new();
+        for (at, ((comment, decided), fresh)) in comments.iter().zip(decided).zip(fresh).enumerate()
+        {
             let decided = match decided {
                 Ok(decided) => decided,
                 Err(error) => {
@@ -582,23 +605,30 @@ impl Tracker {
                 }));
                 continue;
             }
-            later.remove(&comment.id);
             let span = info_span!("comment", id = %comment.id, channel = %comment.place.channel_name, rule = tracing::field::Empty);
             if let Some(main) = decided.verdict.main_match() {
                 span.record("rule", main.rule.as_str());
             }
-            match self
-                .after_insert(comment, decided, now, &later)
-                .instrument(span)
-                .await
-            {
-                Ok((outcome, targets)) => {
-                    for target in targets {
-                        answers.push((outcomes.len(), comment, target));
-                    }
-                    outcomes.push(Ok(outcome));
-                }
-                Err(error) => outcomes.push(Err(error)),
+            let (outcome, mut ids) = span.in_scope(|| self.after_insert(comment, decided, now));
+            ids.retain(|id| position.get(id).is_none_or(|stored_at| *stored_at < at));
+            if !ids.is_empty() {
+                candidates.push((outcomes.len(), comment, ids));
+            }
+            outcomes.push(Ok(outcome));
+        }
+        let wanted: HashSet<&CommentId> = candidates.iter().flat_map(|(_, _, ids)| ids).collect();
+        let read: HashMap<CommentId, StoredComment> = self
+            .store
+            .comments(&wanted.into_iter().collect::<Vec<_>>())
+            .await?
+            .into_iter()
+            .map(|stored| (stored.comment.id.clone(), stored))
+            .collect();
+        let mut answers = Vec::new();
+        for (index, comment, ids) in &candidates {
+            let read = ids.iter().filter_map(|id| read.get(id).cloned());
+            for target in answered_among(comment, ids, read) {
+                answers.push((*index, *comment, target));
             }
         }
         self.close_answered(answers, &mut outcomes).await?;
@@ -674,17 +704,15 @@ impl Tracker {
         Ok(())
     }
 
-    /// What follows a comment's storing: it is counted, checked for the open comments it
-    /// answers (leaving out `later`, comments stored with it that come after it), and given
-    /// back as the store now holds it, with the open comments it answers (for the caller
-    /// to close: one at a time, or a batch's together).
-    async fn after_insert(
+    /// What follows a comment's storing: it is counted, given back as the store now holds
+    /// it, and checked for the comments it may answer (their ids, for the caller to read and
+    /// close: one at a time, or a batch's together).
+    fn after_insert(
         &self,
         comment: &Comment,
         decided: Decided,
         now: DateTime<Utc>,
-        later: &HashSet<CommentId>,
-    ) -> Result<(IngestOutcome, Vec<StoredComment>), TrackerError> {
+    ) -> (IngestOutcome, Vec<CommentId>) {
         let Decided {
             verdict,
             draft,
@@ -693,9 +721,7 @@ impl Tracker {
         } = decided;
         let labels: Vec<Label> = verdict.labels.iter().map(|l| l.label).collect();
         self.metrics.comment_ingested(comment.source, &labels);
-        let targets = self
-            .answer_targets(comment, state == CommentState::Flagged, later)
-            .await?;
+        let candidates = self.answer_candidates(comment, state == CommentState::Flagged);
         let ingested = if state == CommentState::Flagged {
             let labels: Vec<_> = verdict.labels.iter().map(|l| l.label.as_str()).collect();
             info!(labels = ?labels, "flagged");
@@ -706,27 +732,23 @@ impl Tracker {
         } else {
             Ingested::Clear(verdict)
         };
-        Ok((
+        (
             IngestOutcome {
                 ingested,
                 answered: Vec::new(),
             },
-            targets,
-        ))
+            candidates,
+        )
     }
 
-    /// Open comments that `comment` answers, as stored now.
+    /// The comments `comment` may answer, each once, most certain first; which of them it
+    /// answers depends on how they are stored ([`answered_among`]).
     ///
     /// Answers count when written by staff (or by anyone but the author, if so configured):
     /// an explicit reply, a message in the thread started from the comment, or, in channels
     /// where people answer without replying, what the answer detector recognises by name,
     /// turn-taking and content.
-    async fn answer_targets(
-        &self,
-        comment: &Comment,
-        opened: bool,
-        later: &HashSet<CommentId>,
-    ) -> Result<Vec<StoredComment>, TrackerError> {
+    fn answer_candidates(&self, comment: &Comment, opened: bool) -> Vec<CommentId> {
         // Every message goes through the detector, answer or not: turn-taking needs them all.
         let detected: Vec<Answered> = {
             // A panic inside the detector must not poison it for every later comment: the
@@ -745,34 +767,23 @@ impl Tracker {
             }
         };
         if !(comment.author.is_staff || self.policy.anyone_answers) {
-            return Ok(Vec::new());
+            return Vec::new();
         }
-        let mut targets = Vec::new();
+        let mut candidates = Vec::new();
         if let Some(reply_to) = &comment.reply_to {
-            targets.push(reply_to.clone());
+            candidates.push(reply_to.clone());
         }
         // Writing in the thread that hangs from a comment answers it (the adapter knows which).
         if let Some(root) = &comment.thread_root {
-            targets.push(root.clone());
+            candidates.push(root.clone());
         }
         for found in detected {
             tracing::debug!(answered = %found.comment, cue = ?found.cue, "answer detected");
-            targets.push(found.comment);
+            candidates.push(found.comment);
         }
-        let mut answered = Vec::new();
-        for target in targets {
-            if later.contains(&target) {
-                continue;
-            }
-            let Some(open) = self.store.comment(&target).await? else {
-                continue;
-            };
-            if !open.state.is_open() || open.comment.author.id == comment.author.id {
-                continue;
-            }
-            answered.push(open);
-        }
-        Ok(answered)
+        let mut seen = HashSet::new();
+        candidates.retain(|id| seen.insert(id.clone()));
+        candidates
     }
 
     /// Records that the alert for a comment is up outside any platform room: the replay
@@ -1718,6 +1729,25 @@ impl Tracker {
     }
 }
 
+/// Which of `candidates` (as [`Tracker::answer_candidates`] lists them, in that order)
+/// `comment` answers, given how they are stored (`read`, any order, the unstored left out):
+/// those still open and written by someone else.
+fn answered_among(
+    comment: &Comment,
+    candidates: &[CommentId],
+    read: impl IntoIterator<Item = StoredComment>,
+) -> Vec<StoredComment> {
+    let mut read: HashMap<CommentId, StoredComment> = read
+        .into_iter()
+        .map(|stored| (stored.comment.id.clone(), stored))
+        .collect();
+    candidates
+        .iter()
+        .filter_map(|id| read.remove(id))
+        .filter(|open| open.state.is_open() && open.comment.author.id != comment.author.id)
+        .collect()
+}
+
 /// The author of an answer, as the audit trail names who closed the comment it answers.
 fn answerer(comment: &Comment) -> Moderator {
     Moderator {
@@ -1944,6 +1974,37 @@ mod tests {
                 .unwrap()
                 .unwrap();
             assert_eq!(batched[7], format!("Flagged({read:?}) / []"));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_row_the_database_refuses_fails_alone_and_its_batch_mates_are_stored() {
+        let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+        let tracker = tracker(clock.clone()).await;
+        // A drill: the database refuses this one comment, as a failing disk would.
+        sqlx::query(
+            "CREATE TRIGGER refuse BEFORE INSERT ON comments WHEN NEW.id = '2'
+             BEGIN SELECT RAISE(ABORT, 'drill: refused'); END",
+        )
+        .execute(tracker.store().writer())
+        .await
+        .unwrap();
+        let batch = [
+            comment("1", "My order never arrived and nobody answers", &clock),
+            comment("2", "My refund never arrived either", &clock),
+            comment("3", "My order never arrived and nobody answers", &clock),
+        ];
+        let outcomes = tracker.ingest_batch(&batch).await;
+        assert!(matches!(&outcomes[0], Ok(o) if matches!(o.ingested, Ingested::Flagged(_))));
+        assert!(
+            matches!(&outcomes[1], Err(e) if e.to_string().contains("drill: refused")),
+            "{}",
+            seen(&outcomes[1])
+        );
+        assert!(matches!(&outcomes[2], Ok(o) if matches!(o.ingested, Ingested::Flagged(_))));
+        for (id, stored) in [("1", true), ("2", false), ("3", true)] {
+            let found = tracker.store().comment(&CommentId::new(id)).await.unwrap();
+            assert_eq!(found.is_some(), stored, "comment {id}");
         }
     }
 

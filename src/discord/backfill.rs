@@ -165,20 +165,31 @@ async fn read_channel(
     messages.sort_by_key(|m| m.id);
     messages.dedup_by_key(|m| m.id);
     let count = messages.len();
-    for mut msg in messages {
-        if data.is_stopping() {
-            break;
-        }
+    for page in messages.chunks_mut(PAGE as usize) {
         let Some(_working) = data.begin_work().await else {
             break;
         };
-        // Messages read over REST carry neither their guild nor the author's membership.
-        msg.guild_id = guild;
-        let member = match guild {
-            Some(guild) if !msg.author.bot => members.get(ctx, guild, msg.author.id).await,
-            _ => None,
-        };
-        ingest::handle_message(ctx, data, &msg, guild, member).await?;
+        let mut facts = Vec::with_capacity(page.len());
+        for msg in page.iter_mut() {
+            // Messages read over REST carry neither their guild nor the author's membership.
+            msg.guild_id = guild;
+            facts.push(match guild {
+                Some(guild) if !msg.author.bot => members.get(ctx, guild, msg.author.id).await,
+                _ => None,
+            });
+        }
+        let arrivals: Vec<ingest::Arrival<'_>> = page
+            .iter()
+            .zip(facts)
+            .map(|(msg, member)| ingest::Arrival {
+                ctx,
+                msg,
+                guild,
+                member,
+            })
+            .collect();
+        // A page at a time, stored together, as live messages arriving together are.
+        ingest::handle_messages(data, &arrivals).await?;
     }
     Ok(count)
 }

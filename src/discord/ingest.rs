@@ -8,10 +8,11 @@
 //! ([`handle_message`]), so catching up after downtime behaves exactly like being online.
 //!
 //! Serenity runs each gateway event in its own task. Live messages, edits and deletions are
-//! therefore put on one queue ([`spawn_queue`]) and handled one at a time, oldest message id
-//! first: comments are stored (and their alerts queued) in the order they arrived, and a burst
-//! no longer has a thousand tasks contending for SQLite's single writer (each waiting out the
-//! busy timeout's sleeps) before the first complaint gets through.
+//! therefore put on one queue ([`spawn_queue`]) and handled in order, oldest message id
+//! first, the messages that arrived together stored together: comments are stored (and their
+//! alerts queued) in the order they arrived, and a burst costs one transaction per batch, not
+//! a thousand tasks contending for the database's writer before the first complaint gets
+//! through. A catch-up hands over its pages the same way.
 
 use chrono::{DateTime, Utc};
 use poise::serenity_prelude as serenity;
@@ -187,12 +188,17 @@ pub fn to_comment(
     .with_thread_root(parent.map(|_| CommentId(channel)))
 }
 
-/// Handles one message, live or backfilled: triage through the tracker (which queues its alert
-/// and the updates of the alerts of comments it answered), then move the channel's checkpoint
-/// past it.
-///
-/// `guild` is the message's guild (REST messages do not carry it) and `member` the author's
-/// membership, when known.
+/// A message to handle, live or backfilled, with what the message itself may not carry.
+pub struct Arrival<'a> {
+    pub ctx: &'a serenity::Context,
+    pub msg: &'a Message,
+    /// The message's guild (REST messages do not carry it).
+    pub guild: Option<GuildId>,
+    /// The author's membership, when known.
+    pub member: Option<MemberFacts>,
+}
+
+/// Handles one message, live or backfilled: see [`handle_messages`].
 pub async fn handle_message(
     ctx: &serenity::Context,
     data: &Data,
@@ -200,72 +206,114 @@ pub async fn handle_message(
     guild: Option<GuildId>,
     member: Option<MemberFacts>,
 ) -> Result<(), DiscordError> {
-    handle_message_then(ctx, data, msg, guild, member, Checkpoint::Now).await
-}
-
-/// Whether handling a message moves its channel's checkpoint past it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Checkpoint {
-    Now,
-    /// A later message of the same channel, handled next, moves it: under a burst that halves
-    /// the writes. A crash in between means those messages are read again at catch-up, and
-    /// the tracker ignores what it already has.
-    Later,
-}
-
-async fn handle_message_then(
-    ctx: &serenity::Context,
-    data: &Data,
-    msg: &Message,
-    guild: Option<GuildId>,
-    member: Option<MemberFacts>,
-    checkpoint: Checkpoint,
-) -> Result<(), DiscordError> {
-    let place = match guild {
-        Some(guild) => {
-            let place = locate(ctx, guild, msg.channel_id).await;
-            let parent = place.parent.map(|p| p.get());
-            if !is_watched(data.discord(), msg.channel_id.get(), parent) {
-                return Ok(());
-            }
-            Some(place)
-        }
-        None => None,
+    let one = Arrival {
+        ctx,
+        msg,
+        guild,
+        member,
     };
+    handle_messages(data, &[one]).await
+}
+
+/// Handles messages, live or backfilled, oldest first: triage through the tracker, which
+/// stores their comments together (one transaction for the lot: under a burst or a catch-up
+/// that is what lets the first complaint's alert out early) and queues their alerts and the
+/// updates of the alerts of comments they answered; then each channel's checkpoint moves past
+/// its last message here.
+///
+/// A comment the tracker fails on (the database refusing it included) is recorded, and tried
+/// again at the next start, so the checkpoint may move past it; if even that fails, its
+/// channel's checkpoint stays, catch-up reads the messages again, and the first such error is
+/// returned after the other channels moved on.
+pub(crate) async fn handle_messages(
+    data: &Data,
+    arrivals: &[Arrival<'_>],
+) -> Result<(), DiscordError> {
     // READY's handler may not have run yet (events run concurrently); the cache knows already.
-    let bot = data.bot_id().unwrap_or_else(|| ctx.cache.current_user().id);
-    if is_comment(msg, Some(bot)) {
-        let comment = to_comment(msg, guild, place.as_ref(), member.as_ref(), data.discord());
-        // The tracker queues the alert (and updates of the alerts this answers) with the
-        // comment itself; the outbox worker posts them, so ingesting never waits for Discord.
-        match data.tracker.ingest(&comment).await {
+    let bot = match (data.bot_id(), arrivals.first()) {
+        (Some(bot), _) => Some(bot),
+        (None, Some(first)) => Some(first.ctx.cache.current_user().id),
+        (None, None) => return Ok(()),
+    };
+    let mut comments = Vec::with_capacity(arrivals.len());
+    let mut channels = Vec::with_capacity(arrivals.len());
+    // Each channel's last watched message: where its checkpoint moves.
+    let mut last_in_channel: Vec<(serenity::ChannelId, serenity::MessageId)> = Vec::new();
+    for arrival in arrivals {
+        let msg = arrival.msg;
+        let place = match arrival.guild {
+            Some(guild) => {
+                let place = locate(arrival.ctx, guild, msg.channel_id).await;
+                let parent = place.parent.map(|p| p.get());
+                if !is_watched(data.discord(), msg.channel_id.get(), parent) {
+                    continue;
+                }
+                Some(place)
+            }
+            None => None,
+        };
+        match last_in_channel
+            .iter_mut()
+            .find(|(c, _)| *c == msg.channel_id)
+        {
+            Some((_, last)) => *last = (*last).max(msg.id),
+            None => last_in_channel.push((msg.channel_id, msg.id)),
+        }
+        if is_comment(msg, bot) {
+            let facts = arrival.member.as_ref();
+            comments.push(to_comment(
+                msg,
+                arrival.guild,
+                place.as_ref(),
+                facts,
+                data.discord(),
+            ));
+            channels.push(msg.channel_id);
+        } else if msg.content.trim().is_empty() {
+            // Not a sign of a missing Message Content intent: without it Discord refuses the
+            // connection (close code 4014), which stops the start with that diagnosis. Here
+            // the message simply has no text (a poll, a forward, a sticker, an empty edit).
+            debug!(message = %msg.id, "a message without text; nothing to triage");
+        }
+    }
+    // The tracker queues each alert (and the updates of the alerts these answer) with its
+    // comment; the outbox worker posts them, so ingesting never waits for Discord.
+    let outcomes = data.tracker.ingest_batch(&comments).await;
+    let mut stuck: Vec<serenity::ChannelId> = Vec::new();
+    let mut first_error = None;
+    for ((comment, channel), outcome) in comments.iter().zip(channels).zip(outcomes) {
+        match outcome {
             Ok(outcome) => {
                 if let Ingested::Flagged(stored) = &outcome.ingested {
                     debug!(comment = %stored.comment.id, "alert queued");
                 }
             }
-            // Recorded (and tried again at the next start), so the checkpoint may move past
-            // it; if even that fails, the error stops here and catch-up reads it again.
             Err(error) => {
-                data.tracker
-                    .record_failure(&comment, Stage::Ingest, &error)
-                    .await?
+                if let Err(unrecorded) = data
+                    .tracker
+                    .record_failure(comment, Stage::Ingest, &error)
+                    .await
+                {
+                    warn!(comment = %comment.id, error = %unrecorded, "a comment that failed could not be recorded either; its channel is read again at the next start");
+                    stuck.push(channel);
+                    first_error.get_or_insert(unrecorded);
+                }
             }
         }
-    } else if msg.content.trim().is_empty() {
-        // Not a sign of a missing Message Content intent: without it Discord refuses the
-        // connection (close code 4014), which stops the start with that diagnosis. Here the
-        // message simply has no text (a poll, a forward, a sticker, an empty edit).
-        debug!("a message without text; nothing to triage");
     }
-    // After the tracker has stored it: a crash before this line means backfill reads the
-    // message again at the next start, and the tracker ignores what it already has.
-    if checkpoint == Checkpoint::Now {
-        data.tracker
-            .advance_checkpoint(&ChannelId(msg.channel_id.to_string()), &msg.id.to_string())
-            .await?;
+    // After the tracker has stored them: a crash before this means catch-up reads the
+    // messages again at the next start, and the tracker ignores what it already has.
+    for (channel, last) in last_in_channel {
+        if !stuck.contains(&channel) {
+            data.tracker
+                .advance_checkpoint(&ChannelId(channel.to_string()), &last.to_string())
+                .await?;
+        }
     }
-    Ok(())
+    match first_error {
+        Some(error) => Err(error.into()),
+        None => Ok(()),
+    }
 }
 
 /// A gateway event for the ingest queue.
@@ -286,9 +334,9 @@ impl Incoming {
         }
     }
 
-    async fn handle(self, data: &Data, checkpoint: Checkpoint) {
+    async fn handle(self, data: &Data) {
         match self {
-            Incoming::Message(ctx, msg) => on_message_then(&ctx, data, &msg, checkpoint).await,
+            Incoming::Message(ctx, msg) => on_message(&ctx, data, &msg).await,
             Incoming::Edit(ctx, event) => on_edit(&ctx, data, &event).await,
             Incoming::Delete(id) => on_delete(data, id).await,
         }
@@ -307,10 +355,11 @@ const SETTLE: std::time::Duration = std::time::Duration::from_millis(2);
 /// be sorted again with the next ones: an event handed over late can still go before them.
 const HOLD: usize = 32;
 
-/// Starts the task that handles gateway events one at a time, in arrival order: events that
-/// reached the queue together are sorted by message id, and while the queue is backed up (a
-/// burst) the latest few wait to be sorted with the next batch. Only each channel's last message of a batch writes
-/// the channel's checkpoint.
+/// Starts the task that handles gateway events in arrival order: events that reached the
+/// queue together are sorted by message id, and while the queue is backed up (a burst) the
+/// latest few wait to be sorted with the next batch. Each run of messages in a batch is
+/// stored in one transaction ([`handle_messages`]), so a burst costs a commit per batch, not
+/// per message, and each channel's checkpoint is written once per run.
 pub(crate) fn spawn_queue(data: Data) -> tokio::task::JoinHandle<()> {
     let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<Incoming>();
     data.set_incoming(sender);
@@ -333,22 +382,21 @@ pub(crate) fn spawn_queue(data: Data) -> tokio::task::JoinHandle<()> {
             } else {
                 HOLD.min(pending.len())
             };
-            let ready: Vec<Incoming> = pending.drain(..pending.len() - hold).collect();
-            // Only each channel's last message of the batch moves its checkpoint.
-            let mut last_in_channel = std::collections::HashMap::new();
-            for (i, event) in ready.iter().enumerate() {
-                if let Incoming::Message(_, msg) = event {
-                    last_in_channel.insert(msg.channel_id, i);
-                }
-            }
-            for (i, event) in ready.into_iter().enumerate() {
-                let checkpoint = match &event {
-                    Incoming::Message(_, msg) if last_in_channel[&msg.channel_id] != i => {
-                        Checkpoint::Later
-                    }
-                    _ => Checkpoint::Now,
+            let mut ready = pending.drain(..pending.len() - hold).peekable();
+            // Runs of messages are handled as one batch; edits and deletions one at a time,
+            // in their place.
+            while let Some(event) = ready.next() {
+                let Incoming::Message(ctx, msg) = event else {
+                    event.handle(&data).await;
+                    continue;
                 };
-                event.handle(&data, checkpoint).await;
+                let mut run = vec![(ctx, msg)];
+                while let Some(Incoming::Message(..)) = ready.peek() {
+                    if let Some(Incoming::Message(ctx, msg)) = ready.next() {
+                        run.push((ctx, msg));
+                    }
+                }
+                on_messages(&data, &run).await;
             }
         }
     })
@@ -357,32 +405,39 @@ pub(crate) fn spawn_queue(data: Data) -> tokio::task::JoinHandle<()> {
 /// A gateway event: through the queue when there is one, else handled here.
 pub async fn dispatch(data: &Data, event: Incoming) {
     if let Err(event) = data.queue_incoming(event) {
-        event.handle(data, Checkpoint::Now).await;
+        event.handle(data).await;
     }
 }
 
 /// A message from the gateway.
 pub async fn on_message(ctx: &serenity::Context, data: &Data, msg: &Message) {
-    on_message_then(ctx, data, msg, Checkpoint::Now).await
+    on_messages(data, &[(ctx.clone(), Box::new(msg.clone()))]).await
 }
 
-async fn on_message_then(
-    ctx: &serenity::Context,
-    data: &Data,
-    msg: &Message,
-    checkpoint: Checkpoint,
-) {
+/// Messages from the gateway, oldest first, handled as one batch.
+async fn on_messages(data: &Data, run: &[(serenity::Context, Box<Message>)]) {
     let Some(_working) = data.begin_work().await else {
         return;
     };
-    let span = info_span!("discord.message", message = %msg.id, channel = %msg.channel_id);
-    let member = msg.member.as_deref().map(MemberFacts::from);
-    if let Err(e) = handle_message_then(ctx, data, msg, msg.guild_id, member, checkpoint)
+    let span = match run {
+        [(_, msg)] => info_span!("discord.message", message = %msg.id, channel = %msg.channel_id),
+        _ => info_span!("discord.messages", count = run.len()),
+    };
+    let arrivals: Vec<Arrival<'_>> = run
+        .iter()
+        .map(|(ctx, msg)| Arrival {
+            ctx,
+            msg,
+            guild: msg.guild_id,
+            member: msg.member.as_deref().map(MemberFacts::from),
+        })
+        .collect();
+    if let Err(e) = handle_messages(data, &arrivals)
         .instrument(span.clone())
         .await
     {
         span.in_scope(
-            || warn!(error = %e, "message not handled; backfill will retry it at the next start"),
+            || warn!(error = %e, "messages not handled; backfill will read them again at the next start"),
         );
     }
 }
