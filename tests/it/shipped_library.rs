@@ -468,6 +468,9 @@ fn italian_negative_tone_catches_praise_with_a_but_and_reproach() {
         "Bravi, ma il sito è lentissimo da una settimana",
         "grazie ma così non si può andare avanti",
         "bello però il finale rovina tutto",
+        // the praise names what it praises before the "ma" (same clause)
+        "Ottima pasta ma la confezione si apre da sola",
+        "Bella l'idea di fondo ma il risultato lascia a desiderare",
         // the conditional of reproach
         "sarebbe ora di sistemare le consegne",
         // exasperated punctuation with a negation
@@ -480,8 +483,13 @@ fn italian_negative_tone_catches_praise_with_a_but_and_reproach() {
             describe(&v)
         );
     }
-    // plain praise, and "ma" that does not follow praise, stay unflagged
-    for text in ["bravi, ottimo lavoro", "bello, ma dove lo avete girato"] {
+    // plain praise, and "ma" that does not follow praise, stay unflagged,
+    // ... nor does an additive "ma anche", "ma soprattutto"
+    for text in [
+        "bravi, ottimo lavoro",
+        "bello, ma dove lo avete girato",
+        "Bella canzone ma anche il video merita",
+    ] {
         let v = run(&lib, text);
         assert!(
             !v.has(Label::Negative) && !v.has(Label::Complaint),
