@@ -461,6 +461,32 @@ fn complaint_tone_catches_exasperation_and_failed_attempts() {
 }
 
 #[test]
+fn insults_and_dislike_alone_are_banter_but_count_beside_a_failure() {
+    let lib = library();
+    // said of a show or a friend, an insult is not a complaint to a company
+    for text in [
+        "@jess the ending of that show was stupid",
+        "@dan that referee was garbage tonight",
+        "@amy I hate mondays so much",
+    ] {
+        let v = run(&lib, text);
+        assert!(!v.has(Label::Complaint), "{text}\n{}", describe(&v));
+    }
+    // beside a failure it still adds up to one
+    for text in [
+        "@shop your app is garbage, it crashed again",
+        "this stupid router keeps dropping the connection, fix it",
+    ] {
+        let v = run(&lib, text);
+        assert!(
+            v.has(Label::Complaint),
+            "not a complaint: {text}\n{}",
+            describe(&v)
+        );
+    }
+}
+
+#[test]
 fn italian_negative_tone_catches_praise_with_a_but_and_reproach() {
     let lib = library();
     for text in [
