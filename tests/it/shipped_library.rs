@@ -497,6 +497,8 @@ fn italian_negative_tone_catches_praise_with_a_but_and_reproach() {
         // the praise names what it praises before the "ma" (same clause)
         "Ottima pasta ma la confezione si apre da sola",
         "Bella l'idea di fondo ma il risultato lascia a desiderare",
+        // "not even" the least one expected
+        "non c'è neanche un posto libero",
         // the conditional of reproach
         "sarebbe ora di sistemare le consegne",
         // exasperated punctuation with a negation
@@ -515,6 +517,7 @@ fn italian_negative_tone_catches_praise_with_a_but_and_reproach() {
         "bravi, ottimo lavoro",
         "bello, ma dove lo avete girato",
         "Bella canzone ma anche il video merita",
+        "neanche io lo sapevo, grazie",
     ] {
         let v = run(&lib, text);
         assert!(
