@@ -529,6 +529,30 @@ fn italian_negative_tone_catches_praise_with_a_but_and_reproach() {
 }
 
 #[test]
+fn italian_swearing_as_an_interjection_is_register_not_negativity() {
+    let lib = library();
+    for text in [
+        "ha avuto un culo pazzesco alla lotteria",
+        "minchia che partita ieri sera",
+    ] {
+        let v = run(&lib, text);
+        assert!(!v.has(Label::Negative), "{text}\n{}", describe(&v));
+    }
+    // beside another sign, or as a refusal ("col cazzo"), it still counts
+    for text in [
+        "che cazzo di servizio, il tecnico non si è presentato",
+        "col cazzo che vi pago ancora",
+    ] {
+        let v = run(&lib, text);
+        assert!(
+            v.has(Label::Negative),
+            "not negative: {text}\n{}",
+            describe(&v)
+        );
+    }
+}
+
+#[test]
 fn stretched_letters_counted_waiting_and_wanting_back_are_read_as_grievances() {
     let lib = library();
     // Emphasis by stretching a letter is the word itself, in both languages.
