@@ -461,6 +461,32 @@ fn complaint_tone_catches_exasperation_and_failed_attempts() {
 }
 
 #[test]
+fn insults_and_dislike_alone_are_banter_but_count_beside_a_failure() {
+    let lib = library();
+    // said of a show or a friend, an insult is not a complaint to a company
+    for text in [
+        "@jess the ending of that show was stupid",
+        "@dan that referee was garbage tonight",
+        "@amy I hate mondays so much",
+    ] {
+        let v = run(&lib, text);
+        assert!(!v.has(Label::Complaint), "{text}\n{}", describe(&v));
+    }
+    // beside a failure it still adds up to one
+    for text in [
+        "@shop your app is garbage, it crashed again",
+        "this stupid router keeps dropping the connection, fix it",
+    ] {
+        let v = run(&lib, text);
+        assert!(
+            v.has(Label::Complaint),
+            "not a complaint: {text}\n{}",
+            describe(&v)
+        );
+    }
+}
+
+#[test]
 fn italian_negative_tone_catches_praise_with_a_but_and_reproach() {
     let lib = library();
     for text in [
@@ -468,6 +494,11 @@ fn italian_negative_tone_catches_praise_with_a_but_and_reproach() {
         "Bravi, ma il sito è lentissimo da una settimana",
         "grazie ma così non si può andare avanti",
         "bello però il finale rovina tutto",
+        // the praise names what it praises before the "ma" (same clause)
+        "Ottima pasta ma la confezione si apre da sola",
+        "Bella l'idea di fondo ma il risultato lascia a desiderare",
+        // "not even" the least one expected
+        "non c'è neanche un posto libero",
         // the conditional of reproach
         "sarebbe ora di sistemare le consegne",
         // exasperated punctuation with a negation
@@ -480,12 +511,42 @@ fn italian_negative_tone_catches_praise_with_a_but_and_reproach() {
             describe(&v)
         );
     }
-    // plain praise, and "ma" that does not follow praise, stay unflagged
-    for text in ["bravi, ottimo lavoro", "bello, ma dove lo avete girato"] {
+    // plain praise, and "ma" that does not follow praise, stay unflagged,
+    // ... nor does an additive "ma anche", "ma soprattutto"
+    for text in [
+        "bravi, ottimo lavoro",
+        "bello, ma dove lo avete girato",
+        "Bella canzone ma anche il video merita",
+        "neanche io lo sapevo, grazie",
+    ] {
         let v = run(&lib, text);
         assert!(
             !v.has(Label::Negative) && !v.has(Label::Complaint),
             "{text}\n{}",
+            describe(&v)
+        );
+    }
+}
+
+#[test]
+fn italian_swearing_as_an_interjection_is_register_not_negativity() {
+    let lib = library();
+    for text in [
+        "ha avuto un culo pazzesco alla lotteria",
+        "minchia che partita ieri sera",
+    ] {
+        let v = run(&lib, text);
+        assert!(!v.has(Label::Negative), "{text}\n{}", describe(&v));
+    }
+    // beside another sign, or as a refusal ("col cazzo"), it still counts
+    for text in [
+        "che cazzo di servizio, il tecnico non si è presentato",
+        "col cazzo che vi pago ancora",
+    ] {
+        let v = run(&lib, text);
+        assert!(
+            v.has(Label::Negative),
+            "not negative: {text}\n{}",
             describe(&v)
         );
     }
