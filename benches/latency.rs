@@ -169,23 +169,46 @@ fn settings(fake: &FakeDiscord, dir: &std::path::Path) -> Settings {
     Settings::load_with_env(&config, Some(vars)).expect("bench settings")
 }
 
-async fn run() {
-    let fake = FakeDiscord::start(World::default_test()).await;
+/// The bot on one runtime and the fake Discord (with the load it sends) on another: Discord
+/// is another machine, and the fake's work (building and checking 10,000 gateway frames in a
+/// burst, answering REST calls) must not sit on the bot's runtime threads, where a loop that
+/// sends a burst without awaiting held one of the bot's two workers for its whole length.
+fn run() {
+    let bot_rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("bot")
+        .build()
+        .expect("the bot's runtime");
+    let fake_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("fake-discord")
+        .build()
+        .expect("the fake's runtime");
+    let fake = fake_rt.block_on(FakeDiscord::start(World::default_test()));
     let dir = tempfile::tempdir().expect("temp dir");
     support::app::copy_fixture_rules(&dir.path().join("rules"));
-    let app = App::build(settings(&fake, dir.path()), Arc::new(SystemClock))
-        .await
-        .expect("app");
-    let bot = ascolto::discord::start(app, SecretString::from(fake.token()))
-        .await
-        .expect("bot starts");
-    fake.wait_connected(Duration::from_secs(10)).await;
+    let settings = settings(&fake, dir.path());
+    let token = SecretString::from(fake.token());
+    // The bot's tasks go on running on the bot's runtime once `block_on` returns.
+    let bot = bot_rt.block_on(async {
+        let app = App::build(settings, Arc::new(SystemClock))
+            .await
+            .expect("app");
+        ascolto::discord::start(app, token)
+            .await
+            .expect("bot starts")
+    });
+    fake_rt.block_on(fake.wait_connected(Duration::from_secs(10)));
 
     // Warm up (connections, caches), then the baseline one complaint at a time.
-    load(&fake, "warm-up", 5, 1, Some(20.0)).await;
-    let lone = load(&fake, "lone", 30, 1, Some(1000.0 / 150.0)).await;
-    let steady = load(&fake, "steady 1,000/s", 5_000, 10, Some(1000.0)).await;
-    let burst = load(&fake, "burst 10,000", 10_000, 10, None).await;
+    let (lone, steady, burst) = fake_rt.block_on(async {
+        load(&fake, "warm-up", 5, 1, Some(20.0)).await;
+        let lone = load(&fake, "lone", 30, 1, Some(1000.0 / 150.0)).await;
+        let steady = load(&fake, "steady 1,000/s", 5_000, 10, Some(1000.0)).await;
+        let burst = load(&fake, "burst 10,000", 10_000, 10, None).await;
+        (lone, steady, burst)
+    });
 
     let mut sorted = lone.latencies.clone();
     sorted.sort();
@@ -238,14 +261,10 @@ async fn run() {
         )),
         steady.wall.as_secs_f64()
     );
-    let _ = bot.shutdown().await;
+    let _ = bot_rt.block_on(bot.shutdown());
 }
 
 fn main() {
     // `cargo bench` passes `--bench`; this harness takes no options.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    runtime.block_on(run());
+    run();
 }

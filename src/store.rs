@@ -1234,18 +1234,31 @@ impl Store {
         insert_outbox(&mut conn, row, now).await
     }
 
-    /// The oldest open row of each channel of `destination`: only these may be claimed, so
-    /// each channel's rows go out in order.
+    /// The first open row of each channel of `destination`: only these may be claimed, so
+    /// each channel's rows go out one at a time, in order. A row being delivered stays first
+    /// until it is done; after it, rows about comments go in the order the comments were
+    /// written (their time, then the order they were queued), others at the time they were
+    /// queued. So when a burst's messages reach the store slightly out of order (the gateway
+    /// library hands each event to its own task), their alerts, still waiting their turn,
+    /// are posted in the order members wrote; a comment's own rows (its alert, then the
+    /// alert's updates) keep the order they were queued in.
     pub async fn outbox_heads(
         &self,
         destination: Destination,
     ) -> Result<Vec<OutboxRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT o.* FROM outbox o
-             WHERE o.destination = $1 AND o.state IN ('pending', 'claimed')
-               AND o.id = (SELECT MIN(h.id) FROM outbox h
-                           WHERE h.destination = $1 AND h.channel = o.channel
-                             AND h.state IN ('pending', 'claimed'))
+            // Only ids and keys are ranked: the rows themselves (payloads) are read for the
+            // heads alone.
+            "SELECT o.* FROM outbox o WHERE o.id IN (
+                SELECT ranked.id FROM (
+                    SELECT r.id, ROW_NUMBER() OVER (
+                        PARTITION BY r.channel
+                        ORDER BY CASE WHEN r.state = 'claimed' THEN 0 ELSE 1 END,
+                                 COALESCE(c.created_at, r.created_at), r.id) AS place
+                    FROM outbox r LEFT JOIN comments c ON c.id = r.comment_id
+                    WHERE r.destination = $1 AND r.state IN ('pending', 'claimed')
+                ) AS ranked
+                WHERE ranked.place = 1)
              ORDER BY o.id",
         )
         .bind(destination.as_str())
@@ -2435,6 +2448,78 @@ mod tests {
             matches: Vec::new(),
             suppressed: Vec::new(),
             reply: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_channels_alerts_go_out_in_the_order_their_comments_were_written() {
+        for store in stores().await {
+            let now = Utc::now();
+            let alert = |channel: &str, id: &str| NewOutbox {
+                destination: Destination::Discord,
+                channel: channel.into(),
+                payload: crate::outbox::Payload::Alert {
+                    comment: CommentId::new(id),
+                },
+            };
+            let update = |channel: &str, id: &str| NewOutbox {
+                destination: Destination::Discord,
+                channel: channel.into(),
+                payload: crate::outbox::Payload::AlertUpdate {
+                    comment: CommentId::new(id),
+                },
+            };
+            // Stored the wrong way round, as a burst's late message is: the later comment first.
+            let stored = |id: &str, seconds: i64, then: Vec<NewOutbox>| {
+                let mut c = comment(id, "general", Source::Discord, false);
+                c.time = now + chrono::Duration::seconds(seconds);
+                let store = &store;
+                async move {
+                    store
+                        .insert_triaged(&c, &verdict(), CommentState::Flagged, None, now, &then)
+                        .await
+                        .unwrap();
+                }
+            };
+            stored("later", 10, vec![alert("mods", "later")]).await;
+            stored("earlier", 5, vec![alert("mods", "earlier")]).await;
+            store
+                .enqueue(&update("mods", "earlier"), now)
+                .await
+                .unwrap();
+            // A row being delivered stays first, whatever comes in meanwhile.
+            stored("late", 10, vec![alert("other", "late")]).await;
+            let in_flight = store.outbox_heads(Destination::Discord).await.unwrap();
+            let late = in_flight.iter().find(|h| h.channel == "other").unwrap();
+            store
+                .outbox_claim(late.id, 0, 60_000)
+                .await
+                .unwrap()
+                .unwrap();
+            stored("early", 5, vec![alert("other", "early")]).await;
+
+            let heads = store.outbox_heads(Destination::Discord).await.unwrap();
+            let shown: Vec<(String, String)> = heads
+                .iter()
+                .map(|h| {
+                    let about = h
+                        .payload
+                        .comment()
+                        .map(|c| c.to_string())
+                        .unwrap_or_default();
+                    (
+                        h.channel.clone(),
+                        format!("{} {about}", h.payload.kind().as_str()),
+                    )
+                })
+                .collect();
+            assert_eq!(
+                shown,
+                [
+                    ("mods".to_owned(), "alert earlier".to_owned()),
+                    ("other".to_owned(), "alert late".to_owned()),
+                ]
+            );
         }
     }
 

@@ -344,7 +344,7 @@ impl Incoming {
 }
 
 /// Most events taken off the queue and put back in order at once.
-const BATCH: usize = 256;
+const BATCH: usize = 64;
 
 /// How long the queue waits, once an event arrives, for the ones serenity hands over out of
 /// order. Serenity spawns a task per event and tokio runs the newest spawned task first, so
@@ -353,7 +353,7 @@ const SETTLE: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// While more events wait in the queue, this many of the latest sorted ones are held back to
 /// be sorted again with the next ones: an event handed over late can still go before them.
-const HOLD: usize = 32;
+const HOLD: usize = 128;
 
 /// Starts the task that handles gateway events in arrival order: events that reached the
 /// queue together are sorted by message id, and while the queue is backed up (a burst) the
