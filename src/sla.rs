@@ -510,8 +510,11 @@ impl ShownReadings {
         now: DateTime<Utc>,
         shown: impl Fn(&StoredComment) -> bool,
     ) -> Vec<CommentId> {
-        self.0
-            .retain(|id, _| open.iter().any(|s| &s.comment.id == id));
+        // A set, not a search of `open` per entry: with many open comments that was
+        // quadratic at every check.
+        let still_open: std::collections::HashSet<&CommentId> =
+            open.iter().map(|s| &s.comment.id).collect();
+        self.0.retain(|id, _| still_open.contains(id));
         let mut changed = Vec::new();
         for stored in open {
             if !shown(stored) || stored.state == CommentState::Sending {
