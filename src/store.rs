@@ -476,11 +476,7 @@ impl Store {
             return Ok(Vec::new());
         }
         // A later copy of an id in the same batch is a duplicate, as it would be one at a time.
-        let mut seen = std::collections::HashSet::new();
-        let first: Vec<&NewTriaged<'_>> = batch
-            .iter()
-            .filter(|item| seen.insert(item.comment.id.as_str()))
-            .collect();
+        let first = first_of_each(batch, |item| item.comment.id.as_str());
         let rows = self.backend.rows_per_statement();
         let mut tx = self.writer.begin().await?;
         let mut stored = std::collections::HashSet::new();
@@ -645,11 +641,7 @@ impl Store {
         change: Transition,
         at: DateTime<Utc>,
     ) -> Result<Vec<bool>, StoreError> {
-        let mut seen = std::collections::HashSet::new();
-        let first: Vec<&Closing<'_>> = closes
-            .iter()
-            .filter(|c| seen.insert(c.action.comment.as_str()))
-            .collect();
+        let first = first_of_each(closes, |c| c.action.comment.as_str());
         let per_statement = self.backend.rows_per_statement();
         let mut tx = self.writer.begin().await?;
         let mut moved = std::collections::HashSet::new();
@@ -2383,6 +2375,13 @@ fn states_sql(states: &[CommentState]) -> String {
 /// is the enum's own constant, never user input.
 fn has_label_sql(label: Label) -> String {
     format!("(',' || v.labels || ',') LIKE '%,{},%'", label.as_str())
+}
+
+/// The first item of each comment id, in order: what a batch can write (a later one of the
+/// same comment is a duplicate, or a move the first already made).
+fn first_of_each<'a, T>(items: &'a [T], id: impl Fn(&'a T) -> &'a str) -> Vec<&'a T> {
+    let mut seen = std::collections::HashSet::new();
+    items.iter().filter(|item| seen.insert(id(item))).collect()
 }
 
 /// Writes the actions in one statement, in order.
