@@ -414,7 +414,7 @@ fn chit_chat_and_praise_are_not_flagged() {
     let lib = library();
     for text in [
         "haha nice one, see you all tonight",
-        "good morning everyone!",
+        "morning all, coffee time!",
         "just finished the new season, loved the ending",
         "Great job on the new update, love the dark theme",
         "buona serata a tutti, ci vediamo domani",
