@@ -290,6 +290,10 @@ async fn a_moderator_replying_to_the_alert_sends_their_own_wording() {
     let fake = &run.fake;
     let nora = fake.post(tg::SHOP, tg::NORA, COMPLAINT, None, None);
     let alert = alert_for(fake, COMPLAINT).await;
+    // The fake has answered the alert's sendMessage; a reply is known to be to the alert once
+    // the bot has recorded it (a moderator cannot reply in the milliseconds between).
+    run.wait_state(&comment_id(tg::SHOP, nora), CommentState::Alerted)
+        .await;
     // Chatter among moderators is not an edit.
     fake.post(tg::MODS, tg::MIA, "Chi se ne occupa?", None, None);
     let mine = "Ciao Nora, il corriere consegna domani mattina.";
