@@ -33,7 +33,8 @@ pub fn escalation_text(escalation: &Escalation, destination: Destination) -> Str
 }
 
 /// The checks every platform's clock makes, besides refreshing its own alerts: alerts of
-/// questions whose grace ran out, escalations that are due, the daily digest; only in the
+/// questions whose grace ran out, escalations that are due, the daily digest, and once a day
+/// forgetting sent writes older than a month (`Tracker::prune_sent`); only in the
 /// process holding [`Duty::Announce`] (all of them, with one process). Each part logs
 /// its own failure and the others still run: a digest that cannot be built must not hold
 /// back an escalation.
@@ -49,6 +50,13 @@ pub async fn tick(tracker: &Tracker, sla: &Sla, policy: &EscalationPolicy, setti
     }
     if let Err(e) = scheduled_digest(tracker, settings).await {
         warn!(error = %e, "could not queue the daily digest; trying again at the next check");
+    }
+    match tracker.prune_sent().await {
+        Ok(0) => {}
+        Ok(pruned) => info!(pruned, "sent platform writes older than a month forgotten"),
+        Err(e) => {
+            warn!(error = %e, "could not forget old sent platform writes; trying again at the next check")
+        }
     }
 }
 

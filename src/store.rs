@@ -1458,6 +1458,21 @@ impl Store {
         Ok(true)
     }
 
+    /// Forgets the writes sent before `before`, except each channel's latest (which tells
+    /// apart the failures since the last success); pending, claimed and given-up rows stay.
+    /// Returns how many were forgotten.
+    pub async fn prune_sent(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM outbox WHERE state = 'sent' AND done_at < $1
+               AND id NOT IN (SELECT MAX(l.id) FROM outbox l WHERE l.state = 'sent'
+                              GROUP BY l.destination, l.channel)",
+        )
+        .bind(db_time(before))
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     pub async fn outbox_row(&self, id: OutboxId) -> Result<Option<OutboxRow>, StoreError> {
         let row = sqlx::query("SELECT * FROM outbox WHERE id = $1")
             .bind(id.0)
@@ -2631,6 +2646,63 @@ mod tests {
                     ("other".to_owned(), "alert late".to_owned()),
                 ]
             );
+        }
+    }
+
+    #[tokio::test]
+    async fn old_sent_writes_are_forgotten_but_each_channels_latest_and_the_rest_stay() {
+        for store in stores().await {
+            let long_ago = Utc::now() - chrono::Duration::days(60);
+            let notice = |channel: &str, text: &str| NewOutbox {
+                destination: Destination::Discord,
+                channel: channel.into(),
+                payload: crate::outbox::Payload::Notice { text: text.into() },
+            };
+            // Done two months ago, in order: sent, sent, given up in "mods"; sent in "other".
+            let mut ids = Vec::new();
+            for (channel, text, given_up) in [
+                ("mods", "first", None),
+                ("mods", "second", None),
+                ("mods", "refused", Some("403")),
+                ("other", "only", None),
+            ] {
+                let id = store
+                    .enqueue(&notice(channel, text), long_ago)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                let row = store.outbox_claim(id, 0, 60_000).await.unwrap().unwrap();
+                let done = OutboxDone {
+                    given_up,
+                    ..OutboxDone::default()
+                };
+                assert!(store.outbox_finish(&row, &done, long_ago).await.unwrap());
+                ids.push(id);
+            }
+            let waiting = store
+                .enqueue(&notice("mods", "waiting"), long_ago)
+                .await
+                .unwrap()
+                .unwrap();
+            // Nothing is older than a cut-off before all of them.
+            assert_eq!(
+                store
+                    .prune_sent(long_ago - chrono::Duration::days(1))
+                    .await
+                    .unwrap(),
+                0
+            );
+            assert_eq!(store.prune_sent(Utc::now()).await.unwrap(), 1);
+            let kept: Vec<bool> = {
+                let mut kept = Vec::new();
+                for id in ids.iter().chain([&waiting]) {
+                    kept.push(store.outbox_row(*id).await.unwrap().is_some());
+                }
+                kept
+            };
+            // The first sent row of "mods" went; its latest sent, the given-up, the other
+            // channel's only one and the waiting one stay.
+            assert_eq!(kept, [false, true, true, true, true]);
         }
     }
 

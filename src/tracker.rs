@@ -202,6 +202,8 @@ pub struct Tracker {
     metrics: Arc<Metrics>,
     /// What this process does once for all processes on the store, and its leases.
     duties: Duties,
+    /// When this process last forgot old sent writes ([`Tracker::prune_sent`]).
+    pruned_at: Mutex<Option<DateTime<Utc>>>,
 }
 
 /// What the tracker needs besides the store.
@@ -244,6 +246,7 @@ impl Tracker {
             alert_queueing: tokio::sync::Mutex::new(()),
             metrics: Arc::new(Metrics::new()),
             duties: Duties::new(store_for_duties, config.lease),
+            pruned_at: Mutex::new(None),
         }
     }
 
@@ -1723,6 +1726,31 @@ impl Tracker {
         Ok(marked)
     }
 
+    /// Forgets the platform writes sent more than [`KEEP_SENT`] ago (each channel's latest
+    /// stays), at most once a day per process, so the outbox of a bot that runs for months
+    /// holds what is still useful: the writes on their way, those given up (the digest and
+    /// the alerts report them), and a month of sent ones to audit. How many were forgotten
+    /// (0 when it was not yet time).
+    pub async fn prune_sent(&self) -> Result<u64, TrackerError> {
+        let now = self.clock.now();
+        let due = {
+            let last = self
+                .pruned_at
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            last.is_none_or(|at| now - at >= chrono::Duration::days(1))
+        };
+        if !due {
+            return Ok(0);
+        }
+        let pruned = self.store.prune_sent(now - KEEP_SENT).await?;
+        *self
+            .pruned_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(now);
+        Ok(pruned)
+    }
+
     /// Comments waiting for an answer, oldest first.
     pub async fn open(&self) -> Result<Vec<StoredComment>, TrackerError> {
         Ok(self.store.open_comments().await?)
@@ -1747,6 +1775,10 @@ fn answered_among(
         .filter(|open| open.state.is_open() && open.comment.author.id != comment.author.id)
         .collect()
 }
+
+/// How long a sent platform write is kept in the outbox before [`Tracker::prune_sent`]
+/// forgets it: a month of what was posted, for audits.
+pub const KEEP_SENT: chrono::Duration = chrono::Duration::days(30);
 
 /// The author of an answer, as the audit trail names who closed the comment it answers.
 fn answerer(comment: &Comment) -> Moderator {
@@ -2006,6 +2038,36 @@ mod tests {
             let found = tracker.store().comment(&CommentId::new(id)).await.unwrap();
             assert_eq!(found.is_some(), stored, "comment {id}");
         }
+    }
+
+    #[tokio::test]
+    async fn old_sent_writes_are_pruned_at_most_once_a_day() {
+        let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+        let tracker = tracker(clock.clone()).await;
+        let store = tracker.store();
+        // Two writes to one channel, sent two months ago: the older can go.
+        let now = &clock;
+        let sent_long_ago = |text: &'static str| async move {
+            let long_ago = now.now() - chrono::Duration::days(60);
+            let row = NewOutbox {
+                destination: Destination::Discord,
+                channel: "mods".into(),
+                payload: Payload::Notice { text: text.into() },
+            };
+            let id = store.enqueue(&row, long_ago).await.unwrap().unwrap();
+            let claimed = store.outbox_claim(id, 0, 60_000).await.unwrap().unwrap();
+            let done = crate::store::OutboxDone::default();
+            assert!(store.outbox_finish(&claimed, &done, long_ago).await.unwrap());
+        };
+        sent_long_ago("one").await;
+        sent_long_ago("two").await;
+        assert_eq!(tracker.prune_sent().await.unwrap(), 1);
+        sent_long_ago("three").await;
+        // The same day: not yet again, although "two" could go now.
+        clock.advance(chrono::Duration::hours(23));
+        assert_eq!(tracker.prune_sent().await.unwrap(), 0);
+        clock.advance(chrono::Duration::hours(1));
+        assert_eq!(tracker.prune_sent().await.unwrap(), 1);
     }
 
     #[tokio::test]
