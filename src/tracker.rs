@@ -2057,7 +2057,10 @@ mod tests {
             let id = store.enqueue(&row, long_ago).await.unwrap().unwrap();
             let claimed = store.outbox_claim(id, 0, 60_000).await.unwrap().unwrap();
             let done = crate::store::OutboxDone::default();
-            assert!(store.outbox_finish(&claimed, &done, long_ago).await.unwrap());
+            assert!(store
+                .outbox_finish(&claimed, &done, long_ago)
+                .await
+                .unwrap());
         };
         sent_long_ago("one").await;
         sent_long_ago("two").await;
