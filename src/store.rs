@@ -2400,10 +2400,7 @@ fn first_of_each<'a, T>(items: &'a [T], id: impl Fn(&'a T) -> &'a str) -> Vec<&'
 }
 
 /// Writes the actions in one statement, in order.
-async fn insert_actions(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    actions: &[&Action],
-) -> Result<(), StoreError> {
+async fn insert_actions(conn: &mut AnyConnection, actions: &[&Action]) -> Result<(), StoreError> {
     if actions.is_empty() {
         return Ok(());
     }
@@ -2424,26 +2421,12 @@ async fn insert_actions(
             .bind(action.sent_text.as_deref())
             .bind(action.reply_message_id.as_deref());
     }
-    query.execute(&mut **tx).await?;
+    query.execute(conn).await?;
     Ok(())
 }
 
 async fn insert_action(conn: &mut AnyConnection, action: &Action) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO actions (comment_id, action, moderator_id, moderator_name, at, draft_text,
-            sent_text, reply_message_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(action.comment.as_str())
-    .bind(action.kind.as_str())
-    .bind(action.moderator_id.as_deref())
-    .bind(action.moderator_name.as_deref())
-    .bind(db_time(action.at))
-    .bind(action.draft_text.as_deref())
-    .bind(action.sent_text.as_deref())
-    .bind(action.reply_message_id.as_deref())
-    .execute(conn)
-    .await?;
-    Ok(())
+    insert_actions(conn, &[action]).await
 }
 
 fn action_from_row(row: &AnyRow) -> Result<Action, StoreError> {
