@@ -828,10 +828,13 @@ impl Store {
         row.as_ref().map(stored_from_row).transpose()
     }
 
-    /// The stored comments among `ids` (those not stored are left out), in no set order:
-    /// the open comments a batch of comments answers, read in one query rather than one each.
-    pub async fn comments(&self, ids: &[&CommentId]) -> Result<Vec<StoredComment>, StoreError> {
-        let mut found = Vec::with_capacity(ids.len());
+    /// The stored comments among `ids`, by id (those not stored are left out): the open
+    /// comments a batch of comments answers, read in one query rather than one each.
+    pub async fn comments(
+        &self,
+        ids: &[&CommentId],
+    ) -> Result<std::collections::HashMap<CommentId, StoredComment>, StoreError> {
+        let mut found = std::collections::HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(self.backend.rows_per_statement()) {
             let marks = (1..=chunk.len())
                 .map(|i| format!("${i}"))
@@ -843,7 +846,8 @@ impl Store {
                 query = query.bind(id.as_str());
             }
             for row in query.fetch_all(&self.pool).await? {
-                found.push(stored_from_row(&row)?);
+                let stored = stored_from_row(&row)?;
+                found.insert(stored.comment.id.clone(), stored);
             }
         }
         Ok(found)

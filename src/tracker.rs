@@ -523,7 +523,7 @@ impl Tracker {
         let (mut outcome, candidates) = self.after_insert(comment, decided, now);
         let ids: Vec<&CommentId> = candidates.iter().collect();
         let read = self.store.comments(&ids).await?;
-        for target in answered_among(comment, &candidates, read) {
+        for target in answered_among(comment, &candidates, &read) {
             if let Some(closed) = self
                 .close(
                     &target.comment.id,
@@ -620,17 +620,13 @@ impl Tracker {
             outcomes.push(Ok(outcome));
         }
         let wanted: HashSet<&CommentId> = candidates.iter().flat_map(|(_, _, ids)| ids).collect();
-        let read: HashMap<CommentId, StoredComment> = self
+        let read = self
             .store
             .comments(&wanted.into_iter().collect::<Vec<_>>())
-            .await?
-            .into_iter()
-            .map(|stored| (stored.comment.id.clone(), stored))
-            .collect();
+            .await?;
         let mut answers = Vec::new();
         for (index, comment, ids) in &candidates {
-            let read = ids.iter().filter_map(|id| read.get(id).cloned());
-            for target in answered_among(comment, ids, read) {
+            for target in answered_among(comment, ids, &read) {
                 answers.push((*index, *comment, target));
             }
         }
@@ -1758,21 +1754,18 @@ impl Tracker {
 }
 
 /// Which of `candidates` (as [`Tracker::answer_candidates`] lists them, in that order)
-/// `comment` answers, given how they are stored (`read`, any order, the unstored left out):
+/// `comment` answers, given how they are stored (`read`, by id; the unstored left out):
 /// those still open and written by someone else.
 fn answered_among(
     comment: &Comment,
     candidates: &[CommentId],
-    read: impl IntoIterator<Item = StoredComment>,
+    read: &HashMap<CommentId, StoredComment>,
 ) -> Vec<StoredComment> {
-    let mut read: HashMap<CommentId, StoredComment> = read
-        .into_iter()
-        .map(|stored| (stored.comment.id.clone(), stored))
-        .collect();
     candidates
         .iter()
-        .filter_map(|id| read.remove(id))
+        .filter_map(|id| read.get(id))
         .filter(|open| open.state.is_open() && open.comment.author.id != comment.author.id)
+        .cloned()
         .collect()
 }
 
