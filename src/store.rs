@@ -472,8 +472,22 @@ impl Store {
         batch: &[NewTriaged<'_>],
         now: DateTime<Utc>,
     ) -> Result<Vec<bool>, StoreError> {
+        Ok(self.insert_answering(batch, now, &[]).await?.inserted)
+    }
+
+    /// Stores a batch as [`Store::insert_triaged_many`] does and, in the same transaction,
+    /// makes the closes its comments' answers call for ([`Store::close_many`]), each only if
+    /// its answerer was inserted now. One transaction, so that a crash cannot leave an
+    /// answer stored and what it answers open: the answer would then be a duplicate on the
+    /// next try, and nothing would close it again.
+    pub async fn insert_answering(
+        &self,
+        batch: &[NewTriaged<'_>],
+        now: DateTime<Utc>,
+        answers: &[AnswerClose<'_>],
+    ) -> Result<InsertedAnswering, StoreError> {
         if batch.is_empty() {
-            return Ok(Vec::new());
+            return Ok(InsertedAnswering::default());
         }
         // A later copy of an id in the same batch is a duplicate, as it would be one at a time.
         let first = first_of_each(batch, |item| item.comment.id.as_str());
@@ -495,13 +509,26 @@ impl Store {
             let queued: Vec<&NewOutbox> = chunk.iter().flat_map(|item| item.then).collect();
             insert_outbox_rows(&mut tx, &queued, now, rows).await?;
         }
-        tx.commit().await?;
         // Each id counts once: its first place in the batch.
         let mut inserted = Vec::with_capacity(batch.len());
         for item in batch {
             inserted.push(stored.remove(item.comment.id.as_str()));
         }
-        Ok(inserted)
+        let by_fresh: Vec<&AnswerClose<'_>> = answers
+            .iter()
+            .filter(|answer| inserted.get(answer.by).copied().unwrap_or(false))
+            .collect();
+        let closes: Vec<Closing<'_>> = by_fresh.iter().map(|answer| answer.close).collect();
+        let made = close_on(&mut tx, rows, &closes).await?;
+        tx.commit().await?;
+        let mut made = made.into_iter();
+        let closed = answers
+            .iter()
+            .map(|answer| {
+                inserted.get(answer.by).copied().unwrap_or(false) && made.next().unwrap_or(false)
+            })
+            .collect();
+        Ok(InsertedAnswering { inserted, closed })
     }
 
     /// Replaces an edited comment's text, verdict and draft, and sets its state.
@@ -591,110 +618,11 @@ impl Store {
     /// not one each). For each, whether it was made; one refused (its comment closed already,
     /// by an earlier one of the list or anyone else) writes nothing of its own.
     pub async fn close_many(&self, closes: &[Closing<'_>]) -> Result<Vec<bool>, StoreError> {
-        let mut made = Vec::with_capacity(closes.len());
         if closes.is_empty() {
-            return Ok(made);
-        }
-        if let Some(first) = closes.first().filter(|_| closes.len() > 1) {
-            let (change, at) = (first.change, first.action.at);
-            // One statement per kind of row serves closes that make the same move at the
-            // same time, a move a comment cannot make twice (so of several closes of one
-            // comment only the first can be made, as one at a time).
-            if !change.from.contains(&change.to)
-                && closes
-                    .iter()
-                    .all(|c| c.change == change && c.action.at == at)
-            {
-                return self.close_alike(closes, change, at).await;
-            }
+            return Ok(Vec::new());
         }
         let mut tx = self.writer.begin().await?;
-        for close in closes {
-            let action = close.action;
-            let moved = transition_answered_on(
-                &mut tx,
-                &action.comment,
-                close.change,
-                action.at,
-                close.answered_by,
-            )
-            .await?;
-            if !moved {
-                made.push(false);
-                continue;
-            }
-            for row in close.then {
-                insert_outbox(&mut tx, row, action.at).await?;
-            }
-            insert_action(&mut tx, action).await?;
-            made.push(true);
-        }
-        tx.commit().await?;
-        Ok(made)
-    }
-
-    /// [`Store::close_many`] for closes that all make `change` at `at`: a few multi-row
-    /// statements instead of three per close (over a network, each is a round trip).
-    async fn close_alike(
-        &self,
-        closes: &[Closing<'_>],
-        change: Transition,
-        at: DateTime<Utc>,
-    ) -> Result<Vec<bool>, StoreError> {
-        let first = first_of_each(closes, |c| c.action.comment.as_str());
-        let per_statement = self.backend.rows_per_statement();
-        let mut tx = self.writer.begin().await?;
-        let mut moved = std::collections::HashSet::new();
-        for chunk in first.chunks(per_statement) {
-            let n = chunk.len() * 2;
-            let sql = format!(
-                "UPDATE comments SET state = ${}, state_changed_at = ${},
-                    closed_at = CASE WHEN ${} <> 0 AND comments.closed_at IS NULL
-                                THEN ${} ELSE comments.closed_at END,
-                    answered_by = COALESCE(comments.answered_by, v.column2)
-                 FROM (VALUES {}) AS v
-                 WHERE comments.id = v.column1 AND comments.state IN ({})
-                 RETURNING comments.id",
-                n + 1,
-                n + 2,
-                n + 3,
-                n + 2,
-                values_sql(chunk.len(), 2),
-                states_sql(change.from)
-            );
-            let mut query = sqlx::query(&sql);
-            for close in chunk {
-                query = query
-                    .bind(close.action.comment.as_str())
-                    .bind(close.answered_by);
-            }
-            let rows = query
-                .bind(change.to.as_str())
-                .bind(db_time(at))
-                .bind(i64::from(change.to.closes()))
-                .fetch_all(&mut *tx)
-                .await?;
-            for row in rows {
-                moved.insert(row.try_get::<String, _>(0)?);
-            }
-        }
-        // Each comment's first close is the one made; later ones of the same comment are not.
-        let mut made = Vec::with_capacity(closes.len());
-        let mut done = Vec::new();
-        for close in closes {
-            let id = close.action.comment.as_str();
-            let this = moved.remove(id);
-            made.push(this);
-            if this {
-                done.push(close);
-            }
-        }
-        let queued: Vec<&NewOutbox> = done.iter().flat_map(|c| c.then).collect();
-        insert_outbox_rows(&mut tx, &queued, at, per_statement).await?;
-        let actions: Vec<&Action> = done.iter().map(|c| c.action).collect();
-        for chunk in actions.chunks(per_statement) {
-            insert_actions(&mut tx, chunk).await?;
-        }
+        let made = close_on(&mut tx, self.backend.rows_per_statement(), closes).await?;
         tx.commit().await?;
         Ok(made)
     }
@@ -970,6 +898,22 @@ pub struct NewTriaged<'a> {
     pub state: CommentState,
     pub draft: Option<&'a Draft>,
     pub then: &'a [NewOutbox],
+}
+
+/// A close one of a batch's comments calls for by answering (see [`Store::insert_answering`]).
+#[derive(Debug, Clone, Copy)]
+pub struct AnswerClose<'a> {
+    /// The answer's place in the batch: the close is made only if it was inserted now.
+    pub by: usize,
+    pub close: Closing<'a>,
+}
+
+/// What [`Store::insert_answering`] did: for each comment of the batch, whether it was
+/// inserted, and for each close, whether it was made.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InsertedAnswering {
+    pub inserted: Vec<bool>,
+    pub closed: Vec<bool>,
 }
 
 /// A closing move with the action that makes it (see [`Store::close_with_action`]).
@@ -2401,6 +2345,113 @@ fn has_label_sql(label: Label) -> String {
 fn first_of_each<'a, T>(items: &'a [T], id: impl Fn(&'a T) -> &'a str) -> Vec<&'a T> {
     let mut seen = std::collections::HashSet::new();
     items.iter().filter(|item| seen.insert(id(item))).collect()
+}
+
+/// Makes each closing move of `closes` in order on `tx`, as [`Store::close_many`] describes;
+/// for each, whether it was made.
+async fn close_on(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    per_statement: usize,
+    closes: &[Closing<'_>],
+) -> Result<Vec<bool>, StoreError> {
+    let mut made = Vec::with_capacity(closes.len());
+    if let Some(first) = closes.first().filter(|_| closes.len() > 1) {
+        let (change, at) = (first.change, first.action.at);
+        // One statement per kind of row serves closes that make the same move at the same
+        // time, a move a comment cannot make twice (so of several closes of one comment only
+        // the first can be made, as one at a time).
+        if !change.from.contains(&change.to)
+            && closes
+                .iter()
+                .all(|c| c.change == change && c.action.at == at)
+        {
+            return close_alike_on(tx, per_statement, closes, change, at).await;
+        }
+    }
+    for close in closes {
+        let action = close.action;
+        let moved = transition_answered_on(
+            tx,
+            &action.comment,
+            close.change,
+            action.at,
+            close.answered_by,
+        )
+        .await?;
+        if !moved {
+            made.push(false);
+            continue;
+        }
+        for row in close.then {
+            insert_outbox(tx, row, action.at).await?;
+        }
+        insert_action(tx, action).await?;
+        made.push(true);
+    }
+    Ok(made)
+}
+
+/// [`close_on`] for closes that all make `change` at `at`: a few multi-row statements instead
+/// of three per close (over a network, each is a round trip).
+async fn close_alike_on(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    per_statement: usize,
+    closes: &[Closing<'_>],
+    change: Transition,
+    at: DateTime<Utc>,
+) -> Result<Vec<bool>, StoreError> {
+    let first = first_of_each(closes, |c| c.action.comment.as_str());
+    let mut moved = std::collections::HashSet::new();
+    for chunk in first.chunks(per_statement) {
+        let n = chunk.len() * 2;
+        let sql = format!(
+            "UPDATE comments SET state = ${}, state_changed_at = ${},
+                closed_at = CASE WHEN ${} <> 0 AND comments.closed_at IS NULL
+                            THEN ${} ELSE comments.closed_at END,
+                answered_by = COALESCE(comments.answered_by, v.column2)
+             FROM (VALUES {}) AS v
+             WHERE comments.id = v.column1 AND comments.state IN ({})
+             RETURNING comments.id",
+            n + 1,
+            n + 2,
+            n + 3,
+            n + 2,
+            values_sql(chunk.len(), 2),
+            states_sql(change.from)
+        );
+        let mut query = sqlx::query(&sql);
+        for close in chunk {
+            query = query
+                .bind(close.action.comment.as_str())
+                .bind(close.answered_by);
+        }
+        let rows = query
+            .bind(change.to.as_str())
+            .bind(db_time(at))
+            .bind(i64::from(change.to.closes()))
+            .fetch_all(&mut **tx)
+            .await?;
+        for row in rows {
+            moved.insert(row.try_get::<String, _>(0)?);
+        }
+    }
+    // Each comment's first close is the one made; later ones of the same comment are not.
+    let mut made = Vec::with_capacity(closes.len());
+    let mut done = Vec::new();
+    for close in closes {
+        let this = moved.remove(close.action.comment.as_str());
+        made.push(this);
+        if this {
+            done.push(close);
+        }
+    }
+    let queued: Vec<&NewOutbox> = done.iter().flat_map(|c| c.then).collect();
+    insert_outbox_rows(tx, &queued, at, per_statement).await?;
+    let actions: Vec<&Action> = done.iter().map(|c| c.action).collect();
+    for chunk in actions.chunks(per_statement) {
+        insert_actions(tx, chunk).await?;
+    }
+    Ok(made)
 }
 
 /// Writes the actions in one statement, in order.

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use tracing::{info, info_span, Instrument};
 
-use crate::answer::{AnswerConfig, AnswerDetector, Answered};
+use crate::answer::{AnswerDetector, Answered};
 use crate::clock::Clock;
 use crate::comment::{ChannelId, Comment, CommentId, Source};
 use crate::draft::{draft, draft_wording, wording_count, Draft, DraftContext};
@@ -43,7 +43,8 @@ use crate::outbox::{
 use crate::rules::{Label, Library, LibraryError};
 use crate::sla::QuestionGrace;
 use crate::store::{
-    as_inserted, Closing, NewEscalation, NewTriaged, OutboxDone, PostedDigest, Store, StoreError,
+    as_inserted, AnswerClose, Closing, NewEscalation, NewTriaged, OutboxDone, PostedDigest, Store,
+    StoreError,
 };
 use crate::triage::{triage, TriageOptions, Verdict};
 
@@ -186,7 +187,7 @@ pub struct Tracker {
     grace: QuestionGrace,
     /// Heuristic answers in channels where people answer without replying. In memory: it
     /// only looks a few dozen messages back, so a restart loses nothing that matters.
-    detector: Mutex<AnswerDetector>,
+    detector: Mutex<Hearing>,
     clock: Arc<dyn Clock>,
     /// The moderators' rooms, once named: until then nothing is queued.
     rooms: RwLock<Vec<Room>>,
@@ -237,7 +238,7 @@ impl Tracker {
             policy: config.policy,
             grace: config.grace,
             // Who may answer is decided here (staff, or anyone), so the detector hears everyone.
-            detector: Mutex::new(AnswerDetector::new(AnswerConfig::default())),
+            detector: Mutex::new(Hearing::default()),
             clock,
             rooms: RwLock::new(Vec::new()),
             #[cfg(test)]
@@ -392,29 +393,37 @@ impl Tracker {
 
     /// Takes in one comment: triage, persist, and detect whether it answers open comments.
     pub async fn ingest(&self, comment: &Comment) -> Result<IngestOutcome, TrackerError> {
-        let span = info_span!("comment", id = %comment.id, channel = %comment.place.channel_name, rule = tracing::field::Empty);
+        let span = comment_span(comment);
         let work = self
-            .ingest_inner(comment, span.clone())
+            .ingest_many_inner(std::slice::from_ref(comment), vec![span.clone()])
             .instrument(span.clone());
-        self.warn_if_slow(&span, work).await
+        let mut outcomes = self.warn_if_slow(&span, work).await?;
+        outcomes.pop().unwrap_or_else(|| {
+            Err(TrackerError::Panicked {
+                id: comment.id.clone(),
+                message: "the tracker gave no outcome for it (a bug in Ascolto)".to_owned(),
+            })
+        })
     }
 
-    /// Takes in many comments as [`Tracker::ingest`] takes in each, in order, storing them in
-    /// one transaction, reading the comments they may answer in one query, and closing the
-    /// open ones they answer in a second transaction: two commits and a read instead of
-    /// commits and reads per comment (over a network, to PostgreSQL, each is a round trip). Each comment gets the outcome `ingest`
-    /// would have given it, at the same place in the result; a comment that meets a bug fails
-    /// alone (its `Err`, nothing of it stored). The outer error is the database's: either
-    /// nothing of the batch was stored, or (when it failed closing the answered comments)
-    /// the comments were and those comments stay open, as when `ingest` fails after storing
-    /// a comment. The batch's alerts are queued together, before the alert updates its
-    /// answers cause (each comment's own rows keep their order).
+    /// Takes in many comments as [`Tracker::ingest`] takes in each, in order: the comments
+    /// they may answer are read in one query, then the comments are stored and the open ones
+    /// they answer closed in one transaction (over a network, to PostgreSQL, each commit and
+    /// read is a round trip; and an answer is never stored without its closes). Each comment
+    /// gets the outcome `ingest` would have given it, at the same place in the result; a
+    /// comment that meets a bug fails alone (its `Err`, nothing of it stored). The outer error
+    /// is the database's: nothing of the batch was stored. The batch's alerts are queued
+    /// together, before the alert updates its answers cause (each comment's own rows keep
+    /// their order).
     pub async fn ingest_many(
         &self,
         comments: &[Comment],
     ) -> Result<Vec<Result<IngestOutcome, TrackerError>>, TrackerError> {
         let span = info_span!("comments", count = comments.len());
-        let work = self.ingest_many_inner(comments).instrument(span.clone());
+        let spans = comments.iter().map(comment_span).collect();
+        let work = self
+            .ingest_many_inner(comments, spans)
+            .instrument(span.clone());
         self.warn_if_slow(&span, work).await
     }
 
@@ -489,109 +498,131 @@ impl Tracker {
         })
     }
 
-    async fn ingest_inner(
-        &self,
-        comment: &Comment,
-        span: tracing::Span,
-    ) -> Result<IngestOutcome, TrackerError> {
-        let now = self.clock.now();
-        let decided = self.decide(comment, now)?;
-        if let Some(main) = decided.verdict.main_match() {
-            span.record("rule", main.rule.as_str());
-        }
-        let inserted = self
-            .store
-            .insert_triaged(
-                comment,
-                &decided.verdict,
-                decided.state,
-                decided.draft.as_ref(),
-                now,
-                &decided.alert,
-            )
-            .await?;
-        if !decided.alert.is_empty() && inserted {
-            self.wake();
-        }
-        if !inserted {
-            tracing::debug!("already processed; ignored");
-            return Ok(IngestOutcome {
-                ingested: Ingested::Duplicate,
-                answered: Vec::new(),
-            });
-        }
-        let (mut outcome, candidates) = self.after_insert(comment, decided, now);
-        let ids: Vec<&CommentId> = candidates.iter().collect();
-        let read = self.store.comments(&ids).await?;
-        for target in answered_among(comment, &candidates, &read) {
-            if let Some(closed) = self
-                .close(
-                    &target.comment.id,
-                    Transition::ANSWER,
-                    ActionKind::AnsweredInChannel,
-                    &answerer(comment),
-                    self.update_rows(&target.comment.id),
-                )
-                .await?
-            {
-                info!(answered = %target.comment.id, by = %comment.author.name, "answered in channel");
-                outcome.answered.push(closed);
-            }
-        }
-        Ok(outcome)
-    }
-
+    /// [`Tracker::ingest_many`], each comment's own steps logged in its span of `spans`.
     async fn ingest_many_inner(
         &self,
         comments: &[Comment],
+        spans: Vec<tracing::Span>,
     ) -> Result<Vec<Result<IngestOutcome, TrackerError>>, TrackerError> {
         let now = self.clock.now();
-        let decided: Vec<Result<Decided, TrackerError>> =
-            comments.iter().map(|c| self.decide(c, now)).collect();
-        let batch: Vec<NewTriaged<'_>> = comments
-            .iter()
-            .zip(&decided)
-            .filter_map(|(comment, decided)| {
-                let decided = decided.as_ref().ok()?;
-                Some(NewTriaged {
+        let mut decided: Vec<Result<Decided, TrackerError>> = Vec::with_capacity(comments.len());
+        for (comment, span) in comments.iter().zip(&spans) {
+            let this = span.in_scope(|| self.decide(comment, now));
+            if let Some(main) = this.as_ref().ok().and_then(|d| d.verdict.main_match()) {
+                span.record("rule", main.rule.as_str());
+            }
+            decided.push(this);
+        }
+        // Where each comment stands in the batch: it can only answer one before it, as when
+        // they are ingested one at a time.
+        let mut position: HashMap<&CommentId, usize> = HashMap::new();
+        for (at, (comment, decided)) in comments.iter().zip(&decided).enumerate() {
+            if decided.is_ok() {
+                position.entry(&comment.id).or_insert(at);
+            }
+        }
+        // Every comment is heard by the answer detector before it is stored, so that the
+        // answer and its closes can be stored together. A comment stored already is heard
+        // too: after a restart, catching up rebuilds what the detector knew.
+        let mut candidates: Vec<(usize, Vec<CommentId>)> = Vec::new();
+        for (at, ((comment, decided), span)) in
+            comments.iter().zip(&decided).zip(&spans).enumerate()
+        {
+            let Ok(decided) = decided else { continue };
+            let mut ids = span.in_scope(|| {
+                self.answer_candidates(comment, decided.state == CommentState::Flagged)
+            });
+            ids.retain(|id| position.get(id).is_none_or(|before| *before < at));
+            if !ids.is_empty() {
+                candidates.push((at, ids));
+            }
+        }
+        let wanted: HashSet<&CommentId> = candidates.iter().flat_map(|(_, ids)| ids).collect();
+        let mut read = if wanted.is_empty() {
+            HashMap::new()
+        } else {
+            self.store
+                .comments(&wanted.iter().copied().collect::<Vec<_>>())
+                .await?
+        };
+        // Earlier comments of this batch are not stored yet: as they will be, unless stored
+        // already (then the store's word stands, and the close checks it again).
+        for id in wanted {
+            if read.contains_key(id) {
+                continue;
+            }
+            if let Some(Ok(before)) = position.get(id).map(|at| &decided[*at]) {
+                let comment = &comments[position[id]];
+                read.insert(
+                    id.clone(),
+                    as_inserted(
+                        comment,
+                        &before.verdict,
+                        before.state,
+                        before.draft.as_ref(),
+                        now,
+                    ),
+                );
+            }
+        }
+        let mut answers: Vec<(usize, StoredComment)> = Vec::new();
+        for (at, ids) in &candidates {
+            for target in answered_among(&comments[*at], ids, &read) {
+                answers.push((*at, target));
+            }
+        }
+        drop(read);
+        // Places in the batch the store is given: the comments whose triage succeeded.
+        let mut in_batch = vec![usize::MAX; comments.len()];
+        let mut batch: Vec<NewTriaged<'_>> = Vec::with_capacity(comments.len());
+        for (at, (comment, decided)) in comments.iter().zip(&decided).enumerate() {
+            if let Ok(decided) = decided {
+                in_batch[at] = batch.len();
+                batch.push(NewTriaged {
                     comment,
                     verdict: &decided.verdict,
                     state: decided.state,
                     draft: decided.draft.as_ref(),
                     then: &decided.alert,
-                })
-            })
-            .collect();
-        let mut inserted = self
-            .store
-            .insert_triaged_many(&batch, now)
-            .await?
-            .into_iter();
-        drop(batch);
-        let fresh: Vec<bool> = decided
-            .iter()
-            .map(|d| d.is_ok() && inserted.next().unwrap_or(false))
-            .collect();
-        if comments
-            .iter()
-            .zip(&decided)
-            .zip(&fresh)
-            .any(|((_, d), fresh)| *fresh && d.as_ref().is_ok_and(|d| !d.alert.is_empty()))
-        {
-            self.wake();
-        }
-        // Stored together, answered in order: a comment can only answer one that came before
-        // it, as when they are ingested one at a time.
-        let mut position: HashMap<&CommentId, usize> = HashMap::new();
-        for (at, (comment, fresh)) in comments.iter().zip(&fresh).enumerate() {
-            if *fresh {
-                position.entry(&comment.id).or_insert(at);
+                });
             }
         }
+        let planned: Vec<(Action, String, Vec<NewOutbox>)> = answers
+            .iter()
+            .map(|(at, target)| {
+                let who = answerer(&comments[*at]);
+                let action = Action {
+                    comment: target.comment.id.clone(),
+                    kind: ActionKind::AnsweredInChannel,
+                    moderator_id: Some(who.id),
+                    moderator_name: Some(who.name.clone()),
+                    at: now,
+                    draft_text: target.draft.as_ref().map(|d| d.text.clone()),
+                    sent_text: None,
+                    reply_message_id: None,
+                };
+                (action, who.name, self.update_rows(&target.comment.id))
+            })
+            .collect();
+        let closes: Vec<AnswerClose<'_>> = answers
+            .iter()
+            .zip(&planned)
+            .map(|((at, _), (action, name, then))| AnswerClose {
+                by: in_batch[*at],
+                close: Closing {
+                    change: Transition::ANSWER,
+                    answered_by: Some(name.as_str()),
+                    action,
+                    then,
+                },
+            })
+            .collect();
+        let stored = self.store.insert_answering(&batch, now, &closes).await?;
+        drop(closes);
+        drop(batch);
         let mut outcomes = Vec::with_capacity(comments.len());
-        // The comments each may answer: read together, then closed together.
-        let mut candidates: Vec<(usize, &Comment, Vec<CommentId>)> = Vec::new();
-        for (at, ((comment, decided), fresh)) in comments.iter().zip(decided).zip(fresh).enumerate()
+        let mut wake = false;
+        for (at, ((comment, decided), span)) in comments.iter().zip(decided).zip(&spans).enumerate()
         {
             let decided = match decided {
                 Ok(decided) => decided,
@@ -600,118 +631,57 @@ impl Tracker {
                     continue;
                 }
             };
-            if !fresh {
-                tracing::debug!(id = %comment.id, "already processed; ignored");
+            if !stored.inserted.get(in_batch[at]).copied().unwrap_or(false) {
+                span.in_scope(|| tracing::debug!("already processed; ignored"));
                 outcomes.push(Ok(IngestOutcome {
                     ingested: Ingested::Duplicate,
                     answered: Vec::new(),
                 }));
                 continue;
             }
-            let span = info_span!("comment", id = %comment.id, channel = %comment.place.channel_name, rule = tracing::field::Empty);
-            if let Some(main) = decided.verdict.main_match() {
-                span.record("rule", main.rule.as_str());
-            }
-            let (outcome, mut ids) = span.in_scope(|| self.after_insert(comment, decided, now));
-            ids.retain(|id| position.get(id).is_none_or(|stored_at| *stored_at < at));
-            if !ids.is_empty() {
-                candidates.push((outcomes.len(), comment, ids));
-            }
-            outcomes.push(Ok(outcome));
+            wake |= !decided.alert.is_empty();
+            outcomes.push(Ok(
+                span.in_scope(|| self.stored_outcome(comment, decided, now))
+            ));
         }
-        let wanted: HashSet<&CommentId> = candidates.iter().flat_map(|(_, _, ids)| ids).collect();
-        let read = self
-            .store
-            .comments(&wanted.into_iter().collect::<Vec<_>>())
-            .await?;
-        let mut answers = Vec::new();
-        for (index, comment, ids) in &candidates {
-            for target in answered_among(comment, ids, &read) {
-                answers.push((*index, *comment, target));
-            }
-        }
-        self.close_answered(answers, &mut outcomes).await?;
-        Ok(outcomes)
-    }
-
-    /// Closes the open comments a batch's comments answer (`(outcome index, answerer,
-    /// target)`, in the batch's order) in one transaction, as one ingest at a time would
-    /// close each: a comment answered twice in the batch is closed by the first answer only.
-    /// Each closed comment is added, as stored now, to its answerer's outcome.
-    async fn close_answered(
-        &self,
-        answers: Vec<(usize, &Comment, StoredComment)>,
-        outcomes: &mut [Result<IngestOutcome, TrackerError>],
-    ) -> Result<(), TrackerError> {
-        if answers.is_empty() {
-            return Ok(());
-        }
-        let at = self.clock.now();
-        let planned: Vec<(Action, String, Vec<NewOutbox>)> = answers
-            .iter()
-            .map(|(_, by, target)| {
-                let who = answerer(by);
-                let action = Action {
-                    comment: target.comment.id.clone(),
-                    kind: ActionKind::AnsweredInChannel,
-                    moderator_id: Some(who.id),
-                    moderator_name: Some(who.name.clone()),
-                    at,
-                    draft_text: target.draft.as_ref().map(|d| d.text.clone()),
-                    sent_text: None,
-                    reply_message_id: None,
-                };
-                (action, who.name, self.update_rows(&target.comment.id))
-            })
-            .collect();
-        let closes: Vec<Closing<'_>> = planned
-            .iter()
-            .map(|(action, name, then)| Closing {
-                change: Transition::ANSWER,
-                answered_by: Some(name.as_str()),
-                action,
-                then,
-            })
-            .collect();
-        let made = self.store.close_many(&closes).await?;
-        let mut woke = false;
-        for ((index, by, target), made) in answers.into_iter().zip(made) {
+        for ((at, target), made) in answers.into_iter().zip(&stored.closed) {
             if !made {
                 continue;
             }
+            let by = &comments[at];
             let id = &target.comment.id;
-            info!(answered = %id, by = %by.author.name, "answered in channel");
-            if !woke && !self.update_rows(id).is_empty() {
-                self.wake();
-                woke = true;
-            }
+            spans[at]
+                .in_scope(|| info!(answered = %id, by = %by.author.name, "answered in channel"));
+            wake |= !self.update_rows(id).is_empty();
             // As the store now holds it, built rather than read back: only this close
             // changed it since it was read (another would have refused this one).
             let mut closed = target;
             closed.state = Transition::ANSWER.to;
-            closed.state_changed_at = at;
+            closed.state_changed_at = now;
             if Transition::ANSWER.to.closes() && closed.closed_at.is_none() {
-                closed.closed_at = Some(at);
+                closed.closed_at = Some(now);
             }
             if closed.answered_by.is_none() {
                 closed.answered_by = Some(by.author.name.clone());
             }
-            if let Some(Ok(outcome)) = outcomes.get_mut(index) {
+            if let Some(Ok(outcome)) = outcomes.get_mut(at) {
                 outcome.answered.push(closed);
             }
         }
-        Ok(())
+        if wake {
+            self.wake();
+        }
+        Ok(outcomes)
     }
 
-    /// What follows a comment's storing: it is counted, given back as the store now holds
-    /// it, and checked for the comments it may answer (their ids, for the caller to read and
-    /// close: one at a time, or a batch's together).
-    fn after_insert(
+    /// What a comment's storing gives: it is counted, and given back as the store now holds
+    /// it.
+    fn stored_outcome(
         &self,
         comment: &Comment,
         decided: Decided,
         now: DateTime<Utc>,
-    ) -> (IngestOutcome, Vec<CommentId>) {
+    ) -> IngestOutcome {
         let Decided {
             verdict,
             draft,
@@ -720,7 +690,6 @@ impl Tracker {
         } = decided;
         let labels: Vec<Label> = verdict.labels.iter().map(|l| l.label).collect();
         self.metrics.comment_ingested(comment.source, &labels);
-        let candidates = self.answer_candidates(comment, state == CommentState::Flagged);
         let ingested = if state == CommentState::Flagged {
             let labels: Vec<_> = verdict.labels.iter().map(|l| l.label.as_str()).collect();
             info!(labels = ?labels, "flagged");
@@ -731,13 +700,10 @@ impl Tracker {
         } else {
             Ingested::Clear(verdict)
         };
-        (
-            IngestOutcome {
-                ingested,
-                answered: Vec::new(),
-            },
-            candidates,
-        )
+        IngestOutcome {
+            ingested,
+            answered: Vec::new(),
+        }
     }
 
     /// The comments `comment` may answer, each once, most certain first; which of them it
@@ -753,13 +719,11 @@ impl Tracker {
             // A panic inside the detector must not poison it for every later comment: the
             // lock is taken back, and a detector caught mid-update starts afresh (it only
             // remembers a few dozen messages).
-            let mut detector = self.detector.lock().unwrap_or_else(PoisonError::into_inner);
-            match std::panic::catch_unwind(AssertUnwindSafe(|| {
-                detector.observe_open(comment, opened)
-            })) {
+            let mut hearing = self.detector.lock().unwrap_or_else(PoisonError::into_inner);
+            match std::panic::catch_unwind(AssertUnwindSafe(|| hearing.hear(comment, opened))) {
                 Ok(detected) => detected,
                 Err(payload) => {
-                    *detector = AnswerDetector::new(AnswerConfig::default());
+                    *hearing = Hearing::default();
                     tracing::error!(panic = %panic_message(payload.as_ref()), "answer detection failed on this comment; the detector was reset");
                     Vec::new()
                 }
@@ -1753,6 +1717,42 @@ impl Tracker {
     }
 }
 
+/// How many comment ids [`Hearing`] remembers: far more than the detector looks back.
+const HEARD_IDS: usize = 10_000;
+
+/// The answer detector, and what it said of the comments it heard lately. A comment given
+/// twice in one run (a batch the database refused, taken again one at a time; a catch-up
+/// re-reading what the gateway gave) is heard once: hearing it again would make the
+/// conversation look longer than it is, and its answers are the ones it gave the first time.
+#[derive(Debug, Default)]
+struct Hearing {
+    detector: AnswerDetector,
+    said: HashMap<CommentId, Vec<Answered>>,
+    order: std::collections::VecDeque<CommentId>,
+}
+
+impl Hearing {
+    fn hear(&mut self, comment: &Comment, opened: bool) -> Vec<Answered> {
+        if let Some(said) = self.said.get(&comment.id) {
+            return said.clone();
+        }
+        let said = self.detector.observe_open(comment, opened);
+        if self.order.len() >= HEARD_IDS {
+            if let Some(oldest) = self.order.pop_front() {
+                self.said.remove(&oldest);
+            }
+        }
+        self.order.push_back(comment.id.clone());
+        self.said.insert(comment.id.clone(), said.clone());
+        said
+    }
+}
+
+/// The span each comment's path is logged in: its id, channel, and the rule that flagged it.
+fn comment_span(comment: &Comment) -> tracing::Span {
+    info_span!("comment", id = %comment.id, channel = %comment.place.channel_name, rule = tracing::field::Empty)
+}
+
 /// Which of `candidates` (as [`Tracker::answer_candidates`] lists them, in that order)
 /// `comment` answers, given how they are stored (`read`, by id; the unstored left out):
 /// those still open and written by someone else.
@@ -2031,6 +2031,90 @@ mod tests {
             let found = tracker.store().comment(&CommentId::new(id)).await.unwrap();
             assert_eq!(found.is_some(), stored, "comment {id}");
         }
+    }
+
+    #[tokio::test]
+    async fn an_answer_is_stored_with_the_close_of_what_it_answers_or_not_at_all() {
+        let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+        let tracker = tracker(clock.clone()).await;
+        let question = comment("1", "My order never arrived and nobody answers", &clock);
+        tracker.ingest(&question).await.unwrap();
+        let mut answer = comment("2", "We are on it, sorry for the wait", &clock);
+        answer.author = Author::staff("s1", "Staff");
+        let answer = answer.with_reply_to(Some(question.id.clone()));
+        // A drill: the database refuses the close's audit line, as a crash at that moment
+        // would leave it unwritten.
+        sqlx::query(
+            "CREATE TRIGGER refuse BEFORE INSERT ON actions
+             BEGIN SELECT RAISE(ABORT, 'drill: refused'); END",
+        )
+        .execute(tracker.store().writer())
+        .await
+        .unwrap();
+        let error = tracker.ingest(&answer).await.unwrap_err();
+        assert!(error.to_string().contains("drill: refused"), "{error}");
+        // Neither the answer nor the close: taken again, the answer is new, not a duplicate.
+        assert!(tracker.store().comment(&answer.id).await.unwrap().is_none());
+        let open = tracker
+            .store()
+            .comment(&question.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(open.state.is_open(), "{:?}", open.state);
+
+        sqlx::query("DROP TRIGGER refuse")
+            .execute(tracker.store().writer())
+            .await
+            .unwrap();
+        let outcome = tracker.ingest(&answer).await.unwrap();
+        assert!(matches!(outcome.ingested, Ingested::Clear(_)));
+        assert_eq!(outcome.answered.len(), 1);
+        let closed = tracker
+            .store()
+            .comment(&question.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(closed.state, CommentState::Answered);
+        assert_eq!(closed.answered_by.as_deref(), Some("Staff"));
+    }
+
+    #[tokio::test]
+    async fn an_answer_heard_in_a_refused_batch_still_closes_its_question_when_taken_alone() {
+        let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+        let tracker = tracker(clock.clone()).await;
+        sqlx::query(
+            "CREATE TRIGGER refuse BEFORE INSERT ON comments WHEN NEW.id = '2'
+             BEGIN SELECT RAISE(ABORT, 'drill: refused'); END",
+        )
+        .execute(tracker.store().writer())
+        .await
+        .unwrap();
+        let question = comment("1", "How do I change the address on my order?", &clock);
+        let mut answer = comment("3", "Member: open Settings, then Addresses", &clock);
+        answer.author = Author::staff("s1", "Staff");
+        // The staff member answers by naming the asker, without the reply feature: only the
+        // detector sees it, and it hears each comment once.
+        let batch = [
+            question.clone(),
+            comment("2", "lovely stream yesterday", &clock),
+            answer,
+        ];
+        let outcomes = tracker.ingest_batch(&batch).await;
+        assert!(outcomes[1].is_err());
+        let answered = match &outcomes[2] {
+            Ok(outcome) => outcome.answered.len(),
+            Err(error) => panic!("{error}"),
+        };
+        assert_eq!(answered, 1);
+        let closed = tracker
+            .store()
+            .comment(&question.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(closed.state, CommentState::Answered);
     }
 
     #[tokio::test]
