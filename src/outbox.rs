@@ -19,9 +19,13 @@
 //!
 //! # Order
 //!
-//! Rows for one destination channel go out one at a time in id order: only the oldest open row
-//! of a channel may be claimed, so an alert update never overtakes its alert, and alerts appear
-//! in the order their comments arrived. Different channels proceed independently.
+//! Rows for one destination channel go out one at a time: only a channel's head may be claimed
+//! (`Store::outbox_heads`: a write being delivered, then rows about comments in the order the
+//! comments were written, a comment's own rows in the order they were queued, other rows by
+//! when they were queued), so an alert update never overtakes its alert, and alerts appear in
+//! the order their comments arrived. Different channels proceed independently. A channel with
+//! more ready is served as a lane: its next row is claimed in the transaction that records the
+//! one before, so a busy channel's writes follow one another at the platform's pace.
 //!
 //! # Never twice
 //!
@@ -653,7 +657,7 @@ async fn run<D: Deliver>(
                         Ok(Some(row)) => {
                             in_flight.insert(row.channel.clone());
                             let (tracker, deliverer) = (tracker.clone(), deliverer.clone());
-                            running.spawn(attempt(tracker, deliverer, policy, row));
+                            running.spawn(lane(tracker, deliverer, policy, row, stopped.clone()));
                         }
                         // Another worker got there first.
                         Ok(None) => {}
@@ -698,22 +702,45 @@ async fn run<D: Deliver>(
     debug!(destination = destination.as_str(), "outbox worker stopped");
 }
 
-/// One attempt at one claimed row, and its outcome recorded. Returns the row's channel and how
-/// long that channel should pause.
-async fn attempt<D: Deliver>(
+/// Delivers a claimed row, then, while its channel has more ready and the worker is not
+/// stopping, the channel's next rows one after the other, each claimed as the one before is
+/// recorded (one commit for both, no round of reading every channel's heads in between:
+/// during a burst a channel's alerts follow each other at the pace of the platform). Returns
+/// the channel and how long it should pause.
+async fn lane<D: Deliver>(
     tracker: Arc<Tracker>,
     deliverer: Arc<D>,
     policy: RetryPolicy,
     row: OutboxRow,
+    stopped: watch::Receiver<bool>,
 ) -> (String, Option<Duration>) {
+    let channel = row.channel.clone();
+    let mut next = Some(row);
+    let mut pause = None;
+    while let Some(row) = next.take() {
+        let keep_going = !*stopped.borrow();
+        (pause, next) = attempt(&tracker, &*deliverer, policy, row, keep_going).await;
+    }
+    (channel, pause)
+}
+
+/// One attempt at one claimed row, and its outcome recorded. Returns how long the row's
+/// channel should pause and, when `claim_next` and it was delivered without a pause, the
+/// channel's next row, claimed.
+async fn attempt<D: Deliver>(
+    tracker: &Tracker,
+    deliverer: &D,
+    policy: RetryPolicy,
+    row: OutboxRow,
+    claim_next: bool,
+) -> (Option<Duration>, Option<OutboxRow>) {
     let comment = row
         .payload
         .comment()
         .map(|c| c.to_string())
         .unwrap_or_default();
     let span = info_span!("outbox.deliver", row = %row.id, kind = row.payload.kind().as_str(), comment = %comment, channel = %row.channel, attempt = row.attempts);
-    let channel = row.channel.clone();
-    let pause = async {
+    async {
         let result = match tokio::time::timeout(ATTEMPT_TIMEOUT, deliverer.deliver(&row)).await {
             Ok(result) => result,
             Err(_) => Err(DeliveryError::Unavailable {
@@ -723,14 +750,23 @@ async fn attempt<D: Deliver>(
         match result {
             Ok(delivered) => {
                 let pause = delivered.pause;
-                match tracker.outbox_delivered(&row, delivered.message_id.as_deref()).await {
-                    Ok(true) => info!(message = ?delivered.message_id, "delivered"),
-                    Ok(false) => warn!("delivered, but the claim had passed to another worker"),
+                let claim_next_at = (claim_next && pause.is_none()).then(wall_ms);
+                match tracker
+                    .outbox_delivered(&row, delivered.message_id.as_deref(), claim_next_at)
+                    .await
+                {
+                    Ok((true, next)) => {
+                        info!(message = ?delivered.message_id, "delivered");
+                        return (pause, next);
+                    }
+                    Ok((false, _)) => {
+                        warn!("delivered, but the claim had passed to another worker")
+                    }
                     Err(e) => {
                         warn!(error = %e, message = ?delivered.message_id, "delivered but NOT recorded; it is retried after the lease and checked for before posting again")
                     }
                 }
-                pause
+                (pause, None)
             }
             Err(error) => {
                 let now = wall_ms();
@@ -751,16 +787,16 @@ async fn attempt<D: Deliver>(
                 if let Err(e) = recorded {
                     warn!(error = %e, "could not record the failed attempt; it is retried after the lease");
                 }
-                match error {
+                let pause = match error {
                     DeliveryError::RateLimited { retry_after } => Some(retry_after),
                     _ => None,
-                }
+                };
+                (pause, None)
             }
         }
     }
     .instrument(span)
-    .await;
-    (channel, pause)
+    .await
 }
 
 /// The notice moderators read when a write is given up.

@@ -1354,56 +1354,53 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.writer.begin().await?;
-        let state = if done.given_up.is_some() {
-            OutboxState::GivenUp
-        } else {
-            OutboxState::Sent
-        };
-        let marked = sqlx::query(
-            "UPDATE outbox SET state = $1, done_at = $2, lease_ms = NULL,
-                message_id = COALESCE($3, message_id), last_error = COALESCE($4, last_error)
-             WHERE id = $5 AND state = 'claimed' AND attempts = $6",
-        )
-        .bind(state.as_str())
-        .bind(db_time(now))
-        .bind(done.message_id)
-        .bind(done.given_up)
-        .bind(row.id.0)
-        .bind(i64::from(row.attempts))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if !marked {
+        if !finish_on(&mut tx, row, done, now).await? {
             tx.rollback().await?;
             return Ok(false);
         }
-        if let Some((id, alert)) = done.alert {
-            upsert_alert(&mut tx, id, row.destination.as_str(), alert).await?;
-            transition_on(&mut tx, id, Transition::ALERT, now).await?;
-        }
-        if let Some((change, answered_by, action)) = done.close {
-            if transition_on(&mut tx, &action.comment, change, action.at).await? {
-                if let Some(by) = answered_by {
-                    sqlx::query(
-                        "UPDATE comments SET answered_by = COALESCE(answered_by, $1) WHERE id = $2",
-                    )
-                    .bind(by)
-                    .bind(action.comment.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                }
-            }
-            insert_action(&mut tx, action).await?;
-        }
-        if let Some((id, change)) = done.transition {
-            transition_on(&mut tx, id, change, now).await?;
-        }
-        for next in &done.then {
-            insert_outbox(&mut tx, next, now).await?;
-        }
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// As [`Store::outbox_finish`], and in the same transaction claims the next row of the
+    /// same channel, as [`Store::outbox_heads`] orders them, if it may be claimed at `now_ms`
+    /// (as [`Store::outbox_claim`] claims): a busy channel's writes follow one another
+    /// without a round of reading every channel's heads, and one commit instead of two.
+    pub async fn outbox_finish_then_claim_next(
+        &self,
+        row: &OutboxRow,
+        done: &OutboxDone<'_>,
+        now: DateTime<Utc>,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<(bool, Option<OutboxRow>), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        if !finish_on(&mut tx, row, done, now).await? {
+            tx.rollback().await?;
+            return Ok((false, None));
+        }
+        let next = sqlx::query(
+            "UPDATE outbox SET
+                maybe_sent = CASE WHEN state = 'claimed' THEN 1 ELSE maybe_sent END,
+                state = 'claimed', lease_ms = $1, attempts = attempts + 1
+             WHERE id = (
+                SELECT r.id FROM outbox r LEFT JOIN comments c ON c.id = r.comment_id
+                WHERE r.destination = $2 AND r.channel = $3 AND r.state IN ('pending', 'claimed')
+                ORDER BY CASE WHEN r.state = 'claimed' THEN 0 ELSE 1 END,
+                         COALESCE(c.created_at, r.created_at), r.id
+                LIMIT 1)
+               AND ((state = 'pending' AND COALESCE(due_ms, 0) <= $4)
+                    OR (state = 'claimed' AND COALESCE(lease_ms, 0) <= $4))
+             RETURNING *",
+        )
+        .bind(now_ms + lease_ms)
+        .bind(row.destination.as_str())
+        .bind(&row.channel)
+        .bind(now_ms)
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((true, next.as_ref().map(outbox_from_row).transpose()?))
     }
 
     /// Forgets the writes sent before `before`, except each channel's latest (which tells
@@ -2347,6 +2344,64 @@ fn first_of_each<'a, T>(items: &'a [T], id: impl Fn(&'a T) -> &'a str) -> Vec<&'
     items.iter().filter(|item| seen.insert(id(item))).collect()
 }
 
+/// Marks a claimed row sent or given up on `tx`, with everything `done` says; false, having
+/// written nothing, if the claim was no longer ours.
+async fn finish_on(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    row: &OutboxRow,
+    done: &OutboxDone<'_>,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let state = if done.given_up.is_some() {
+        OutboxState::GivenUp
+    } else {
+        OutboxState::Sent
+    };
+    let marked = sqlx::query(
+        "UPDATE outbox SET state = $1, done_at = $2, lease_ms = NULL,
+            message_id = COALESCE($3, message_id), last_error = COALESCE($4, last_error)
+         WHERE id = $5 AND state = 'claimed' AND attempts = $6",
+    )
+    .bind(state.as_str())
+    .bind(db_time(now))
+    .bind(done.message_id)
+    .bind(done.given_up)
+    .bind(row.id.0)
+    .bind(i64::from(row.attempts))
+    .execute(&mut **tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if !marked {
+        return Ok(false);
+    }
+    if let Some((id, alert)) = done.alert {
+        upsert_alert(tx, id, row.destination.as_str(), alert).await?;
+        transition_on(tx, id, Transition::ALERT, now).await?;
+    }
+    if let Some((change, answered_by, action)) = done.close {
+        if transition_on(tx, &action.comment, change, action.at).await? {
+            if let Some(by) = answered_by {
+                sqlx::query(
+                    "UPDATE comments SET answered_by = COALESCE(answered_by, $1) WHERE id = $2",
+                )
+                .bind(by)
+                .bind(action.comment.as_str())
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+        insert_action(tx, action).await?;
+    }
+    if let Some((id, change)) = done.transition {
+        transition_on(tx, id, change, now).await?;
+    }
+    for next in &done.then {
+        insert_outbox(tx, next, now).await?;
+    }
+    Ok(true)
+}
+
 /// Makes each closing move of `closes` in order on `tx`, as [`Store::close_many`] describes;
 /// for each, whether it was made.
 async fn close_on(
@@ -2684,6 +2739,90 @@ mod tests {
                     ("other".to_owned(), "alert late".to_owned()),
                 ]
             );
+        }
+    }
+
+    #[tokio::test]
+    async fn recording_a_write_claims_its_channels_next_one_only_when_it_is_ready() {
+        for store in stores().await {
+            let now = Utc::now();
+            let notice = |channel: &str, text: &str| NewOutbox {
+                destination: Destination::Discord,
+                channel: channel.into(),
+                payload: crate::outbox::Payload::Notice { text: text.into() },
+            };
+            let mut ids = Vec::new();
+            for (channel, text) in [
+                ("mods", "first"),
+                ("other", "elsewhere"),
+                ("mods", "second"),
+                ("mods", "third"),
+            ] {
+                ids.push(
+                    store
+                        .enqueue(&notice(channel, text), now)
+                        .await
+                        .unwrap()
+                        .unwrap(),
+                );
+            }
+            let done = OutboxDone::default();
+            let first = store
+                .outbox_claim(ids[0], 0, 60_000)
+                .await
+                .unwrap()
+                .unwrap();
+            let (marked, next) = store
+                .outbox_finish_then_claim_next(&first, &done, now, 0, 60_000)
+                .await
+                .unwrap();
+            assert!(marked);
+            // The channel's next, claimed (its attempt counted); never another channel's.
+            let second = next.unwrap();
+            assert_eq!((second.id, second.attempts), (ids[2], 1));
+            assert_eq!(
+                store.outbox_row(ids[1]).await.unwrap().unwrap().state,
+                OutboxState::Pending
+            );
+            // The third, claimed the same way, fails and waits for a retry in a minute.
+            let (_, third) = store
+                .outbox_finish_then_claim_next(&second, &done, now, 0, 60_000)
+                .await
+                .unwrap();
+            let third = third.unwrap();
+            assert!(store
+                .outbox_retry(&third, "500", 60_000, 0, false)
+                .await
+                .unwrap());
+            let fourth = store
+                .enqueue(&notice("mods", "fourth"), now)
+                .await
+                .unwrap()
+                .unwrap();
+            // The channel's head is the third, not due yet: nothing is claimed, not even the
+            // fourth behind it.
+            let other = store
+                .outbox_claim(ids[1], 0, 60_000)
+                .await
+                .unwrap()
+                .unwrap();
+            let (marked, next) = store
+                .outbox_finish_then_claim_next(&other, &done, now, 1_000, 60_000)
+                .await
+                .unwrap();
+            assert!(marked);
+            assert!(next.is_none());
+            assert_eq!(
+                store.outbox_row(fourth).await.unwrap().unwrap().state,
+                OutboxState::Pending
+            );
+            // Recording a write whose claim is no longer held changes nothing, claims nothing.
+            let (marked, next) = store
+                .outbox_finish_then_claim_next(&first, &done, now, 0, 60_000)
+                .await
+                .unwrap();
+            assert!(!marked);
+            assert!(next.is_none());
         }
     }
 

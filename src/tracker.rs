@@ -1519,22 +1519,25 @@ impl Tracker {
     ) -> Result<Option<OutboxRow>, TrackerError> {
         Ok(self
             .store
-            .outbox_claim(
-                id,
-                now_ms,
-                i64::try_from(outbox::claim_lease(self.duties.lease()).as_millis())
-                    .unwrap_or(i64::MAX / 2),
-            )
+            .outbox_claim(id, now_ms, self.claim_lease_ms())
             .await?)
+    }
+
+    /// How long a claim on a platform write holds, in ms.
+    fn claim_lease_ms(&self) -> i64 {
+        i64::try_from(outbox::claim_lease(self.duties.lease()).as_millis()).unwrap_or(i64::MAX / 2)
     }
 
     /// A row was delivered: mark it sent together with what that means (the alert is up, the
     /// reply is out and the comment closed). False if the claim had passed to someone else.
+    /// With `claim_next_at` (wall ms), the next row of the same channel is claimed in the same
+    /// transaction, if it may be claimed then, and given back for the caller to deliver.
     pub async fn outbox_delivered(
         &self,
         row: &OutboxRow,
         message_id: Option<&str>,
-    ) -> Result<bool, TrackerError> {
+        claim_next_at: Option<i64>,
+    ) -> Result<(bool, Option<OutboxRow>), TrackerError> {
         let now = self.clock.now();
         let alert_ref;
         let action;
@@ -1580,7 +1583,14 @@ impl Tracker {
             | Payload::Digest(_)
             | Payload::Notice { .. } => {}
         }
-        let marked = self.store.outbox_finish(row, &done, now).await?;
+        let (marked, next) = match claim_next_at {
+            None => (self.store.outbox_finish(row, &done, now).await?, None),
+            Some(now_ms) => {
+                self.store
+                    .outbox_finish_then_claim_next(row, &done, now, now_ms, self.claim_lease_ms())
+                    .await?
+            }
+        };
         if marked && !done.then.is_empty() {
             self.wake();
         }
@@ -1596,7 +1606,7 @@ impl Tracker {
                 _ => {}
             }
         }
-        Ok(marked)
+        Ok((marked, next))
     }
 
     /// A row failed and will be tried again at `due_ms` (wall clock).

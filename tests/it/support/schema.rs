@@ -52,6 +52,9 @@ pub struct Spec {
     root: Value,
     /// Path templates split into segments, for matching concrete paths.
     templates: Vec<(String, Vec<String>)>,
+    /// The spec's `pattern`s, compiled once: compiling them for every body made the check
+    /// the slowest part of the fake's answer.
+    patterns: std::sync::Mutex<std::collections::HashMap<String, Result<regex::Regex, String>>>,
 }
 
 impl Spec {
@@ -65,7 +68,11 @@ impl Spec {
                     .collect::<Vec<_>>()
             })
             .unwrap_or_default();
-        Spec { root, templates }
+        Spec {
+            root,
+            templates,
+            patterns: Default::default(),
+        }
     }
 
     /// Finds the operation for `method` (any case) on a concrete path below `/api/v10`,
@@ -387,7 +394,18 @@ impl Checker<'_> {
             }
         }
         if let Some(pattern) = map.get("pattern").and_then(Value::as_str) {
-            match regex::Regex::new(pattern) {
+            let compiled = {
+                let mut patterns = self
+                    .spec
+                    .patterns
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                patterns
+                    .entry(pattern.to_owned())
+                    .or_insert_with(|| regex::Regex::new(pattern).map_err(|e| e.to_string()))
+                    .clone()
+            };
+            match compiled {
                 Ok(re) if !re.is_match(s) => {
                     errors.push(format!("{at}: {s:?} does not match pattern {pattern}"));
                 }
