@@ -200,7 +200,11 @@ impl FakeDiscord {
         });
         let router = rest::router(inner.clone());
         let rest_task = tokio::spawn(async move {
-            let _ = axum::serve(rest_listener, router).await;
+            // Answers go out at once (no Nagle delay), as from Discord.
+            let listener = axum::serve::ListenerExt::tap_io(rest_listener, |tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            let _ = axum::serve(listener, router).await;
         });
         let gateway_task = tokio::spawn(gateway::accept_loop(inner.clone(), gateway_listener));
         FakeDiscord {

@@ -32,6 +32,9 @@ pub async fn accept_loop(inner: Arc<Inner>, listener: TcpListener) {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
+        // Each dispatch goes out at once, as from Discord: with Nagle's algorithm a small
+        // frame waits for the previous one's acknowledgement, tens of milliseconds on loopback.
+        let _ = stream.set_nodelay(true);
         let task = tokio::spawn(connection(inner.clone(), stream));
         inner.lock().connection_tasks.push(task.abort_handle());
     }

@@ -53,8 +53,11 @@ pub struct Spec {
     /// Path templates split into segments, for matching concrete paths.
     templates: Vec<(String, Vec<String>)>,
     /// The spec's `pattern`s, compiled once: compiling them for every body made the check
-    /// the slowest part of the fake's answer.
-    patterns: std::sync::Mutex<std::collections::HashMap<String, Result<regex::Regex, String>>>,
+    /// the slowest part of the fake's answer. Shared, not cloned: a cloned `Regex` builds its
+    /// matching caches afresh.
+    patterns: std::sync::Mutex<
+        std::collections::HashMap<String, Result<std::sync::Arc<regex::Regex>, String>>,
+    >,
 }
 
 impl Spec {
@@ -402,7 +405,11 @@ impl Checker<'_> {
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
                 patterns
                     .entry(pattern.to_owned())
-                    .or_insert_with(|| regex::Regex::new(pattern).map_err(|e| e.to_string()))
+                    .or_insert_with(|| {
+                        regex::Regex::new(pattern)
+                            .map(std::sync::Arc::new)
+                            .map_err(|e| e.to_string())
+                    })
                     .clone()
             };
             match compiled {
