@@ -366,6 +366,7 @@ pub(crate) fn spawn_queue(data: Data) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut pending: Vec<Incoming> = Vec::with_capacity(BATCH + HOLD);
         loop {
+            let before = pending.len();
             if pending.is_empty() && receiver.recv_many(&mut pending, BATCH).await == 0 {
                 break;
             }
@@ -376,13 +377,23 @@ pub(crate) fn spawn_queue(data: Data) -> tokio::task::JoinHandle<()> {
                     Err(_) => break,
                 }
             }
+            for event in &pending[before..] {
+                if let Incoming::Message(_, msg) = event {
+                    data.announced.arrived(msg.id.get());
+                }
+            }
             pending.sort_by_key(Incoming::order);
             let hold = if receiver.is_empty() {
                 0
             } else {
                 HOLD.min(pending.len())
             };
-            let mut ready = pending.drain(..pending.len() - hold).peekable();
+            let mut release = pending.len() - hold;
+            // Nothing goes ahead of a message the gateway gave before it.
+            if let Some(missing) = data.announced.first_missing(std::time::Instant::now()) {
+                release = release.min(pending.partition_point(|e| e.order() < (missing, 0)));
+            }
+            let mut ready = pending.drain(..release).peekable();
             // Runs of messages are handled as one batch; edits and deletions one at a time,
             // in their place.
             while let Some(event) = ready.next() {

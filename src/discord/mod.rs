@@ -20,6 +20,7 @@ pub mod commands;
 pub mod delivery;
 pub mod ingest;
 pub mod markdown;
+pub mod order;
 pub mod schedule;
 pub mod shards;
 pub mod types;
@@ -291,6 +292,8 @@ impl Handler {
 impl EventHandler for Handler {
     async fn ready(&self, ctx: serenity::Context, ready: Ready) {
         self.data.set_bot_id(ready.user.id);
+        // From here on, the ingest queue knows the order the gateway gives messages in.
+        self.data.announced.listen(&ctx.shard);
         self.shard_connected(ctx.shard_id.0, true);
         info!(user = %ready.user.name, shard = ctx.shard_id.0, guilds = ready.guilds.len(), "connected to Discord");
         // Each shard has its own READY; direct messages come on shard 0 only, so they are

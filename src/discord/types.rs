@@ -68,6 +68,8 @@ pub struct Data {
     /// Messages, edits and deletions from the gateway, handled one at a time in arrival order
     /// (see `ingest::spawn_queue`); set once the bot starts.
     incoming: Arc<OnceLock<tokio::sync::mpsc::UnboundedSender<super::ingest::Incoming>>>,
+    /// The messages the gateway gave whose handlers have not reached the queue yet.
+    pub(crate) announced: Arc<super::order::Announced>,
 }
 
 impl std::fmt::Debug for Data {
@@ -90,6 +92,7 @@ impl Data {
             work: Arc::new(RwLock::new(())),
             stopping: Arc::new(AtomicBool::new(false)),
             incoming: Arc::new(OnceLock::new()),
+            announced: Arc::new(super::order::Announced::default()),
         }
     }
 
@@ -128,7 +131,11 @@ impl Data {
         event: super::ingest::Incoming,
     ) -> Result<(), super::ingest::Incoming> {
         match self.incoming.get() {
-            Some(sender) => sender.send(event).map_err(|e| e.0),
+            Some(sender) => {
+                sender.send(event).map_err(|e| e.0)?;
+                self.announced.handed_over(std::time::Instant::now());
+                Ok(())
+            }
             None => Err(event),
         }
     }
