@@ -625,6 +625,36 @@ fn questions_and_anticipation_with_complaint_words_are_not_complaints() {
 }
 
 #[test]
+fn hedges_are_not_grievances_but_leave_a_failure_beside_them_a_complaint() {
+    let lib = library();
+    // the negation inside "don't know", "not sure", "no idea" says the writer is unsure
+    for text in [
+        "@mia I don't know if it works on a tablet?",
+        "@kim no idea, I'm not the one to ask",
+        "@jo not sure that's any help?",
+    ] {
+        let v = run(&lib, text);
+        assert!(
+            !v.has(Label::Complaint),
+            "flagged as a complaint: {text}\n{}",
+            describe(&v)
+        );
+    }
+    // a hedge beside a failure does not hide it
+    for text in [
+        "@shop not sure what happened but my order still hasn't arrived",
+        "@shop I don't know who to ask, my card was charged twice",
+    ] {
+        let v = run(&lib, text);
+        assert!(
+            v.has(Label::Complaint),
+            "not a complaint: {text}\n{}",
+            describe(&v)
+        );
+    }
+}
+
+#[test]
 fn the_draft_is_written_in_the_language_of_the_comment() {
     let lib = library();
     let en = run(&lib, "where is my order? it still hasn't arrived");
