@@ -283,6 +283,10 @@ impl ChannelState {
     }
 
     /// The open comment whose addressee (or the asker's partner) is `author`, speaking next.
+    ///
+    /// As with [`ChannelState::pick_for`], a reply is to the last thing said to its author:
+    /// someone who told `author` something else after their question (not open: a remark, a
+    /// thank-you) gets the reply to that, and their question stays open.
     fn awaiting_reply_from(
         &self,
         author: &AuthorId,
@@ -290,11 +294,18 @@ impl ChannelState {
         turns: usize,
         partner_turns: usize,
     ) -> Option<(u64, AnswerCue)> {
+        let mut said_more: Vec<&AuthorId> = Vec::new();
         for seen in self.history.iter().rev() {
             if seen.author == *author || seq - seen.seq > turns as u64 {
                 break;
             }
+            if said_more.contains(&&seen.author) {
+                continue;
+            }
             if !self.is_open(seen.seq) {
+                if seen.addressees.contains(author) {
+                    said_more.push(&seen.author);
+                }
                 continue;
             }
             if seen.addressees.contains(author) {
@@ -832,6 +843,17 @@ mod tests {
         chat.say("Ann", "bob: I also rebooted the server since then");
         // Bob's reply is to what Ann told him last.
         assert!(chat.say("Bob", "ann: ok, that explains the log").is_empty());
+        assert!(chat.detector.is_open(&q));
+    }
+
+    #[test]
+    fn a_remark_to_the_addressee_after_the_question_takes_their_reply() {
+        let mut chat = Chat::new(AnswerConfig::default());
+        chat.say("Bob", "the export finished");
+        let q = chat.ask("Ann", "bob: did it include the attachments?");
+        chat.say("Ann", "bob: thanks for running it so late by the way");
+        // Bob speaks next without naming anyone: that is the reply to the thank-you.
+        assert!(chat.say("Bob", "no problem at all").is_empty());
         assert!(chat.detector.is_open(&q));
     }
 
