@@ -284,9 +284,9 @@ impl ChannelState {
 
     /// The open comment whose addressee (or the asker's partner) is `author`, speaking next.
     ///
-    /// As with [`ChannelState::pick_for`], a reply is to the last thing said to its author:
-    /// someone who told `author` something else after their question (not open: a remark, a
-    /// thank-you) gets the reply to that, and their question stays open.
+    /// As with [`ChannelState::pick_for`], a reply is to the last thing said to its author: once
+    /// anyone has told `author` something else after the question (not open: a remark, a
+    /// thank-you), an unnamed reply is to that, and the question stays open.
     fn awaiting_reply_from(
         &self,
         author: &AuthorId,
@@ -294,17 +294,13 @@ impl ChannelState {
         turns: usize,
         partner_turns: usize,
     ) -> Option<(u64, AnswerCue)> {
-        let mut said_more: Vec<&AuthorId> = Vec::new();
         for seen in self.history.iter().rev() {
             if seen.author == *author || seq - seen.seq > turns as u64 {
                 break;
             }
-            if said_more.contains(&&seen.author) {
-                continue;
-            }
             if !self.is_open(seen.seq) {
                 if seen.addressees.contains(author) {
-                    said_more.push(&seen.author);
+                    return None;
                 }
                 continue;
             }
@@ -854,6 +850,12 @@ mod tests {
         chat.say("Ann", "bob: thanks for running it so late by the way");
         // Bob speaks next without naming anyone: that is the reply to the thank-you.
         assert!(chat.say("Bob", "no problem at all").is_empty());
+        assert!(chat.detector.is_open(&q));
+
+        // The same when someone else has spoken to Bob in between.
+        let q = chat.ask("Ann", "bob: and the calendar entries?");
+        chat.say("Carl", "bob: the printer on floor two is jammed again");
+        assert!(chat.say("Bob", "on my way").is_empty());
         assert!(chat.detector.is_open(&q));
     }
 
