@@ -210,16 +210,30 @@ impl ChannelState {
         None
     }
 
-    /// Which open comment of `asker` a message addressed to them answers.
+    /// Which open comment of `asker` a message from `answerer` addressed to them answers.
     ///
-    /// An answer addressed to someone answers what they said last: their latest message, or the
-    /// real message before the nudges that followed it ("?", "anyone"), back to the last time
-    /// anyone answered them. If what they said last is not open (a remark after their
-    /// question), the answer is to the remark: on the training stream an answer addressed to an
-    /// asker who spoke again was to the question only 57% of the time. If none of their
+    /// If the asker has said something to the answerer since the answerer last addressed them,
+    /// the answer is to the latest of those: a question put to the answerer is answered even
+    /// when the asker has since talked with other people (IRC helpers juggle several people at
+    /// once), and a remark to the answerer after the question takes the answer instead.
+    ///
+    /// Otherwise an answer addressed to someone answers what they said last: their latest
+    /// message, or the real message before the nudges that followed it ("?", "anyone"), back to
+    /// the last time anyone answered them. If what they said last is not open (a remark after
+    /// their question), the answer is to the remark: on the training stream an answer addressed
+    /// to an asker who spoke again was to the question only 57% of the time. If none of their
     /// messages is recent and `explicit` (a platform mention, which is deliberate), fall back to
     /// their newest open comment.
-    fn pick_for(&self, asker: &AuthorId, config: &AnswerConfig, explicit: bool) -> Option<u64> {
+    fn pick_for(
+        &self,
+        asker: &AuthorId,
+        answerer: &AuthorId,
+        config: &AnswerConfig,
+        explicit: bool,
+    ) -> Option<u64> {
+        if let Some(said) = self.last_said_to(asker, answerer) {
+            return self.is_open(said.seq).then_some(said.seq);
+        }
         let mut turn: Vec<&Seen> = Vec::new();
         for seen in self.history.iter().rev() {
             if seen.author != *asker {
@@ -253,7 +267,26 @@ impl ChannelState {
         None
     }
 
+    /// The latest message `asker` addressed to `answerer`, unless `answerer` has addressed
+    /// `asker` since (then that message has had its answer).
+    fn last_said_to(&self, asker: &AuthorId, answerer: &AuthorId) -> Option<&Seen> {
+        for seen in self.history.iter().rev() {
+            if seen.author == *asker {
+                if seen.addressees.contains(answerer) {
+                    return Some(seen);
+                }
+            } else if seen.author == *answerer && seen.addressees.contains(asker) {
+                return None;
+            }
+        }
+        None
+    }
+
     /// The open comment whose addressee (or the asker's partner) is `author`, speaking next.
+    ///
+    /// As with [`ChannelState::pick_for`], a reply is to the last thing said to its author: once
+    /// anyone has told `author` something else after the question (not open: a remark, a
+    /// thank-you), an unnamed reply is to that, and the question stays open.
     fn awaiting_reply_from(
         &self,
         author: &AuthorId,
@@ -266,6 +299,9 @@ impl ChannelState {
                 break;
             }
             if !self.is_open(seen.seq) {
+                if seen.addressees.contains(author) {
+                    return None;
+                }
                 continue;
             }
             if seen.addressees.contains(author) {
@@ -393,7 +429,7 @@ impl ChannelState {
             } else {
                 AnswerCue::AddressesByName
             };
-            let target = self.pick_for(addressee, config, mentioned);
+            let target = self.pick_for(addressee, &seen.author, config, mentioned);
             if let Some(open) = target.and_then(|t| self.close(|o| o.seq == t)) {
                 hits.push((open, cue));
             }
@@ -779,6 +815,48 @@ mod tests {
             one(&chat.say("Dan", "cyd: in your home folder")).0,
             q.as_str()
         );
+    }
+
+    #[test]
+    fn a_question_put_to_someone_is_answered_by_them_after_other_talk() {
+        let mut chat = Chat::new(AnswerConfig::default());
+        chat.say("Bob", "the backup job failed again tonight");
+        let q = chat.ask("Ann", "bob: which disk was it writing to?");
+        chat.say("Ann", "carl: thanks for the script you sent earlier");
+        assert!(chat.say("Carl", "ann: you're welcome").is_empty());
+        // Bob answers Ann: her last words to him were the question, not the remark to Carl.
+        assert_eq!(
+            one(&chat.say("Bob", "ann: the external one, sdb")),
+            (q.as_str(), "bob", AnswerCue::AddressesByName)
+        );
+    }
+
+    #[test]
+    fn a_remark_to_the_helper_after_the_question_takes_the_answer() {
+        let mut chat = Chat::new(AnswerConfig::default());
+        chat.say("Bob", "the backup job failed again tonight");
+        let q = chat.ask("Ann", "bob: which disk was it writing to?");
+        chat.say("Ann", "bob: I also rebooted the server since then");
+        // Bob's reply is to what Ann told him last.
+        assert!(chat.say("Bob", "ann: ok, that explains the log").is_empty());
+        assert!(chat.detector.is_open(&q));
+    }
+
+    #[test]
+    fn a_remark_to_the_addressee_after_the_question_takes_their_reply() {
+        let mut chat = Chat::new(AnswerConfig::default());
+        chat.say("Bob", "the export finished");
+        let q = chat.ask("Ann", "bob: did it include the attachments?");
+        chat.say("Ann", "bob: thanks for running it so late by the way");
+        // Bob speaks next without naming anyone: that is the reply to the thank-you.
+        assert!(chat.say("Bob", "no problem at all").is_empty());
+        assert!(chat.detector.is_open(&q));
+
+        // The same when someone else has spoken to Bob in between.
+        let q = chat.ask("Ann", "bob: and the calendar entries?");
+        chat.say("Carl", "bob: the printer on floor two is jammed again");
+        assert!(chat.say("Bob", "on my way").is_empty());
+        assert!(chat.detector.is_open(&q));
     }
 
     #[test]
