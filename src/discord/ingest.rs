@@ -371,7 +371,8 @@ pub(crate) fn spawn_queue(data: Data) -> tokio::task::JoinHandle<()> {
                 break;
             }
             tokio::time::sleep(SETTLE).await;
-            while pending.len() < BATCH + HOLD {
+            // New events are taken in even while many wait: one they wait for may be among them.
+            while pending.len() < before + BATCH + HOLD {
                 match receiver.try_recv() {
                     Ok(event) => pending.push(event),
                     Err(_) => break,
