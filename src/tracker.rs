@@ -2012,18 +2012,24 @@ mod tests {
         }
     }
 
+    /// A drill: the database refuses the inserts `into` names ("table", or "table WHEN
+    /// condition") with "drill: refused", until the trigger `refuse` is dropped.
+    async fn refuse(tracker: &Tracker, into: &str) {
+        sqlx::query(&format!(
+            "CREATE TRIGGER refuse BEFORE INSERT ON {into}
+             BEGIN SELECT RAISE(ABORT, 'drill: refused'); END"
+        ))
+        .execute(tracker.store().writer())
+        .await
+        .unwrap();
+    }
+
     #[tokio::test]
     async fn a_row_the_database_refuses_fails_alone_and_its_batch_mates_are_stored() {
         let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
         let tracker = tracker(clock.clone()).await;
         // A drill: the database refuses this one comment, as a failing disk would.
-        sqlx::query(
-            "CREATE TRIGGER refuse BEFORE INSERT ON comments WHEN NEW.id = '2'
-             BEGIN SELECT RAISE(ABORT, 'drill: refused'); END",
-        )
-        .execute(tracker.store().writer())
-        .await
-        .unwrap();
+        refuse(&tracker, "comments WHEN NEW.id = '2'").await;
         let batch = [
             comment("1", "My order never arrived and nobody answers", &clock),
             comment("2", "My refund never arrived either", &clock),
@@ -2054,13 +2060,7 @@ mod tests {
         let answer = answer.with_reply_to(Some(question.id.clone()));
         // A drill: the database refuses the close's audit line, as a crash at that moment
         // would leave it unwritten.
-        sqlx::query(
-            "CREATE TRIGGER refuse BEFORE INSERT ON actions
-             BEGIN SELECT RAISE(ABORT, 'drill: refused'); END",
-        )
-        .execute(tracker.store().writer())
-        .await
-        .unwrap();
+        refuse(&tracker, "actions").await;
         let error = tracker.ingest(&answer).await.unwrap_err();
         assert!(error.to_string().contains("drill: refused"), "{error}");
         // Neither the answer nor the close: taken again, the answer is new, not a duplicate.
@@ -2094,13 +2094,7 @@ mod tests {
     async fn an_answer_heard_in_a_refused_batch_still_closes_its_question_when_taken_alone() {
         let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
         let tracker = tracker(clock.clone()).await;
-        sqlx::query(
-            "CREATE TRIGGER refuse BEFORE INSERT ON comments WHEN NEW.id = '2'
-             BEGIN SELECT RAISE(ABORT, 'drill: refused'); END",
-        )
-        .execute(tracker.store().writer())
-        .await
-        .unwrap();
+        refuse(&tracker, "comments WHEN NEW.id = '2'").await;
         let question = comment("1", "How do I change the address on my order?", &clock);
         let mut answer = comment("3", "Member: open Settings, then Addresses", &clock);
         answer.author = Author::staff("s1", "Staff");
