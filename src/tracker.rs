@@ -551,8 +551,10 @@ impl Tracker {
             if read.contains_key(id) {
                 continue;
             }
-            if let Some(Ok(before)) = position.get(id).map(|at| &decided[*at]) {
-                let comment = &comments[position[id]];
+            let Some(&at) = position.get(id) else {
+                continue;
+            };
+            if let (Some(comment), Some(Ok(before))) = (comments.get(at), decided.get(at)) {
                 read.insert(
                     id.clone(),
                     as_inserted(
