@@ -514,19 +514,22 @@ impl Store {
         for item in batch {
             inserted.push(stored.remove(item.comment.id.as_str()));
         }
-        let by_fresh: Vec<&AnswerClose<'_>> = answers
+        // A close is made only if its answer was stored now.
+        let fresh: Vec<bool> = answers
             .iter()
-            .filter(|answer| inserted.get(answer.by).copied().unwrap_or(false))
+            .map(|answer| inserted.get(answer.by).copied().unwrap_or(false))
             .collect();
-        let closes: Vec<Closing<'_>> = by_fresh.iter().map(|answer| answer.close).collect();
-        let made = close_on(&mut tx, rows, &closes).await?;
-        tx.commit().await?;
-        let mut made = made.into_iter();
-        let closed = answers
+        let closes: Vec<Closing<'_>> = answers
             .iter()
-            .map(|answer| {
-                inserted.get(answer.by).copied().unwrap_or(false) && made.next().unwrap_or(false)
-            })
+            .zip(&fresh)
+            .filter(|(_, fresh)| **fresh)
+            .map(|(answer, _)| answer.close)
+            .collect();
+        let mut made = close_on(&mut tx, rows, &closes).await?.into_iter();
+        tx.commit().await?;
+        let closed = fresh
+            .into_iter()
+            .map(|fresh| fresh && made.next().unwrap_or(false))
             .collect();
         Ok(InsertedAnswering { inserted, closed })
     }

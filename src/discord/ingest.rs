@@ -378,7 +378,7 @@ pub(crate) fn spawn_queue(data: Data) -> tokio::task::JoinHandle<()> {
                     Err(_) => break,
                 }
             }
-            for event in &pending[before..] {
+            for event in pending.iter().skip(before) {
                 if let Incoming::Message(_, msg) = event {
                     data.announced.arrived(msg.id.get());
                 }
