@@ -353,8 +353,8 @@ fn load_sources(
             }
             Err(err) => {
                 let offset = err.span().map(|s| s.start);
-                let message = err.message().to_owned();
-                b.problems.push(ctx.problem(offset, None, "", message));
+                b.problems
+                    .push(ctx.problem(offset, None, "", toml_message(err.message())));
             }
         }
     }
@@ -974,6 +974,22 @@ fn unmatchable_letter(source: &str) -> Option<(usize, char)> {
     None
 }
 
+/// The TOML parser's message on one line, and never empty: for a key written without its value
+/// (`id =` at the end of a file) the parser gives no message at all.
+fn toml_message(message: &str) -> String {
+    let message = message.trim();
+    if message.is_empty() {
+        return "expected a value here: a key without its value, or an unclosed string, array \
+                or table"
+            .to_owned();
+    }
+    message
+        .lines()
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1089,7 +1105,18 @@ wordings = ["Hi {autor}"]
         assert!(errs.contains("unknown field `words`"), "{errs}");
     }
 
-    /// `n` simple rules in one file, all sharing one word, as a generated library would be.
+    #[test]
+    fn a_key_without_its_value_is_named_as_such_on_its_line() {
+        let errs = check(&[("en/q.toml", "[[rule]]\nid =")]).unwrap_err();
+        assert_eq!(
+            errs,
+            ["rules/en/q.toml:2: expected a value here: a key without its value, or an unclosed \
+              string, array or table"]
+        );
+        let errs = check(&[("en/q.toml", "[[rule]\n")]).unwrap_err();
+        assert!(!errs[0].contains('\n'), "{errs:?}");
+    }
+
     #[test]
     fn lines_are_counted_from_the_newline_index() {
         let ctx = FileCtx::new(Path::new("x.toml"), "a\nbb\n\nc");
@@ -1110,5 +1137,113 @@ wordings = ["Hi {autor}"]
             "[[rule]]\nid = \"en.q\"\nlabels = [\"question\"]\n[rule.any]\nwords = [\"how\"]\n";
         let errs = check(&[("en/q.toml", rule)]).unwrap_err().join("\n");
         assert!(errs.contains("must name at least one template"), "{errs}");
+    }
+
+    /// What each field of the generated rule file holds when it is written well.
+    const WELL_FORMED: [&str; 12] = [
+        "en.x",
+        "complaint",
+        "sorry",
+        "high",
+        "general",
+        "Sorry {author}",
+        "late",
+        "not (working|arrived)",
+        "never",
+        "refund policy",
+        "awful",
+        "Ci dispiace",
+    ];
+
+    /// A field's value: mostly the well-formed one, so that the rest of the file is checked
+    /// too, otherwise anything a person can type in its place.
+    fn value() -> impl proptest::strategy::Strategy<Value = Option<String>> {
+        use proptest::prelude::*;
+        prop_oneof![
+            24 => Just(None),
+            1 => "[a-z ]{0,8}".prop_map(Some),
+            1 => "\\PC{0,10}".prop_map(Some),
+            1 => "[(){}\\[\\]*+?|\\\\^$.a-z]{0,10}".prop_map(Some),
+            1 => "@?[a-z]{0,4}\\*?".prop_map(Some),
+        ]
+    }
+
+    /// TOML-escapes a generated value so it reaches the loader as the person wrote it.
+    fn quoted(text: &str) -> String {
+        let mut out = String::from("\"");
+        for c in text.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        out
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(512))]
+
+        /// A rule file with any values in any field, cut short anywhere, loads or is refused
+        /// with problems that each name the file; the loader never panics (regexes that do not
+        /// compile, or compile too big, included).
+        #[test]
+        fn any_rule_file_loads_or_is_refused_naming_the_file(
+            v in proptest::collection::vec(value(), WELL_FORMED.len()),
+            weight in proptest::prop_oneof![7 => proptest::strategy::Just(1.5f32), 1 => proptest::prelude::any::<f32>()],
+            window in proptest::prop_oneof![7 => proptest::strategy::Just(2i64), 1 => proptest::prelude::any::<i64>()],
+            cut in proptest::prelude::any::<proptest::sample::Index>(),
+            lexicon in proptest::prelude::any::<bool>(),
+        ) {
+            let q: Vec<String> = v
+                .iter()
+                .zip(WELL_FORMED)
+                .map(|(given, good)| quoted(given.as_deref().unwrap_or(good)))
+                .collect();
+            let condition = if lexicon {
+                format!(
+                    "[rule.lexicon]\nthreshold = {weight:?}\nnegation_window = {window}\nnegators = [{}]\nfixed = [{}]\n[rule.lexicon.weights]\n{} = {weight:?}\n{} = 1.0\n[rule.none]\npatterns = [{}]\n",
+                    q[8], q[10], q[6], q[10], q[9]
+                )
+            } else {
+                format!(
+                    "[rule.any]\nwords = [{}, {}]\npatterns = [{}]\n[rule.none]\npatterns = [{}]\n",
+                    q[6], q[7], q[8], q[9]
+                )
+            };
+            let rule = format!(
+                "[[rule]]\nid = {}\nlabels = [{}]\ntemplates = [{}]\nseverity = {}\npriority = {window}\ntopic = {}\n{condition}",
+                q[0], q[1], q[2], q[3], q[4]
+            );
+            let template = format!(
+                "[[template]]\nid = {}\n[template.en]\nwordings = [{}]\n[template.it]\nwordings = [{}]\n",
+                q[2], q[5], q[11]
+            );
+            // Some files are cut short at any character, as an editor crash or a bad paste would.
+            let boundaries: Vec<usize> = rule
+                .char_indices()
+                .map(|(i, _)| i)
+                .chain([rule.len()])
+                .collect();
+            let end = if cut.index(4) == 0 { *cut.get(&boundaries) } else { rule.len() };
+            match check(&[("en/x.toml", &rule[..end]), ("templates.toml", &template)]) {
+                Ok(_) => {}
+                Err(problems) => {
+                    proptest::prop_assert!(!problems.is_empty());
+                    for p in &problems {
+                        proptest::prop_assert!(
+                            p.starts_with("rules/en/x.toml") || p.starts_with("rules/templates.toml"),
+                            "{p}"
+                        );
+                        // After the place, a message a person can act on.
+                        let said = p.split_once(": ").map_or("", |(_, said)| said);
+                        proptest::prop_assert!(!said.trim().is_empty(), "{p:?}");
+                        proptest::prop_assert!(!p.contains('\n'), "one line per problem: {p:?}");
+                    }
+                }
+            }
+        }
     }
 }
