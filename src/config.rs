@@ -1898,4 +1898,76 @@ mod tests {
             Err(DurationError::TooLong(_))
         ));
     }
+
+    /// Every leaf key of the committed `default.toml`, as `section.key` paths.
+    fn default_keys() -> Vec<String> {
+        fn walk(prefix: &str, table: &toml::Table, out: &mut Vec<String>) {
+            for (key, value) in table {
+                let path = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                match value {
+                    toml::Value::Table(inner) => walk(&path, inner, out),
+                    _ => out.push(path),
+                }
+            }
+        }
+        let text = std::fs::read_to_string(config_dir().join("default.toml")).unwrap();
+        let mut keys = Vec::new();
+        walk("", &text.parse::<toml::Table>().unwrap(), &mut keys);
+        keys
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(256))]
+
+        /// A moderator may put anything in an `ASCOLTO__SECTION__KEY` variable: the bot starts
+        /// or refuses with a message naming the key, and never panics.
+        #[test]
+        fn any_value_for_any_key_loads_or_is_refused_naming_the_key(
+            pick in proptest::prelude::any::<proptest::sample::Index>(),
+            value in "(\\PC{0,12}|-?[0-9]{1,22}|[0-9]{1,6}(s|m|h|d|min)|true|false|,|[0-9]{1,20}(,[0-9]{0,20}){0,3})",
+        ) {
+            let keys = default_keys();
+            let key = pick.get(&keys);
+            let var = format!("ASCOLTO__{}", key.replace('.', "__").to_uppercase());
+            let env = HashMap::from([(var, value.clone())]);
+            if let Err(e) = Settings::load_with_env(&config_dir(), Some(env)) {
+                let message = e.to_string();
+                let last = key.rsplit('.').next().unwrap_or(key);
+                proptest::prop_assert!(
+                    message.contains(key.as_str()) || message.contains(last),
+                    "{key} = {value:?}: {message}"
+                );
+            }
+        }
+
+        /// A `local.toml` with any text in it, broken TOML included, is refused with a message
+        /// naming the file, or loads; it never panics.
+        #[test]
+        fn any_local_toml_loads_or_is_refused_naming_the_file(
+            text in "(\\PC|\n|\\[|\\]|=|\"|\\.){0,80}",
+            pick in proptest::prelude::any::<proptest::sample::Index>(),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::copy(config_dir().join("default.toml"), dir.path().join("default.toml")).unwrap();
+            // Half the cases put the text after a real section header, so values reach the typed
+            // settings and not only the TOML parser.
+            let keys = default_keys();
+            let key = pick.get(&keys);
+            let (section, _) = key.rsplit_once('.').unwrap_or(("", key));
+            let local = if text.len() % 2 == 0 && !section.is_empty() {
+                format!("[{section}]\n{text}")
+            } else {
+                text.clone()
+            };
+            std::fs::write(dir.path().join("local.toml"), &local).unwrap();
+            if let Err(e) = Settings::load_with_env(dir.path(), Some(HashMap::new())) {
+                let message = e.to_string();
+                proptest::prop_assert!(message.contains("local.toml"), "{local:?}: {message}");
+            }
+        }
+    }
 }
