@@ -686,6 +686,33 @@ fn still_asking_whether_something_goes_on_is_not_a_complaint_to_a_brand() {
 }
 
 #[test]
+fn a_negation_turns_feelings_around_but_not_the_remedy_the_writer_was_owed() {
+    let lib = library();
+    // "didn't fix it", "nobody will explain", "do not respond": the missing remedy is the
+    // breach, so the negation must not make it count as praise
+    for text in [
+        "@telecom the engineer didn't fix it, third visit",
+        "@council the road is flooded and nobody will explain",
+        "@landlord the boiler is not repaired and you do not respond",
+    ] {
+        let v = run(&lib, text);
+        assert!(
+            v.has(Label::Complaint),
+            "not a complaint: {text}\n{}",
+            describe(&v)
+        );
+    }
+    // a negated laugh is still banter
+    let text = "@sam you wouldn't dare lol";
+    let v = run(&lib, text);
+    assert!(
+        !v.has(Label::Complaint),
+        "flagged as a complaint: {text}\n{}",
+        describe(&v)
+    );
+}
+
+#[test]
 fn the_draft_is_written_in_the_language_of_the_comment() {
     let lib = library();
     let en = run(&lib, "where is my order? it still hasn't arrived");
