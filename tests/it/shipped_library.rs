@@ -713,6 +713,36 @@ fn a_negation_turns_feelings_around_but_not_the_remedy_the_writer_was_owed() {
 }
 
 #[test]
+fn a_third_persons_story_is_not_a_complaint_unless_it_names_a_failure() {
+    let lib = library();
+    // what a friend, a player or a celebrity did is seldom the writer's own breach
+    for text in [
+        "@amy why did she even go on that show",
+        "@dan he never learns",
+    ] {
+        let v = run(&lib, text);
+        assert!(
+            !v.has(Label::Complaint),
+            "flagged as a complaint: {text}\n{}",
+            describe(&v)
+        );
+    }
+    // staff named by a pronoun beside a failure still make a complaint
+    for text in [
+        "@shop your driver was rude, he threw my parcel over the fence",
+        "@bank he hung up on me twice",
+        "@cafe she charged me twice and would not refund it",
+    ] {
+        let v = run(&lib, text);
+        assert!(
+            v.has(Label::Complaint),
+            "not a complaint: {text}\n{}",
+            describe(&v)
+        );
+    }
+}
+
+#[test]
 fn the_draft_is_written_in_the_language_of_the_comment() {
     let lib = library();
     let en = run(&lib, "where is my order? it still hasn't arrived");
