@@ -421,6 +421,9 @@ fn chit_chat_and_praise_are_not_flagged() {
         "che bella giornata oggi al mare",
         "Bravissimi, il nuovo negozio è stupendo",
         "what's up everyone",
+        // gratitude, though it contains the sarcastic "so much for"
+        "thanks so much for your help @anna!",
+        "thank you so much for the quick fix, works now",
         // small talk to one person is answered by that person, not by a moderator
         "come stai? tutto bene?",
         "ti piace la nuova grafica?",
