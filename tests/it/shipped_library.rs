@@ -453,6 +453,7 @@ fn complaint_tone_catches_exasperation_and_failed_attempts() {
         "how is that fair, you doubled the price and removed half the features",
         "the app is not allowing me to save, tried three times",
         "so much for next-day shipping",
+        "@shop your opening hours say 9 but the door was locked at 10, wasted trip",
     ] {
         let v = run(&lib, text);
         assert!(
@@ -617,6 +618,9 @@ fn questions_and_anticipation_with_complaint_words_are_not_complaints() {
         "how do I get a refund for a ticket I bought twice by mistake?",
         // looking forward to something
         "so waiting for the new season",
+        // opening hours are a timetable, not hours of waiting
+        "@shop what are your opening hours?",
+        "@bank what are your business hours on saturday?",
     ] {
         let v = run(&lib, text);
         assert!(
