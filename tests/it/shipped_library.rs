@@ -421,6 +421,9 @@ fn chit_chat_and_praise_are_not_flagged() {
         "che bella giornata oggi al mare",
         "Bravissimi, il nuovo negozio è stupendo",
         "what's up everyone",
+        // gratitude, though it contains the sarcastic "so much for"
+        "thanks so much for your help @anna!",
+        "thank you so much for the quick fix, works now",
         // small talk to one person is answered by that person, not by a moderator
         "come stai? tutto bene?",
         "ti piace la nuova grafica?",
@@ -450,6 +453,7 @@ fn complaint_tone_catches_exasperation_and_failed_attempts() {
         "how is that fair, you doubled the price and removed half the features",
         "the app is not allowing me to save, tried three times",
         "so much for next-day shipping",
+        "@shop your opening hours say 9 but the door was locked at 10, wasted trip",
     ] {
         let v = run(&lib, text);
         assert!(
@@ -614,6 +618,9 @@ fn questions_and_anticipation_with_complaint_words_are_not_complaints() {
         "how do I get a refund for a ticket I bought twice by mistake?",
         // looking forward to something
         "so waiting for the new season",
+        // opening hours are a timetable, not hours of waiting
+        "@shop what are your opening hours?",
+        "@bank what are your business hours on saturday?",
     ] {
         let v = run(&lib, text);
         assert!(
@@ -644,6 +651,94 @@ fn hedges_are_not_grievances_but_leave_a_failure_beside_them_a_complaint() {
     for text in [
         "@shop not sure what happened but my order still hasn't arrived",
         "@shop I don't know who to ask, my card was charged twice",
+    ] {
+        let v = run(&lib, text);
+        assert!(
+            v.has(Label::Complaint),
+            "not a complaint: {text}\n{}",
+            describe(&v)
+        );
+    }
+}
+
+#[test]
+fn still_asking_whether_something_goes_on_is_not_a_complaint_to_a_brand() {
+    let lib = library();
+    // "still" alone asks whether something continues, even when addressed to a company
+    for text in [
+        "@cityrail will the 8:15 still run on the holiday timetable?",
+        "@bookshop do you still sell the hardback edition?",
+        "@airline is my connecting flight still leaving at noon?",
+    ] {
+        let v = run(&lib, text);
+        assert!(
+            !v.has(Label::Complaint),
+            "flagged as a complaint: {text}\n{}",
+            describe(&v)
+        );
+    }
+    // "still" with a failure or a wait keeps its strength
+    for text in [
+        "@shop still waiting for my parcel, ordered ten days ago",
+        "@bank the transfer still hasn't gone through?",
+        "@shop the app still won't open",
+    ] {
+        let v = run(&lib, text);
+        assert!(
+            v.has(Label::Complaint),
+            "not a complaint: {text}\n{}",
+            describe(&v)
+        );
+    }
+}
+
+#[test]
+fn a_negation_turns_feelings_around_but_not_the_remedy_the_writer_was_owed() {
+    let lib = library();
+    // "didn't fix it", "nobody will explain", "do not respond": the missing remedy is the
+    // breach, so the negation must not make it count as praise
+    for text in [
+        "@telecom the engineer didn't fix it, third visit",
+        "@council the road is flooded and nobody will explain",
+        "@landlord the boiler is not repaired and you do not respond",
+    ] {
+        let v = run(&lib, text);
+        assert!(
+            v.has(Label::Complaint),
+            "not a complaint: {text}\n{}",
+            describe(&v)
+        );
+    }
+    // a negated laugh is still banter
+    let text = "@sam you wouldn't dare lol";
+    let v = run(&lib, text);
+    assert!(
+        !v.has(Label::Complaint),
+        "flagged as a complaint: {text}\n{}",
+        describe(&v)
+    );
+}
+
+#[test]
+fn a_third_persons_story_is_not_a_complaint_unless_it_names_a_failure() {
+    let lib = library();
+    // what a friend, a player or a celebrity did is seldom the writer's own breach
+    for text in [
+        "@amy why did she even go on that show",
+        "@dan he never learns",
+    ] {
+        let v = run(&lib, text);
+        assert!(
+            !v.has(Label::Complaint),
+            "flagged as a complaint: {text}\n{}",
+            describe(&v)
+        );
+    }
+    // staff named by a pronoun beside a failure still make a complaint
+    for text in [
+        "@shop your driver was rude, he threw my parcel over the fence",
+        "@bank he hung up on me twice",
+        "@cafe she charged me twice and would not refund it",
     ] {
         let v = run(&lib, text);
         assert!(
