@@ -662,37 +662,6 @@ fn hedges_are_not_grievances_but_leave_a_failure_beside_them_a_complaint() {
 }
 
 #[test]
-fn still_asking_whether_something_goes_on_is_not_a_complaint_to_a_brand() {
-    let lib = library();
-    // "still" alone asks whether something continues, even when addressed to a company
-    for text in [
-        "@cityrail will the 8:15 still run on the holiday timetable?",
-        "@bookshop do you still sell the hardback edition?",
-        "@airline is my connecting flight still leaving at noon?",
-    ] {
-        let v = run(&lib, text);
-        assert!(
-            !v.has(Label::Complaint),
-            "flagged as a complaint: {text}\n{}",
-            describe(&v)
-        );
-    }
-    // "still" with a failure or a wait keeps its strength
-    for text in [
-        "@shop still waiting for my parcel, ordered ten days ago",
-        "@bank the transfer still hasn't gone through?",
-        "@shop the app still won't open",
-    ] {
-        let v = run(&lib, text);
-        assert!(
-            v.has(Label::Complaint),
-            "not a complaint: {text}\n{}",
-            describe(&v)
-        );
-    }
-}
-
-#[test]
 fn a_negation_turns_feelings_around_but_not_the_remedy_the_writer_was_owed() {
     let lib = library();
     // "didn't fix it", "nobody will explain", "do not respond": the missing remedy is the
