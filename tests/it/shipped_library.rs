@@ -533,6 +533,45 @@ fn italian_negative_tone_catches_praise_with_a_but_and_reproach() {
 }
 
 #[test]
+fn italian_disappointment_sarcasm_and_reproachful_questions_are_negative() {
+    let lib = library();
+    for text in [
+        // disappointment said in full
+        "mi aspettavo di più da un marchio così",
+        "il nuovo album lascia a desiderare",
+        // all talk and nothing done
+        "tutto fumo e niente arrosto",
+        // praise turned upside down, and a flat refusal
+        "ma bravi, avete cambiato la ricetta senza dirlo",
+        "no grazie, preferisco quella di prima",
+        // questions that reproach rather than ask
+        "ma vi sembra normale chiudere il negozio alle sei",
+        "com'è possibile che il sito sia sempre giù",
+    ] {
+        let v = run(&lib, text);
+        assert!(
+            v.has(Label::Negative) || v.has(Label::Complaint),
+            "not negative: {text}\n{}",
+            describe(&v)
+        );
+    }
+    // the same words said sincerely stay unflagged
+    for text in [
+        "grazie tante per l'aiuto, gentilissimi",
+        "meno male che ci siete voi",
+        "era ora, finalmente è uscito il nuovo disco",
+        "fate due chiacchiere con noi stasera",
+    ] {
+        let v = run(&lib, text);
+        assert!(
+            !v.has(Label::Negative) && !v.has(Label::Complaint),
+            "{text}\n{}",
+            describe(&v)
+        );
+    }
+}
+
+#[test]
 fn italian_swearing_as_an_interjection_is_register_not_negativity() {
     let lib = library();
     for text in [
