@@ -714,6 +714,19 @@ mod tests {
     }
 
     #[test]
+    fn solving_it_yourself_is_not_being_answered() {
+        // "Nobody else answered" is what the tracker alerts on: the asker's own "never mind"
+        // closes nothing, and a helper's reply to it is about the "never mind", not the question.
+        let mut chat = Chat::new(AnswerConfig::default());
+        let q = chat.ask("Ann", "why does my second monitor stay black after login?");
+        assert!(chat
+            .say("Ann", "never mind, got it working, it was the cable")
+            .is_empty());
+        assert!(chat.say("Bob", "ann: glad you sorted it out").is_empty());
+        assert!(chat.detector.is_open(&q));
+    }
+
+    #[test]
     fn unrelated_chatter_is_not_an_answer() {
         let mut chat = Chat::new(AnswerConfig::default());
         let q = chat.ask("Ann", "is the server down for anyone else?");
