@@ -783,3 +783,47 @@ fn the_draft_is_written_in_the_language_of_the_comment() {
     );
     assert!(english.contains("sorry"), "{english}");
 }
+
+#[test]
+fn a_negation_does_not_reach_past_the_end_of_its_sentence() {
+    let lib = library();
+    let tone = |v: &Verdict| {
+        v.matches
+            .iter()
+            .any(|m| m.rule.to_string() == "en.complaint.tone")
+    };
+    // "nothing" and "never" close their own sentence: the verdict after them stands
+    for text in [
+        "waited a week for nothing, so frustrating",
+        "Paid twice and got nothing. Useless",
+        "Never again!! Awful support",
+    ] {
+        let v = run(&lib, text);
+        assert!(tone(&v), "tone not read: {text}\n{}", describe(&v));
+    }
+    for text in [
+        "Mai più. Pessimo servizio",
+        "Nessuno risponde, vergognoso",
+        "Sempre niente.\nChe schifo",
+    ] {
+        let v = run(&lib, text);
+        assert!(
+            v.has(Label::Negative),
+            "not negative: {text}\n{}",
+            describe(&v)
+        );
+    }
+    // inside one clause the negation still turns the word around
+    for text in [
+        "it's not bad at all",
+        "the new update is not terrible, not great either",
+        "non è male",
+    ] {
+        let v = run(&lib, text);
+        assert!(
+            !v.has(Label::Negative) && !v.has(Label::Complaint),
+            "{text}\n{}",
+            describe(&v)
+        );
+    }
+}
