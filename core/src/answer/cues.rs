@@ -143,6 +143,20 @@ pub(crate) fn word_count(normalized: &str) -> usize {
     tokens(normalized).count()
 }
 
+/// Words of a message that only says "I'm still waiting": "anyone?", "hello??", "help pls".
+const FILLER_WORDS: &[&str] = &[
+    "anyone", "anybody", "someone", "somebody", "any", "one", "here", "there", "hello", "hi",
+    "hey", "help", "please", "pls", "plz", "ping", "ideas", "idea", "guys", "people", "ppl",
+    "all", // en
+    "qualcuno", "ciao", "aiuto", "nessuno", "ragazzi", "raga", // it
+];
+
+/// Whether normalised text, past a leading "nick:", holds no word but fillers ("?", "anyone??",
+/// "hello? anybody here"): a nudge with nothing in it to answer.
+pub(crate) fn is_content_free(normalized: &str) -> bool {
+    words(content(normalized)).all(|w| FILLER_WORDS.contains(&w))
+}
+
 /// Interrogative openers (English and Italian) that make a question even without "?".
 const WH_WORDS: &[&str] = &[
     "how", "what", "where", "why", "when", "who", "whom", "whose", "which", // en
@@ -313,6 +327,28 @@ mod tests {
         assert!(!looks_like_question("see https://example.org/?q=1"));
         assert!(!looks_like_question("can't get it to work"));
         assert!(!looks_like_question("thanks, that fixed it"));
+    }
+
+    #[test]
+    fn tells_empty_nudges_from_short_questions() {
+        for empty in [
+            "?",
+            "???",
+            "anyone?",
+            "hello?? anybody here",
+            "bob: ?",
+            "qualcuno?",
+        ] {
+            assert!(is_content_free(&normalize(empty).text), "{empty}");
+        }
+        for real in [
+            "why?",
+            "which version?",
+            "bob: and then?",
+            "anyone using kde?",
+        ] {
+            assert!(!is_content_free(&normalize(real).text), "{real}");
+        }
     }
 
     fn looks_like_answer(text: &str) -> bool {

@@ -22,7 +22,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::comment::{AuthorId, ChannelId, Comment, CommentId};
 
 pub use cues::looks_like_question;
-use cues::{addressing, is_answer_like, is_question, word_count, NameForms};
+use cues::{addressing, is_answer_like, is_content_free, is_question, word_count, NameForms};
 
 /// Tuning of the detector; [`Default`] suits chat channels with several conversations at once.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,7 +43,8 @@ pub struct AnswerConfig {
     /// his question, an answer to "bob" is an answer to that.
     pub turn_lookback: usize,
     /// Messages with fewer words than this are nudges ("?", "anyone??"): when one follows a
-    /// real question, an answer goes to the question.
+    /// real question, an answer goes to the question. A nudge with nothing in it but fillers
+    /// ("?", "anyone?", "hello??") is never what a named or unnamed reply answers.
     pub nudge_words: usize,
     /// Within how many messages the person a question was addressed to (or the asker's
     /// conversation partner) answers it by simply speaking next, without naming the asker.
@@ -143,6 +144,9 @@ struct Seen {
     /// Whom its author was talking with when they wrote it.
     partner: Option<AuthorId>,
     nudge: bool,
+    /// Says nothing but "I'm waiting" ("?", "anyone?", "hello?"): nothing in it to answer, so
+    /// the turn-taking cues never close it (explicit replies and rule-1 answers still can).
+    empty: bool,
     /// Whether its author's heuristic answers count (not under `staff_only` for members).
     counts: bool,
 }
@@ -221,7 +225,10 @@ impl ChannelState {
     /// message, or the real message before the nudges that followed it ("?", "anyone"), back to
     /// the last time anyone answered them. If what they said last is not open (a remark after
     /// their question), the answer is to the remark: on the training stream an answer addressed
-    /// to an asker who spoke again was to the question only 57% of the time. If none of their
+    /// to an asker who spoke again was to the question only 57% of the time. A nudge with
+    /// nothing in it ("?", "anyone?") is skipped but never answered itself: a reply to its
+    /// author is about their real question or nothing (on the training stream such nudges
+    /// closed this way were answered 34% of the time). If none of their
     /// messages is recent and `explicit` (a platform mention, which is deliberate), fall back to
     /// their newest open comment.
     fn pick_for(
@@ -251,7 +258,7 @@ impl ChannelState {
         let open: Vec<&Seen> = turn
             .iter()
             .copied()
-            .filter(|s| self.is_open(s.seq))
+            .filter(|s| self.is_open(s.seq) && !s.empty)
             .collect();
         if let Some(best) = open.iter().find(|s| !s.nudge).or(open.first()) {
             return Some(best.seq);
@@ -286,7 +293,9 @@ impl ChannelState {
     ///
     /// As with [`ChannelState::pick_for`], a reply is to the last thing said to its author: once
     /// anyone has told `author` something else after the question (not open: a remark, a
-    /// thank-you), an unnamed reply is to that, and the question stays open.
+    /// thank-you), an unnamed reply is to that, and the question stays open. An empty nudge
+    /// ("?", "anyone?") is not a question to reply to: passed over, or, if put to `author`
+    /// ("bob: ?"), it takes the reply and nothing is closed.
     fn awaiting_reply_from(
         &self,
         author: &AuthorId,
@@ -298,7 +307,7 @@ impl ChannelState {
             if seen.author == *author || seq - seen.seq > turns as u64 {
                 break;
             }
-            if !self.is_open(seen.seq) {
+            if !self.is_open(seen.seq) || seen.empty {
                 if seen.addressees.contains(author) {
                     return None;
                 }
@@ -404,6 +413,7 @@ impl ChannelState {
             addressed_unknown: found.unknown && addressees.is_empty(),
             addressees,
             nudge: word_count(text) < config.nudge_words,
+            empty: is_content_free(text),
             counts: !comment.author.is_bot && (!config.staff_only || comment.author.is_staff),
         }
     }
@@ -906,6 +916,34 @@ mod tests {
         let answer = chat.say("Bob", "Ann: Settings > Privacy > Delete");
         assert_eq!(one(&answer).0, q.as_str());
         assert!(chat.detector.is_open(&nudge));
+    }
+
+    #[test]
+    fn an_empty_nudge_is_not_what_a_reply_answers() {
+        // The real question already had its answer; a later "anyone?" has nothing to answer,
+        // and a reply to its author is about the question or small talk.
+        let mut chat = Chat::new(AnswerConfig::default());
+        let q = chat.ask("Ann", "how do I mount my usb stick by hand?");
+        assert_eq!(
+            one(&chat.say("Bob", "ann: sudo mount /dev/sdb1 /mnt")).0,
+            q.as_str()
+        );
+        let nudge = chat.ask("Ann", "anyone??");
+        assert!(chat.say("Carl", "ann: hi there").is_empty());
+        assert!(chat.detector.is_open(&nudge));
+
+        // An unnamed reply from the one a bare "?" was put to closes nothing either.
+        let mut chat = Chat::new(AnswerConfig::default());
+        chat.say("Bob", "the mirror is slow today");
+        let nudge = chat.ask("Ann", "bob: ?");
+        assert!(chat.say("Bob", "yes, really slow").is_empty());
+        assert!(chat.detector.is_open(&nudge));
+
+        // A short nudge with words in it is still a question of its own.
+        let mut chat = Chat::new(AnswerConfig::default());
+        chat.say("Bob", "ann: use the alternate installer");
+        let q = chat.ask("Ann", "which one?");
+        assert_eq!(one(&chat.say("Bob", "ann: the text one")).0, q.as_str());
     }
 
     #[test]
