@@ -14,7 +14,7 @@ use crate::rules::{
     AuthorFilter, Condition, Label, Lang, Lexicon, Library, Rule, RuleId, Severity, TemplateId,
     TermHit, TermId, TermUse,
 };
-use crate::text::{key_at, normalize, split_words, Normalized, Word};
+use crate::text::{key_at, normalize, split_words, Normalized, Word, WordSet};
 
 pub use language::Detected;
 
@@ -525,27 +525,25 @@ fn lexicon_weight(text: &Text<'_>, lex: &Lexicon, hit: &TermHit) -> Option<f32> 
         return Some(weight);
     }
     let at = hit.word_start();
-    if negated(text, lex, at) {
+    if reaches(text, &lex.negators, lex.negation_window, at) {
         weight = -weight;
     }
-    if words_before(text, at)
-        .take(1)
-        .any(|(key, word)| lex.intensifiers.contains_key(key, word))
-    {
+    if reaches(text, &lex.intensifiers, 1, at) {
         weight *= lex.intensifier_factor;
     }
     Some(weight)
 }
 
-/// Whether a negator among the `negation_window` words before byte `at` reaches it: a
-/// negation reads forward only within its own clause, so it stops at a mark that ends one
-/// ("Never again. Awful" does not make "awful" praise).
-fn negated(text: &Text<'_>, lex: &Lexicon, at: usize) -> bool {
+/// Whether a word of `set` among the `window` words before byte `at` reaches it: a negator
+/// or an intensifier reads forward only within its own clause, so it stops at a mark that
+/// ends one ("Never again. Awful" does not make "awful" praise; "Really? Awful" does not make
+/// it stronger).
+fn reaches(text: &Text<'_>, set: &WordSet, window: usize, at: usize) -> bool {
     let bytes = text.normalized.text.as_bytes();
     let before = text.words.partition_point(|w| (w.start as usize) < at);
     // Where the gap after the word looked at ends: the hit itself, then each word in turn.
     let mut gap_end = at;
-    for w in text.words[..before].iter().rev().take(lex.negation_window) {
+    for w in text.words[..before].iter().rev().take(window) {
         let (start, end) = (w.start as usize, w.end as usize);
         let word = if end <= at {
             if ends_clause(text, end, gap_end) || is_dash(&bytes[start..end]) {
@@ -555,7 +553,7 @@ fn negated(text: &Text<'_>, lex: &Lexicon, at: usize) -> bool {
         } else {
             (key_at(bytes, start, at - start), &bytes[start..at])
         };
-        if lex.negators.contains_key(word.0, word.1) {
+        if set.contains_key(word.0, word.1) {
             return true;
         }
         gap_end = start;
@@ -587,21 +585,6 @@ fn ends_clause(text: &Text<'_>, start: usize, end: usize) -> bool {
 /// Whether a word of the normalised text is a dash standing alone ("not bad — awful").
 fn is_dash(word: &[u8]) -> bool {
     word == "\u{2014}".as_bytes() || word == "\u{2013}".as_bytes()
-}
-
-/// The words before byte `at` of the normalised text, nearest first, with their keys (a word
-/// `at` falls inside counts up to `at`).
-fn words_before<'a>(text: &Text<'a>, at: usize) -> impl Iterator<Item = (u128, &'a [u8])> {
-    let bytes = text.normalized.text.as_bytes();
-    let before = text.words.partition_point(|w| (w.start as usize) < at);
-    text.words[..before].iter().rev().map(move |w| {
-        let (start, end) = (w.start as usize, w.end as usize);
-        if end <= at {
-            (w.key, &bytes[start..end])
-        } else {
-            (key_at(bytes, start, at - start), &bytes[start..at])
-        }
-    })
 }
 
 #[cfg(test)]
@@ -735,6 +718,10 @@ exclamations = 0.5
         assert_eq!(weight_of("not-terrible", "terrible"), Some(-1.5));
         assert_eq!(weight_of("never 'terrible'", "terrible"), Some(-1.5));
         // A whole complaint made of a refusal and a verdict is read as one.
+        // An intensifier is read the same way: "so terrible" is stronger, "so? terrible" is not.
+        assert_eq!(weight_of("so terrible", "terrible"), Some(2.25));
+        assert_eq!(weight_of("so? terrible", "terrible"), Some(1.5));
+        assert_eq!(weight_of("very,\nterrible", "terrible"), Some(1.5));
         let v = triage(&comment("Never again.\nTERRIBLE"), &lib, &opts);
         assert!(v.has(Label::Negative), "{:?}", v.matches);
         let v = triage(&comment("Never again, terrible and broken"), &lib, &opts);
