@@ -180,6 +180,25 @@ pub fn normalize(original: &str) -> Normalized {
                 w.push(b' ', pos);
                 last_space = true;
             }
+        } else if ch == '\u{2026}' {
+            // Phones type "..." as one character; read it as the three dots people mean, so
+            // the word before it stays a word ("again…") and it ends a clause as "..." does.
+            for _ in 0..3 {
+                w.push(b'.', pos);
+            }
+            last_space = false;
+        } else if is_symbol(ch) {
+            // An emoji or symbol is a word of its own, not part of the word it touches:
+            // "love it😍" reads "love it 😍", so "it" still matches.
+            if !last_space {
+                w.push(b' ', pos);
+            }
+            let mut buf = [0u8; 4];
+            for &b in ch.encode_utf8(&mut buf).as_bytes() {
+                w.push(b, pos);
+            }
+            w.push(b' ', pos);
+            last_space = true;
         } else {
             last_space = false;
             let mut buf = [0u8; 4];
@@ -245,6 +264,23 @@ const ASCII_FOLD: [u8; 128] = {
     }
     table
 };
+
+/// Emoji, pictographs, arrows, dingbats and the other symbol blocks (and the joiners and
+/// variation selectors emoji are built with): never letters of a word in any language.
+fn is_symbol(ch: char) -> bool {
+    matches!(ch,
+        '\u{2010}'..='\u{2015}' // dashes
+        | '\u{2020}'..='\u{2027}' // daggers, bullets, leaders
+        | '\u{2030}'..='\u{205E}' // per mille, primes, reference marks
+        | '\u{200D}' // zero-width joiner
+        | '\u{20A0}'..='\u{20CF}' // currency
+        | '\u{2100}'..='\u{2BFF}' // letterlike, arrows, maths, technical, boxes, dingbats
+        | '\u{3000}'..='\u{303F}' // CJK punctuation
+        | '\u{FE00}'..='\u{FE0F}' // variation selectors
+        | '\u{1F000}'..='\u{1FAFF}' // emoji and pictographs
+        | '\u{E0020}'..='\u{E007F}' // tag characters of flag sequences
+    )
+}
 
 /// One character's lowercase, accent-free form (usually one char, sometimes none or two).
 fn fold(ch: char) -> impl Iterator<Item = char> {
@@ -591,6 +627,23 @@ mod tests {
                     last_space = true;
                     continue;
                 }
+                if ch == '\u{2026}' {
+                    text.push_str("...");
+                    offsets.extend([pos; 3]);
+                    last_space = false;
+                    continue;
+                }
+                if is_symbol(ch) {
+                    if !last_space {
+                        text.push(' ');
+                        offsets.push(pos);
+                    }
+                    text.push(ch);
+                    text.push(' ');
+                    offsets.extend(std::iter::repeat_n(pos, ch.len_utf8() + 1));
+                    last_space = true;
+                    continue;
+                }
                 last_space = false;
                 for folded in fold(ch) {
                     let before = text.len();
@@ -612,6 +665,8 @@ mod tests {
             "a run ends \tbefore a tab, then CAPS and `ticks` ",
             "Perché È così?  Ciao ",
             "emoji 👍👍 in the middle",
+            "touching emoji😍, a flag 🇮🇹 and a family 👨\u{200D}👩\u{200D}👧!",
+            "never again… 20€ — ok ❤\u{FE0F}",
             "ǅ mixed ﬁ ligature İ dotted",
             "\u{00A0}non-breaking\u{2003}spaces\u{00A0}",
             "",
@@ -643,11 +698,11 @@ mod tests {
 
     #[test]
     fn a_range_ending_inside_a_multi_byte_character_takes_the_whole_character() {
-        // What a byte-level `caf.` matches in "caf€": the euro sign's first byte of three.
-        let original = "caf€ e cappuccino";
+        // What a byte-level `caf.` matches in "caf茶": the letter's first byte of three.
+        let original = "caf茶 e cappuccino";
         let n = normalize(original);
-        assert_eq!(n.original_range(0, 4), (0, "caf€".len()));
-        assert_eq!(n.original_range(4, 5), (3, "caf€".len()));
+        assert_eq!(n.original_range(0, 4), (0, "caf茶".len()));
+        assert_eq!(n.original_range(4, 5), (3, "caf茶".len()));
     }
 
     #[test]
@@ -656,6 +711,28 @@ mod tests {
         let len = n.text.len();
         assert_eq!(n.original_range(len + 3, len + 9), (8, 8));
         assert_eq!(n.original_range(0, len + 9), (0, 8));
+    }
+
+    #[test]
+    fn an_emoji_or_symbol_is_a_word_of_its_own_and_an_ellipsis_is_three_dots() {
+        // Chat glues emoji to words and phones type "…": the words must still be words.
+        assert_eq!(normalize("Love it😍😍").text, "love it 😍 😍");
+        assert_eq!(normalize("costa 20€!").text, "costa 20 € !");
+        assert_eq!(normalize("Never again…").text, "never again...");
+        assert_eq!(
+            normalize("non va—di nuovo").text,
+            "non va \u{2014} di nuovo"
+        );
+        // Letters of every script stay inside their word.
+        assert_eq!(normalize("Straße 東京").text, "straße 東京");
+        let text = normalize("great😍job").text;
+        let mut found = Vec::new();
+        split_words(&text, &mut found);
+        let words: Vec<&str> = found
+            .iter()
+            .map(|w| &text[w.start as usize..w.end as usize])
+            .collect();
+        assert_eq!(words, ["great", "😍", "job"]);
     }
 
     #[test]

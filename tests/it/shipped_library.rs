@@ -827,3 +827,24 @@ fn a_negation_does_not_reach_past_the_end_of_its_sentence() {
         );
     }
 }
+
+#[test]
+fn words_touching_an_emoji_or_a_typed_ellipsis_are_still_read() {
+    let lib = library();
+    let fired = |text: &str, rule: &str| {
+        run(&lib, text)
+            .matches
+            .iter()
+            .any(|m| m.rule.to_string() == rule)
+    };
+    // Phones type "…" and glue emoji to the word before them.
+    assert!(fired(
+        "@shop never again… what a joke",
+        "en.complaint.generic"
+    ));
+    assert!(fired("@shop never again😡", "en.complaint.generic"));
+    assert!(fired(
+        "you guys are amazing😍 thanks",
+        "en.praise.closing_thanks"
+    ));
+}
