@@ -204,18 +204,40 @@ pub struct QuestionOutcome {
     pub answer: Option<(CommentId, AnswerCue)>,
 }
 
-/// The detector's decision on every question of the stream, in stream order: the material for
-/// studying which cue closes questions nobody answered and which answers it misses.
-pub fn question_outcomes(
-    reader: impl BufRead,
-    config: AnswerConfig,
-) -> Result<Vec<QuestionOutcome>, EvalError> {
+/// A stream replayed through the detector, as the studies below read it.
+struct Replayed {
+    messages: Vec<Message>,
+    /// Which messages are questions.
+    questions: Vec<bool>,
+    /// What the detector took each message to answer.
+    hits: Vec<Option<Hit>>,
+}
+
+fn replayed(reader: impl BufRead, config: AnswerConfig) -> Result<Replayed, EvalError> {
     let messages = read_stream(reader)?;
     let questions: Vec<bool> = messages
         .iter()
         .map(|m| looks_like_question(&m.comment.text))
         .collect();
     let hits = detector_hits(&messages, &questions, config);
+    Ok(Replayed {
+        messages,
+        questions,
+        hits,
+    })
+}
+
+/// The detector's decision on every question of the stream, in stream order: the material for
+/// studying which cue closes questions nobody answered and which answers it misses.
+pub fn question_outcomes(
+    reader: impl BufRead,
+    config: AnswerConfig,
+) -> Result<Vec<QuestionOutcome>, EvalError> {
+    let Replayed {
+        messages,
+        questions,
+        hits,
+    } = replayed(reader, config)?;
     Ok(messages
         .iter()
         .zip(&questions)
@@ -279,12 +301,11 @@ pub fn part_scores(
     reader: impl BufRead,
     config: AnswerConfig,
 ) -> Result<Vec<PartScore>, EvalError> {
-    let messages = read_stream(reader)?;
-    let questions: Vec<bool> = messages
-        .iter()
-        .map(|m| looks_like_question(&m.comment.text))
-        .collect();
-    let hits = detector_hits(&messages, &questions, config);
+    let Replayed {
+        messages,
+        questions,
+        hits,
+    } = replayed(reader, config)?;
     let mut remaining: HashMap<&str, usize> = HashMap::new();
     for message in &messages {
         *remaining
