@@ -446,6 +446,28 @@ fn chit_chat_and_praise_are_not_flagged() {
 }
 
 #[test]
+fn a_laugh_glued_to_the_question_mark_still_asks() {
+    let lib = library();
+    for text in [
+        "anybody up for a movie tonight??lol",
+        "you guys still here?haha",
+    ] {
+        let v = run(&lib, text);
+        assert!(
+            v.has(Label::Question),
+            "not a question: {text}\n{}",
+            describe(&v)
+        );
+    }
+    // the ? of a link query is not a question
+    let v = run(
+        &lib,
+        "the photos are at https://example.com/gallery?album=lolcats",
+    );
+    assert!(!v.has(Label::Question), "{}", describe(&v));
+}
+
+#[test]
 fn complaint_tone_catches_exasperation_and_failed_attempts() {
     let lib = library();
     for text in [
