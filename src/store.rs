@@ -23,6 +23,32 @@ use crate::outbox::{Destination, NewOutbox, OutboxId, OutboxKind, OutboxRow, Out
 use crate::rules::{Label, Lang, TemplateId};
 use crate::triage::Verdict;
 
+/// The order a channel's platform writes go out in (of `outbox r` joined to its comment `c`):
+/// a write taken up by a worker first, then by the comment's time, so alerts follow the
+/// conversation. Shared by [`Store::outbox_heads`] and the next claim of a finished write.
+macro_rules! queue_order {
+    () => {
+        "CASE WHEN r.state = 'claimed' THEN 0 ELSE 1 END, COALESCE(c.created_at, r.created_at), r.id"
+    };
+}
+
+/// Claims the outbox row whose id is the SQL expression `$which` (compare-and-set): pending
+/// and due, or claimed with its lease run out. Binds `$2` the lease's end, `$3` now (ms).
+macro_rules! claim_sql {
+    ($which:expr) => {
+        concat!(
+            "UPDATE outbox SET
+                maybe_sent = CASE WHEN state = 'claimed' THEN 1 ELSE maybe_sent END,
+                state = 'claimed', lease_ms = $2, attempts = attempts + 1
+             WHERE id = ",
+            $which,
+            " AND ((state = 'pending' AND COALESCE(due_ms, 0) <= $3)
+                    OR (state = 'claimed' AND COALESCE(lease_ms, 0) <= $3))
+             RETURNING *"
+        )
+    };
+}
+
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -1276,17 +1302,20 @@ impl Store {
         let rows = sqlx::query(
             // Only ids and keys are ranked: the rows themselves (payloads) are read for the
             // heads alone.
-            "SELECT o.* FROM outbox o WHERE o.id IN (
+            concat!(
+                "SELECT o.* FROM outbox o WHERE o.id IN (
                 SELECT ranked.id FROM (
                     SELECT r.id, ROW_NUMBER() OVER (
                         PARTITION BY r.channel
-                        ORDER BY CASE WHEN r.state = 'claimed' THEN 0 ELSE 1 END,
-                                 COALESCE(c.created_at, r.created_at), r.id) AS place
+                        ORDER BY ",
+                queue_order!(),
+                ") AS place
                     FROM outbox r LEFT JOIN comments c ON c.id = r.comment_id
                     WHERE r.destination = $1 AND r.state IN ('pending', 'claimed')
                 ) AS ranked
                 WHERE ranked.place = 1)
-             ORDER BY o.id",
+             ORDER BY o.id"
+            ),
         )
         .bind(destination.as_str())
         .fetch_all(&self.pool)
@@ -1303,20 +1332,12 @@ impl Store {
         now_ms: i64,
         lease_ms: i64,
     ) -> Result<Option<OutboxRow>, StoreError> {
-        let row = sqlx::query(
-            "UPDATE outbox SET
-                maybe_sent = CASE WHEN state = 'claimed' THEN 1 ELSE maybe_sent END,
-                state = 'claimed', lease_ms = $2, attempts = attempts + 1
-             WHERE id = $1 AND (
-                (state = 'pending' AND COALESCE(due_ms, 0) <= $3)
-                OR (state = 'claimed' AND COALESCE(lease_ms, 0) <= $3))
-             RETURNING *",
-        )
-        .bind(id.0)
-        .bind(now_ms + lease_ms)
-        .bind(now_ms)
-        .fetch_optional(&self.writer)
-        .await?;
+        let row = sqlx::query(claim_sql!("$1"))
+            .bind(id.0)
+            .bind(now_ms + lease_ms)
+            .bind(now_ms)
+            .fetch_optional(&self.writer)
+            .await?;
         row.as_ref().map(outbox_from_row).transpose()
     }
 
@@ -1382,24 +1403,17 @@ impl Store {
             tx.rollback().await?;
             return Ok((false, None));
         }
-        let next = sqlx::query(
-            "UPDATE outbox SET
-                maybe_sent = CASE WHEN state = 'claimed' THEN 1 ELSE maybe_sent END,
-                state = 'claimed', lease_ms = $1, attempts = attempts + 1
-             WHERE id = (
-                SELECT r.id FROM outbox r LEFT JOIN comments c ON c.id = r.comment_id
-                WHERE r.destination = $2 AND r.channel = $3 AND r.state IN ('pending', 'claimed')
-                ORDER BY CASE WHEN r.state = 'claimed' THEN 0 ELSE 1 END,
-                         COALESCE(c.created_at, r.created_at), r.id
-                LIMIT 1)
-               AND ((state = 'pending' AND COALESCE(due_ms, 0) <= $4)
-                    OR (state = 'claimed' AND COALESCE(lease_ms, 0) <= $4))
-             RETURNING *",
-        )
-        .bind(now_ms + lease_ms)
+        let next = sqlx::query(claim_sql!(concat!(
+            "(SELECT r.id FROM outbox r LEFT JOIN comments c ON c.id = r.comment_id
+              WHERE r.destination = $1 AND r.channel = $4 AND r.state IN ('pending', 'claimed')
+              ORDER BY ",
+            queue_order!(),
+            " LIMIT 1)"
+        )))
         .bind(row.destination.as_str())
-        .bind(&row.channel)
+        .bind(now_ms + lease_ms)
         .bind(now_ms)
+        .bind(&row.channel)
         .fetch_optional(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -2383,17 +2397,7 @@ async fn finish_on(
         transition_on(tx, id, Transition::ALERT, now).await?;
     }
     if let Some((change, answered_by, action)) = done.close {
-        if transition_on(tx, &action.comment, change, action.at).await? {
-            if let Some(by) = answered_by {
-                sqlx::query(
-                    "UPDATE comments SET answered_by = COALESCE(answered_by, $1) WHERE id = $2",
-                )
-                .bind(by)
-                .bind(action.comment.as_str())
-                .execute(&mut **tx)
-                .await?;
-            }
-        }
+        transition_answered_on(tx, &action.comment, change, action.at, answered_by).await?;
         insert_action(tx, action).await?;
     }
     if let Some((id, change)) = done.transition {
