@@ -244,15 +244,8 @@ impl QuestionGrace {
     /// When a flagged comment's grace ends, if it has one: a question is its only reason to be
     /// answered and its channel's grace is not zero. `None`: it is alerted at once.
     pub fn ends(&self, comment: &Comment, verdict: &Verdict) -> Option<DateTime<Utc>> {
-        let mut needing = verdict
-            .labels
-            .iter()
-            .map(|l| l.label)
-            .filter(|label| label.needs_reply());
-        let only_question = needing.next() == Some(Label::Question)
-            && needing.all(|label| label == Label::Question);
         let grace = self.in_channel(&comment.place);
-        if !only_question || grace <= Duration::zero() {
+        if !verdict.only_question() || grace <= Duration::zero() {
             return None;
         }
         comment.time.checked_add_signed(grace)

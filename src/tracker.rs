@@ -526,12 +526,10 @@ impl Tracker {
         // too: after a restart, catching up rebuilds what the detector knew.
         let mut candidates: Vec<(usize, Vec<CommentId>)> = Vec::new();
         for (at, ((comment, decided), span)) in
-            comments.iter().zip(&decided).zip(&spans).enumerate()
+            comments.iter().zip(&mut decided).zip(&spans).enumerate()
         {
             let Ok(decided) = decided else { continue };
-            let mut ids = span.in_scope(|| {
-                self.answer_candidates(comment, decided.state == CommentState::Flagged)
-            });
+            let mut ids = span.in_scope(|| self.answer_candidates(comment, decided));
             ids.retain(|id| position.get(id).is_none_or(|before| *before < at));
             if !ids.is_empty() {
                 candidates.push((at, ids));
@@ -715,15 +713,36 @@ impl Tracker {
     /// an explicit reply, a message in the thread started from the comment, or, in channels
     /// where people answer without replying, what the answer detector recognises by name,
     /// turn-taking and content.
-    fn answer_candidates(&self, comment: &Comment, opened: bool) -> Vec<CommentId> {
+    ///
+    /// A flagged question with nothing in it ("?", "anyone?") while its author's real question
+    /// is still open is the same wait, not a second question: it is stored clear, with no
+    /// alert of its own, and the open question's alert and answer stand for both.
+    fn answer_candidates(&self, comment: &Comment, decided: &mut Decided) -> Vec<CommentId> {
+        let opened = decided.state == CommentState::Flagged;
         // Every message goes through the detector, answer or not: turn-taking needs them all.
         let detected: Vec<Answered> = {
             // A panic inside the detector must not poison it for every later comment: the
             // lock is taken back, and a detector caught mid-update starts afresh (it only
             // remembers a few dozen messages).
             let mut hearing = self.detector.lock().unwrap_or_else(PoisonError::into_inner);
-            match std::panic::catch_unwind(AssertUnwindSafe(|| hearing.hear(comment, opened))) {
-                Ok(detected) => detected,
+            let heard = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                let nudged = if opened && decided.verdict.only_question() {
+                    hearing.detector.nudged(comment)
+                } else {
+                    None
+                };
+                (hearing.hear(comment, opened && nudged.is_none()), nudged)
+            }));
+            match heard {
+                Ok((detected, nudged)) => {
+                    if let Some(question) = nudged {
+                        info!(nudges = %question, "repeats an open question; no alert of its own");
+                        decided.state = CommentState::Clear;
+                        decided.draft = None;
+                        decided.alert.clear();
+                    }
+                    detected
+                }
                 Err(payload) => {
                     *hearing = Hearing::default();
                     tracing::error!(panic = %panic_message(payload.as_ref()), "answer detection failed on this comment; the detector was reset");

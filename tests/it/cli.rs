@@ -392,6 +392,48 @@ fn a_replayed_question_is_alerted_at_the_end_of_its_grace_unless_answered_within
 }
 
 #[test]
+fn a_bare_nudge_is_settled_with_the_question_it_repeats() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("nudges.jsonl");
+    let lines = [
+        r#"{"id":"q1","time":"2026-11-20T09:00:00Z","channel":"general","author":"ann","text":"How do I export my photos?"}"#,
+        r#"{"id":"n1","time":"2026-11-20T09:03:00Z","channel":"general","author":"ann","text":"anyone?"}"#,
+        r#"{"id":"a1","time":"2026-11-20T09:06:00Z","channel":"general","author":"sam","staff":true,"text":"ann: Settings > Export, top right"}"#,
+        r#"{"id":"q2","time":"2026-11-20T09:20:00Z","channel":"general","author":"bob","text":"Where can I see my invoices?"}"#,
+        r#"{"id":"n2","time":"2026-11-20T09:24:00Z","channel":"general","author":"bob","text":"hello? anybody"}"#,
+        r#"{"id":"q3","time":"2026-11-20T09:40:00Z","channel":"general","author":"cleo","text":"Is the app down for anyone else?"}"#,
+        r#"{"id":"n3","time":"2026-11-20T09:41:00Z","channel":"general","author":"cleo","text":"anyone??"}"#,
+        r#"{"id":"a3","time":"2026-11-20T09:43:00Z","channel":"general","author":"sam","staff":true,"text":"cleo: back up now, sorry about that"}"#,
+        r#"{"id":"n4","time":"2026-11-20T10:30:00Z","channel":"general","author":"dan","text":"good morning all"}"#,
+    ];
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let out = ascolto(&["replay", file.to_str().unwrap()], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let alerts: Vec<&str> = stdout.lines().filter(|l| l.contains(" ⚑ ")).collect();
+    // Ann's "anyone?" is her question again: answered within its grace, neither alerts.
+    // Bob's question is alerted once, at the replay's first check after its grace (the checks
+    // run every 5 minutes from his nudge), not again for "hello? anybody". Cleo's "anyone??" is
+    // impatience, alerted at once; the answer to her question settles it too, so it is not
+    // left waiting in the digest.
+    assert_eq!(alerts.len(), 2, "{stdout}");
+    assert!(
+        alerts[0].starts_with("[09:34] ⚑ question — bob"),
+        "{stdout}"
+    );
+    assert!(
+        alerts[1].starts_with("[09:41] ⚑ complaint, question — cleo"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("answered cleo's comment in #general (n3)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Unanswered now: 1\n"), "{stdout}");
+    assert!(!stdout.contains("⛔"), "no target missed: {stdout}");
+}
+
+#[test]
 fn a_gap_of_decades_between_comments_is_crossed_without_stepping_through_it() {
     // Before, the replay checked targets every 5 replayed minutes through the gap: about
     // 7.7 million checks here. Now it goes from deadline to deadline.

@@ -157,6 +157,8 @@ fn detector_hits(messages: &[Message], open: &[bool], config: AnswerConfig) -> V
     let mut hits: Vec<Option<Hit>> = vec![None; messages.len()];
     let mut index: HashMap<CommentId, usize> = HashMap::new();
     for (i, (message, &is_open)) in messages.iter().zip(open).enumerate() {
+        // As the tracker does: a bare "anyone?" while the question is open is not a second one.
+        let is_open = is_open && detector.nudged(&message.comment).is_none();
         for answered in detector.observe_open(&message.comment, is_open) {
             if let Some(&j) = index.get(&answered.comment) {
                 hits[j].get_or_insert(Hit {

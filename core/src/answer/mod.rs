@@ -374,6 +374,48 @@ impl ChannelState {
             .map(|t| t.seq)
     }
 
+    /// The open question of `author` that a message with nothing in it ("?", "anyone?") from
+    /// them only repeats: their latest real message within the window that is still open. Such
+    /// a nudge is the same wait, not a second question: observed as not open, one answer
+    /// settles the wait and moderators get one alert for it, not two.
+    fn nudged(
+        &self,
+        author: &AuthorId,
+        now: DateTime<Utc>,
+        config: &AnswerConfig,
+    ) -> Option<&Open> {
+        let recent = self.history.iter().rev().take_while(|seen| {
+            self.next_seq - seen.seq <= config.window_messages as u64
+                && now.signed_duration_since(seen.time) <= config.window
+        });
+        recent
+            .filter(|seen| seen.author == *author && !seen.empty)
+            .find_map(|seen| self.open.iter().find(|o| o.seq == seen.seq))
+    }
+
+    /// Closes the nudges with nothing in them ("anyone??") that `question`'s author still has
+    /// open after it, up to their next real message: kept open when they were more than a
+    /// question (a complaint about waiting), they are settled by the answer that settles it.
+    fn close_nudges_of(&mut self, question: &Open) -> Vec<Open> {
+        let mut after = self
+            .history
+            .iter()
+            .skip_while(|seen| seen.seq != question.seq || seen.id != question.id)
+            .skip(1)
+            .filter(|seen| seen.author == question.author);
+        let mut nudges = Vec::new();
+        for seen in after.by_ref() {
+            if !seen.empty {
+                break;
+            }
+            nudges.push(seen.seq);
+        }
+        nudges
+            .into_iter()
+            .filter_map(|seq| self.close(|o| o.seq == seq))
+            .collect()
+    }
+
     fn remember_speaker(&mut self, comment: &Comment) {
         self.speakers.retain(|(id, _)| *id != comment.author.id);
         self.speakers.push_back((
@@ -533,6 +575,14 @@ impl AnswerDetector {
         if !comment.author.is_bot {
             state.answer_by_cues(comment, &text, &seen, config, &mut hits);
         }
+        let nudges: Vec<(Open, AnswerCue)> = hits
+            .iter()
+            .flat_map(|(question, cue)| {
+                let nudges = state.close_nudges_of(question);
+                nudges.into_iter().map(|nudge| (nudge, *cue))
+            })
+            .collect();
+        hits.extend(nudges);
         state.record(comment, seen, is_open, config);
         hits.into_iter()
             .map(|(open, cue)| Answered {
@@ -541,6 +591,23 @@ impl AnswerDetector {
                 cue,
             })
             .collect()
+    }
+
+    /// The open question that `comment` only nudges, when it has nothing in it to answer ("?",
+    /// "anyone??", "hello? anybody") and its author's real question in the channel is still
+    /// open within the window. Such a nudge should be observed as not open: the question it
+    /// repeats is what an answer settles. Ask before observing the comment.
+    pub fn nudged(&self, comment: &Comment) -> Option<CommentId> {
+        if comment.author.is_bot || !is_content_free(&crate::text::normalize(&comment.text).text) {
+            return None;
+        }
+        let state = self.channels.get(&comment.place.channel)?;
+        if state.has_seen(&comment.id) {
+            return None;
+        }
+        state
+            .nudged(&comment.author.id, comment.time, &self.config)
+            .map(|open| open.id.clone())
     }
 
     /// Closes what the platform links the comment to: the comment it replies to, or the one
@@ -834,10 +901,9 @@ mod tests {
         // A nudge after the question is skipped: the answer still goes to the question.
         let q = chat.ask("Cyd", "where does the config file live?");
         chat.ask("Cyd", "anyone?");
-        assert_eq!(
-            one(&chat.say("Dan", "cyd: in your home folder")).0,
-            q.as_str()
-        );
+        let answer = chat.say("Dan", "cyd: in your home folder");
+        assert_eq!(answer[0].comment, q);
+        assert_eq!(answer.len(), 2, "the nudge is settled with it: {answer:?}");
     }
 
     #[test]
@@ -914,8 +980,58 @@ mod tests {
         let q = chat.ask("Ann", "how do I delete my account?");
         let nudge = chat.ask("Ann", "anyone??");
         let answer = chat.say("Bob", "Ann: Settings > Privacy > Delete");
-        assert_eq!(one(&answer).0, q.as_str());
-        assert!(chat.detector.is_open(&nudge));
+        assert_eq!(answer[0].comment, q);
+        // Kept open (a complaint about waiting, say), the nudge is settled with its question.
+        assert_eq!(answer[1].comment, nudge);
+        assert_eq!(answer.len(), 2);
+        assert!(!chat.detector.is_open(&nudge));
+
+        // Not a nudge once the asker has said something real since the question.
+        let mut chat = Chat::new(AnswerConfig::default());
+        let first = chat.ask("Ann", "how do I delete my account?");
+        let second = chat.ask("Ann", "and what happens to my photos then?");
+        let nudge = chat.ask("Ann", "anyone??");
+        let mut reply = chat.comment("Bob", "Settings > Privacy > Delete");
+        reply.reply_to = Some(first.clone());
+        assert_eq!(one(&chat.send(&reply)).0, first.as_str());
+        assert!(chat.detector.is_open(&second) && chat.detector.is_open(&nudge));
+    }
+
+    #[test]
+    fn an_empty_nudge_while_the_question_is_open_repeats_it() {
+        let mut chat = Chat::new(AnswerConfig::default());
+        let q = chat.ask("Ann", "how do I reset my password?");
+        chat.say("Bob", "brb, coffee");
+        let nudge = chat.comment("Ann", "hello?? anyone");
+        assert_eq!(chat.detector.nudged(&nudge), Some(q.clone()));
+        assert!(chat.send(&nudge).is_empty());
+        assert!(chat.detector.is_open(&q));
+        // Whoever settles the question settles the wait: nothing of Ann's is left open.
+        assert_eq!(
+            one(&chat.say("Carl", "ann: use the 'forgot password' link")).0,
+            q.as_str()
+        );
+        let later = chat.comment("Ann", "?");
+        assert_eq!(chat.detector.nudged(&later), None, "nothing left to nudge");
+
+        // With the question answered, or out of the window, a nudge is a wait of its own: the
+        // question may have been asked without a question mark, or the answer missed it.
+        let mut chat = Chat::new(AnswerConfig::default());
+        chat.ask("Ann", "how do I reset my password?");
+        chat.say("Bob", "ann: the 'forgot password' link");
+        let again = chat.comment("Ann", "anyone?");
+        assert_eq!(chat.detector.nudged(&again), None);
+        let mut chat = Chat::new(AnswerConfig::default());
+        chat.ask("Ann", "how do I reset my password?");
+        chat.minute += 45;
+        let late = chat.comment("Ann", "anyone?");
+        assert_eq!(chat.detector.nudged(&late), None);
+
+        // A short message with words in it is a question of its own, not a nudge.
+        let mut chat = Chat::new(AnswerConfig::default());
+        chat.ask("Ann", "how do I reset my password?");
+        let more = chat.comment("Ann", "and my email?");
+        assert_eq!(chat.detector.nudged(&more), None);
     }
 
     #[test]

@@ -135,6 +135,17 @@ impl Verdict {
         self.labels.iter().any(|l| l.label.needs_reply())
     }
 
+    /// Whether a question is the comment's only reason to be answered (no complaint, nothing
+    /// urgent): such a comment can wait for the community before moderators see it.
+    pub fn only_question(&self) -> bool {
+        let mut needing = self
+            .labels
+            .iter()
+            .map(|l| l.label)
+            .filter(|label| label.needs_reply());
+        needing.next() == Some(Label::Question) && needing.all(|label| label == Label::Question)
+    }
+
     /// The highest severity among rules that gave a label still standing.
     pub fn severity(&self) -> Option<Severity> {
         self.matches
