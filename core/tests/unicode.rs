@@ -7,7 +7,7 @@
 //! mix them with the very words the test rules match: matches then start and end right next
 //! to (and inside) the hard characters.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -201,6 +201,30 @@ fn piece() -> impl Strategy<Value = String> {
     ]
 }
 
+/// A message with nothing in it to answer, as members nudge a question, in any case.
+fn nudge() -> impl Strategy<Value = String> {
+    (
+        select(
+            &[
+                "?",
+                "anyone?",
+                "anyone??",
+                "hello? anybody",
+                "qualcuno??",
+                " ? ",
+            ][..],
+        ),
+        any::<bool>(),
+    )
+        .prop_map(|(text, upper)| {
+            if upper {
+                text.to_uppercase()
+            } else {
+                text.to_owned()
+            }
+        })
+}
+
 /// Comment text: empty, arbitrary, or the mix of rule words and hard characters above.
 fn text() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -302,13 +326,14 @@ proptest! {
     #[test]
     fn answer_detection_reads_any_names_and_text(
         messages in prop::collection::vec(
-            (0usize..4, any::<bool>(), text(), any::<bool>()),
+            (0usize..4, any::<bool>(), prop_oneof![3 => text(), 1 => nudge()], any::<bool>()),
             1..12,
         ),
         names in prop::collection::vec(text(), 4),
     ) {
         let mut detector = AnswerDetector::new(AnswerConfig::default());
         let mut seen: Vec<CommentId> = Vec::new();
+        let mut closed: HashSet<CommentId> = HashSet::new();
         for (i, (who, addressed, body, open)) in messages.into_iter().enumerate() {
             // Addressing a name IRC-style puts the hard characters where names are looked for.
             let body = if addressed {
@@ -317,8 +342,13 @@ proptest! {
                 body
             };
             let c = comment(i, (&format!("u{who}"), &names[who]), &body);
-            for answered in detector.observe_open(&c, open) {
+            let nudged = detector.nudged(&c);
+            if let Some(question) = &nudged {
+                prop_assert!(seen.contains(question), "{question:?}");
+            }
+            for answered in detector.observe_open(&c, open && nudged.is_none()) {
                 prop_assert!(seen.contains(&answered.comment), "{:?}", answered.comment);
+                prop_assert!(closed.insert(answered.comment.clone()), "closed twice");
             }
             seen.push(c.id.clone());
         }
