@@ -1159,15 +1159,19 @@ impl Store {
     }
 
     /// What a digest covering `since` up to now reads: comments written since then, comments
-    /// closed since then, and every comment still open however old.
+    /// closed since then, and every comment still open however old — of those, only the ones
+    /// that ever needed an answer. A clear comment counts nowhere in a digest, and in a busy
+    /// community most comments are clear: reading them made the digest's memory grow with
+    /// the whole day's chatter.
     pub async fn comments_for_digest(
         &self,
         since: DateTime<Utc>,
     ) -> Result<Vec<StoredComment>, StoreError> {
         let open = states_sql(CommentState::OPEN);
+        let never_needed = states_sql(&[CommentState::New, CommentState::Clear]);
         let rows = sqlx::query(&format!(
-            "{SELECT_STORED} WHERE c.created_at >= $1 OR c.closed_at >= $2
-                OR c.state IN ({open})
+            "{SELECT_STORED} WHERE (c.created_at >= $1 OR c.closed_at >= $2
+                OR c.state IN ({open})) AND c.state NOT IN ({never_needed})
              ORDER BY c.created_at, c.id"
         ))
         .bind(db_time(since))
@@ -2746,6 +2750,30 @@ mod tests {
                     ("other".to_owned(), "alert late".to_owned()),
                 ]
             );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_digest_reads_every_comment_that_needed_an_answer_and_no_clear_one() {
+        for store in stores().await {
+            let now = Utc::now();
+            let since = now - chrono::Duration::hours(24);
+            for (id, days_ago, state) in [
+                ("old-open", 3, CommentState::Flagged),
+                ("old-clear", 3, CommentState::Clear),
+                ("new-clear", 0, CommentState::Clear),
+                ("new-open", 0, CommentState::Flagged),
+            ] {
+                let mut c = comment(id, "general", Source::Discord, false);
+                c.time = now - chrono::Duration::days(days_ago);
+                store
+                    .insert_triaged(&c, &verdict(), state, None, c.time, &[])
+                    .await
+                    .unwrap();
+            }
+            let read = store.comments_for_digest(since).await.unwrap();
+            let ids: Vec<&str> = read.iter().map(|s| s.comment.id.as_str()).collect();
+            assert_eq!(ids, ["old-open", "new-open"]);
         }
     }
 
