@@ -523,6 +523,30 @@ mod tests {
         assert_eq!(CustomId::parse("ascolto"), None);
     }
 
+    proptest::proptest! {
+        /// A click's custom id is whatever Discord sends back: forged or another bot's, it is
+        /// read or ignored, never a panic; and every id Ascolto writes reads back the same,
+        /// whatever the comment id holds (colons, any script).
+        #[test]
+        fn any_custom_id_is_read_or_ignored_and_ours_round_trip(
+            value in "\\PC{0,120}",
+            id in "\\PC{1,60}",
+        ) {
+            let _ = CustomId::parse(&value);
+            let comment = CommentId::new(id);
+            for action in ButtonAction::ALL {
+                proptest::prop_assert_eq!(
+                    CustomId::parse(&action.custom_id(&comment)),
+                    Some(CustomId::Button(action, comment.clone()))
+                );
+            }
+            proptest::prop_assert_eq!(
+                CustomId::parse(&edit_modal_id(&comment)),
+                Some(CustomId::EditedReply(comment.clone()))
+            );
+        }
+    }
+
     #[test]
     fn the_buttons_read_exactly_as_moderators_expect() {
         let labels: Vec<_> = ButtonAction::ALL.iter().map(|a| a.label()).collect();
