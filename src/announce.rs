@@ -1,6 +1,7 @@
-//! What the moderators' rooms are told as time passes: the escalations of missed targets and
-//! the daily digest, queued in the outbox for every room (a Discord channel, a Telegram chat,
-//! or both), each rendered for its platform.
+//! What the moderators' rooms are told as time passes: the alerts whose response target
+//! nears or is missed ([`TargetReadings`]), the escalations of missed targets and the daily
+//! digest, queued in the outbox for every room (a Discord channel, a Telegram chat, or both),
+//! each rendered for its platform.
 //!
 //! Every platform's clock (`discord::schedule`, `telegram::schedule`) runs these checks, so
 //! Telegram alone announces too. With several processes on one store, one process at a time
@@ -12,13 +13,14 @@
 
 use tracing::{info, warn};
 
+use crate::comment::CommentId;
 use crate::config::Settings;
 use crate::digest;
 use crate::discord::markdown::DiscordRoom;
 use crate::duty::Duty;
 use crate::escalation::{self, Escalation, EscalationPolicy};
 use crate::outbox::{Destination, DigestOrder};
-use crate::sla::Sla;
+use crate::sla::{ShownReadings, Sla};
 use crate::telegram::room::TelegramRoom;
 use crate::tracker::{Tracker, TrackerError};
 
@@ -57,6 +59,39 @@ pub async fn tick(tracker: &Tracker, sla: &Sla, policy: &EscalationPolicy, setti
         Err(e) => {
             warn!(error = %e, "could not forget old sent platform writes; trying again at the next check")
         }
+    }
+}
+
+/// What one platform's clock remembers of the alerts' target lines between its checks, so an
+/// alert is edited when its reading changes (nearing, missed) and not at every check. Both
+/// clocks (Discord's, Telegram's) keep one each and refresh through it.
+#[derive(Debug, Default)]
+pub struct TargetReadings {
+    shown: ShownReadings,
+}
+
+impl TargetReadings {
+    /// Queues updates of the open alerts whose target reading changed since they were last
+    /// shown (an update waiting already absorbs another), and gives their comments' ids. An
+    /// update that cannot be queued is logged and tried again at the next check.
+    pub async fn refresh(
+        &mut self,
+        tracker: &Tracker,
+        sla: &Sla,
+    ) -> Result<Vec<CommentId>, TrackerError> {
+        let open = tracker.open().await?;
+        let now = tracker.clock().now();
+        let mut queued = Vec::new();
+        for id in self.shown.changed(&open, sla, now, |s| s.alert.is_some()) {
+            match tracker.queue_alert_update(&id).await {
+                Ok(()) => queued.push(id),
+                Err(e) => {
+                    warn!(comment = %id, error = %e, "could not queue the alert's target update");
+                    self.shown.forget(&id);
+                }
+            }
+        }
+        Ok(queued)
     }
 }
 
