@@ -65,9 +65,13 @@ pub async fn tick(tracker: &Tracker, sla: &Sla, policy: &EscalationPolicy, setti
 }
 
 /// How long before the previous check a state change is looked for again: a change is
-/// stamped with the time it is made and seen once committed, and a write waits for the
-/// database at most [`BUSY_TIMEOUT`](crate::store::BUSY_TIMEOUT); one stamped before the previous check but committed
-/// after it would otherwise be missed. Reading a change twice changes nothing.
+/// stamped with the time it is made (by its process's clock) and seen once committed, and a
+/// write waits for the database at most [`BUSY_TIMEOUT`](crate::store::BUSY_TIMEOUT); one
+/// stamped before the previous check but committed after it would otherwise be missed.
+/// Reading a change twice changes nothing. A change seen later still than this (or stamped
+/// by a clock more than this behind) is missed: a close leaves its reading remembered until
+/// the next start; an alert posted nearing is edited only once missed, one posted missed
+/// not at all (both were posted showing their reading then).
 const LATE_WRITE: chrono::Duration = chrono::Duration::minutes(5);
 
 /// What one platform's clock remembers of the alerts' target lines between its checks, so an
