@@ -9,6 +9,10 @@
 //! them) and the targets already missed escalated, by one tick that is not measured. Then
 //! the day goes on: before each measured tick fifteen more comments arrive and the clock
 //! moves thirty seconds, so every tick finds targets newly missed among the open comments.
+//!
+//! The target refresh (`announce::TargetReadings::refresh`, what each platform's clock runs
+//! before the tick: the alerts whose target line must change) is timed the same way, at both
+//! sizes, after one unmeasured first check (the one after start, which reads every alert).
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -21,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 
-use ascolto::announce;
+use ascolto::announce::{self, TargetReadings};
 use ascolto::app::App;
 use ascolto::clock::{Clock, ManualClock};
 use ascolto::lifecycle::AlertRef;
@@ -43,6 +47,8 @@ struct Prepared {
     app: App,
     clock: Arc<ManualClock>,
     day: Day,
+    /// What the platform clock remembers of the alerts' target lines.
+    targets: TargetReadings,
     /// Keeps the database's folder until the end.
     _dir: tempfile::TempDir,
 }
@@ -89,6 +95,7 @@ async fn prepare(open: usize) -> Prepared {
         app,
         clock,
         day: Day::new("t", chrono::Duration::seconds(SPACING), day::start()),
+        targets: TargetReadings::default(),
         _dir: dir,
     };
     let mut waiting = 0isize;
@@ -102,7 +109,18 @@ async fn prepare(open: usize) -> Prepared {
         channel: "mods".into(),
     });
     tick(&prepared).await;
+    refresh(&mut prepared).await;
     prepared
+}
+
+async fn refresh(prepared: &mut Prepared) -> usize {
+    let app = &prepared.app;
+    prepared
+        .targets
+        .refresh(&app.tracker, &app.sla)
+        .await
+        .expect("target refresh")
+        .len()
 }
 
 async fn tick(prepared: &Prepared) {
@@ -120,6 +138,15 @@ async fn next_tick(prepared: &mut Prepared) -> Duration {
     started.elapsed()
 }
 
+/// The day goes on by one tick's worth of comments; then one target refresh, timed.
+async fn next_refresh(prepared: &mut Prepared) -> Duration {
+    let comments = prepared.day.take((TICK_EVERY / SPACING) as usize);
+    arrive(prepared, &comments).await;
+    let started = Instant::now();
+    refresh(prepared).await;
+    started.elapsed()
+}
+
 fn bench(c: &mut Criterion, rt: &tokio::runtime::Runtime, sizes: &mut [Prepared]) {
     let mut group = c.benchmark_group("tick");
     group.sample_size(10);
@@ -131,6 +158,55 @@ fn bench(c: &mut Criterion, rt: &tokio::runtime::Runtime, sizes: &mut [Prepared]
         });
     }
     group.finish();
+    let mut group = c.benchmark_group("targets");
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(5));
+    for prepared in sizes.iter_mut() {
+        group.bench_function(format!("{}-open", prepared.open), |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| rt.block_on(next_refresh(prepared)))
+                    .sum()
+            })
+        });
+    }
+    group.finish();
+}
+
+/// Times `TICKS` rounds of `round` at each size and prints their medians and the ratio.
+fn report<F>(title: &str, rt: &tokio::runtime::Runtime, sizes: &mut [Prepared], round: F)
+where
+    F: for<'a> Fn(
+        &'a mut Prepared,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Duration> + 'a>>,
+{
+    println!("\n== {title}, median of {TICKS} ==");
+    let mut medians = Vec::new();
+    for prepared in sizes.iter_mut() {
+        let times: Vec<Duration> = (0..TICKS).map(|_| rt.block_on(round(prepared))).collect();
+        let max = times.iter().max().copied().unwrap_or_default();
+        let m = median(times);
+        println!(
+            "{:>7} open comments: {:>8.2} ms (slowest {:.2} ms)",
+            prepared.open,
+            m.as_secs_f64() * 1e3,
+            max.as_secs_f64() * 1e3
+        );
+        medians.push(m);
+    }
+    if let [small, large] = medians[..] {
+        println!(
+            "100000 open vs 1000 open: {:.1}x; at 100000: {:.2} ms (target <= 100 ms: {})",
+            large.as_secs_f64() / small.as_secs_f64().max(1e-9),
+            large.as_secs_f64() * 1e3,
+            if large <= Duration::from_millis(100) {
+                "met"
+            } else {
+                "NOT met"
+            }
+        );
+    }
 }
 
 fn median(mut times: Vec<Duration>) -> Duration {
@@ -158,32 +234,13 @@ fn main() {
     bench(&mut c, &rt, &mut sizes);
     c.final_summary();
 
-    println!("\n== scheduler tick (announce::tick), median of {TICKS} ticks ==");
-    let mut medians = Vec::new();
-    for prepared in sizes.iter_mut() {
-        let times: Vec<Duration> = (0..TICKS)
-            .map(|_| rt.block_on(next_tick(prepared)))
-            .collect();
-        let max = times.iter().max().copied().unwrap_or_default();
-        let m = median(times);
-        println!(
-            "{:>7} open comments: {:>8.2} ms (slowest {:.2} ms)",
-            prepared.open,
-            m.as_secs_f64() * 1e3,
-            max.as_secs_f64() * 1e3
-        );
-        medians.push(m);
-    }
-    if let [small, large] = medians[..] {
-        println!(
-            "100000 open vs 1000 open: {:.1}x; at 100000: {:.2} ms (target <= 100 ms: {})",
-            large.as_secs_f64() / small.as_secs_f64().max(1e-9),
-            large.as_secs_f64() * 1e3,
-            if large <= Duration::from_millis(100) {
-                "met"
-            } else {
-                "NOT met"
-            }
-        );
-    }
+    report("scheduler tick (announce::tick)", &rt, &mut sizes, |p| {
+        Box::pin(next_tick(p))
+    });
+    report(
+        "target refresh (TargetReadings::refresh)",
+        &rt,
+        &mut sizes,
+        |p| Box::pin(next_refresh(p)),
+    );
 }

@@ -121,6 +121,31 @@ impl Calendar {
         from + amount
     }
 
+    /// The latest instant from which the clock has run `amount` by `end`: [`Calendar::add`]
+    /// backwards. A comment written at or before it has used at least `amount` of its clock
+    /// by `end`; one written after it has not.
+    pub fn latest_start(&self, end: DateTime<Utc>, amount: Duration) -> DateTime<Utc> {
+        if self.hours.is_none() {
+            return end - amount;
+        }
+        let mut left = amount;
+        let mut date = self.local_date(end);
+        for _ in 0..MAX_DAYS_SCANNED {
+            if let Some((open, close)) = self.span(date) {
+                let finish = close.min(end);
+                if finish > open {
+                    if left <= finish - open {
+                        return finish - left;
+                    }
+                    left -= finish - open;
+                }
+            }
+            date = date.pred_opt().unwrap_or(date);
+        }
+        // Unreachable with hours that open (`BusinessHours::new`); earlier is the safe side.
+        end - amount - Duration::days(MAX_DAYS_SCANNED)
+    }
+
     /// How long the clock ran between `from` and `to` (zero if `to` is not after `from`).
     pub fn between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Duration {
         if to <= from {
@@ -293,6 +318,42 @@ impl Sla {
         .filter_map(|(label, d)| d.map(|d| (label, d.0)))
         .collect();
         Sla::new(calendar, targets, settings.warn_fraction)
+    }
+
+    /// Which comments' readings can change between a check at `previous` and one at `now`:
+    /// for each label with a target, the spans of comment times (`from..=to`) whose nearing
+    /// moment or deadline can fall in `(previous, now]`. A comment carrying the label and
+    /// written outside its spans reads at `now` as it read at `previous` (unless something
+    /// else than time changed it); one inside may or may not have changed, which
+    /// [`SlaClock::status`] decides. Readings only move with time as
+    /// ok → nearing → missed, so two moments per comment are all there is to watch.
+    ///
+    /// The spans are loose on the safe side: a moment is never before the comment's time plus
+    /// its share of the target (business hours only move it later), which bounds `to`; and
+    /// the calendar run backwards from `previous` ([`Calendar::latest_start`]) bounds
+    /// `from`, less a minute for rounding. Empty spans are left out.
+    pub fn reading_bands(
+        &self,
+        previous: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Vec<(Label, DateTime<Utc>, DateTime<Utc>)> {
+        let margin = Duration::minutes(1);
+        let mut bands = Vec::new();
+        for (label, target) in &self.targets {
+            let seconds = target.num_seconds() as f64 * self.warn_fraction.clamp(0.0, 1.0);
+            // Nearing once `used` reaches `seconds` (whole seconds are compared): it has by
+            // `previous` from `ceil` seconds before, and cannot by `now` in less than `floor`.
+            let nearing_by = Duration::seconds(seconds.ceil() as i64);
+            let nearing_least = Duration::seconds(seconds.floor() as i64);
+            for (amount, least) in [(nearing_by, nearing_least), (*target, *target)] {
+                let from = self.calendar.latest_start(previous, amount) - margin;
+                let to = now - least;
+                if from <= to {
+                    bands.push((*label, from, to));
+                }
+            }
+        }
+        bands
     }
 
     pub fn calendar(&self) -> &Calendar {
@@ -508,27 +569,68 @@ impl ShownReadings {
         let still_open: std::collections::HashSet<&CommentId> =
             open.iter().map(|s| &s.comment.id).collect();
         self.0.retain(|id, _| still_open.contains(id));
+        open.iter()
+            .filter(|stored| self.see(stored, sla, now, &shown))
+            .map(|stored| stored.comment.id.clone())
+            .collect()
+    }
+
+    /// As [`ShownReadings::changed`], given only the comments whose reading can have changed
+    /// since the previous check (see [`Sla::reading_bands`]), open or closed: the closed ones
+    /// are forgotten, and what is remembered of the comments not given stays as it is.
+    pub fn changed_among(
+        &mut self,
+        read: &[StoredComment],
+        sla: &Sla,
+        now: DateTime<Utc>,
+        shown: impl Fn(&StoredComment) -> bool,
+    ) -> Vec<CommentId> {
         let mut changed = Vec::new();
-        for stored in open {
-            if !shown(stored) || stored.state == CommentState::Sending {
-                continue;
-            }
-            let reading = sla.clock_for(stored).map(|c| c.status(now));
-            let id = stored.comment.id.clone();
-            let differs = match self.0.insert(id.clone(), reading) {
-                Some(before) => before != reading,
-                None => !matches!(reading, None | Some(SlaStatus::Ok)),
-            };
-            if differs {
-                changed.push(id);
+        for stored in read {
+            if !stored.state.is_open() {
+                self.0.remove(&stored.comment.id);
+            } else if self.see(stored, sla, now, &shown) {
+                changed.push(stored.comment.id.clone());
             }
         }
         changed
     }
 
+    /// Remembers an open comment's reading at `now`; whether its alert needs an edit.
+    fn see(
+        &mut self,
+        stored: &StoredComment,
+        sla: &Sla,
+        now: DateTime<Utc>,
+        shown: &impl Fn(&StoredComment) -> bool,
+    ) -> bool {
+        if !shown(stored) || stored.state == CommentState::Sending {
+            return false;
+        }
+        let reading = sla.clock_for(stored).map(|c| c.status(now));
+        match self.0.insert(stored.comment.id.clone(), reading) {
+            Some(before) => before != reading,
+            None => !matches!(reading, None | Some(SlaStatus::Ok)),
+        }
+    }
+
     /// The edit failed: forget what was shown, so the next check tries again.
     pub fn forget(&mut self, id: &CommentId) {
         self.0.remove(id);
+    }
+
+    /// Whether a reading of `id` is remembered.
+    pub fn remembers(&self, id: &CommentId) -> bool {
+        self.0.contains_key(id)
+    }
+
+    /// How many readings are remembered: at most one per open comment.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 
@@ -818,5 +920,51 @@ mod tests {
             QuestionGrace::default().ends(&general, &labelled(&[Label::Question])),
             None
         );
+    }
+
+    /// Every comment whose reading differs between two checks lies in one of its label's
+    /// bands, around the clock and with office hours (over a weekend, across the
+    /// spring-forward night), checks 30 s apart or hours apart.
+    #[test]
+    fn a_reading_that_changes_between_two_checks_lies_in_its_labels_band() {
+        let tz = rome();
+        let calendars = [Calendar::always(tz), office(tz)];
+        // Friday 27 March 2026, 14:00 local, to Monday 30 March; Europe/Rome springs forward
+        // on the Sunday.
+        let start = at(tz, 2026, 3, 27, 14, 0);
+        for calendar in calendars {
+            let sla = sla(calendar);
+            for gap in [
+                Duration::seconds(30),
+                Duration::minutes(7),
+                Duration::hours(3),
+            ] {
+                let mut previous = start;
+                while previous < start + Duration::days(3) {
+                    let now = previous + gap;
+                    let bands = sla.reading_bands(previous, now);
+                    // Comments every minute over the two days before the check.
+                    let mut written = previous - Duration::days(2);
+                    while written <= now {
+                        for label in [Label::Complaint, Label::Urgent] {
+                            let clock = sla.clock(written, &[label], None).unwrap();
+                            if clock.status(previous) != clock.status(now) {
+                                assert!(
+                                    bands.iter().any(|(l, from, to)| {
+                                        *l == label && *from <= written && written <= *to
+                                    }),
+                                    "{label:?} written {written}: {:?} at {previous}, {:?} at {now}, bands {bands:?}",
+                                    clock.status(previous),
+                                    clock.status(now)
+                                );
+                            }
+                        }
+                        written += Duration::minutes(1);
+                    }
+                    // Not a whole number of minutes, so each check meets the comments differently.
+                    previous = now + Duration::minutes(37) + Duration::seconds(13);
+                }
+            }
+        }
     }
 }

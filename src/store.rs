@@ -1024,6 +1024,66 @@ impl Store {
         rows.iter().map(stored_from_row).collect()
     }
 
+    /// Open comments with an alert up, written in one of `bands` (`(label, from, to)`, both
+    /// ends included) and carrying its label, oldest first: those whose response target
+    /// reading can have changed since the previous check ([`Sla::reading_bands`]), read by
+    /// time through `comments_by_state` (state, created_at) rather than every open comment.
+    ///
+    /// [`Sla::reading_bands`]: crate::sla::Sla::reading_bands
+    pub async fn alerted_in_bands(
+        &self,
+        bands: &[(Label, DateTime<Utc>, DateTime<Utc>)],
+    ) -> Result<Vec<StoredComment>, StoreError> {
+        let (Some(from), Some(to)) = (
+            bands.iter().map(|(_, from, _)| *from).min(),
+            bands.iter().map(|(_, _, to)| *to).max(),
+        ) else {
+            return Ok(Vec::new());
+        };
+        let open = states_sql(CommentState::OPEN);
+        // `$1`, `$2` bound the index range; then two per band.
+        let each: Vec<String> = bands
+            .iter()
+            .enumerate()
+            .map(|(i, (label, _, _))| {
+                format!(
+                    "(c.created_at >= ${} AND c.created_at <= ${} AND {})",
+                    2 * i + 3,
+                    2 * i + 4,
+                    has_label_sql(*label)
+                )
+            })
+            .collect();
+        let sql = format!(
+            "{SELECT_STORED} WHERE c.state IN ({open}) AND c.created_at >= $1 AND c.created_at <= $2
+                AND a.comment_id IS NOT NULL AND ({})
+             ORDER BY c.created_at, c.id",
+            each.join(" OR ")
+        );
+        let mut query = sqlx::query(&sql).bind(db_time(from)).bind(db_time(to));
+        for (_, from, to) in bands {
+            query = query.bind(db_time(*from)).bind(db_time(*to));
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter().map(stored_from_row).collect()
+    }
+
+    /// Comments whose state changed at or after `since`, open or closed, oldest first:
+    /// alerted, sent, given back, retriaged or closed since then. Read through the index of
+    /// migration 0011, so the cost follows the changes, not the comments kept.
+    pub async fn state_changed_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<StoredComment>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "{SELECT_STORED} WHERE c.state_changed_at >= $1 ORDER BY c.created_at, c.id"
+        ))
+        .bind(db_time(since))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(stored_from_row).collect()
+    }
+
     /// For each of `labels`, the time of the oldest open comment carrying it that was not
     /// escalated yet (labels no such comment carries are left out): with the targets, when
     /// the next escalation can fall due, without reading the comments themselves. One pass
@@ -3100,6 +3160,85 @@ mod tests {
             oldest,
             [(Label::Question, t0 + chrono::Duration::minutes(200))]
         );
+    }
+
+    #[tokio::test]
+    async fn comments_whose_target_reading_can_change_are_read_by_time_and_by_state_change() {
+        use crate::triage::LabelScore;
+        let t0 = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 20, 9, 0, 0).unwrap();
+        let minutes = |m: i64| t0 + chrono::Duration::minutes(m);
+        let labelled = |label: Label| Verdict {
+            labels: vec![LabelScore {
+                label,
+                score: 1.0,
+                rule: crate::rules::RuleId("en.test".into()),
+            }],
+            ..verdict()
+        };
+        // (id, written minutes after t0, label, alert shown at t0 + 60, answered at t0 + 120)
+        let rows = [
+            ("in-c", 10, Label::Complaint, true, false),
+            ("edge", 15, Label::Complaint, true, false),
+            ("q-in-c-band", 10, Label::Question, true, false),
+            ("q", 55, Label::Question, true, false),
+            ("no-alert", 10, Label::Complaint, false, false),
+            ("after", 30, Label::Complaint, true, false),
+            ("closed", 10, Label::Complaint, true, true),
+        ];
+        let ids = |found: Vec<StoredComment>| -> Vec<String> {
+            found.into_iter().map(|s| s.comment.id.0).collect()
+        };
+        for store in stores().await {
+            for (id, written, label, shown, answered) in rows {
+                let mut c = comment(id, "general", Source::Discord, false);
+                c.time = minutes(written);
+                store
+                    .insert_triaged(&c, &labelled(label), CommentState::Flagged, None, t0, &[])
+                    .await
+                    .unwrap();
+                if shown {
+                    let alert = AlertRef {
+                        channel: "mods".into(),
+                        message: id.into(),
+                        posted_at: minutes(60),
+                    };
+                    store
+                        .set_alert_and_transition(
+                            &c.id,
+                            TERMINAL_ROOM,
+                            &alert,
+                            Transition::ALERT,
+                            minutes(60),
+                        )
+                        .await
+                        .unwrap();
+                }
+                if answered {
+                    store
+                        .transition(&c.id, Transition::ANSWER, minutes(120))
+                        .await
+                        .unwrap();
+                }
+            }
+            // Open, shown, written within a band (ends included) and carrying its label.
+            let bands = [
+                (Label::Complaint, minutes(5), minutes(15)),
+                (Label::Question, minutes(50), minutes(60)),
+            ];
+            let found = store.alerted_in_bands(&bands).await.unwrap();
+            assert_eq!(ids(found), ["in-c", "edge", "q"]);
+            assert!(store.alerted_in_bands(&[]).await.unwrap().is_empty());
+            // Changed at or after a moment, open or closed, oldest first.
+            let changed = store.state_changed_since(minutes(120)).await.unwrap();
+            assert_eq!(ids(changed), ["closed"]);
+            let changed = store.state_changed_since(minutes(60)).await.unwrap();
+            assert_eq!(
+                ids(changed),
+                ["closed", "in-c", "q-in-c-band", "edge", "after", "q"]
+            );
+            let everything = store.state_changed_since(t0).await.unwrap();
+            assert_eq!(everything.len(), rows.len());
+        }
     }
 
     #[tokio::test]

@@ -15,11 +15,9 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tracing::{info_span, warn, Instrument};
 
-use crate::announce;
-use crate::sla::ShownReadings;
+use crate::announce::{self, TargetReadings};
 
-use super::alerts;
-use super::types::{Data, DiscordError};
+use super::types::Data;
 
 /// Starts the periodic checks; the task ends when the bot begins shutting down.
 pub(crate) fn spawn(data: Data) -> JoinHandle<()> {
@@ -34,7 +32,7 @@ pub(crate) fn spawn(data: Data) -> JoinHandle<()> {
         let mut ticks = tokio::time::interval(every);
         // After a stall, one check catches up on everything: no burst of checks.
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut shown = ShownReadings::default();
+        let mut shown = TargetReadings::default();
         loop {
             ticks.tick().await;
             let Some(_work) = data.begin_work().await else {
@@ -47,23 +45,10 @@ pub(crate) fn spawn(data: Data) -> JoinHandle<()> {
     })
 }
 
-/// One round of checks: this room's target readings, then what every clock checks.
-async fn check(data: &Data, shown: &mut ShownReadings) {
-    if let Err(e) = refresh_targets(data, shown).await {
+/// One round of checks: the alerts' target readings, then what every clock checks.
+async fn check(data: &Data, shown: &mut TargetReadings) {
+    if let Err(e) = shown.refresh(&data.tracker, &data.sla).await {
         warn!(error = %e, "could not refresh the alerts' targets; trying again at the next check");
     }
     announce::tick(&data.tracker, &data.sla, &data.escalation, &data.settings).await;
-}
-
-/// Queues updates of the open alerts whose target reading changed since they were last shown.
-async fn refresh_targets(data: &Data, shown: &mut ShownReadings) -> Result<(), DiscordError> {
-    let open = data.tracker.open().await?;
-    let now = data.tracker.clock().now();
-    for id in shown.changed(&open, &data.sla, now, |s| s.alert.is_some()) {
-        if let Err(e) = alerts::refresh(data, &id).await {
-            warn!(comment = %id, error = %e, "could not queue the alert's target update");
-            shown.forget(&id);
-        }
-    }
-    Ok(())
 }

@@ -11,12 +11,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info_span, warn, Instrument};
 
-use crate::lifecycle::StoredComment;
-use crate::sla::ShownReadings;
+use crate::announce::{self, TargetReadings};
 
-use crate::announce;
-
-use super::{Telegram, TelegramChannelError};
+use super::Telegram;
 
 /// Starts the periodic checks; the task ends when `stop` turns true.
 pub(crate) fn spawn(tg: Telegram, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
@@ -30,7 +27,7 @@ pub(crate) fn spawn(tg: Telegram, mut stop: watch::Receiver<bool>) -> JoinHandle
         let mut ticks = tokio::time::interval(every);
         // After a stall, one check catches up on everything: no burst of checks.
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut shown = ShownReadings::default();
+        let mut shown = TargetReadings::default();
         loop {
             tokio::select! {
                 _ = ticks.tick() => {}
@@ -46,28 +43,10 @@ pub(crate) fn spawn(tg: Telegram, mut stop: watch::Receiver<bool>) -> JoinHandle
     })
 }
 
-/// One round of checks: this room's target readings, then what every clock checks.
-async fn check(tg: &Telegram, shown: &mut ShownReadings) {
-    if let Err(e) = refresh_targets(tg, shown).await {
+/// One round of checks: the alerts' target readings, then what every clock checks.
+async fn check(tg: &Telegram, shown: &mut TargetReadings) {
+    if let Err(e) = shown.refresh(&tg.tracker, &tg.sla).await {
         warn!(error = %e, "could not refresh the alerts' targets; trying again at the next check");
     }
     announce::tick(&tg.tracker, &tg.sla, &tg.escalation, &tg.settings).await;
-}
-
-/// Queues updates of the open alerts whose target reading changed since they were last shown
-/// (an update waiting already absorbs another).
-async fn refresh_targets(
-    tg: &Telegram,
-    shown: &mut ShownReadings,
-) -> Result<(), TelegramChannelError> {
-    let open = tg.tracker.open().await?;
-    let now = tg.tracker.clock().now();
-    let up = |s: &StoredComment| s.alert.is_some();
-    for id in shown.changed(&open, &tg.sla, now, up) {
-        if let Err(e) = tg.tracker.queue_alert_update(&id).await {
-            warn!(comment = %id, error = %e, "could not queue the alert's target update");
-            shown.forget(&id);
-        }
-    }
-    Ok(())
 }
