@@ -205,20 +205,17 @@ pub async fn scheduled_digest(tracker: &Tracker, settings: &Settings) -> Result<
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
     use std::sync::Arc;
 
     use chrono::{Duration, TimeZone, Utc};
-    use chrono_tz::Tz;
 
     use super::*;
     use crate::clock::{Clock, ManualClock};
     use crate::comment::{Author, Comment, Place, Source};
+    use crate::escalation::tests::sla;
     use crate::lifecycle::{AlertRef, CommentState, Transition};
-    use crate::rules::{Label, Library, RuleId};
-    use crate::sla::{Calendar, QuestionGrace};
+    use crate::rules::{Label, RuleId};
     use crate::store::{NewTriaged, Store, TERMINAL_ROOM};
-    use crate::tracker::{AnswerPolicy, TrackerConfig};
     use crate::triage::{LabelScore, Verdict};
 
     fn t0() -> DateTime<Utc> {
@@ -226,33 +223,7 @@ mod tests {
     }
 
     async fn tracker(clock: Arc<ManualClock>) -> Tracker {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let settings =
-            crate::config::Settings::load_with_env(&root.join("config"), Some(Default::default()))
-                .unwrap();
-        let values = settings.templates.values.clone();
-        let library = Library::load(&root.join("tests/fixtures/rules"), &values).unwrap();
-        let config = TrackerConfig {
-            options: settings.triage_options(),
-            values,
-            moderator_fallback: settings.templates.moderator_fallback.clone(),
-            policy: AnswerPolicy::default(),
-            grace: QuestionGrace::default(),
-            lease: settings.cluster.lease(),
-        };
-        Tracker::new(Store::in_memory().await.unwrap(), library, config, clock)
-    }
-
-    /// Complaints must be answered within 30 minutes, questions within 2 hours; warned at 80%.
-    fn sla() -> Sla {
-        Sla::new(
-            Calendar::always(Tz::UTC),
-            vec![
-                (Label::Complaint, Duration::minutes(30)),
-                (Label::Question, Duration::hours(2)),
-            ],
-            0.8,
-        )
+        crate::tracker::tests::tracker_on(Store::in_memory().await.unwrap(), clock)
     }
 
     fn labelled(label: Label) -> Verdict {

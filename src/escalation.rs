@@ -271,7 +271,7 @@ pub async fn due_escalations(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use chrono::{Duration, TimeZone};
     use chrono_tz::Tz;
@@ -287,7 +287,8 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap()
     }
 
-    fn sla() -> Sla {
+    /// Complaints must be answered within 30 minutes, questions within 2 hours; warned at 80%.
+    pub(crate) fn sla() -> Sla {
         Sla::new(
             Calendar::always(Tz::UTC),
             vec![

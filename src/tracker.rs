@@ -1813,7 +1813,7 @@ fn answerer(comment: &Comment) -> Moderator {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::clock::ManualClock;
     use crate::comment::{Author, Place};
@@ -1842,7 +1842,8 @@ mod tests {
         all
     }
 
-    fn tracker_on(store: Store, clock: Arc<ManualClock>) -> Tracker {
+    /// A tracker on `store` with the test rules and the default settings.
+    pub(crate) fn tracker_on(store: Store, clock: Arc<ManualClock>) -> Tracker {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let settings =
             crate::config::Settings::load_with_env(&root.join("config"), Some(Default::default()))
