@@ -81,10 +81,12 @@ const LATE_WRITE: chrono::Duration = chrono::Duration::minutes(5);
 /// The first check reads every open comment, which corrects the alerts left stale while the
 /// bot was down. Later ones read only what can have changed since the previous check: the
 /// comments whose nearing moment or deadline can fall between the two checks
-/// ([`Sla::reading_bands`], by time through an index), those whose state changed (a new
-/// alert, a reply given back, a retriage, a close: closed ones are forgotten), and those whose
-/// update could not be queued. Every other alert reads as it did, so the edits queued are the
-/// ones reading every open comment at every check would queue, at the same checks.
+/// ([`Sla::reading_bands`], by time through an index), those that needed an answer whose
+/// state changed (a new alert, a reply given back, a close: closed ones are forgotten), and
+/// those whose update could not be queued. Every other alert reads as it did, so the edits
+/// queued are the ones reading every open comment at every check would queue, at the same
+/// checks. (A comment edited into one that needs no answer is clear, not read: its reading
+/// stays remembered, never edited, until the next start.)
 #[derive(Debug, Default)]
 pub struct TargetReadings {
     shown: ShownReadings,

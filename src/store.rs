@@ -1068,15 +1068,18 @@ impl Store {
         rows.iter().map(stored_from_row).collect()
     }
 
-    /// Comments whose state changed at or after `since`, open or closed, oldest first:
-    /// alerted, sent, given back, retriaged or closed since then. Read through the index of
-    /// migration 0011, so the cost follows the changes, not the comments kept.
+    /// Comments that needed an answer whose state changed at or after `since`, open or
+    /// closed, oldest first: alerted, sent, given back or closed since then. Read through the
+    /// partial index of migration 0011, so the cost follows those changes, not the comments
+    /// kept nor the clear ones stored every minute (a clear comment never had a reading).
     pub async fn state_changed_since(
         &self,
         since: DateTime<Utc>,
     ) -> Result<Vec<StoredComment>, StoreError> {
         let rows = sqlx::query(&format!(
-            "{SELECT_STORED} WHERE c.state_changed_at >= $1 ORDER BY c.created_at, c.id"
+            "{SELECT_STORED} WHERE c.state_changed_at >= $1
+                AND c.state NOT IN ('new', 'clear')
+             ORDER BY c.created_at, c.id"
         ))
         .bind(db_time(since))
         .fetch_all(&self.pool)
