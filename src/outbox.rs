@@ -387,14 +387,25 @@ pub struct OutboxRow {
 }
 
 impl OutboxRow {
-    /// A nonce for creates, unique per row and per database (the row's creation time is part
-    /// of it, so two installs sharing a bot never collide), within Discord's 25 characters.
+    /// A nonce for creates, the same at every attempt of a row and different for every other
+    /// row, within Discord's 25 characters. Discord answers a repeated nonce of the same bot
+    /// with the message it already has, so two processes with stores of their own (one per
+    /// shard) must not produce the same one: their first rows share an id and, started
+    /// together, can share the millisecond too. What the row says (the comment of an alert,
+    /// the text of a notice) and where it goes are part of it, hashed with its time.
     pub fn nonce(&self) -> String {
-        format!(
-            "a{}.{}",
-            self.id.0,
-            self.created_at.timestamp_millis().rem_euclid(10_000_000)
-        )
+        // FNV-1a 64: stable across builds and platforms, as a retry after an upgrade needs.
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let payload = serde_json::to_string(&self.payload).unwrap_or_default();
+        let time = self.created_at.timestamp_micros().to_le_bytes();
+        for byte in [payload.as_bytes(), self.channel.as_bytes(), &time[..]]
+            .into_iter()
+            .flatten()
+        {
+            hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        // 12 digits of id (a trillion rows), a dot and 11 hex digits: at most 25 characters.
+        format!("a{}.{:011x}", self.id.0, hash & 0xFFF_FFFF_FFFF)
     }
 
     /// Whether the worker may claim it at `now_ms`.
@@ -925,5 +936,24 @@ mod tests {
         let a = row(999_999_999_999).nonce();
         assert!(a.len() <= 25, "{a}");
         assert_ne!(row(1).nonce(), row(2).nonce());
+        let first = row(1);
+        assert_eq!(
+            first.nonce(),
+            first.clone().nonce(),
+            "the same at every attempt"
+        );
+        // Row 1 of two stores, queued in the same instant: one per comment, never the same.
+        let alert = |comment: &str| OutboxRow {
+            payload: Payload::Alert {
+                comment: CommentId::new(comment),
+            },
+            ..first.clone()
+        };
+        assert_ne!(alert("111").nonce(), alert("222").nonce());
+        let elsewhere = OutboxRow {
+            channel: "2".into(),
+            ..alert("111")
+        };
+        assert_ne!(alert("111").nonce(), elsewhere.nonce());
     }
 }
