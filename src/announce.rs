@@ -209,38 +209,18 @@ pub async fn scheduled_digest(tracker: &Tracker, settings: &Settings) -> Result<
 mod tests {
     use std::sync::Arc;
 
-    use chrono::{Duration, TimeZone, Utc};
+    use chrono::{Duration, Utc};
 
     use super::*;
     use crate::clock::{Clock, ManualClock};
     use crate::comment::{Author, Comment, Place, Source};
-    use crate::escalation::tests::sla;
+    use crate::escalation::tests::{labelled, sla, t0};
     use crate::lifecycle::{AlertRef, CommentState, Transition};
-    use crate::rules::{Label, RuleId};
+    use crate::rules::Label;
     use crate::store::{NewTriaged, Store, TERMINAL_ROOM};
-    use crate::triage::{LabelScore, Verdict};
-
-    fn t0() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap()
-    }
 
     async fn tracker(clock: Arc<ManualClock>) -> Tracker {
         crate::tracker::tests::tracker_on(Store::in_memory().await.unwrap(), clock)
-    }
-
-    fn labelled(label: Label) -> Verdict {
-        Verdict {
-            language: crate::rules::Lang::En,
-            language_confident: true,
-            labels: vec![LabelScore {
-                label,
-                score: 1.0,
-                rule: RuleId("en.test".into()),
-            }],
-            matches: Vec::new(),
-            suppressed: Vec::new(),
-            reply: None,
-        }
     }
 
     fn comment(id: &str, at: DateTime<Utc>) -> Comment {

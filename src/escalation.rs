@@ -283,7 +283,8 @@ pub(crate) mod tests {
     use crate::sla::Calendar;
     use crate::triage::{LabelScore, Verdict};
 
-    fn t0() -> DateTime<Utc> {
+    /// Friday 20 November 2026, 09:00 UTC.
+    pub(crate) fn t0() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap()
     }
 
@@ -297,6 +298,22 @@ pub(crate) mod tests {
             ],
             0.8,
         )
+    }
+
+    /// A verdict giving `label` alone, from a test rule.
+    pub(crate) fn labelled(label: Label) -> Verdict {
+        Verdict {
+            language: Lang::En,
+            language_confident: true,
+            labels: vec![LabelScore {
+                label,
+                score: 1.0,
+                rule: RuleId("en.test".into()),
+            }],
+            matches: Vec::new(),
+            suppressed: Vec::<(Label, RuleId)>::new(),
+            reply: None,
+        }
     }
 
     fn stored(id: &str, minutes_after_t0: i64, label: Label, state: CommentState) -> StoredComment {
@@ -315,18 +332,7 @@ pub(crate) mod tests {
             .with_link(Some(format!("https://discord.com/channels/7/42/{id}"))),
             state,
             state_changed_at: t0(),
-            verdict: Some(Verdict {
-                language: Lang::En,
-                language_confident: true,
-                labels: vec![LabelScore {
-                    label,
-                    score: 1.0,
-                    rule: RuleId("en.test".into()),
-                }],
-                matches: Vec::new(),
-                suppressed: Vec::<(Label, RuleId)>::new(),
-                reply: None,
-            }),
+            verdict: Some(labelled(label)),
             draft: None,
             alert: None,
             answered_by: None,

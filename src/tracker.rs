@@ -123,6 +123,18 @@ struct Decided {
     alert: Vec<NewOutbox>,
 }
 
+impl Decided {
+    /// A question with nothing in it that repeats `question`, still open: the same wait, not a
+    /// second one. It is stored clear, with no alert of its own; the open question's alert and
+    /// answer stand for both.
+    fn repeats(&mut self, question: &CommentId) {
+        info!(nudges = %question, "repeats an open question; no alert of its own");
+        self.state = CommentState::Clear;
+        self.draft = None;
+        self.alert.clear();
+    }
+}
+
 /// What happened to an incoming comment.
 #[derive(Debug, Clone)]
 pub enum Ingested {
@@ -529,7 +541,10 @@ impl Tracker {
             comments.iter().zip(&mut decided).zip(&spans).enumerate()
         {
             let Ok(decided) = decided else { continue };
-            let mut ids = span.in_scope(|| self.answer_candidates(comment, decided));
+            let (mut ids, nudged) = span.in_scope(|| self.answer_candidates(comment, decided));
+            if let Some(question) = nudged {
+                span.in_scope(|| decided.repeats(&question));
+            }
             ids.retain(|id| position.get(id).is_none_or(|before| *before < at));
             if !ids.is_empty() {
                 candidates.push((at, ids));
@@ -714,13 +729,17 @@ impl Tracker {
     /// where people answer without replying, what the answer detector recognises by name,
     /// turn-taking and content.
     ///
-    /// A flagged question with nothing in it ("?", "anyone?") while its author's real question
-    /// is still open is the same wait, not a second question: it is stored clear, with no
-    /// alert of its own, and the open question's alert and answer stand for both.
-    fn answer_candidates(&self, comment: &Comment, decided: &mut Decided) -> Vec<CommentId> {
+    /// Also gives the open question `comment` only repeats, if it is a flagged question with
+    /// nothing in it ("?", "anyone?") while its author's real question is still open: the
+    /// detector hears it as not open, and the caller stores it as [`Decided::repeats`] says.
+    fn answer_candidates(
+        &self,
+        comment: &Comment,
+        decided: &Decided,
+    ) -> (Vec<CommentId>, Option<CommentId>) {
         let opened = decided.state == CommentState::Flagged;
         // Every message goes through the detector, answer or not: turn-taking needs them all.
-        let detected: Vec<Answered> = {
+        let (detected, nudged): (Vec<Answered>, Option<CommentId>) = {
             // A panic inside the detector must not poison it for every later comment: the
             // lock is taken back, and a detector caught mid-update starts afresh (it only
             // remembers a few dozen messages).
@@ -733,25 +752,14 @@ impl Tracker {
                 };
                 (hearing.hear(comment, opened && nudged.is_none()), nudged)
             }));
-            match heard {
-                Ok((detected, nudged)) => {
-                    if let Some(question) = nudged {
-                        info!(nudges = %question, "repeats an open question; no alert of its own");
-                        decided.state = CommentState::Clear;
-                        decided.draft = None;
-                        decided.alert.clear();
-                    }
-                    detected
-                }
-                Err(payload) => {
-                    *hearing = Hearing::default();
-                    tracing::error!(panic = %panic_message(payload.as_ref()), "answer detection failed on this comment; the detector was reset");
-                    Vec::new()
-                }
-            }
+            heard.unwrap_or_else(|payload| {
+                *hearing = Hearing::default();
+                tracing::error!(panic = %panic_message(payload.as_ref()), "answer detection failed on this comment; the detector was reset");
+                (Vec::new(), None)
+            })
         };
         if !(comment.author.is_staff || self.policy.anyone_answers) {
-            return Vec::new();
+            return (Vec::new(), nudged);
         }
         let mut candidates = Vec::new();
         if let Some(reply_to) = &comment.reply_to {
@@ -767,7 +775,7 @@ impl Tracker {
         }
         let mut seen = HashSet::new();
         candidates.retain(|id| seen.insert(id.clone()));
-        candidates
+        (candidates, nudged)
     }
 
     /// Records that the alert for a comment is up outside any platform room: the replay
