@@ -316,7 +316,12 @@ pub(crate) mod tests {
         }
     }
 
-    fn stored(id: &str, minutes_after_t0: i64, label: Label, state: CommentState) -> StoredComment {
+    pub(crate) fn stored(
+        id: &str,
+        minutes_after_t0: i64,
+        label: Label,
+        state: CommentState,
+    ) -> StoredComment {
         StoredComment {
             comment: Comment::new(
                 id,

@@ -281,6 +281,15 @@ async fn migrate(pool: &AnyPool, backend: Backend, db: &str) -> Result<(), Store
         })
 }
 
+/// The head of the moderators' queue ([`Store::open_queue`]).
+#[derive(Debug, Clone)]
+pub struct OpenQueue {
+    /// Comments waiting for an answer, in all.
+    pub waiting: u64,
+    /// The oldest of them, oldest first.
+    pub oldest: Vec<StoredComment>,
+}
+
 /// A time as both stores keep it: RFC 3339 text in UTC, as sqlx's SQLite driver always wrote
 /// it, so rows written before PostgreSQL was supported read the same, and times compare
 /// correctly as text.
@@ -819,6 +828,48 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(stored_from_row).collect()
+    }
+
+    /// How many comments wait for an answer, and the oldest `limit` of them: the moderators'
+    /// queue shows one message's worth, and a long queue must not be read whole for it.
+    pub async fn open_queue(&self, limit: usize) -> Result<OpenQueue, StoreError> {
+        let open = states_sql(CommentState::OPEN);
+        let waiting: i64 = sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM comments WHERE state IN ({open})"
+        ))
+        .fetch_one(&self.pool)
+        .await?;
+        let rows = sqlx::query(&format!(
+            "{SELECT_STORED} WHERE c.state IN ({open}) ORDER BY c.created_at, c.id LIMIT $1"
+        ))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(OpenQueue {
+            waiting: u64::try_from(waiting).unwrap_or(0),
+            oldest: rows.iter().map(stored_from_row).collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// The latest comment `author` wrote in `channel` that still waits for an answer (the
+    /// later of two written in the same instant): what a page's message in a private
+    /// conversation answers. Read through the channel's index, not the whole queue.
+    pub async fn latest_open_by(
+        &self,
+        channel: &ChannelId,
+        author: &AuthorId,
+    ) -> Result<Option<CommentId>, StoreError> {
+        let open = states_sql(CommentState::OPEN);
+        let id: Option<String> = sqlx::query_scalar(&format!(
+            "SELECT id FROM comments
+             WHERE channel_id = $1 AND author_id = $2 AND state IN ({open})
+             ORDER BY created_at DESC, id DESC LIMIT 1"
+        ))
+        .bind(channel.as_str())
+        .bind(author.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(id.map(CommentId::new))
     }
 
     /// Flagged comments that no room shows and whose alert was never queued: the questions
@@ -2837,6 +2888,76 @@ mod tests {
             let read = store.comments_for_digest(since).await.unwrap();
             let ids: Vec<&str> = read.iter().map(|s| s.comment.id.as_str()).collect();
             assert_eq!(ids, ["old-open", "new-open"]);
+        }
+    }
+
+    #[tokio::test]
+    async fn the_queue_head_is_the_oldest_open_comments_and_the_count_is_all_of_them() {
+        for store in stores().await {
+            let now = Utc::now();
+            for (id, minutes_ago, state) in [
+                ("newest", 1, CommentState::Flagged),
+                ("closed", 50, CommentState::Answered),
+                ("oldest", 40, CommentState::Alerted),
+                ("clear", 45, CommentState::Clear),
+                ("middle", 20, CommentState::Sending),
+                ("second", 30, CommentState::Flagged),
+            ] {
+                let mut c = comment(id, "general", Source::Discord, false);
+                c.time = now - chrono::Duration::minutes(minutes_ago);
+                store
+                    .insert_triaged(&c, &verdict(), state, None, c.time, &[])
+                    .await
+                    .unwrap();
+            }
+            let head = store.open_queue(2).await.unwrap();
+            assert_eq!(head.waiting, 4);
+            let ids: Vec<&str> = head.oldest.iter().map(|s| s.comment.id.as_str()).collect();
+            assert_eq!(ids, ["oldest", "second"]);
+            let all = store.open_queue(10).await.unwrap();
+            let every: Vec<StoredComment> = store.open_comments().await.unwrap();
+            assert_eq!(
+                all.oldest.iter().map(|s| &s.comment.id).collect::<Vec<_>>(),
+                every.iter().map(|s| &s.comment.id).collect::<Vec<_>>()
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn the_latest_open_comment_of_an_author_is_found_in_their_channel_only() {
+        for store in stores().await {
+            let now = Utc::now();
+            let t = |minutes_ago: i64| now - chrono::Duration::minutes(minutes_ago);
+            for (id, channel, author, at, state) in [
+                ("earlier", "dm-ann", "ann", t(30), CommentState::Flagged),
+                ("later", "dm-ann", "ann", t(10), CommentState::Alerted),
+                ("tied-a", "dm-bob", "bob", t(5), CommentState::Flagged),
+                ("tied-b", "dm-bob", "bob", t(5), CommentState::Flagged),
+                ("answered", "dm-ann", "ann", t(1), CommentState::Answered),
+                ("elsewhere", "general", "ann", t(0), CommentState::Flagged),
+                ("page", "dm-ann", "page", t(0), CommentState::Flagged),
+            ] {
+                let mut c = comment(id, channel, Source::Messenger, true);
+                c.author = Author::member(author, author);
+                c.time = at;
+                store
+                    .insert_triaged(&c, &verdict(), state, None, at, &[])
+                    .await
+                    .unwrap();
+            }
+            let latest = |channel: &str, author: &str| {
+                let store = &store;
+                let (channel, author) = (ChannelId::new(channel), AuthorId::new(author));
+                async move { store.latest_open_by(&channel, &author).await.unwrap() }
+            };
+            assert_eq!(latest("dm-ann", "ann").await, Some(CommentId::new("later")));
+            // Written in the same instant: the later id, as the order of the queue has it.
+            assert_eq!(
+                latest("dm-bob", "bob").await,
+                Some(CommentId::new("tied-b"))
+            );
+            assert_eq!(latest("dm-bob", "ann").await, None);
+            assert_eq!(latest("dm-cat", "cat").await, None);
         }
     }
 

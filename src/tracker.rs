@@ -28,7 +28,7 @@ use tracing::{info, info_span, Instrument};
 
 use crate::answer::{AnswerDetector, Answered};
 use crate::clock::Clock;
-use crate::comment::{ChannelId, Comment, CommentId, Source};
+use crate::comment::{AuthorId, ChannelId, Comment, CommentId, Source};
 use crate::draft::{draft, draft_wording, wording_count, Draft, DraftContext};
 use crate::duty::Duties;
 use crate::failures::{panic_message, FailureKind, Stage, MAX_ATTEMPTS};
@@ -43,8 +43,8 @@ use crate::outbox::{
 use crate::rules::{Label, Library, LibraryError};
 use crate::sla::QuestionGrace;
 use crate::store::{
-    as_inserted, AnswerClose, Closing, NewEscalation, NewTriaged, OutboxDone, PostedDigest, Store,
-    StoreError,
+    as_inserted, AnswerClose, Closing, NewEscalation, NewTriaged, OpenQueue, OutboxDone,
+    PostedDigest, Store, StoreError,
 };
 use crate::triage::{triage, TriageOptions, Verdict};
 
@@ -1753,6 +1753,20 @@ impl Tracker {
     /// Comments waiting for an answer, oldest first.
     pub async fn open(&self) -> Result<Vec<StoredComment>, TrackerError> {
         Ok(self.store.open_comments().await?)
+    }
+
+    /// How many comments wait for an answer, and the oldest `limit` of them.
+    pub async fn open_queue(&self, limit: usize) -> Result<OpenQueue, TrackerError> {
+        Ok(self.store.open_queue(limit).await?)
+    }
+
+    /// The latest comment `author` wrote in `channel` that still waits for an answer.
+    pub async fn latest_open_by(
+        &self,
+        channel: &ChannelId,
+        author: &AuthorId,
+    ) -> Result<Option<CommentId>, TrackerError> {
+        Ok(self.store.latest_open_by(channel, author).await?)
     }
 }
 

@@ -5,7 +5,6 @@
 //! change something, or show members' private messages, carry the moderator check from
 //! `checks.rs`; `/ascolto test` stores nothing and is open to everyone.
 
-use std::fmt::Write;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -18,6 +17,7 @@ use crate::comment::{Author, Comment, Place, Source};
 use crate::explain;
 use crate::outbox::OutboxState;
 use crate::sla::format_wait;
+use crate::store::OpenQueue;
 use crate::text::cut_chars;
 
 use super::checks;
@@ -45,14 +45,28 @@ pub async fn ascolto(_ctx: Context<'_>) -> Result<(), DiscordError> {
 #[poise::command(slash_command, ephemeral, check = "checks::moderator")]
 async fn queue(ctx: Context<'_>) -> Result<(), DiscordError> {
     let data = ctx.data();
-    let open = data.tracker.open().await?;
-    let now = data.tracker.clock().now();
-    let mut text = if open.is_empty() {
-        "Nothing is waiting for an answer. 🎉".to_owned()
-    } else {
-        format!("**{} waiting for an answer** (oldest first)\n", open.len())
-    };
-    for stored in open.iter().take(QUEUE_LINES) {
+    let queue = data.tracker.open_queue(QUEUE_LINES).await?;
+    let text = queue_text(&queue, data.tracker.clock().now());
+    ctx.send(
+        CreateReply::default()
+            .content(cut_chars(&text, MESSAGE_LIMIT))
+            .allowed_mentions(serenity::CreateAllowedMentions::new()),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The queue as one Discord message: the oldest comments, as many whole lines as fit, and how
+/// many more wait. Lines are never cut, so the count of the rest is always shown.
+fn queue_text(queue: &OpenQueue, now: chrono::DateTime<Utc>) -> String {
+    // Counted apart from the page read: a comment closed in between must not show "0 waiting".
+    let waiting = queue.waiting.max(queue.oldest.len() as u64);
+    if waiting == 0 {
+        return "Nothing is waiting for an answer. 🎉".to_owned();
+    }
+    let mut text = format!("**{waiting} waiting for an answer** (oldest first)\n");
+    let mut shown = 0u64;
+    for stored in &queue.oldest {
         let view = AlertView::new(stored, now);
         let labels = match view.labels_text() {
             l if l.is_empty() => "flagged".to_owned(),
@@ -64,25 +78,31 @@ async fn queue(ctx: Context<'_>) -> Result<(), DiscordError> {
             .as_ref()
             .map(|l| format!(" — [open]({l})"))
             .unwrap_or_default();
-        let _ = writeln!(
-            text,
-            "• **{labels}** — {} in {}, waiting {}{link}\n  > {}",
+        let line = format!(
+            "• **{labels}** — {} in {}, waiting {}{link}\n  > {}\n",
             view.author,
             view.place(),
             format_wait(view.waited),
             cut_chars(&view.excerpt.replace('\n', " "), 80),
         );
+        let rest = more_line(waiting - shown - 1);
+        let length = |s: &str| s.chars().count();
+        if length(&text) + length(&line) + length(&rest) > MESSAGE_LIMIT {
+            break;
+        }
+        text.push_str(&line);
+        shown += 1;
     }
-    if open.len() > QUEUE_LINES {
-        let _ = writeln!(text, "…and {} more.", open.len() - QUEUE_LINES);
+    text.push_str(&more_line(waiting - shown));
+    text
+}
+
+fn more_line(more: u64) -> String {
+    if more == 0 {
+        String::new()
+    } else {
+        format!("…and {more} more.\n")
     }
-    ctx.send(
-        CreateReply::default()
-            .content(cut_chars(&text, MESSAGE_LIMIT))
-            .allowed_mentions(serenity::CreateAllowedMentions::new()),
-    )
-    .await?;
-    Ok(())
 }
 
 /// Try a text against the rules: language, labels, why, and the draft. Nothing is stored.
@@ -265,4 +285,62 @@ pub fn framework(data: Data) -> poise::Framework<Data, DiscordError> {
             })
         })
         .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::escalation::tests::{stored, t0};
+    use crate::lifecycle::CommentState;
+    use crate::rules::Label;
+
+    fn queue(waiting: u64, shown: usize, text: &str) -> OpenQueue {
+        OpenQueue {
+            waiting,
+            oldest: (0..shown)
+                .map(|i| {
+                    let mut s = stored(
+                        &format!("c{i}"),
+                        i as i64,
+                        Label::Complaint,
+                        CommentState::Alerted,
+                    );
+                    s.comment.text = text.to_owned();
+                    s
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_long_queue_shows_whole_lines_within_one_message_and_counts_the_rest() {
+        let long = "è ".repeat(200);
+        let text = queue_text(&queue(40, QUEUE_LINES, &long), t0());
+        assert!(
+            text.chars().count() <= MESSAGE_LIMIT,
+            "{}",
+            text.chars().count()
+        );
+        let lines = text.matches("• **complaint**").count();
+        assert!((5..QUEUE_LINES).contains(&lines), "{lines} lines: {text}");
+        assert!(
+            text.ends_with(&format!("…and {} more.\n", 40 - lines)),
+            "{text}"
+        );
+        assert!(text.contains("/c0)") && !text.contains(&format!("/c{lines})")));
+    }
+
+    #[test]
+    fn a_short_queue_is_shown_whole_and_an_empty_one_says_so() {
+        let text = queue_text(&queue(2, 2, "Where is my parcel?"), t0());
+        assert!(text.starts_with("**2 waiting for an answer**"), "{text}");
+        assert_eq!(text.matches("• **complaint**").count(), 2, "{text}");
+        assert!(!text.contains("more."), "{text}");
+        // Closed between the count and the read: never "0 waiting" above a listed comment.
+        assert!(queue_text(&queue(0, 1, "hi"), t0()).starts_with("**1 waiting"));
+        assert_eq!(
+            queue_text(&queue(0, 0, ""), t0()),
+            "Nothing is waiting for an answer. 🎉"
+        );
+    }
 }

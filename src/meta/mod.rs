@@ -30,7 +30,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, info_span, warn, Instrument};
 
 use crate::app::App;
-use crate::comment::CommentId;
+use crate::comment::{AuthorId, CommentId};
 use crate::lifecycle::{CommentState, StoredComment};
 use crate::metrics::Channel;
 use crate::store::StoreError;
@@ -340,15 +340,13 @@ impl Meta {
         &self,
         conversation: &Conversation,
     ) -> Result<Option<CommentId>, TrackerError> {
-        let open = self.inner.tracker.open().await?;
-        Ok(open
-            .into_iter()
-            .filter(|s| {
-                s.comment.place.channel == conversation.channel
-                    && s.comment.author.id.as_str() == conversation.person
-            })
-            .max_by_key(|s| s.comment.time)
-            .map(|s| s.comment.id))
+        self.inner
+            .tracker
+            .latest_open_by(
+                &conversation.channel,
+                &AuthorId::new(conversation.person.as_str()),
+            )
+            .await
     }
 
     fn show(&self, outcome: &IngestOutcome) {

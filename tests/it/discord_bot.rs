@@ -982,6 +982,31 @@ async fn slash_commands_queue_test_and_reload() {
     let text = h.private_answer(queue).await;
     assert!(text.contains("1 waiting"), "{text}");
     assert!(text.contains(&complaint.to_string()), "a jump link: {text}");
+    // A long queue: the oldest that fit in one message, and how many more.
+    let mut later = Vec::new();
+    for _ in 0..16 {
+        let id = h
+            .fake
+            .message_create(ids::SUPPORT, ids::NORA, COMPLAINT_IT, None);
+        h.alert_for(id).await;
+        later.push(id);
+    }
+    let queue = h
+        .fake
+        .slash_command("ascolto", Some("queue"), &[], ids::MIA)
+        .await;
+    let text = h.private_answer(queue).await;
+    assert!(text.contains("17 waiting"), "{text}");
+    let shown = text.matches("• **complaint**").count();
+    assert!(
+        text.contains(&format!("…and {} more.", 17 - shown)),
+        "{text}"
+    );
+    assert!(
+        text.contains(&complaint.to_string()),
+        "oldest first: {text}"
+    );
+    assert!(!text.contains(&later[15].to_string()), "{text}");
 
     // A broken library is refused with its errors; the old one stays.
     std::fs::write(

@@ -183,9 +183,21 @@ fn nora_complains() -> Value {
 }
 
 fn messenger(sender: &str, recipient: &str, mid: &str, text: &str, echo: bool) -> Value {
+    messenger_at(5, sender, recipient, mid, text, echo)
+}
+
+/// A Messenger message sent `seconds` after [`t0`].
+fn messenger_at(
+    seconds: i64,
+    sender: &str,
+    recipient: &str,
+    mid: &str,
+    text: &str,
+    echo: bool,
+) -> Value {
     json!({"object": "page", "entry": [{"id": PAGE, "time": t0().timestamp_millis(),
         "messaging": [{"sender": {"id": sender}, "recipient": {"id": recipient},
-            "timestamp": t0().timestamp_millis() + 5_000,
+            "timestamp": t0().timestamp_millis() + seconds * 1_000,
             "message": {"mid": mid, "text": text, "is_echo": echo}}]}]})
 }
 
@@ -347,6 +359,50 @@ async fn a_messenger_message_is_flagged_and_the_pages_echo_answers_it() {
     let answered = t.stored(stored.comment.id.as_str()).await;
     assert_eq!(answered.state, CommentState::Answered);
     assert!(t.app.tracker.open().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_pages_answer_settles_the_persons_latest_open_message_in_that_conversation_only() {
+    let t = MetaTest::start().await;
+    for (seconds, sender, mid, text) in [
+        (5, "555", "m_first", "My parcel is still not here"),
+        (
+            65,
+            "555",
+            "m_second",
+            "Hello?? Is anyone reading this, where is my order?",
+        ),
+        (70, "777", "m_other", "My refund never arrived, why?"),
+    ] {
+        t.deliver(&messenger_at(seconds, sender, PAGE, mid, text, false))
+            .await;
+    }
+    let open = t.app.tracker.open().await.unwrap();
+    let id_of = |text: &str| {
+        open.iter()
+            .find(|s| s.comment.text.starts_with(text))
+            .unwrap_or_else(|| panic!("{text} not open: {open:?}"))
+            .comment
+            .id
+            .clone()
+    };
+    let (first, second, other) = (id_of("My parcel"), id_of("Hello??"), id_of("My refund"));
+    t.deliver(&messenger_at(
+        90,
+        PAGE,
+        "555",
+        "m_echo",
+        "Found it, on its way!",
+        true,
+    ))
+    .await;
+    assert_eq!(
+        t.stored(second.as_str()).await.state,
+        CommentState::Answered
+    );
+    // The earlier message and the other person's stay for the moderators.
+    assert_eq!(t.stored(first.as_str()).await.state, CommentState::Flagged);
+    assert_eq!(t.stored(other.as_str()).await.state, CommentState::Flagged);
 }
 
 #[tokio::test]
