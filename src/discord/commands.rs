@@ -295,6 +295,10 @@ mod tests {
     use crate::rules::Label;
 
     fn queue(waiting: u64, shown: usize, text: &str) -> OpenQueue {
+        queue_of(waiting, shown, text, "nora_*")
+    }
+
+    fn queue_of(waiting: u64, shown: usize, text: &str, author: &str) -> OpenQueue {
         OpenQueue {
             waiting,
             oldest: (0..shown)
@@ -306,6 +310,7 @@ mod tests {
                         CommentState::Alerted,
                     );
                     s.comment.text = text.to_owned();
+                    s.comment.author.name = author.to_owned();
                     s
                 })
                 .collect(),
@@ -342,5 +347,30 @@ mod tests {
             queue_text(&queue(0, 0, ""), t0()),
             "Nothing is waiting for an answer. 🎉"
         );
+    }
+
+    proptest::proptest! {
+        /// Whatever members write and however long the queue, the answer is one Discord
+        /// message of whole lines, and the lines shown plus the "…and N more" add up to the
+        /// count.
+        #[test]
+        fn any_queue_fits_one_message_and_accounts_for_every_comment(
+            text in "\\PC{0,300}",
+            author in "\\PC{1,40}",
+            shown in 0usize..=QUEUE_LINES,
+            more in 0u64..100_000,
+        ) {
+            let waiting = shown as u64 + more;
+            let answer = queue_text(&queue_of(waiting, shown, &text, &author), t0());
+            proptest::prop_assert!(answer.chars().count() <= MESSAGE_LIMIT);
+            let lines = answer.matches("\n• **complaint** — ").count() as u64;
+            let rest = waiting - lines;
+            if rest > 0 {
+                let tail = format!("…and {rest} more.\n");
+                proptest::prop_assert!(answer.ends_with(&tail), "{}", answer);
+            } else {
+                proptest::prop_assert!(!answer.contains("more.\n"), "{}", answer);
+            }
+        }
     }
 }
