@@ -13,6 +13,9 @@
 //! The target refresh (`announce::TargetReadings::refresh`, what each platform's clock runs
 //! before the tick: the alerts whose target line must change) is timed the same way, at both
 //! sizes, after one unmeasured first check (the one after start, which reads every alert).
+//!
+//! Last, what `/ascolto queue` reads (the count of open comments and the oldest fifteen) is
+//! timed at both sizes against reading every open comment, what it read before.
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -152,6 +155,21 @@ async fn next_refresh(prepared: &mut Prepared) -> Duration {
     took
 }
 
+/// What `/ascolto queue` reads: how many wait and the oldest fifteen.
+async fn queue_head(prepared: &mut Prepared) -> Duration {
+    let started = Instant::now();
+    let head = prepared.app.tracker.open_queue(15).await.expect("queue");
+    assert!(head.waiting >= head.oldest.len() as u64);
+    started.elapsed()
+}
+
+/// What it read before: every open comment, to show fifteen (the baseline of the same run).
+async fn whole_queue(prepared: &mut Prepared) -> Duration {
+    let started = Instant::now();
+    prepared.app.tracker.open().await.expect("queue");
+    started.elapsed()
+}
+
 fn bench(c: &mut Criterion, rt: &tokio::runtime::Runtime, sizes: &mut [Prepared]) {
     let mut group = c.benchmark_group("tick");
     group.sample_size(10);
@@ -247,5 +265,17 @@ fn main() {
         &rt,
         &mut sizes,
         |p| Box::pin(next_refresh(p)),
+    );
+    report(
+        "moderators' queue (Tracker::open_queue: the count and the oldest 15)",
+        &rt,
+        &mut sizes,
+        |p| Box::pin(queue_head(p)),
+    );
+    report(
+        "baseline: every open comment (Tracker::open, what the queue read before)",
+        &rt,
+        &mut sizes,
+        |p| Box::pin(whole_queue(p)),
     );
 }

@@ -839,8 +839,26 @@ impl Store {
         ))
         .fetch_one(&self.pool)
         .await?;
+        // The oldest of each open state through `comments_by_state`, which stops after
+        // `limit` rows, then the oldest of those: one `state IN (...)` ordered by time cannot
+        // use the index's order, and read, joined and sorted every open comment (`cargo bench
+        // --bench tick`, 100,485 open: 181 ms that way, 4 ms this way, 2.5 s the whole queue).
+        let heads: Vec<String> = CommentState::OPEN
+            .iter()
+            .map(|state| {
+                format!(
+                    "SELECT * FROM (SELECT id, created_at FROM comments WHERE state = '{}'
+                       ORDER BY created_at, id LIMIT $1) AS {}",
+                    state.as_str(),
+                    state.as_str()
+                )
+            })
+            .collect();
         let rows = sqlx::query(&format!(
-            "{SELECT_STORED} WHERE c.state IN ({open}) ORDER BY c.created_at, c.id LIMIT $1"
+            "{SELECT_STORED} WHERE c.id IN (
+                SELECT id FROM ({}) AS heads ORDER BY created_at, id LIMIT $1)
+             ORDER BY c.created_at, c.id",
+            heads.join(" UNION ALL ")
         ))
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
