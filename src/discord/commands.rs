@@ -12,24 +12,19 @@ use poise::serenity_prelude as serenity;
 use poise::CreateReply;
 use tracing::{info, warn};
 
-use crate::alert::AlertView;
+use crate::alert::{queue_message, QUEUE_SHOWN};
 use crate::comment::{Author, Comment, Place, Source};
 use crate::explain;
 use crate::outbox::OutboxState;
-use crate::sla::format_wait;
-use crate::store::OpenQueue;
 use crate::text::cut_chars;
 
 use super::checks;
 use super::ingest;
-use super::markdown::MESSAGE_LIMIT;
+use super::markdown::{DiscordRoom, MESSAGE_LIMIT};
 use super::types::{Context, Data, DiscordError};
 
 /// How long `/ascolto digest` waits for the outbox to post the digest before answering.
 const DIGEST_WAIT: Duration = Duration::from_secs(10);
-
-/// Open alerts listed at most, so the answer fits in one message.
-const QUEUE_LINES: usize = 15;
 
 /// Ascolto: the moderators' queue, trying rules, reloading them, the digest.
 #[poise::command(
@@ -45,8 +40,8 @@ pub async fn ascolto(_ctx: Context<'_>) -> Result<(), DiscordError> {
 #[poise::command(slash_command, ephemeral, check = "checks::moderator")]
 async fn queue(ctx: Context<'_>) -> Result<(), DiscordError> {
     let data = ctx.data();
-    let queue = data.tracker.open_queue(QUEUE_LINES).await?;
-    let text = queue_text(&queue, data.tracker.clock().now());
+    let queue = data.tracker.open_queue(QUEUE_SHOWN).await?;
+    let text = queue_message(&queue, data.tracker.clock().now(), &DiscordRoom);
     ctx.send(
         CreateReply::default()
             .content(cut_chars(&text, MESSAGE_LIMIT))
@@ -54,55 +49,6 @@ async fn queue(ctx: Context<'_>) -> Result<(), DiscordError> {
     )
     .await?;
     Ok(())
-}
-
-/// The queue as one Discord message: the oldest comments, as many whole lines as fit, and how
-/// many more wait. Lines are never cut, so the count of the rest is always shown.
-fn queue_text(queue: &OpenQueue, now: chrono::DateTime<Utc>) -> String {
-    // Counted apart from the page read: a comment closed in between must not show "0 waiting".
-    let waiting = queue.waiting.max(queue.oldest.len() as u64);
-    if waiting == 0 {
-        return "Nothing is waiting for an answer. 🎉".to_owned();
-    }
-    let mut text = format!("**{waiting} waiting for an answer** (oldest first)\n");
-    let mut shown = 0u64;
-    for stored in &queue.oldest {
-        let view = AlertView::new(stored, now);
-        let labels = match view.labels_text() {
-            l if l.is_empty() => "flagged".to_owned(),
-            l => l,
-        };
-        let link = stored
-            .comment
-            .link
-            .as_ref()
-            .map(|l| format!(" — [open]({l})"))
-            .unwrap_or_default();
-        let line = format!(
-            "• **{labels}** — {} in {}, waiting {}{link}\n  > {}\n",
-            view.author,
-            view.place(),
-            format_wait(view.waited),
-            cut_chars(&view.excerpt.replace('\n', " "), 80),
-        );
-        let rest = more_line(waiting - shown - 1);
-        let length = |s: &str| s.chars().count();
-        if length(&text) + length(&line) + length(&rest) > MESSAGE_LIMIT {
-            break;
-        }
-        text.push_str(&line);
-        shown += 1;
-    }
-    text.push_str(&more_line(waiting - shown));
-    text
-}
-
-fn more_line(more: u64) -> String {
-    if more == 0 {
-        String::new()
-    } else {
-        format!("…and {more} more.\n")
-    }
 }
 
 /// Try a text against the rules: language, labels, why, and the draft. Nothing is stored.
@@ -285,92 +231,4 @@ pub fn framework(data: Data) -> poise::Framework<Data, DiscordError> {
             })
         })
         .build()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::escalation::tests::{stored, t0};
-    use crate::lifecycle::CommentState;
-    use crate::rules::Label;
-
-    fn queue(waiting: u64, shown: usize, text: &str) -> OpenQueue {
-        queue_of(waiting, shown, text, "nora_*")
-    }
-
-    fn queue_of(waiting: u64, shown: usize, text: &str, author: &str) -> OpenQueue {
-        OpenQueue {
-            waiting,
-            oldest: (0..shown)
-                .map(|i| {
-                    let mut s = stored(
-                        &format!("c{i}"),
-                        i as i64,
-                        Label::Complaint,
-                        CommentState::Alerted,
-                    );
-                    s.comment.text = text.to_owned();
-                    s.comment.author.name = author.to_owned();
-                    s
-                })
-                .collect(),
-        }
-    }
-
-    #[test]
-    fn a_long_queue_shows_whole_lines_within_one_message_and_counts_the_rest() {
-        let long = "è ".repeat(200);
-        let text = queue_text(&queue(40, QUEUE_LINES, &long), t0());
-        assert!(
-            text.chars().count() <= MESSAGE_LIMIT,
-            "{}",
-            text.chars().count()
-        );
-        let lines = text.matches("• **complaint**").count();
-        assert!((5..QUEUE_LINES).contains(&lines), "{lines} lines: {text}");
-        assert!(
-            text.ends_with(&format!("…and {} more.\n", 40 - lines)),
-            "{text}"
-        );
-        assert!(text.contains("/c0)") && !text.contains(&format!("/c{lines})")));
-    }
-
-    #[test]
-    fn a_short_queue_is_shown_whole_and_an_empty_one_says_so() {
-        let text = queue_text(&queue(2, 2, "Where is my parcel?"), t0());
-        assert!(text.starts_with("**2 waiting for an answer**"), "{text}");
-        assert_eq!(text.matches("• **complaint**").count(), 2, "{text}");
-        assert!(!text.contains("more."), "{text}");
-        // Closed between the count and the read: never "0 waiting" above a listed comment.
-        assert!(queue_text(&queue(0, 1, "hi"), t0()).starts_with("**1 waiting"));
-        assert_eq!(
-            queue_text(&queue(0, 0, ""), t0()),
-            "Nothing is waiting for an answer. 🎉"
-        );
-    }
-
-    proptest::proptest! {
-        /// Whatever members write and however long the queue, the answer is one Discord
-        /// message of whole lines, and the lines shown plus the "…and N more" add up to the
-        /// count.
-        #[test]
-        fn any_queue_fits_one_message_and_accounts_for_every_comment(
-            text in "\\PC{0,300}",
-            author in "\\PC{1,40}",
-            shown in 0usize..=QUEUE_LINES,
-            more in 0u64..100_000,
-        ) {
-            let waiting = shown as u64 + more;
-            let answer = queue_text(&queue_of(waiting, shown, &text, &author), t0());
-            proptest::prop_assert!(answer.chars().count() <= MESSAGE_LIMIT);
-            let lines = answer.matches("\n• **complaint** — ").count() as u64;
-            let rest = waiting - lines;
-            if rest > 0 {
-                let tail = format!("…and {rest} more.\n");
-                proptest::prop_assert!(answer.ends_with(&tail), "{}", answer);
-            } else {
-                proptest::prop_assert!(!answer.contains("more.\n"), "{}", answer);
-            }
-        }
-    }
 }

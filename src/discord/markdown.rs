@@ -19,6 +19,15 @@ impl Room for DiscordRoom {
     fn message_limit(&self) -> usize {
         MESSAGE_LIMIT
     }
+
+    fn strong(&self, text: &str) -> String {
+        format!("**{text}**")
+    }
+
+    /// The address in angle brackets: a link, without a preview of the page under it.
+    fn link(&self, label: &str, url: &str) -> String {
+        format!("[{label}](<{url}>)")
+    }
 }
 
 /// The link that opens a message in Discord (`@me` for direct messages).

@@ -11,21 +11,26 @@
 //! Only moderators may act: the configured user ids, or the administrators of the moderators'
 //! chat. Anyone else's click is answered with a refusal and changes nothing, and every click
 //! is answered, so no button keeps spinning.
+//!
+//! The chat also takes commands ([`RoomCommand`]): `/queue` (moderators), `/test <text>` and
+//! `/help`, answered there through the outbox.
 
 use tracing::{info, warn, Instrument};
 
-use crate::alert::{AlertView, Room};
+use crate::alert::{queue_message, AlertView, Room, QUEUE_SHOWN};
 use crate::comment::CommentId;
 use crate::discord::alerts::{failed_reply_line, Outcome};
 use crate::discord::buttons::explain;
 use crate::escalation::Escalation;
+use crate::explain;
 use crate::lifecycle::StoredComment;
 use crate::outbox::Destination;
 use crate::sla::format_wait;
 use crate::tracker::{Moderator, TrackerError};
 
 use super::api::{InlineButton, InlineKeyboard};
-use super::types::{CallbackQuery, Message, UserId};
+use super::ingest::to_comment;
+use super::types::{CallbackQuery, Message, User, UserId};
 use super::{Telegram, TelegramChannelError};
 
 /// Telegram refuses messages longer than this (counted in UTF-16 code units).
@@ -56,6 +61,10 @@ impl Room for TelegramRoom {
 
     fn message_limit(&self) -> usize {
         MESSAGE_LIMIT
+    }
+
+    fn length(&self, text: &str) -> usize {
+        text.encode_utf16().count()
     }
 }
 
@@ -432,19 +441,109 @@ pub async fn on_callback(tg: &Telegram, query: &CallbackQuery) -> Result<(), Tel
     .await
 }
 
-/// A message in the moderators' chat: a moderator replying to an alert with text sends that
-/// text instead of the draft (an edited approval). Everything else there is their own chat.
-/// When the reply cannot be sent, the moderators' chat is told why, through the outbox.
+/// What can be asked of Ascolto in the moderators' chat. Telegram delivers commands to a bot
+/// even in privacy mode, so they work whatever the group's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomCommand {
+    /// `/queue`: how many comments wait for an answer, and the oldest (moderators only).
+    Queue,
+    /// `/test <text>`: how a text would be triaged, and the draft; nothing is stored.
+    Test(String),
+    /// `/help` (or `/start`): what the commands are.
+    Help,
+}
+
+impl RoomCommand {
+    /// Reads a message as a command to this bot, whose username is `bot`. A command addressed
+    /// to another bot in the chat (`/queue@other_bot`), a command Ascolto does not know, and
+    /// any other text are `None`: moderators' chat is theirs.
+    pub fn parse(text: &str, bot: Option<&str>) -> Option<RoomCommand> {
+        let rest = text.trim_start().strip_prefix('/')?;
+        let (word, args) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+        let name = match word.split_once('@') {
+            Some((name, to)) if bot.is_some_and(|bot| bot.eq_ignore_ascii_case(to)) => name,
+            Some(_) => return None,
+            None => word,
+        };
+        match name.to_lowercase().as_str() {
+            "queue" => Some(RoomCommand::Queue),
+            "test" => Some(RoomCommand::Test(args.trim().to_owned())),
+            "help" | "start" => Some(RoomCommand::Help),
+            _ => None,
+        }
+    }
+}
+
+/// The answer to `/help`.
+pub const HELP: &str = "Ascolto in this chat:
+/queue — how many comments wait for an answer, and the oldest (moderators)
+/test <text> — how a text would be flagged, and the reply it would get; nothing is stored
+Reply to an alert with your own wording to send it instead of the draft.";
+
+/// What a non-moderator asking for the queue is told.
+pub const QUEUE_REFUSAL: &str =
+    "Only Ascolto's moderators can see the queue: it shows members' private messages.";
+
+/// Answers a command in the moderators' chat, through the outbox like every other message
+/// Ascolto writes there.
+async fn on_command(
+    tg: &Telegram,
+    msg: &Message,
+    from: &User,
+    command: RoomCommand,
+) -> Result<(), TelegramChannelError> {
+    info!(?command, user = %from.id, "command in the moderators' chat");
+    let answer = match command {
+        RoomCommand::Queue if !is_moderator(tg, from.id).await => QUEUE_REFUSAL.to_owned(),
+        RoomCommand::Queue => {
+            let queue = tg.tracker.open_queue(QUEUE_SHOWN).await?;
+            queue_message(&queue, tg.tracker.clock().now(), &TelegramRoom)
+        }
+        RoomCommand::Test(text) if text.is_empty() => {
+            "Write the text after the command: /test Il mio ordine non è ancora arrivato".to_owned()
+        }
+        RoomCommand::Test(text) => match to_comment(msg, false) {
+            Some(mut comment) => {
+                // As a member's message in this chat would be triaged.
+                comment.text = text;
+                let (verdict, draft) = tg.tracker.dry_run(&comment);
+                defuse_mentions(&explain::report(&verdict, draft.as_ref()))
+            }
+            None => "This message has no author or date Ascolto can read.".to_owned(),
+        },
+        RoomCommand::Help => HELP.to_owned(),
+    };
+    tg.tracker
+        .queue_notice(Destination::Telegram, fit(&answer, MESSAGE_LIMIT))
+        .await?;
+    Ok(())
+}
+
+/// `text` with every `@` followed by a word joiner, so no name in it notifies anyone.
+fn defuse_mentions(text: &str) -> String {
+    text.replace('@', "@\u{2060}")
+}
+
+/// A message in the moderators' chat: a command to Ascolto ([`RoomCommand`]) is answered; a
+/// moderator replying to an alert with text sends that text instead of the draft (an edited
+/// approval). Everything else there is their own chat. When the reply cannot be sent, the
+/// moderators' chat is told why, through the outbox.
 pub async fn on_moderators_message(
     tg: &Telegram,
     msg: &Message,
 ) -> Result<(), TelegramChannelError> {
-    let (Some(to), Some(from), Some(text)) = (&msg.reply_to_message, &msg.from, msg.words()) else {
+    let (Some(from), Some(text)) = (&msg.from, msg.words()) else {
         return Ok(());
     };
     if from.is_bot {
         return Ok(());
     }
+    if let Some(command) = RoomCommand::parse(text, tg.bot.username.as_deref()) {
+        return on_command(tg, msg, from, command).await;
+    }
+    let Some(to) = &msg.reply_to_message else {
+        return Ok(());
+    };
     let Some(id) = tg
         .tracker
         .store()
@@ -491,6 +590,27 @@ mod tests {
     use super::*;
     use crate::lifecycle::CommentState;
     use proptest::prelude::*;
+
+    #[test]
+    fn commands_are_read_with_or_without_this_bots_name_and_others_are_left_alone() {
+        let bot = Some("Ascolto_Bot");
+        let read = |text: &str| RoomCommand::parse(text, bot);
+        assert_eq!(read("/queue"), Some(RoomCommand::Queue));
+        assert_eq!(read("  /QUEUE@ascolto_bot"), Some(RoomCommand::Queue));
+        assert_eq!(
+            read("/test Il pacco non è arrivato!\nAiuto"),
+            Some(RoomCommand::Test("Il pacco non è arrivato!\nAiuto".into()))
+        );
+        assert_eq!(read("/test"), Some(RoomCommand::Test(String::new())));
+        assert_eq!(read("/start"), Some(RoomCommand::Help));
+        assert_eq!(read("/queue@other_bot"), None);
+        assert_eq!(read("/weather Roma"), None);
+        assert_eq!(read("queue"), None);
+        assert_eq!(read("Chi se ne occupa? /queue"), None);
+        // Without a username, only commands with no name in them are ours.
+        assert_eq!(RoomCommand::parse("/queue@ascolto_bot", None), None);
+        assert_eq!(RoomCommand::parse("/help", None), Some(RoomCommand::Help));
+    }
 
     #[test]
     fn telegram_comments_take_the_short_form() {
@@ -548,6 +668,21 @@ mod tests {
             view.draft = Some(draft);
             let text = render(&view, &Outcome::Open, None);
             prop_assert!(text.encode_utf16().count() <= MESSAGE_LIMIT);
+        }
+    }
+
+    proptest! {
+        /// Whatever a member types in the moderators' chat, it is read as one of the commands
+        /// or left alone, never a panic; a `/test` keeps the text after the command as typed.
+        #[test]
+        fn any_message_is_a_command_or_left_alone(text in "\\PC{0,200}", bot in "[a-z_]{0,12}") {
+            let bot = (!bot.is_empty()).then_some(bot.as_str());
+            let _ = RoomCommand::parse(&text, bot);
+            let tried = format!("/test {text}");
+            prop_assert_eq!(
+                RoomCommand::parse(&tried, bot),
+                Some(RoomCommand::Test(text.trim().to_owned()))
+            );
         }
     }
 

@@ -323,6 +323,70 @@ async fn a_moderator_replying_to_the_alert_sends_their_own_wording() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_in_the_moderators_chat_show_the_queue_and_try_a_text() {
+    let mut run = Run::start(true).await;
+    let fake = &run.fake;
+    let nora = fake.post(tg::SHOP, tg::NORA, COMPLAINT, None, None);
+    alert_for(fake, COMPLAINT).await;
+    run.wait_state(&comment_id(tg::SHOP, nora), CommentState::Alerted)
+        .await;
+    let answer = |wanted: &'static str| {
+        fake.wait_for(
+            "sendMessage",
+            move |p| {
+                p["chat_id"] == tg::MODS && p["text"].as_str().is_some_and(|t| t.contains(wanted))
+            },
+            WAIT,
+        )
+    };
+
+    fake.post(tg::MODS, tg::MIA, "/queue", None, None);
+    let queue = answer("waiting for an answer").await;
+    let text = queue.params["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("1 waiting for an answer (oldest first)\n"),
+        "{text}"
+    );
+    assert!(text.contains("• complaint — Nora"), "{text}");
+    assert!(text.contains(COMPLAINT), "{text}");
+    assert!(
+        queue.params.get("parse_mode").is_none(),
+        "plain text: {}",
+        queue.params
+    );
+
+    // Addressed to this bot by name, as Telegram's command menu writes it in groups.
+    fake.post(
+        tg::MODS,
+        tg::EVE,
+        "/test@ascolto_test_bot Il pacco non è arrivato!",
+        None,
+        None,
+    );
+    let test = answer("labels:").await;
+    let text = test.params["text"].as_str().unwrap();
+    assert!(text.contains("complaint"), "{text}");
+    assert!(text.contains("language: it"), "{text}");
+
+    // The queue shows members' private messages: moderators only.
+    fake.post(tg::MODS, tg::EVE, "/queue", None, None);
+    answer("Only Ascolto's moderators can see the queue").await;
+    // A command for another bot, and one Ascolto does not know, get no answer.
+    fake.post(tg::MODS, tg::MIA, "/queue@other_bot", None, None);
+    fake.post(tg::MODS, tg::MIA, "/weather Roma", None, None);
+    fake.post(tg::MODS, tg::MIA, "/help", None, None);
+    answer("/test <text>").await;
+    fake.wait_until_confirmed(WAIT).await;
+    let to_mods = fake.calls("sendMessage", to_chat(tg::MODS));
+    // The alert, the queue, the test, the refusal and the help: nothing else.
+    assert_eq!(to_mods.len(), 5, "{to_mods:#?}");
+    // Nothing was stored for the text tried.
+    assert_eq!(run.app.tracker.open().await.unwrap().len(), 1);
+    run.stop().await;
+    run.fake.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_admins_reply_answers_the_comment_and_the_alert_says_so() {
     let mut run = Run::start(true).await;
     let fake = &run.fake;
