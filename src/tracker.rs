@@ -1492,14 +1492,21 @@ impl Tracker {
         let Some(room) = self.room_on(destination) else {
             return Ok(false);
         };
+        self.queue_notice_in(&room, text).await?;
+        Ok(true)
+    }
+
+    /// Queues a message in `room`, whether or not alerts go there: the answer to a command,
+    /// in the chat where it was typed.
+    pub async fn queue_notice_in(&self, room: &Room, text: String) -> Result<(), TrackerError> {
         self.store
             .enqueue(
-                &NewOutbox::to_room(&room, Payload::Notice { text }),
+                &NewOutbox::to_room(room, Payload::Notice { text }),
                 self.clock.now(),
             )
             .await?;
         self.wake();
-        Ok(true)
+        Ok(())
     }
 
     /// Claims a day's digest and queues its posting, in one transaction: true for exactly one
@@ -1524,17 +1531,15 @@ impl Tracker {
         Ok(queued)
     }
 
-    /// Queues a digest asked for now in the room on `destination` (`/ascolto digest` posts it
-    /// where it was asked for); it is not a day's claim.
+    /// Queues a digest asked for now in `room` (`/ascolto digest` and Telegram's `/digest`
+    /// post it in the moderators' chat of the platform they were typed on, whether or not
+    /// alerts go there); it is not a day's claim.
     pub async fn queue_digest_now(
         &self,
         order: DigestOrder,
-        destination: Destination,
+        room: &Room,
     ) -> Result<Option<OutboxId>, TrackerError> {
-        let Some(room) = self.room_on(destination) else {
-            return Ok(None);
-        };
-        let row = NewOutbox::to_room(&room, Payload::Digest(order));
+        let row = NewOutbox::to_room(room, Payload::Digest(order));
         let id = self.store.enqueue(&row, self.clock.now()).await?;
         self.wake();
         Ok(id)

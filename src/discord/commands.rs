@@ -139,15 +139,16 @@ async fn digest(ctx: Context<'_>) -> Result<(), DiscordError> {
         chrono::Duration::hours(24),
         data.settings.digest_time_zone(),
     );
+    let channel = data.discord().alert_channel;
+    let room = crate::outbox::Room {
+        destination: crate::outbox::Destination::Discord,
+        channel: channel.to_string(),
+    };
     let queued = data
         .tracker
-        .queue_digest_now(
-            crate::outbox::DigestOrder::of(&window),
-            crate::outbox::Destination::Discord,
-        )
+        .queue_digest_now(crate::outbox::DigestOrder::of(&window), &room)
         .await?;
     info!(by = %ctx.author().id, "digest queued on request");
-    let channel = data.discord().alert_channel;
     // The outbox posts it within moments when Discord answers; wait that long to give the link.
     let mut posted = None;
     if let Some(id) = queued {

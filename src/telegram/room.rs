@@ -12,19 +12,20 @@
 //! chat. Anyone else's click is answered with a refusal and changes nothing, and every click
 //! is answered, so no button keeps spinning.
 //!
-//! The chat also takes commands ([`RoomCommand`]): `/queue` (moderators), `/test <text>` and
-//! `/help`, answered there through the outbox.
+//! The chat also takes commands ([`RoomCommand`]): `/queue`, `/digest` and `/reload`
+//! (moderators), `/test <text>` and `/help`, answered there through the outbox.
 
 use tracing::{info, warn, Instrument};
 
 use crate::alert::{queue_message, AlertView, Room, QUEUE_SHOWN};
 use crate::comment::CommentId;
+use crate::digest::DigestWindow;
 use crate::discord::alerts::{failed_reply_line, Outcome};
 use crate::discord::buttons::explain;
 use crate::escalation::Escalation;
 use crate::explain;
 use crate::lifecycle::StoredComment;
-use crate::outbox::Destination;
+use crate::outbox::{Destination, DigestOrder, Room as OutboxRoom};
 use crate::sla::format_wait;
 use crate::tracker::{Moderator, TrackerError};
 
@@ -449,6 +450,10 @@ pub enum RoomCommand {
     Queue,
     /// `/test <text>`: how a text would be triaged, and the draft; nothing is stored.
     Test(String),
+    /// `/digest`: the digest of the last 24 hours, posted in the chat now (moderators only).
+    Digest,
+    /// `/reload`: the rule library read again; a broken one is refused (moderators only).
+    Reload,
     /// `/help` (or `/start`): what the commands are.
     Help,
 }
@@ -468,6 +473,8 @@ impl RoomCommand {
         match name.to_lowercase().as_str() {
             "queue" => Some(RoomCommand::Queue),
             "test" => Some(RoomCommand::Test(args.trim().to_owned())),
+            "digest" => Some(RoomCommand::Digest),
+            "reload" => Some(RoomCommand::Reload),
             "help" | "start" => Some(RoomCommand::Help),
             _ => None,
         }
@@ -478,11 +485,13 @@ impl RoomCommand {
 pub const HELP: &str = "Ascolto in this chat:
 /queue — how many comments wait for an answer, and the oldest (moderators)
 /test <text> — how a text would be flagged, and the reply it would get; nothing is stored
+/digest — the digest of the last 24 hours, now (moderators)
+/reload — read the rule library again; a broken one is refused (moderators)
 Reply to an alert with your own wording to send it instead of the draft.";
 
-/// What a non-moderator asking for the queue is told.
-pub const QUEUE_REFUSAL: &str =
-    "Only Ascolto's moderators can see the queue: it shows members' private messages.";
+/// What a non-moderator asking for the queue, the digest or a reload is told.
+pub const COMMAND_REFUSAL: &str =
+    "Only Ascolto's moderators can use this command: it shows members' private messages or changes the rules.";
 
 /// Answers a command in the moderators' chat, through the outbox like every other message
 /// Ascolto writes there.
@@ -493,28 +502,68 @@ async fn on_command(
     command: RoomCommand,
 ) -> Result<(), TelegramChannelError> {
     info!(?command, user = %from.id, "command in the moderators' chat");
-    let answer = match command {
-        RoomCommand::Queue if !is_moderator(tg, from.id).await => QUEUE_REFUSAL.to_owned(),
-        RoomCommand::Queue => {
-            let queue = tg.tracker.open_queue(QUEUE_SHOWN).await?;
-            queue_message(&queue, tg.tracker.clock().now(), &TelegramRoom)
-        }
-        RoomCommand::Test(text) if text.is_empty() => {
-            "Write the text after the command: /test Il mio ordine non è ancora arrivato".to_owned()
-        }
-        RoomCommand::Test(text) => match to_comment(msg, false) {
-            Some(mut comment) => {
-                // As a member's message in this chat would be triaged.
-                comment.text = text;
-                let (verdict, draft) = tg.tracker.dry_run(&comment);
-                defuse_mentions(&explain::report(&verdict, draft.as_ref()))
+    // Answered in this chat, whether or not alerts go here (`[alerts] rooms`).
+    let here = OutboxRoom {
+        destination: Destination::Telegram,
+        channel: msg.chat.id.to_string(),
+    };
+    let for_moderators = matches!(
+        command,
+        RoomCommand::Queue | RoomCommand::Digest | RoomCommand::Reload
+    );
+    let answer = if for_moderators && !is_moderator(tg, from.id).await {
+        COMMAND_REFUSAL.to_owned()
+    } else {
+        match command {
+            RoomCommand::Queue => {
+                let queue = tg.tracker.open_queue(QUEUE_SHOWN).await?;
+                queue_message(&queue, tg.tracker.clock().now(), &TelegramRoom)
             }
-            None => "This message has no author or date Ascolto can read.".to_owned(),
-        },
-        RoomCommand::Help => HELP.to_owned(),
+            RoomCommand::Test(text) if text.is_empty() => {
+                "Write the text after the command: /test Il mio ordine non è ancora arrivato"
+                    .to_owned()
+            }
+            RoomCommand::Test(text) => match to_comment(msg, false) {
+                Some(mut comment) => {
+                    // As a member's message in this chat would be triaged.
+                    comment.text = text;
+                    let (verdict, draft) = tg.tracker.dry_run(&comment);
+                    defuse_mentions(&explain::report(&verdict, draft.as_ref()))
+                }
+                None => "This message has no author or date Ascolto can read.".to_owned(),
+            },
+            RoomCommand::Digest => {
+                let window = DigestWindow::ending(
+                    tg.tracker.clock().now(),
+                    chrono::Duration::hours(24),
+                    tg.settings.digest_time_zone(),
+                );
+                // The digest itself is the answer.
+                tg.tracker
+                    .queue_digest_now(DigestOrder::of(&window), &here)
+                    .await?;
+                return Ok(());
+            }
+            RoomCommand::Reload => match tg.tracker.reload(&tg.settings.rules.dir) {
+                Ok(count) => {
+                    info!(rules = count, "rule library reloaded from Telegram");
+                    format!("Rule library reloaded: {count} rules.")
+                }
+                Err(e) => {
+                    warn!(error = %e, "reload refused");
+                    let problems: Vec<String> =
+                        e.problems().iter().map(|p| p.to_string()).collect();
+                    format!(
+                        "The rule library has problems, so it was not loaded; the current rules stay in use.\n{}",
+                        problems.join("\n")
+                    )
+                }
+            },
+            RoomCommand::Help => HELP.to_owned(),
+        }
     };
     tg.tracker
-        .queue_notice(Destination::Telegram, fit(&answer, MESSAGE_LIMIT))
+        .queue_notice_in(&here, fit(&answer, MESSAGE_LIMIT))
         .await?;
     Ok(())
 }
@@ -603,6 +652,8 @@ mod tests {
         );
         assert_eq!(read("/test"), Some(RoomCommand::Test(String::new())));
         assert_eq!(read("/start"), Some(RoomCommand::Help));
+        assert_eq!(read("/digest"), Some(RoomCommand::Digest));
+        assert_eq!(read("/reload@ascolto_bot now"), Some(RoomCommand::Reload));
         assert_eq!(read("/queue@other_bot"), None);
         assert_eq!(read("/weather Roma"), None);
         assert_eq!(read("queue"), None);

@@ -323,7 +323,7 @@ async fn a_moderator_replying_to_the_alert_sends_their_own_wording() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn commands_in_the_moderators_chat_show_the_queue_and_try_a_text() {
+async fn commands_in_the_moderators_chat_show_the_queue_try_a_text_post_the_digest_and_reload() {
     let mut run = Run::start(true).await;
     let fake = &run.fake;
     let nora = fake.post(tg::SHOP, tg::NORA, COMPLAINT, None, None);
@@ -368,9 +368,24 @@ async fn commands_in_the_moderators_chat_show_the_queue_and_try_a_text() {
     assert!(text.contains("complaint"), "{text}");
     assert!(text.contains("language: it"), "{text}");
 
-    // The queue shows members' private messages: moderators only.
-    fake.post(tg::MODS, tg::EVE, "/queue", None, None);
-    answer("Only Ascolto's moderators can see the queue").await;
+    // The queue shows members' private messages: moderators only, as are the digest and a
+    // reload of the rules.
+    for command in ["/queue", "/digest", "/reload"] {
+        fake.post(tg::MODS, tg::EVE, command, None, None);
+    }
+    fake.post(tg::MODS, tg::MIA, "/reload", None, None);
+    answer("Rule library reloaded:").await;
+    let refusals = fake.calls("sendMessage", |p| {
+        p["chat_id"] == tg::MODS
+            && p["text"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("Only Ascolto's moderators"))
+    });
+    assert_eq!(refusals.len(), 3, "{refusals:#?}");
+    fake.post(tg::MODS, tg::MIA, "/digest", None, None);
+    answer("Ascolto digest").await;
+    fake.wait_for("sendPhoto", to_chat_text(tg::MODS), WAIT)
+        .await;
     // A command for another bot, and one Ascolto does not know, get no answer.
     fake.post(tg::MODS, tg::MIA, "/queue@other_bot", None, None);
     fake.post(tg::MODS, tg::MIA, "/weather Roma", None, None);
@@ -378,8 +393,9 @@ async fn commands_in_the_moderators_chat_show_the_queue_and_try_a_text() {
     answer("/test <text>").await;
     fake.wait_until_confirmed(WAIT).await;
     let to_mods = fake.calls("sendMessage", to_chat(tg::MODS));
-    // The alert, the queue, the test, the refusal and the help: nothing else.
-    assert_eq!(to_mods.len(), 5, "{to_mods:#?}");
+    // The alert, the queue, the test, three refusals, the reload, the digest and the help:
+    // nothing else.
+    assert_eq!(to_mods.len(), 9, "{to_mods:#?}");
     // Nothing was stored for the text tried.
     assert_eq!(run.app.tracker.open().await.unwrap().len(), 1);
     run.stop().await;
