@@ -2813,6 +2813,14 @@ mod tests {
         }
     }
 
+    /// Stores `c` as triaged into `state` at its own time, with no outbox rows.
+    async fn store_in(store: &Store, c: &Comment, state: CommentState) {
+        store
+            .insert_triaged(c, &verdict(), state, None, c.time, &[])
+            .await
+            .unwrap();
+    }
+
     #[tokio::test]
     async fn a_channels_alerts_go_out_in_the_order_their_comments_were_written() {
         for store in stores().await {
@@ -2898,10 +2906,7 @@ mod tests {
             ] {
                 let mut c = comment(id, "general", Source::Discord, false);
                 c.time = now - chrono::Duration::days(days_ago);
-                store
-                    .insert_triaged(&c, &verdict(), state, None, c.time, &[])
-                    .await
-                    .unwrap();
+                store_in(&store, &c, state).await;
             }
             let read = store.comments_for_digest(since).await.unwrap();
             let ids: Vec<&str> = read.iter().map(|s| s.comment.id.as_str()).collect();
@@ -2923,10 +2928,7 @@ mod tests {
             ] {
                 let mut c = comment(id, "general", Source::Discord, false);
                 c.time = now - chrono::Duration::minutes(minutes_ago);
-                store
-                    .insert_triaged(&c, &verdict(), state, None, c.time, &[])
-                    .await
-                    .unwrap();
+                store_in(&store, &c, state).await;
             }
             let head = store.open_queue(2).await.unwrap();
             assert_eq!(head.waiting, 4);
@@ -2958,10 +2960,7 @@ mod tests {
                 let mut c = comment(id, channel, Source::Messenger, true);
                 c.author = Author::member(author, author);
                 c.time = at;
-                store
-                    .insert_triaged(&c, &verdict(), state, None, at, &[])
-                    .await
-                    .unwrap();
+                store_in(&store, &c, state).await;
             }
             let latest = |channel: &str, author: &str| {
                 let store = &store;

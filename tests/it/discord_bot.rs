@@ -975,11 +975,14 @@ async fn slash_commands_queue_test_and_reload() {
         .slash_command("ascolto", Some("queue"), &[], ids::OTTO)
         .await;
     assert!(h.private_answer(refused).await.contains("Only moderators"));
-    let queue = h
-        .fake
-        .slash_command("ascolto", Some("queue"), &[], ids::MIA)
-        .await;
-    let text = h.private_answer(queue).await;
+    let queue = || async {
+        let asked = h
+            .fake
+            .slash_command("ascolto", Some("queue"), &[], ids::MIA)
+            .await;
+        h.private_answer(asked).await
+    };
+    let text = queue().await;
     assert!(text.contains("1 waiting"), "{text}");
     assert!(text.contains(&complaint.to_string()), "a jump link: {text}");
     // A long queue: the oldest that fit in one message, and how many more.
@@ -991,11 +994,7 @@ async fn slash_commands_queue_test_and_reload() {
         h.alert_for(id).await;
         later.push(id);
     }
-    let queue = h
-        .fake
-        .slash_command("ascolto", Some("queue"), &[], ids::MIA)
-        .await;
-    let text = h.private_answer(queue).await;
+    let text = queue().await;
     assert!(text.contains("17 waiting"), "{text}");
     let shown = text.matches("• **complaint**").count();
     assert!(
