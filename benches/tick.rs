@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 
+use ascolto::alert::QUEUE_SHOWN;
 use ascolto::announce::{self, TargetReadings};
 use ascolto::app::App;
 use ascolto::clock::{Clock, ManualClock};
@@ -158,7 +159,12 @@ async fn next_refresh(prepared: &mut Prepared) -> Duration {
 /// What `/ascolto queue` reads: how many wait and the oldest fifteen.
 async fn queue_head(prepared: &mut Prepared) -> Duration {
     let started = Instant::now();
-    let head = prepared.app.tracker.open_queue(15).await.expect("queue");
+    let head = prepared
+        .app
+        .tracker
+        .open_queue(QUEUE_SHOWN)
+        .await
+        .expect("queue");
     assert!(head.waiting >= head.oldest.len() as u64);
     started.elapsed()
 }
@@ -170,40 +176,32 @@ async fn whole_queue(prepared: &mut Prepared) -> Duration {
     started.elapsed()
 }
 
+/// A round of work at one size, timed: what the groups and reports below measure.
+type Round = for<'a> fn(
+    &'a mut Prepared,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Duration> + 'a>>;
+
 fn bench(c: &mut Criterion, rt: &tokio::runtime::Runtime, sizes: &mut [Prepared]) {
-    let mut group = c.benchmark_group("tick");
-    group.sample_size(10);
-    group.warm_up_time(Duration::from_secs(1));
-    group.measurement_time(Duration::from_secs(5));
-    for prepared in sizes.iter_mut() {
-        group.bench_function(format!("{}-open", prepared.open), |b| {
-            b.iter_custom(|iters| (0..iters).map(|_| rt.block_on(next_tick(prepared))).sum())
-        });
+    let rounds: [(&str, Round); 2] = [
+        ("tick", |p| Box::pin(next_tick(p))),
+        ("targets", |p| Box::pin(next_refresh(p))),
+    ];
+    for (name, round) in rounds {
+        let mut group = c.benchmark_group(name);
+        group.sample_size(10);
+        group.warm_up_time(Duration::from_secs(1));
+        group.measurement_time(Duration::from_secs(5));
+        for prepared in sizes.iter_mut() {
+            group.bench_function(format!("{}-open", prepared.open), |b| {
+                b.iter_custom(|iters| (0..iters).map(|_| rt.block_on(round(prepared))).sum())
+            });
+        }
+        group.finish();
     }
-    group.finish();
-    let mut group = c.benchmark_group("targets");
-    group.sample_size(10);
-    group.warm_up_time(Duration::from_secs(1));
-    group.measurement_time(Duration::from_secs(5));
-    for prepared in sizes.iter_mut() {
-        group.bench_function(format!("{}-open", prepared.open), |b| {
-            b.iter_custom(|iters| {
-                (0..iters)
-                    .map(|_| rt.block_on(next_refresh(prepared)))
-                    .sum()
-            })
-        });
-    }
-    group.finish();
 }
 
 /// Times `TICKS` rounds of `round` at each size and prints their medians and the ratio.
-fn report<F>(title: &str, rt: &tokio::runtime::Runtime, sizes: &mut [Prepared], round: F)
-where
-    F: for<'a> Fn(
-        &'a mut Prepared,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Duration> + 'a>>,
-{
+fn report(title: &str, rt: &tokio::runtime::Runtime, sizes: &mut [Prepared], round: Round) {
     println!("\n== {title}, median of {TICKS} ==");
     let mut medians = Vec::new();
     for prepared in sizes.iter_mut() {

@@ -17,6 +17,18 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// `ascolto replay FILE` with the default configuration, which must succeed: its output.
+fn replayed(file: &Path) -> String {
+    let out = ascolto(&["replay", file.to_str().unwrap()], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+/// The alert lines of a replay's output.
+fn alert_lines(stdout: &str) -> Vec<&str> {
+    stdout.lines().filter(|l| l.contains(" ⚑ ")).collect()
+}
+
 const TEMPLATE: &str = "[[template]]\nid = \"t\"\n[template.en]\nwordings = [\"Hi {author}\"]\n[template.it]\nwordings = [\"Ciao {author}\"]\n";
 
 fn broken_library(dir: &Path) {
@@ -358,10 +370,8 @@ fn a_replayed_question_is_alerted_at_the_end_of_its_grace_unless_answered_within
         r#"{"id":"q3","time":"2026-11-20T09:31:00Z","channel":"general","author":"eve","text":"How do I link my account to the app?"}"#,
     ];
     std::fs::write(&file, lines.join("\n")).unwrap();
-    let out = ascolto(&["replay", file.to_str().unwrap()], &[]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let stdout = text(&out.stdout);
-    let alerts: Vec<&str> = stdout.lines().filter(|l| l.contains(" ⚑ ")).collect();
+    let stdout = replayed(&file);
+    let alerts = alert_lines(&stdout);
     // The complaint at once; ann's question 10 minutes after it was asked; bob's, answered
     // within its grace, never; eve's grace had not run out when the file ended.
     assert_eq!(alerts.len(), 2, "{stdout}");
@@ -384,11 +394,7 @@ fn a_replayed_question_is_alerted_at_the_end_of_its_grace_unless_answered_within
         &[("ASCOLTO__SLA__QUESTION_GRACE", "0s")],
     );
     let stdout = text(&out.stdout);
-    assert_eq!(
-        stdout.lines().filter(|l| l.contains(" ⚑ ")).count(),
-        4,
-        "{stdout}"
-    );
+    assert_eq!(alert_lines(&stdout).len(), 4, "{stdout}");
 }
 
 #[test]
@@ -407,10 +413,8 @@ fn a_bare_nudge_is_settled_with_the_question_it_repeats() {
         r#"{"id":"n4","time":"2026-11-20T10:30:00Z","channel":"general","author":"dan","text":"good morning all"}"#,
     ];
     std::fs::write(&file, lines.join("\n")).unwrap();
-    let out = ascolto(&["replay", file.to_str().unwrap()], &[]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let stdout = text(&out.stdout);
-    let alerts: Vec<&str> = stdout.lines().filter(|l| l.contains(" ⚑ ")).collect();
+    let stdout = replayed(&file);
+    let alerts = alert_lines(&stdout);
     // Ann's "anyone?" is her question again: answered within its grace, neither alerts.
     // Bob's question is alerted once, at the replay's first check after its grace (the checks
     // run every 5 minutes from his nudge), not again for "hello? anybody". Cleo's "anyone??" is
@@ -445,9 +449,7 @@ fn a_gap_of_decades_between_comments_is_crossed_without_stepping_through_it() {
     ];
     std::fs::write(&file, lines.join("\n")).unwrap();
     let started = std::time::Instant::now();
-    let out = ascolto(&["replay", file.to_str().unwrap()], &[]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let stdout = text(&out.stdout);
+    let stdout = replayed(&file);
     assert!(
         stdout.contains("[09:30] ⛔ target 30 min missed by 0 min"),
         "{stdout}"
